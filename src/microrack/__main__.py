@@ -1,0 +1,3 @@
+from microrack.cli import main
+
+raise SystemExit(main())

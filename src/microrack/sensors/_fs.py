@@ -1,0 +1,104 @@
+"""The one place where microrack touches a host's ``/proc`` and ``/sys``.
+
+Every reader and every driver goes through a :class:`HostFS`.  :class:`LocalFS`
+maps absolute host paths (``/sys/class/hwmon``) under a root directory, which
+is how tests point microrack at a hand-built tree; the hardware twin
+(``microrack.sim``) implements the same protocol over a simulated board, so
+the agent and the fan drivers run unchanged on real and simulated hardware.
+
+Missing hardware is normal: readers catch ``FileNotFoundError`` and
+``PermissionError`` (both ``OSError``) at the read site and skip.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple, Protocol, runtime_checkable
+
+__all__ = ["FsUsage", "HostFS", "LocalFS"]
+
+
+class FsUsage(NamedTuple):
+    """The fields of ``statvfs`` that a filesystem collector needs."""
+
+    size_bytes: int
+    free_bytes: int
+    avail_bytes: int
+    files: int
+    files_free: int
+    readonly: bool
+
+
+@runtime_checkable
+class HostFS(Protocol):
+    """Read (and, for drivers, write) a host's pseudo files by absolute path."""
+
+    def read_text(self, path: str) -> str:
+        """Contents of a file; raises ``OSError`` when it cannot be read."""
+        ...
+
+    def listdir(self, path: str) -> list[str]:
+        """Names in a directory, sorted; raises ``OSError`` when absent."""
+        ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def realpath(self, path: str) -> str:
+        """The host path a link resolves to (hwmon ``device`` links, block devices)."""
+        ...
+
+    def write_text(self, path: str, data: str) -> None:
+        """Write a control file (a fan's ``pwm1``); raises ``OSError`` on failure."""
+        ...
+
+    def statvfs(self, mountpoint: str) -> FsUsage:
+        """Usage of the filesystem mounted at ``mountpoint``; raises ``OSError``."""
+        ...
+
+
+class LocalFS:
+    """A :class:`HostFS` over the real file system, under ``root`` (default ``/``)."""
+
+    __slots__ = ("_prefix", "root")
+
+    def __init__(self, root: str = "/") -> None:
+        self.root = os.path.abspath(root)
+        self._prefix = "" if self.root == "/" else self.root
+
+    def __repr__(self) -> str:
+        return f"LocalFS({self.root!r})"
+
+    def host_path(self, path: str) -> str:
+        """The real path of a host path under this root."""
+        return self._prefix + path
+
+    def read_text(self, path: str) -> str:
+        with open(self._prefix + path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(self._prefix + path))
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self._prefix + path)
+
+    def realpath(self, path: str) -> str:
+        real = os.path.realpath(self._prefix + path)
+        if self._prefix and real.startswith(self._prefix + "/"):
+            return real[len(self._prefix) :]
+        return real
+
+    def write_text(self, path: str, data: str) -> None:
+        with open(self._prefix + path, "w", encoding="ascii") as f:
+            f.write(data)
+
+    def statvfs(self, mountpoint: str) -> FsUsage:
+        st = os.statvfs(self._prefix + mountpoint)
+        return FsUsage(
+            size_bytes=st.f_blocks * st.f_frsize,
+            free_bytes=st.f_bfree * st.f_frsize,
+            avail_bytes=st.f_bavail * st.f_frsize,
+            files=st.f_files,
+            files_free=st.f_ffree,
+            readonly=bool(st.f_flag & os.ST_RDONLY),
+        )
