@@ -1,0 +1,125 @@
+"""Failure tolerance: what survives the loss of nodes.
+
+``tolerance(spec)`` answers "how many node failures does each group survive"
+with the majority rule (n = 2f+1; etcd_faq, consul_ft, vault_raft, ceph_mons)
+and Ceph's replication rule (a pool accepts writes while ``min_size`` of its
+``size`` replicas remain; ceph_size).  ``failure_scenarios`` walks every loss of
+one and of two nodes for ``microrack spec describe``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from microrack.spec._model import ClusterSpec, Role
+from microrack.spec._rules import node_ram_need_gb, quorum_groups
+
+__all__ = ["Outcome", "Scenario", "agent_targets", "failure_scenarios", "tolerance"]
+
+
+def agent_targets(spec: ClusterSpec) -> list[tuple[str, str, int]]:
+    """``(node name, address, agent port)`` of every node, in spec order."""
+    return [(n.name, n.address, n.agent_port) for n in spec.nodes]
+
+
+def tolerance(spec: ClusterSpec) -> dict[str, int]:
+    """Node failures each consensus group and storage service survives.
+
+    Keys: the role of a consensus group (``consul-server``, ``etcd``, ``ceph-mon``,
+    ``control-plane`` when it has several servers), ``ceph-pool:<name>`` per Ceph
+    pool, ``nfs`` when NFS is served.
+    """
+    out: dict[str, int] = {}
+    for role, members in quorum_groups(spec).items():
+        out[role] = (len(members) - 1) // 2
+    osd_hosts = len(spec.with_role(Role.CEPH_OSD))
+    if spec.services.ceph is not None:
+        for pool in spec.services.ceph.pools:
+            # Worst case the lost hosts all held replicas of one placement group.
+            out[f"ceph-pool:{pool.name}"] = max(0, min(pool.size, osd_hosts) - pool.min_size)
+    if spec.services.nfs is not None:
+        out["nfs"] = max(0, len(spec.with_role(Role.NFS_SERVER)) - 1)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One group or service after a loss."""
+
+    name: str
+    kind: str  # quorum | storage | ram
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    lost: tuple[str, ...]
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+
+def _after_loss(spec: ClusterSpec, lost: frozenset[str]) -> tuple[Outcome, ...]:
+    outcomes: list[Outcome] = []
+    for role, members in quorum_groups(spec).items():
+        alive = [m for m in members if m not in lost]
+        need = len(members) // 2 + 1
+        outcomes.append(
+            Outcome(
+                role,
+                "quorum",
+                len(alive) >= need,
+                f"{len(alive)}/{len(members)} alive, majority {need}",
+            )
+        )
+    osd_hosts = [n.name for n in spec.with_role(Role.CEPH_OSD)]
+    if spec.services.ceph is not None:
+        gone = sum(1 for h in osd_hosts if h in lost)
+        mons = [n.name for n in spec.with_role(Role.CEPH_MON)]
+        mon_ok = sum(1 for m in mons if m not in lost) >= len(mons) // 2 + 1
+        for pool in spec.services.ceph.pools:
+            left = min(pool.size, len(osd_hosts)) - min(gone, pool.size)
+            ok = left >= pool.min_size and mon_ok
+            outcomes.append(
+                Outcome(
+                    f"ceph-pool:{pool.name}",
+                    "storage",
+                    ok,
+                    f"{left} of {pool.size} replicas worst case, min_size "
+                    f"{pool.min_size}" + ("" if mon_ok else ", monitors lost quorum"),
+                )
+            )
+    if spec.services.nfs is not None:
+        servers = [n.name for n in spec.with_role(Role.NFS_SERVER)]
+        alive = [s for s in servers if s not in lost]
+        outcomes.append(
+            Outcome("nfs", "storage", bool(alive), f"servers alive: {', '.join(alive) or 'none'}")
+        )
+    wanted = sum(w.ram_gb for w in spec.services.workloads)
+    if wanted:
+        free = sum(
+            max(0.0, n.ram_gb - node_ram_need_gb(n)) for n in spec.nodes if n.name not in lost
+        )
+        outcomes.append(
+            Outcome(
+                "workloads",
+                "ram",
+                free >= wanted,
+                f"{free:.1f} GB free for {wanted:g} GB of workloads",
+            )
+        )
+    return tuple(outcomes)
+
+
+def failure_scenarios(spec: ClusterSpec, max_lost: int = 2) -> list[Scenario]:
+    """Every loss of 1..``max_lost`` nodes and what it leaves working."""
+    names = [n.name for n in spec.nodes]
+    out = []
+    for k in range(1, min(max_lost, len(names)) + 1):
+        for lost in itertools.combinations(names, k):
+            out.append(Scenario(lost, _after_loss(spec, frozenset(lost))))
+    return out
