@@ -1,0 +1,40 @@
+"""The hardware twin: simulated boards that behave like real ones.
+
+``open_node(board)`` gives one simulated board behind the ``HostFS`` protocol
+(a virtual ``/proc`` and ``/sys``), for ``microrack agent --simulate`` and the
+fan controller.  ``Twin`` steps many nodes together as numpy arrays, for
+``microrack sim`` scenarios and the scale benchmark.
+"""
+
+from microrack.sim._model import COOLERS, BoardModel, board_model
+from microrack.sim._node import GET_THROTTLED, NodeDown, TwinNode, open_node
+from microrack.sim._params import BoardPhysics, Param, physics_for
+from microrack.sim._physics import Twin
+from microrack.sim._script import (
+    FAULT_KINDS,
+    Fault,
+    NodeScript,
+    Scenario,
+    load_node_script,
+    load_scenario,
+)
+
+__all__ = [
+    "COOLERS",
+    "FAULT_KINDS",
+    "GET_THROTTLED",
+    "BoardModel",
+    "BoardPhysics",
+    "Fault",
+    "NodeDown",
+    "NodeScript",
+    "Param",
+    "Scenario",
+    "Twin",
+    "TwinNode",
+    "board_model",
+    "load_node_script",
+    "load_scenario",
+    "open_node",
+    "physics_for",
+]

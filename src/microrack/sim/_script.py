@@ -1,0 +1,207 @@
+"""Timelines of load, ambient temperature and faults: the node script and the scenario.
+
+A node script (``open_node(..., script=PATH)``, ``agent --sim-script``) drives one
+twin node; a scenario (``microrack sim``) drives a whole cluster and may aim
+each fault or workload at a node, a list of nodes or a role.  Times are twin
+seconds from the start; ``duration`` may be written ``90``, ``"90s"``,
+``"15m"`` or ``"2h"``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from microrack.errors import ConfigError
+
+__all__ = [
+    "FAULT_KINDS",
+    "AmbientPoint",
+    "Fault",
+    "LoadPoint",
+    "NodeScript",
+    "Scenario",
+    "Workload",
+    "interp",
+    "load_node_script",
+    "load_scenario",
+    "parse_seconds",
+]
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_seconds(value: Any) -> float:
+    """``90`` / ``"90s"`` / ``"15m"`` / ``"2h"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected seconds, e.g. 90, '15m', '2h'")
+    if isinstance(value, int | float):
+        return float(value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
+    if not m:
+        raise ValueError(f"expected seconds, e.g. 90, '15m', '2h'; got {value!r}")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+Seconds = Annotated[float, BeforeValidator(parse_seconds), Field(ge=0)]
+
+FAULT_KINDS = (
+    "crash",  # node down for `duration`, then reboots (new boot_id, counters reset)
+    "fan_stall",  # fan stops (rpm 0) whatever its pwm says
+    "sensor_fail",  # a sensor (`sensor`: soc|nvme|fan) stops reading (EIO)
+    "under_voltage",  # supply sags: Pi firmware flags it and caps the clock
+    "disk_fill",  # root filesystem fills at `rate` bytes/s (or to `to` ratio)
+    "partition",  # network partition between `groups` (scenario) / node unreachable
+    "ambient_rise",  # ambient rises by `delta_c`
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoadPoint(_Model):
+    """Utilisation at a time; linear in between, held after the last point."""
+
+    at: Seconds
+    util: float = Field(ge=0, le=1)
+
+
+class AmbientPoint(_Model):
+    at: Seconds
+    c: float = Field(ge=-40, le=70)
+
+
+class Fault(_Model):
+    """One fault on the timeline; ``duration`` omitted = until the end."""
+
+    at: Seconds
+    kind: Literal[
+        "crash", "fan_stall", "sensor_fail", "under_voltage", "disk_fill", "partition",
+        "ambient_rise",
+    ]
+    duration: Seconds | None = None
+    node: str | None = None
+    nodes: list[str] | None = None
+    role: str | None = None
+    sensor: Literal["soc", "nvme", "fan"] = "soc"
+    delta_c: float = 10.0
+    rate: float = Field(default=50e6, gt=0)  # disk_fill bytes/s
+    groups: list[list[str]] | None = None  # partition
+
+    def active(self, t: float) -> bool:
+        return self.at <= t and (self.duration is None or t < self.at + self.duration)
+
+
+class NodeScript(_Model):
+    """A timeline for one node (the agent's ``--sim-script``)."""
+
+    speed: float = Field(default=1.0, gt=0, le=1000)  # twin seconds per real second
+    ambient_c: float = Field(default=25.0, ge=-40, le=70)
+    cooler: Literal["fan", "passive_case", "heatsink", "bare"] = "fan"
+    nvme: bool | None = None  # default: the board has an NVMe slot
+    disk_bytes: int = Field(default=64 * 10**9, gt=0)
+    disk_used: float = Field(default=0.3, ge=0, le=1)
+    repeat: Seconds | None = None  # restart the timeline every `repeat` seconds
+    load: list[LoadPoint] = Field(default_factory=lambda: [LoadPoint(at=0, util=0.1)])
+    ambient: list[AmbientPoint] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sorted(self) -> NodeScript:
+        self.load.sort(key=lambda p: p.at)
+        self.ambient.sort(key=lambda p: p.at)
+        if not self.load:
+            raise ValueError("load: needs at least one point")
+        return self
+
+
+class Workload(_Model):
+    """A load profile for a node, a role, or every node (neither given)."""
+
+    node: str | None = None
+    role: str | None = None
+    load: list[LoadPoint]
+
+    @model_validator(mode="after")
+    def _sorted(self) -> Workload:
+        self.load.sort(key=lambda p: p.at)
+        if not self.load:
+            raise ValueError("load: needs at least one point")
+        return self
+
+
+class Scenario(_Model):
+    """A cluster scenario for ``microrack sim``."""
+
+    name: str = "scenario"
+    duration: Seconds = Field(gt=0)
+    step: Seconds = Field(default=1.0, gt=0, le=60)
+    ambient_c: float = Field(default=25.0, ge=-40, le=70)
+    ambient: list[AmbientPoint] = Field(default_factory=list)
+    price_kwh: float = Field(default=0.15, ge=0)
+    currency: str = "USD"
+    cooler: Literal["fan", "passive_case", "heatsink", "bare"] = "fan"
+    workloads: list[Workload] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sorted(self) -> Scenario:
+        self.ambient.sort(key=lambda p: p.at)
+        return self
+
+
+def interp(points: list[LoadPoint] | list[AmbientPoint], t: float, attr: str) -> float:
+    """Piecewise-linear value of ``points`` at ``t`` (held outside the range)."""
+    if t <= points[0].at:
+        return float(getattr(points[0], attr))
+    for a, b in itertools.pairwise(points):
+        if t < b.at:
+            va, vb = getattr(a, attr), getattr(b, attr)
+            span = b.at - a.at
+            return float(va + (vb - va) * ((t - a.at) / span if span > 0 else 1.0))
+    return float(getattr(points[-1], attr))
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _load(path: str | Path, model: type[_Model]) -> Any:
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(p), None, f"cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        raise ConfigError(str(p), where, "not valid YAML") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(str(p), None, "expected a mapping at the top level")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(str(p), _field_path(tuple(err["loc"])), msg) from exc
+
+
+def load_node_script(path: str | Path) -> NodeScript:
+    """Read a node script; a mistake raises ``ConfigError`` naming the field."""
+    return _load(path, NodeScript)  # type: ignore[no-any-return]
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario; a mistake raises ``ConfigError`` naming the field."""
+    return _load(path, Scenario)  # type: ignore[no-any-return]

@@ -1,0 +1,112 @@
+"""The twin node behind HostFS: files a real board has, a closed fan loop, faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from microrack.errors import ConfigError
+from microrack.sensors import HostFS
+from microrack.sim import GET_THROTTLED, NodeDown, open_node
+
+
+class FakeClock:
+    """Real time frozen, so only ``advance`` moves the twin."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _hwmon(node: HostFS, name: str) -> str:
+    for h in node.listdir("/sys/class/hwmon"):
+        if node.read_text(f"/sys/class/hwmon/{h}/name").strip() == name:
+            return f"/sys/class/hwmon/{h}"
+    raise AssertionError(f"no hwmon chip {name!r}")
+
+
+def _script(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "script.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_node_is_a_hostfs_with_the_boards_sensor_names() -> None:
+    pi = open_node("pi4b", clock=FakeClock())
+    assert isinstance(pi, HostFS)
+    assert pi.read_text("/sys/class/thermal/thermal_zone0/type").strip() == "cpu-thermal"
+    assert {"cpu_thermal", "rpi_volt", "pwmfan"} <= {
+        pi.read_text(f"/sys/class/hwmon/{h}/name").strip() for h in pi.listdir("/sys/class/hwmon")
+    }
+    assert int(pi.read_text(GET_THROTTLED), 16) == 0
+    assert pi.read_text("/proc/stat").startswith("cpu ")
+    assert "MemTotal:" in pi.read_text("/proc/meminfo")
+    assert pi.realpath("/sys/class/hwmon/hwmon0").startswith("/sys/devices/")
+    rk1 = open_node("rk1", clock=FakeClock())
+    nvme = _hwmon(rk1, "nvme")
+    assert rk1.read_text(f"{nvme}/temp1_label").strip() == "Composite"
+    assert 20_000 < int(rk1.read_text(f"{nvme}/temp1_input")) < 90_000
+    assert not rk1.exists(GET_THROTTLED)
+    types = [rk1.read_text(f"/sys/class/thermal/{z}/type").strip()
+             for z in rk1.listdir("/sys/class/thermal")]
+    assert "package-thermal" in types and "bigcore0-thermal" in types
+
+
+def test_pwm_closes_the_loop_and_a_stopped_fan_throttles(tmp_path: Path) -> None:
+    script = _script(tmp_path, "load: [{at: 0, util: 1.0}]\n")
+    cool = open_node("pi4b", script=script, clock=FakeClock())
+    hot = open_node("pi4b", script=script, clock=FakeClock())
+    fan = _hwmon(hot, "pwmfan")
+    hot.write_text(f"{fan}/pwm1", "0")
+    cool.write_text(f"{fan}/pwm1", "255")
+    cool.advance(1800)
+    hot.advance(1800)
+    assert hot.read_text(f"{fan}/fan1_input").strip() == "0"
+    assert int(cool.read_text(f"{fan}/fan1_input")) > 1000
+    t_hot = int(hot.read_text("/sys/class/thermal/thermal_zone0/temp")) / 1000
+    t_cool = int(cool.read_text("/sys/class/thermal/thermal_zone0/temp")) / 1000
+    assert t_hot > t_cool + 10
+    flags = int(hot.read_text(GET_THROTTLED), 16)
+    assert flags & 0x8 and flags & 0x2  # soft limit active, frequency capped
+    assert int(cool.read_text(GET_THROTTLED), 16) == 0
+    with pytest.raises(OSError):
+        hot.write_text(f"{fan}/pwm1", "300")
+    with pytest.raises(PermissionError):
+        hot.write_text("/proc/stat", "1")
+
+
+def test_fan_stall_crash_and_reboot_follow_the_script(tmp_path: Path) -> None:
+    script = _script(tmp_path, """
+load: [{at: 0, util: 1.0}]
+faults:
+  - {at: 60, kind: fan_stall}
+  - {at: 1500, kind: crash, duration: 120}
+  - {at: 100, kind: sensor_fail, sensor: nvme, duration: 60}
+""")
+    node = open_node("rk1", script=script, seed=3, clock=FakeClock())
+    fan = _hwmon(node, "pwmfan")
+    node.write_text(f"{fan}/pwm1", "255")
+    boot = node.read_text("/proc/sys/kernel/random/boot_id")
+    node.advance(120)
+    with pytest.raises(OSError):
+        node.read_text(f"{_hwmon(node, 'nvme')}/temp1_input")
+    assert node.read_text(f"{fan}/fan1_input").strip() == "0"
+    node.advance(1300)
+    assert node.clock_ratio < 1.0
+    node.advance(100)
+    assert not node.reachable
+    with pytest.raises(NodeDown):
+        node.read_text("/proc/stat")
+    node.advance(120)
+    assert node.reachable
+    assert node.read_text("/proc/sys/kernel/random/boot_id") != boot
+    assert float(node.read_text("/proc/uptime").split()[0]) < 60
+
+
+def test_a_bad_script_names_the_field(tmp_path: Path) -> None:
+    script = _script(tmp_path, "faults:\n  - {at: 10, kind: meteor}\n")
+    with pytest.raises(ConfigError, match=r"faults\[0\]\.kind"):
+        open_node("pi4b", script=script)
