@@ -1,0 +1,99 @@
+"""``microrack fan``: run the fan control loop, or convert a fancontrol file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+
+import yaml
+
+from microrack.errors import UsageError
+
+log = logging.getLogger("microrack.thermal")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--config", metavar="FILE", help="fan.yaml to run")
+    src.add_argument("--board", metavar="ID", help="run the catalog's default curve for this board")
+    src.add_argument(
+        "--import-fancontrol",
+        metavar="FILE",
+        help="convert an lm-sensors fancontrol file to fan.yaml and exit",
+    )
+    parser.add_argument(
+        "--output", metavar="FILE", help="with --import-fancontrol: write here, not stdout"
+    )
+    parser.add_argument("--root", metavar="DIR", default="/", help="host root for /sys (default /)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="read sensors and fans, write nothing"
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="one control step, then hand the fans back"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print each step's state as a JSON line"
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from microrack.thermal import import_fancontrol
+
+    text = yaml.safe_dump(import_fancontrol(args.import_fancontrol), sort_keys=False)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.import_fancontrol:
+        return _import(args)
+    if not args.config and not args.board:
+        raise UsageError("--config", "give a fan.yaml (or --board ID, or --import-fancontrol FILE)")
+
+    from microrack.sensors._fs import LocalFS
+    from microrack.thermal import FanService
+
+    fs = LocalFS(args.root)
+    if args.config:
+        service = FanService.from_file(args.config, fs, dry_run=args.dry_run)
+    else:
+        service = FanService.for_board(args.board, fs, dry_run=args.dry_run)
+
+    def report(s: FanService) -> None:
+        if args.json:
+            print(json.dumps({"ts": round(time.time(), 3), "fans": s.status()}), flush=True)
+        for st in s.status():
+            log.info(
+                "fan %s: %s C -> %.0f%% (%s)",
+                st["fan"],
+                st["input_celsius"],
+                st["duty_ratio"] * 100,
+                st["failsafe"] or st["stage"],
+            )
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.warning("%s: fans to full and handed back", signal.Signals(signum).name)
+        service.request_stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if args.once:
+            service.step(time.monotonic())
+            report(service)
+        else:
+            service.run(on_step=report)
+    finally:
+        # Full duty and the previous pwm_enable, whether we stop on a signal or on an error.
+        service.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0

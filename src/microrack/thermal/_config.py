@@ -1,0 +1,217 @@
+"""The ``fan.yaml`` model (pydantic) and its loader.
+
+A mistake in this file can cook a board, so the model is strict: unknown
+keys are errors, curve points must rise in temperature and not fall in duty,
+duties are percentages within 0..100, and every sensor a fan names must be
+declared.  Errors become one :class:`ConfigError` naming the file and the
+field path (``fans[0].curve[2].temp_c``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from microrack.errors import ConfigError
+
+__all__ = [
+    "CurvePointModel",
+    "Emc230xModel",
+    "FanConfig",
+    "FanModel",
+    "GpioModel",
+    "HwmonFanModel",
+    "SensorModel",
+    "SwitchModel",
+    "field_path",
+    "load_config",
+    "parse_config",
+]
+
+Pct = Annotated[float, Field(ge=0, le=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SensorModel(_Strict):
+    """One temperature input: exactly one of ``thermal_zone``, ``hwmon`` or ``path``."""
+
+    name: str
+    thermal_zone: str | int | None = None  # zone type (``cpu-thermal``) or number
+    hwmon: str | None = None  # chip name (``nvme``, ``cpu_thermal``) or hwmon directory
+    input: str = "temp1"  # with ``hwmon``: channel (``temp1``) or label (``Composite``)
+    path: str | None = None  # a file in millidegrees
+    stale_after_s: float | None = Field(default=120.0, gt=0)
+    min_c: float = -40.0
+    max_c: float = 150.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SensorModel:
+        given = [k for k in ("thermal_zone", "hwmon", "path") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of thermal_zone, hwmon, path")
+        if self.min_c >= self.max_c:
+            raise ValueError("min_c must be below max_c")
+        return self
+
+
+class HwmonFanModel(_Strict):
+    type: Literal["hwmon"]
+    chip: str  # hwmon chip name (``pwmfan``) or hwmon directory
+    pwm: int = Field(default=1, ge=1)
+    pwm_max: int = Field(default=255, ge=1)
+
+
+class GpioModel(_Strict):
+    type: Literal["gpio"]
+    chip: str = "gpiochip0"  # /dev path, device name or chip label
+    line: int | str
+    active_low: bool = False
+
+
+class Emc230xModel(_Strict):
+    type: Literal["emc230x"]
+    bus: int = Field(ge=0)  # /dev/i2c-N
+    address: int = Field(default=0x2F, ge=0x03, le=0x77)
+    channel: int = Field(default=1, ge=1, le=5)
+
+
+DriverModel = Annotated[HwmonFanModel | GpioModel | Emc230xModel, Field(discriminator="type")]
+
+
+class CurvePointModel(_Strict):
+    temp_c: float
+    duty_pct: Pct
+
+
+class SwitchModel(_Strict):
+    """On/off control for a fan that can only switch."""
+
+    on_c: float
+    off_c: float
+
+    @model_validator(mode="after")
+    def _band(self) -> SwitchModel:
+        if self.off_c >= self.on_c:
+            raise ValueError("off_c must be below on_c (the difference is the hysteresis band)")
+        return self
+
+
+class SpinUpModel(_Strict):
+    duty_pct: Pct = 100.0
+    seconds: float = Field(default=2.0, ge=0)
+
+
+class FanModel(_Strict):
+    """One fan: its driver, the inputs it follows, and a curve or an on/off switch."""
+
+    name: str
+    driver: DriverModel
+    sensors: list[str] | None = None  # default: every sensor
+    curve: list[CurvePointModel] | None = None
+    switch: SwitchModel | None = None
+    hysteresis_c: float = Field(default=3.0, ge=0)
+    min_duty_pct: Pct = 0.0
+    max_duty_pct: Pct = 100.0
+    allow_stop: bool = True
+    start_duty_pct: Pct = 20.0
+    spinup: SpinUpModel = SpinUpModel()
+    max_change_pct_per_s: float | None = Field(default=None, gt=0)
+    stall_after_s: float = Field(default=5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _control(self) -> FanModel:
+        if (self.curve is None) == (self.switch is None):
+            raise ValueError("give exactly one of curve, switch")
+        if self.curve is not None:
+            if not self.curve:
+                raise ValueError("curve needs at least one point")
+            for i, (a, b) in enumerate(itertools.pairwise(self.curve), start=1):
+                if b.temp_c <= a.temp_c:
+                    raise ValueError(f"curve[{i}].temp_c: points must increase in temperature")
+                if b.duty_pct < a.duty_pct:
+                    raise ValueError(
+                        f"curve[{i}].duty_pct: duty must not fall as temperature rises"
+                    )
+        if self.min_duty_pct > self.max_duty_pct:
+            raise ValueError("min_duty_pct must not exceed max_duty_pct")
+        return self
+
+
+class FanConfig(_Strict):
+    """The whole ``fan.yaml``."""
+
+    interval_s: float = Field(default=2.0, gt=0)
+    sensors: list[SensorModel] = Field(min_length=1)
+    fans: list[FanModel] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> FanConfig:
+        names = [s.name for s in self.sensors]
+        if len(set(names)) != len(names):
+            raise ValueError("sensor names must be unique")
+        if len({f.name for f in self.fans}) != len(self.fans):
+            raise ValueError("fan names must be unique")
+        for i, fan in enumerate(self.fans):
+            for j, s in enumerate(fan.sensors or []):
+                if s not in names:
+                    declared = ", ".join(names)
+                    raise ValueError(
+                        f"fans[{i}].sensors[{j}]: unknown sensor {s!r} (declared: {declared})"
+                    )
+        return self
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """``("fans", 0, "curve", 2)`` -> ``fans[0].curve[2]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"hwmon", "gpio", "emc230x"} and out.endswith("driver"):
+            continue  # the discriminated union's tag adds nothing for a reader
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_config(data: Any, source: str) -> FanConfig:
+    """Validate already-loaded YAML; raises one :class:`ConfigError`."""
+    try:
+        return FanConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = field_path(tuple(err["loc"]))
+        message = str(err["msg"]).removeprefix("Value error, ")
+        # Cross-field checks name their own sub-path at the start of the message.
+        head, sep, rest = message.partition(": ")
+        if sep and (head.startswith(("curve[", "fans[")) and " " not in head):
+            field = f"{field}.{head}" if field and head.startswith("curve[") else head
+            message = rest
+        raise ConfigError(source, field or None, message) from None
+
+
+def load_config(path: str | Path) -> FanConfig:
+    """Read and validate a ``fan.yaml``."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise ConfigError(
+            source, where, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, None, "expected a mapping with sensors: and fans:")
+    return parse_config(data, source)

@@ -1,0 +1,356 @@
+"""The fan control loop: inputs -> curve -> driver, with failsafe on every fault.
+
+:class:`FanService` owns its drivers.  ``step(now)`` is one iteration (tests
+call it with their own clock); ``start()`` runs it on a background thread;
+``stop()`` leaves every fan at full duty and hands it back.  Any error in a
+step puts all fans to full duty before it propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from microrack.errors import ConfigError
+from microrack.sample import Point, SeriesKey
+from microrack.sensors._fs import HostFS
+from microrack.thermal._config import (
+    Emc230xModel,
+    FanConfig,
+    FanModel,
+    GpioModel,
+    HwmonFanModel,
+    SensorModel,
+    load_config,
+)
+from microrack.thermal._curve import FanCurve, FanState, FanTuning, OnOffSwitch, control_step
+from microrack.thermal._drivers import (
+    DryRunDriver,
+    Emc230xDriver,
+    FanDriver,
+    GpioDriver,
+    HwmonPwmDriver,
+)
+from microrack.thermal._inputs import Input, combine, find_hwmon, find_hwmon_temp, find_thermal_zone
+
+__all__ = ["Fan", "FanService"]
+
+log = logging.getLogger("microrack.thermal")
+
+
+@dataclass
+class Fan:
+    """One controlled fan: its driver, inputs, control law and current state."""
+
+    name: str
+    driver: FanDriver
+    inputs: list[Input]
+    curve: FanCurve | None
+    switch: OnOffSwitch | None
+    hysteresis_c: float
+    tuning: FanTuning
+    state: FanState = field(default_factory=FanState)
+    rpm: float | None = None
+
+
+def _fan_law(model: FanModel) -> tuple[FanCurve | None, OnOffSwitch | None, FanTuning]:
+    curve = None
+    switch = None
+    if model.curve is not None:
+        curve = FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in model.curve])
+    if model.switch is not None:
+        switch = OnOffSwitch(model.switch.on_c, model.switch.off_c)
+    tuning = FanTuning(
+        min_duty=model.min_duty_pct / 100.0,
+        max_duty=model.max_duty_pct / 100.0,
+        allow_stop=model.allow_stop,
+        start_duty=model.start_duty_pct / 100.0,
+        kick_duty=model.spinup.duty_pct / 100.0,
+        kick_s=model.spinup.seconds,
+        max_rate=None if model.max_change_pct_per_s is None else model.max_change_pct_per_s / 100.0,
+        stall_s=model.stall_after_s,
+    )
+    return curve, switch, tuning
+
+
+def _resolve_input(fs: HostFS, model: SensorModel, where: str, source: str) -> Input:
+    if model.thermal_zone is not None:
+        path = find_thermal_zone(fs, str(model.thermal_zone))
+        field, what = f"{where}.thermal_zone", f"no thermal zone {model.thermal_zone!r}"
+    elif model.hwmon is not None:
+        directory = find_hwmon(fs, model.hwmon)
+        path = None if directory is None else find_hwmon_temp(fs, directory, model.input)
+        field = f"{where}.hwmon" if directory is None else f"{where}.input"
+        what = (
+            f"no hwmon chip {model.hwmon!r}"
+            if directory is None
+            else f"hwmon {model.hwmon!r} has no temperature {model.input!r}"
+        )
+    else:
+        assert model.path is not None
+        path = model.path if fs.exists(model.path) else None
+        field, what = f"{where}.path", f"no such file {model.path!r}"
+    if path is None:
+        raise ConfigError(source, field, f"{what} on this host ({fs!r})")
+    return Input(
+        model.name,
+        fs,
+        path,
+        stale_after_s=model.stale_after_s,
+        min_c=model.min_c,
+        max_c=model.max_c,
+    )
+
+
+def _make_driver(
+    fs: HostFS, model: FanModel, where: str, source: str, bus_opener: Callable[[int], Any]
+) -> FanDriver:
+    d = model.driver
+    if isinstance(d, HwmonFanModel):
+        directory = find_hwmon(fs, d.chip)
+        if directory is None:
+            raise ConfigError(
+                source, f"{where}.driver.chip", f"no hwmon chip {d.chip!r} on this host ({fs!r})"
+            )
+        if not fs.exists(f"{directory}/pwm{d.pwm}"):
+            raise ConfigError(source, f"{where}.driver.pwm", f"{directory} has no pwm{d.pwm}")
+        return HwmonPwmDriver(fs, directory, d.pwm, d.pwm_max)
+    if isinstance(d, GpioModel):
+        return GpioDriver(d.chip, d.line, active_low=d.active_low)
+    assert isinstance(d, Emc230xModel)
+    try:
+        bus = bus_opener(d.bus)
+    except OSError as exc:
+        raise ConfigError(
+            source, f"{where}.driver.bus", f"cannot open /dev/i2c-{d.bus}: {exc.strerror or exc}"
+        ) from None
+    return Emc230xDriver(bus, d.address, d.channel)
+
+
+class FanService:
+    """Controls every fan of one ``fan.yaml``; see the module docstring."""
+
+    def __init__(
+        self, fans: Sequence[Fan], interval_s: float = 2.0, source: str = "<fan config>"
+    ) -> None:
+        self.fans = list(fans)
+        self.interval_s = interval_s
+        self.source = source
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._opened = False
+        self.error: BaseException | None = None
+
+    # -- construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls,
+        config: FanConfig,
+        fs: HostFS,
+        *,
+        source: str = "<fan config>",
+        dry_run: bool = False,
+        bus_opener: Callable[[int], Any] = Emc230xDriver.open_bus,
+    ) -> FanService:
+        """Resolve sensors and fans against ``fs``; unknown ones are a :class:`ConfigError`."""
+        inputs = {
+            s.name: _resolve_input(fs, s, f"sensors[{i}]", source)
+            for i, s in enumerate(config.sensors)
+        }
+        fans = []
+        for i, model in enumerate(config.fans):
+            driver = _make_driver(fs, model, f"fans[{i}]", source, bus_opener)
+            if dry_run:
+                driver = DryRunDriver(driver)
+            curve, switch, tuning = _fan_law(model)
+            names = model.sensors or list(inputs)
+            fans.append(
+                Fan(
+                    model.name,
+                    driver,
+                    [inputs[n] for n in names],
+                    curve,
+                    switch,
+                    model.hysteresis_c,
+                    tuning,
+                )
+            )
+        return cls(fans, config.interval_s, source)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        fs: HostFS,
+        *,
+        dry_run: bool = False,
+        bus_opener: Callable[[int], Any] = Emc230xDriver.open_bus,
+    ) -> FanService:
+        """Load, validate and resolve a ``fan.yaml``."""
+        return cls.from_config(
+            load_config(path), fs, source=str(path), dry_run=dry_run, bus_opener=bus_opener
+        )
+
+    @classmethod
+    def for_board(cls, board_id: str, fs: HostFS, *, dry_run: bool = False) -> FanService:
+        """The default curve for a board (its catalog thermal profile) on its PWM fan."""
+        from microrack.thermal._defaults import default_config
+
+        return cls.from_config(
+            default_config(board_id, fs), fs, source=f"<default for {board_id}>", dry_run=dry_run
+        )
+
+    # -- control ----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take control of every fan (done by the first step when not called)."""
+        if not self._opened:
+            for fan in self.fans:
+                fan.driver.open()
+            self._opened = True
+
+    def step(self, now: float) -> None:
+        """One control iteration at time ``now`` (seconds, any monotonic origin)."""
+        with self._lock:
+            try:
+                self.open()
+                for fan in self.fans:
+                    self._step_fan(fan, now)
+            except BaseException:
+                self._all_full()
+                raise
+
+    def _step_fan(self, fan: Fan, now: float) -> None:
+        temp, fault = combine([i.read(now) for i in fan.inputs])
+        try:
+            fan.rpm = fan.driver.read_rpm()
+        except (OSError, ValueError) as exc:
+            log.warning("fan %s: cannot read tach: %s", fan.name, exc)
+            fan.rpm = None
+        before = fan.state
+        fan.state = control_step(
+            fan.state,
+            now,
+            temp,
+            fan.rpm,
+            curve=fan.curve,
+            switch=fan.switch,
+            hysteresis_c=fan.hysteresis_c,
+            tuning=fan.tuning,
+            fault=fault,
+        )
+        if fan.state.failsafe != before.failsafe:
+            if fan.state.failsafe:
+                log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)
+            else:
+                log.warning("fan %s: failsafe cleared", fan.name)
+        fan.driver.set_duty(fan.state.duty)
+
+    def _all_full(self) -> None:
+        for fan in self.fans:
+            try:
+                fan.driver.set_duty(1.0)
+            except Exception as exc:  # keep going: the other fans still matter
+                log.error("fan %s: cannot set full duty: %s", fan.name, exc)
+
+    def close(self) -> None:
+        """Every fan to full duty and back to the mode it was in before."""
+        with self._lock:
+            for fan in self.fans:
+                try:
+                    if self._opened:
+                        fan.driver.close()
+                except Exception as exc:
+                    log.error("fan %s: cannot hand back: %s", fan.name, exc)
+            self._opened = False
+
+    # -- background thread ----------------------------------------------------------
+
+    def run(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        on_step: Callable[[FanService], None] | None = None,
+    ) -> None:
+        """Step every ``interval_s`` until :meth:`request_stop`; errors go full duty, then raise."""
+        while not self._stop.is_set():
+            self.step(clock())
+            if on_step is not None:
+                on_step(self)
+            self._stop.wait(self.interval_s)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def start(self) -> None:
+        """Run the loop on a daemon thread."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            try:
+                self.run()
+            except BaseException as exc:
+                self.error = exc
+                log.exception("fan loop stopped; fans left at full duty")
+
+        self._thread = threading.Thread(target=loop, name="microrack-fan", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread, leave fans at full duty and hand them back."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(10.0, 3 * self.interval_s))
+            self._thread = None
+        self.close()
+
+    # -- export -----------------------------------------------------------------------
+
+    def points(self) -> list[Point]:
+        """The loop's state as ``microrack_fan_*`` points (one set per fan)."""
+        out: list[Point] = []
+
+        def add(name: str, fan: str, value: float) -> None:
+            out.append(Point(SeriesKey.of(f"microrack_fan_{name}", fan=fan), value))
+
+        with self._lock:
+            for fan in self.fans:
+                s = fan.state
+                add("duty_ratio", fan.name, s.duty)
+                add("target_ratio", fan.name, s.target)
+                if fan.rpm is not None:
+                    add("rpm", fan.name, fan.rpm)
+                add("failsafe", fan.name, 1.0 if s.failsafe else 0.0)
+                add("stall", fan.name, 1.0 if s.stall else 0.0)
+                if not math.isnan(s.temp_c):
+                    add("input_celsius", fan.name, s.temp_c)
+        return out
+
+    def status(self) -> list[dict[str, Any]]:
+        """The state of each fan as JSON-ready dicts (``--json``)."""
+        with self._lock:
+            return [
+                {
+                    "fan": f.name,
+                    "driver": f.driver.description,
+                    "input_celsius": None
+                    if math.isnan(f.state.temp_c)
+                    else round(f.state.temp_c, 3),
+                    "target_ratio": round(f.state.target, 4),
+                    "duty_ratio": round(f.state.duty, 4),
+                    "rpm": f.rpm,
+                    "stage": f.state.stage,
+                    "failsafe": f.state.failsafe,
+                    "stall": f.state.stall,
+                }
+                for f in self.fans
+            ]

@@ -1,0 +1,87 @@
+"""Hand-built hwmon / thermal trees for the fan tests (helpers, imported by name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class Tree:
+    """A fake ``/sys`` under ``root`` with one thermal zone, a pwmfan and an NVMe sensor."""
+
+    root: Path
+
+    def path(self, host_path: str) -> Path:
+        return self.root / host_path.lstrip("/")
+
+    def write(self, host_path: str, value: object) -> None:
+        p = self.path(host_path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"{value}\n")
+
+    def read(self, host_path: str) -> str:
+        return self.path(host_path).read_text().strip()
+
+    # the files tests poke most
+    ZONE = "/sys/class/thermal/thermal_zone0/temp"
+    PWM = "/sys/class/hwmon/hwmon1/pwm1"
+    ENABLE = "/sys/class/hwmon/hwmon1/pwm1_enable"
+    TACH = "/sys/class/hwmon/hwmon1/fan1_input"
+    NVME = "/sys/class/hwmon/hwmon2/temp1_input"
+
+    def set_temp(self, celsius: float, host_path: str = ZONE) -> None:
+        self.write(host_path, round(celsius * 1000))
+
+    @property
+    def pwm(self) -> int:
+        return int(self.read(self.PWM))
+
+
+def build_tree(root: Path) -> Tree:
+    t = Tree(root)
+    t.write("/sys/class/thermal/thermal_zone0/type", "cpu-thermal")
+    t.set_temp(40.0)
+    t.write("/sys/class/hwmon/hwmon0/name", "cpu_thermal")
+    t.write("/sys/class/hwmon/hwmon0/temp1_input", 40000)
+    t.write("/sys/class/hwmon/hwmon1/name", "pwmfan")
+    t.write(t.PWM, 0)
+    t.write(t.ENABLE, 2)
+    t.write(t.TACH, 0)
+    t.write("/sys/class/hwmon/hwmon2/name", "nvme")
+    t.write("/sys/class/hwmon/hwmon2/temp1_label", "Composite")
+    t.write(t.NVME, 35000)
+    return t
+
+
+def fan_yaml(tmp_path: Path, **fan_overrides: object) -> Path:
+    """A fan.yaml for the tree: cpu zone + nvme, Pi 5 style curve on the pwmfan."""
+    fan: dict[str, object] = {
+        "name": "case",
+        "driver": {"type": "hwmon", "chip": "pwmfan"},
+        "curve": [
+            {"temp_c": 50, "duty_pct": 30},
+            {"temp_c": 60, "duty_pct": 50},
+            {"temp_c": 67.5, "duty_pct": 70},
+            {"temp_c": 75, "duty_pct": 100},
+        ],
+        "hysteresis_c": 5,
+        "min_duty_pct": 0,
+        "start_duty_pct": 20,
+        "spinup": {"duty_pct": 100, "seconds": 0},
+        "stall_after_s": 5,
+    }
+    fan.update(fan_overrides)
+    data = {
+        "interval_s": 0.2,
+        "sensors": [
+            {"name": "cpu", "thermal_zone": "cpu-thermal", "stale_after_s": 30},
+            {"name": "nvme", "hwmon": "nvme", "input": "Composite", "stale_after_s": 30},
+        ],
+        "fans": [fan],
+    }
+    p = tmp_path / "fan.yaml"
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return p
