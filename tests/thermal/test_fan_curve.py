@@ -79,9 +79,7 @@ def test_play_follows_rises_at_once_and_falls_beyond_the_band(
         assert out == t
     elif t < start - band:
         assert out == t + band
-    assert (
-        out - band - 1e-9 <= t <= out + 1e-9
-    )  # input within the band below
+    assert out - band - 1e-9 <= t <= out + 1e-9  # input within the band below
 
 
 @given(

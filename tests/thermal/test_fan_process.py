@@ -1,0 +1,88 @@
+"""``microrack fan`` as a real process on a hand-built hwmon tree."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fan_trees import Tree, fan_yaml
+
+from support import microrack_cmd, started
+
+
+def _wait(cond, proc, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert proc.popen.poll() is None, f"microrack fan exited early:\n{proc.output()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{proc.output()}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_leaves_pwm_full_and_pwm_enable_restored(
+    tree: Tree, tmp_path: Path, sig: int
+) -> None:
+    tree.set_temp(55.0)
+    tree.write(tree.TACH, 1500)
+    cfg = fan_yaml(tmp_path)
+    argv = microrack_cmd("-v", "fan", "--config", str(cfg), "--root", str(tree.root))
+    with started(argv, tmp_path / "fan.log") as proc:
+        _wait(
+            lambda: tree.read(tree.ENABLE) == "1" and tree.read(tree.PWM) == "102",
+            proc,
+            "the curve",
+        )
+        code = proc.stop(sig)
+    assert code == 0, proc.output()
+    assert tree.read(tree.PWM) == "255"
+    assert tree.read(tree.ENABLE) == "2"
+    assert signal.Signals(sig).name in proc.output()
+
+
+def test_once_json_reports_state(tree: Tree, tmp_path: Path) -> None:
+    tree.set_temp(60.0)
+    tree.write(tree.TACH, 2400)
+    r = subprocess.run(
+        microrack_cmd(
+            "fan", "--config", str(fan_yaml(tmp_path)), "--root", str(tree.root), "--once", "--json"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    state = json.loads(r.stdout)["fans"][0]
+    assert state["fan"] == "case" and state["input_celsius"] == 60.0
+    assert state["duty_ratio"] == 0.5 and state["rpm"] == 2400.0 and state["failsafe"] is None
+    assert tree.read(tree.PWM) == "255" and tree.read(tree.ENABLE) == "2"  # handed back
+
+
+def test_dry_run_writes_nothing(tree: Tree, tmp_path: Path) -> None:
+    tree.set_temp(90.0)
+    r = subprocess.run(
+        microrack_cmd(
+            "fan",
+            "--config",
+            str(fan_yaml(tmp_path)),
+            "--root",
+            str(tree.root),
+            "--once",
+            "--json",
+            "--dry-run",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["fans"][0]["duty_ratio"] == 1.0
+    assert tree.read(tree.PWM) == "0" and tree.read(tree.ENABLE) == "2"
+
+
+def test_missing_config_argument_is_a_usage_error(tmp_path: Path) -> None:
+    r = subprocess.run(microrack_cmd("fan"), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--config" in r.stderr and len(r.stderr.strip().splitlines()) == 1
