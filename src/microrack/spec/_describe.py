@@ -1,0 +1,102 @@
+"""``microrack spec describe``: the nodes as a table and what survives losing nodes."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from microrack.spec._model import ClusterSpec
+from microrack.spec._rules import node_peak_w, node_ram_need_gb
+from microrack.spec._tolerance import Scenario, failure_scenarios, tolerance
+
+
+def summary(spec: ClusterSpec) -> dict[str, object]:
+    """Per group: failures tolerated, and which single/double losses break it."""
+    scenarios = failure_scenarios(spec, 2)
+    broken: dict[str, dict[int, list[list[str]]]] = defaultdict(lambda: {1: [], 2: []})
+    names: dict[str, str] = {}
+    for sc in scenarios:
+        for o in sc.outcomes:
+            names[o.name] = o.kind
+            if not o.ok:
+                broken[o.name][len(sc.lost)].append(list(sc.lost))
+    tol = tolerance(spec)
+    groups = []
+    for name, kind in names.items():
+        b = broken[name]
+        groups.append(
+            {
+                "name": name,
+                "kind": kind,
+                "tolerates": tol.get(name),
+                "survives_any_one": not b[1],
+                "survives_any_two": not b[2],
+                "broken_by_one": b[1],
+                "broken_by_two": b[2],
+            }
+        )
+    return {
+        "cluster": spec.cluster.name,
+        "nodes": [
+            {
+                "name": n.name,
+                "board": n.board,
+                "ram_gb": n.ram_gb,
+                "address": n.address,
+                "mac": n.mac,
+                "roles": [r.value for r in n.roles],
+                "peak_w": round(node_peak_w(n), 1),
+                "ram_need_gb": round(node_ram_need_gb(n), 2),
+            }
+            for n in spec.nodes
+        ],
+        "groups": groups,
+        "scenarios_checked": len(scenarios),
+    }
+
+
+def _losses(lists: list[list[str]], limit: int = 4) -> str:
+    shown = ["+".join(x) for x in lists[:limit]]
+    more = len(lists) - limit
+    return ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+
+
+def describe(spec: ClusterSpec, *, as_json: bool = False) -> int:
+    data = summary(spec)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    nodes = Table(title=f"{spec.cluster.name} ({spec.cluster.domain}): {len(spec.nodes)} nodes")
+    for col in ("node", "board", "RAM GB", "needs GB", "peak W", "address", "MAC", "roles"):
+        nodes.add_column(
+            col, justify="right" if col in ("RAM GB", "needs GB", "peak W") else "left"
+        )
+    for n in data["nodes"]:  # type: ignore[attr-defined]
+        nodes.add_row(
+            n["name"],
+            n["board"],
+            f"{n['ram_gb']:g}",
+            f"{n['ram_need_gb']:g}",
+            f"{n['peak_w']:g}",
+            n["address"],
+            n["mac"],
+            ", ".join(n["roles"]),
+        )
+    console.print(nodes)
+    groups = Table(title="What survives losing nodes")
+    for col in ("group", "kind", "tolerates", "any 1 lost", "any 2 lost"):
+        groups.add_column(col)
+    for g in data["groups"]:  # type: ignore[attr-defined]
+        one = "yes" if g["survives_any_one"] else f"no: {_losses(g['broken_by_one'])}"
+        two = "yes" if g["survives_any_two"] else f"no: {_losses(g['broken_by_two'])}"
+        tol = "-" if g["tolerates"] is None else str(g["tolerates"])
+        groups.add_row(g["name"], g["kind"], tol, one, two)
+    console.print(groups)
+    return 0
+
+
+__all__ = ["Scenario", "describe", "summary"]
