@@ -31,7 +31,8 @@ from microrack.sim._model import BoardModel
 
 __all__ = ["Twin"]
 
-_F = np.float64
+_F = np.float32  # state and parameters: halves memory traffic
+_ACC = np.float64  # accumulators: a month of 1 s steps must not lose increments
 
 
 class Twin:
@@ -90,10 +91,10 @@ class Twin:
         self.power = np.zeros(n, _F)  # board + fan + NVMe, W
         self.board_power = np.zeros(n, _F)
         self.fan_duty = np.zeros(n, _F)  # effective duty (0 when stalled or down)
-        self.energy_j = np.zeros(n, _F)
-        self.throttled_s = np.zeros(n, _F)
-        self.work_s = np.zeros(n, _F)
-        self.busy_s = np.zeros(n, _F)
+        self.energy_j = np.zeros(n, _ACC)
+        self.throttled_s = np.zeros(n, _ACC)
+        self.work_s = np.zeros(n, _ACC)
+        self.busy_s = np.zeros(n, _ACC)
         self.peak_temp = self.temp.copy()
         self.time = 0.0
 
