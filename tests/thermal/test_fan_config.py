@@ -94,3 +94,11 @@ def test_cli_prints_one_line_naming_file_and_field(tree: Tree, tmp_path: Path) -
     assert len(lines) == 1, r.stderr
     assert str(bad) in lines[0] and "fans[0].min_duty_pct" in lines[0]
     assert tree.read(tree.PWM) == "0"  # nothing touched
+
+
+def test_unknown_gpio_chip(tree: Tree, tmp_path: Path) -> None:
+    err = _error(
+        fan_yaml(tmp_path, driver={"type": "gpio", "chip": "no-such-chip", "line": 14}),
+        tree.root,
+    )
+    assert err.field == "fans[0].driver.chip" and "no-such-chip" in err.message

@@ -102,6 +102,8 @@ class GpioDriver:
         import gpiod
 
         if chip.startswith("/"):
+            if not os.path.exists(chip):
+                raise FileNotFoundError(f"no GPIO chip {chip}")
             return chip
         if os.path.exists(f"/dev/{chip}"):
             return f"/dev/{chip}"

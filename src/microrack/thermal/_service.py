@@ -122,7 +122,11 @@ def _make_driver(
             raise ConfigError(source, f"{where}.driver.pwm", f"{directory} has no pwm{d.pwm}")
         return HwmonPwmDriver(fs, directory, d.pwm, d.pwm_max)
     if isinstance(d, GpioModel):
-        return GpioDriver(d.chip, d.line, active_low=d.active_low)
+        try:
+            chip = GpioDriver.chip_path(d.chip)
+        except OSError as exc:
+            raise ConfigError(source, f"{where}.driver.chip", str(exc)) from None
+        return GpioDriver(chip, d.line, active_low=d.active_low)
     assert isinstance(d, Emc230xModel)
     try:
         bus = bus_opener(d.bus)
