@@ -63,6 +63,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _prune_empty(out: Path, directory: Path) -> None:
+    """Remove directories emptied by a stale file, up to (not including) ``out``."""
+    while directory != out and directory.is_relative_to(out) and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
 def render_to(spec: ClusterSpec, out: str | Path, *, force: bool = False) -> list[str]:
     """Write the rendered files of ``spec`` under ``out``; return the paths written."""
     from microrack.spec.render import render
@@ -97,6 +104,7 @@ def render_to(spec: ClusterSpec, out: str | Path, *, force: bool = False) -> lis
     for rel in stale:
         if force or rel not in edited:
             (out / rel).unlink()
+            _prune_empty(out, (out / rel).parent)
     manifest = {"cluster": spec.cluster.name, "files": {rel: _sha(d) for rel, d in files.items()}}
     _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return written
