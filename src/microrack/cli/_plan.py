@@ -1,0 +1,47 @@
+"""``microrack plan REQUIREMENTS.yaml [--json] [--top K] [--emit-spec FILE] [--catalog FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from microrack.errors import UsageError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("requirements", help="requirements file (YAML)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--top", type=int, default=5, metavar="K", help="builds to show (5)")
+    parser.add_argument("--emit-spec", metavar="FILE",
+                        help="write a starting cluster.yaml for the best build")
+    parser.add_argument("--catalog", metavar="FILE",
+                        help="extra catalog file: adds boards, replaces boards with the same id")
+
+
+def run(args: argparse.Namespace) -> int:
+    from microrack.catalog import load_catalog, planning_rules
+    from microrack.plan import emit_spec, load_requirements, search
+    from microrack.plan._report import render, result_to_json
+
+    if args.top < 1:
+        raise UsageError("--top", f"expected at least 1, got {args.top}")
+    req = load_requirements(args.requirements)
+    rules = planning_rules()
+    result = search(req, load_catalog(args.catalog), rules)
+    if args.emit_spec:
+        if not result.ranked:
+            raise UsageError("--emit-spec", "no build meets the requirements; nothing to write")
+        emit_spec(result.ranked[0], req, rules, args.emit_spec)
+    if args.json:
+        json.dump(result_to_json(result, args.top), sys.stdout, indent=2)
+        print()
+    else:
+        from rich.console import Console
+
+        console = Console(width=max(Console().width, 180))
+        console.print(render(result, args.top))
+        if args.emit_spec:
+            console.print(f"wrote {args.emit_spec} for {result.ranked[0].label}")
+    # nothing qualifying is an answer, not an error; a script can still tell from the status
+    return 0 if result.ranked else 3

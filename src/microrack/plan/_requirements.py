@@ -1,0 +1,146 @@
+"""The requirements file: what a cluster must do, before any board is chosen."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from microrack.errors import ConfigError
+
+__all__ = [
+    "Ceph",
+    "Extra",
+    "Kubernetes",
+    "Network",
+    "NodeRange",
+    "PoERequirement",
+    "Requirements",
+    "Storage",
+    "load_requirements",
+]
+
+
+class _Strict(BaseModel):
+    # a typo in a requirement must not silently relax it
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeRange(_Strict):
+    min: int = Field(1, ge=1)
+    max: int = Field(32, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NodeRange:
+        if self.max < self.min:
+            raise ValueError(f"max {self.max} is below min {self.min}")
+        return self
+
+
+class Storage(_Strict):
+    """One drive per node, in a slot the board (or its HAT/carrier) provides."""
+
+    kind: Literal["nvme", "sata", "any"] = "nvme"
+    m2_length: Literal[2230, 2242, 2260, 2280, 22110] | None = Field(
+        None, description="length of the M.2 drive that must fit"
+    )
+    power_loss_protection: bool = Field(
+        False, description="PLP drives are 2280 or 22110 M.2, or 2.5-inch SATA"
+    )
+    size_tb: float = Field(1.0, gt=0)
+
+
+class Network(_Strict):
+    node_link_gbps: float = Field(0, ge=0, description="minimum link speed between nodes")
+    uplink_gbps: float = Field(0, ge=0, description="minimum link speed to the outside")
+
+
+class PoERequirement(_Strict):
+    switch_budget_w: float | None = Field(None, gt=0, description="PoE budget of the switch")
+    allocation: Literal["class", "consumption"] = Field(
+        "class", description="how the switch reserves power: by PD class or by measured draw"
+    )
+
+
+class Kubernetes(_Strict):
+    distribution: Literal["k3s", "kubeadm"] = "k3s"
+
+
+class Ceph(_Strict):
+    osd_memory_gb: float | None = Field(
+        None, gt=0, description="RAM per OSD; default: the Ceph osd_memory_target"
+    )
+
+
+class Extra(_Strict):
+    name: str
+    cost_usd: float = Field(ge=0)
+    watts: float = Field(0, ge=0)
+    per_node: bool = False
+
+
+class Requirements(_Strict):
+    """Hard requirements (a build failing one is rejected) and the costs to rank by."""
+
+    name: str = "requirements"
+    workload_ram_gb: float = Field(0, ge=0, description="RAM the workloads need in total")
+    min_node_ram_gb: float = Field(0, ge=0)
+    survive_node_losses: int = Field(0, ge=0, le=8)
+    nodes: NodeRange = Field(default_factory=NodeRange)
+    storage: Storage | None = None
+    network: Network = Field(default_factory=Network)
+    transcode_nodes: int = Field(0, ge=0, description="nodes with hardware video encode")
+    isa: list[Literal["arm64", "armv7", "riscv64", "x86_64"]] = Field(
+        default_factory=lambda: ["arm64", "armv7", "riscv64", "x86_64"], min_length=1
+    )
+    poe: PoERequirement | None = Field(None, description="every node powered over Ethernet")
+    max_node_load_w: float | None = Field(
+        None, gt=0, description="cap per node at full load (passive cooling, noise)"
+    )
+    budget_usd: float | None = Field(None, gt=0, description="hardware budget")
+    electricity_usd_per_kwh: float = Field(0.15, ge=0)
+    years: float = Field(3, gt=0, le=20)
+    typical_load: float = Field(0.2, ge=0, le=1, description="average CPU utilisation 0..1")
+    system_reserved_gb: float = Field(0.5, ge=0, description="RAM the OS keeps on each node")
+    kubernetes: Kubernetes | None = None
+    ceph: Ceph | None = None
+    extras: list[Extra] = Field(default_factory=list)
+    boards: list[str] | None = Field(None, description="only consider these boards")
+    exclude_boards: list[str] = Field(default_factory=list)
+    mixed: bool = Field(True, description="consider builds mixing two boards")
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_requirements(path: str | os.PathLike[str]) -> Requirements:
+    """Read and check a requirements file; one :class:`ConfigError` names file and field."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(name, None, "no such file") from None
+    except OSError as exc:
+        raise ConfigError(name, None, exc.strerror or str(exc)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        raise ConfigError(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(name, None, "expected a mapping of requirements")
+    try:
+        return Requirements.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _field_path(tuple(first["loc"])) or None
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown field (a typo?)"
+        raise ConfigError(name, field, message) from None
