@@ -17,44 +17,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fan_trees import Tree
+from fan_trees import ADDR, Emc2301, Tree
 
 from microrack.sensors._fs import LocalFS
 from microrack.thermal import Emc230xDriver, FanService, GpioDriver, HwmonPwmDriver
 from support import missing
-
-ADDR = 0x2F
-
-
-class Emc2301:
-    """The register map of an EMC2301 as smbus2 sees it (byte reads and writes)."""
-
-    def __init__(self, product: int = 0x37, rpm_at_full: float = 6000.0) -> None:
-        self.regs = dict.fromkeys(range(256), 0)
-        self.regs.update({0xFD: product, 0xFE: 0x5D, 0xFF: 0x80, 0x32: 0x2B | 0x80, 0x30: 0x80})
-        self.rpm_at_full = rpm_at_full
-        self.stalled = False
-        self.log: list[tuple[str, int, int]] = []
-
-    def _tach(self) -> int:
-        rpm = 0.0 if self.stalled else self.rpm_at_full * self.regs[0x30] / 255
-        return 0x1FFF if rpm < 500 else round(3932160 / rpm)
-
-    def read_byte_data(self, addr: int, reg: int) -> int:
-        if addr != ADDR:
-            raise OSError(6, "No such device or address")
-        if reg == 0x3E:
-            return self._tach() >> 5
-        if reg == 0x3F:
-            return (self._tach() & 0x1F) << 3
-        return self.regs[reg]
-
-    def write_byte_data(self, addr: int, reg: int, value: int) -> None:
-        if addr != ADDR:
-            raise OSError(6, "No such device or address")
-        assert 0 <= value <= 255
-        self.log.append(("w", reg, value))
-        self.regs[reg] = value
 
 
 def test_hwmon_driver_takes_manual_mode_and_restores_it(tree: Tree) -> None:

@@ -1,0 +1,51 @@
+"""The example configs load, and run where this machine can run them (the twin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fan_trees import Emc2301
+
+from microrack.sim import open_node
+from microrack.thermal import FanService, load_config
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("name", ["fan-pi4-gpio.yaml", "fan-pi5-pwm.yaml", "fan-cm4-emc2301.yaml"])
+def test_example_validates(name: str) -> None:
+    assert load_config(EXAMPLES / name).fans
+
+
+def _run(service: FanService, node, seconds: int) -> None:  # type: ignore[no-untyped-def]
+    for t in range(0, seconds, 2):
+        node.advance(2.0)
+        service.step(float(t))
+
+
+def test_pi5_example_cools_the_pi5_twin(tmp_path: Path) -> None:
+    script = tmp_path / "busy.yaml"
+    script.write_text("load: [{at: 0, util: 1.0}]\n")
+    node = open_node("pi5", seed=3, script=script, clock=lambda: 0.0)
+    service = FanService.from_file(EXAMPLES / "fan-pi5-pwm.yaml", node)
+    _run(service, node, 900)
+    state = service.fans[0].state
+    assert state.failsafe is None and 0.3 <= state.duty <= 1.0
+    assert node.pwm == round(state.duty * 255) and node.fan_rpm > 0
+    service.close()
+    assert node.pwm == 255 and node.pwm_enable == 2
+
+
+def test_cm4_example_drives_an_emc2301_register_map() -> None:
+    node = open_node("cm4", seed=3, clock=lambda: 0.0)
+    chip = Emc2301()
+    service = FanService.from_file(
+        EXAMPLES / "fan-cm4-emc2301.yaml", node, bus_opener=lambda _n: chip
+    )
+    _run(service, node, 20)
+    expected = service.fans[0].state.duty
+    assert service.fans[0].state.failsafe is None and expected >= 0.2
+    assert chip.regs[0x30] == round(expected * 255)
+    service.close()
+    assert chip.regs[0x30] == 255
