@@ -1,0 +1,25 @@
+"""The node agent: collect loop, ring buffer, Prometheus and JSON exposition, signed beacon.
+
+Runtime dependencies are the Python standard library only (plus the board
+catalog, read once at start for the power estimate), so the agent installs
+and runs on a 1 GB RISC-V board.
+"""
+
+from microrack.agent._agent import DEFAULT_BUFFER, Agent, AgentConfig, parse_listen
+from microrack.agent._collector import Collection, Collector
+from microrack.agent._exposition import CONTENT_TYPE, render
+from microrack.agent._families import HELP
+from microrack.agent._ring import RingBuffer
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_BUFFER",
+    "HELP",
+    "Agent",
+    "AgentConfig",
+    "Collection",
+    "Collector",
+    "RingBuffer",
+    "parse_listen",
+    "render",
+]

@@ -1,0 +1,221 @@
+"""The agent: a collect loop, a ring buffer, the HTTP endpoint and the beacon."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from microrack import __version__
+from microrack.agent._beacon import BeaconSender, primary_address
+from microrack.agent._collector import Collection, Collector, PointSource
+from microrack.agent._exposition import render
+from microrack.agent._families import HELP
+from microrack.agent._ring import RingBuffer
+from microrack.agent._server import AgentServer
+from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
+from microrack.errors import ResourceError, UsageError
+from microrack.sample import NodeIdentity, encode_batch
+from microrack.sensors._fs import HostFS, LocalFS
+from microrack.sensors.power import power_model
+
+__all__ = ["Agent", "AgentConfig", "parse_listen"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER = 720  # one hour at the default 5 s interval
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    host: str = "0.0.0.0"
+    port: int = 9101
+    interval: float = 5.0
+    node: str = ""
+    board: str | None = None
+    buffer: int = DEFAULT_BUFFER
+    beacon_key: bytes | None = None
+    beacon_group: str = DEFAULT_GROUP
+    beacon_port: int = DEFAULT_PORT
+    beacon_every: float | None = None
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); :class:`UsageError` otherwise."""
+    host, sep, port_s = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise UsageError("--listen", f"expected HOST:PORT with a port 0-65535, got {text!r}")
+    try:
+        socket.getaddrinfo(host, int(port_s), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError("--listen", f"cannot use host {host!r}: {exc}") from exc
+    return host, int(port_s)
+
+
+class Agent:
+    """Collects every ``interval`` seconds from ``fs`` and serves what it collected."""
+
+    def __init__(self, config: AgentConfig, fs: HostFS | None = None,
+                 extra: Sequence[PointSource] = ()) -> None:
+        self.config = config
+        self.fs = fs if fs is not None else LocalFS("/")
+        self.boot_id = str(uuid.uuid4())
+        self.node = config.node or socket.gethostname()
+        self.ring = RingBuffer(config.buffer)
+        self.collector = Collector(
+            self.fs, node=self.node, board=config.board, boot_id=self.boot_id,
+            version=__version__, power=power_model(config.board), extra=extra,
+        )
+        self._latest: Collection | None = None
+        self._text: tuple[int, bytes] = (0, b"")
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server: AgentServer | None = None
+        self._threads: list[threading.Thread] = []
+        self.beacon: BeaconSender | None = None
+        self.started_at = time.monotonic()
+
+    # --- serving ----------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None:
+            return self.config.host, self.config.port
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def identity(self) -> NodeIdentity:
+        host, port = self.address
+        if host in ("0.0.0.0", "", "::"):
+            host = primary_address(self.config.beacon_group)
+        return NodeIdentity(self.node, self.config.board, host, port, self.boot_id,
+                            self.config.interval)
+
+    def metrics_text(self) -> bytes:
+        with self._lock:
+            latest = self._latest
+            seq, text = self._text
+        if latest is None:
+            return b""
+        if seq != latest.sample.seq:
+            text = render(latest.sample.points, HELP).encode()
+            with self._lock:
+                self._text = (latest.sample.seq, text)
+        return text
+
+    def snapshot(self) -> dict[str, Any] | None:
+        latest = self._latest
+        if latest is None:
+            return None
+        ident = self.identity()
+        return {"node": {"name": ident.name, "board": ident.board, "address": ident.address,
+                         "port": ident.port, "boot_id": ident.boot_id,
+                         "interval": ident.interval},
+                **latest.snapshot()}
+
+    def samples_since(self, since: int) -> dict[str, Any]:
+        samples = self.ring.since(since)
+        return encode_batch(self.identity(), self.ring.first_seq, self.ring.last_seq, samples)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        latest = self._latest
+        age = None if latest is None else time.time() - latest.sample.ts
+        ok = latest is not None and age is not None and age < max(3 * self.config.interval, 30)
+        return ok, {"ok": ok, "seq": self.ring.last_seq, "last_collection_age_seconds": age,
+                    "boot_id": self.boot_id}
+
+    def beacon_payload(self) -> dict[str, Any] | None:
+        latest = self._latest
+        if latest is None:
+            return None
+        ident = self.identity()
+        return {"node": ident.name, "board": ident.board, "address": ident.address,
+                "port": ident.port, "boot_id": ident.boot_id, "seq": latest.sample.seq,
+                "interval": ident.interval, "headline": latest.headline}
+
+    # --- running ----------------------------------------------------------------
+
+    def collect_once(self) -> Collection:
+        c = self.collector.collect()
+        self.ring.append(c.sample)
+        with self._lock:
+            self._latest = c
+        return c
+
+    def _loop(self) -> None:
+        interval = self.config.interval
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.collect_once()
+            except Exception:  # keep serving the last good collection
+                log.exception("collection failed")
+            next_at += interval
+            now = time.monotonic()
+            if next_at < now:  # fell behind (suspended, overloaded): skip, do not burst
+                next_at = now + interval
+            self._stop.wait(next_at - now)
+
+    def bind(self) -> None:
+        """Open the listening socket; :class:`ResourceError` naming the address on failure."""
+        where = f"{self.config.host}:{self.config.port}"
+        try:
+            self._server = AgentServer((self.config.host, self.config.port), self)
+        except OSError as exc:
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else (
+                exc.strerror or str(exc))
+            raise ResourceError(f"--listen {where}: cannot listen: {reason}") from exc
+
+    def start(self) -> None:
+        if self._server is None:
+            self.bind()
+        assert self._server is not None
+        self.collect_once()
+        t = threading.Thread(target=self._loop, name="collect", daemon=True)
+        s = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
+                             name="http", daemon=True)
+        self._threads = [t, s]
+        t.start()
+        s.start()
+        cfg = self.config
+        if cfg.beacon_key is None:
+            log.warning("no --beacon-key given: no beacon is sent (hubs find this node only "
+                        "through their --agent list or cluster spec)")
+        else:
+            host = self.address[0]
+            iface = host if host not in ("0.0.0.0", "", "::") else "0.0.0.0"
+            every = cfg.beacon_every or max(1.0, min(cfg.interval, 5.0))
+            self.beacon = BeaconSender(cfg.beacon_key, self.beacon_payload, group=cfg.beacon_group,
+                                       port=cfg.beacon_port, interface=iface, every=every)
+            self.beacon.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.beacon is not None:
+            self.beacon.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def serve_until_signal(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly."""
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+        self.start()
+        host, port = self.address
+        log.info("agent %s listening on %s:%d, collecting every %gs", self.node, host, port,
+                 self.config.interval)
+        while not done.wait(3600):
+            pass
+        self.stop()

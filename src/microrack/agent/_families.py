@@ -1,0 +1,333 @@
+"""From sensor readings to metric points, named as node_exporter names them.
+
+Where node_exporter exports a quantity this module uses its exact name,
+labels, unit and type (checked against node_exporter 1.5 over the same
+trees by the agent's integration tests); everything else is ``microrack_*``
+in base units.  ``HELP`` holds the help text of each family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from microrack.sample import MetricType, Point, SeriesKey
+from microrack.sensors.cpu import CPU_MODES, CpuFreq, KernelStat, LoadAvg
+from microrack.sensors.diskstats import DiskRates, DiskStats
+from microrack.sensors.filesystems import Filesystem
+from microrack.sensors.hwmon import HwmonChip
+from microrack.sensors.memory import MemField
+from microrack.sensors.network import RECEIVE_FIELDS, TRANSMIT_FIELDS, NetDev, NetLink
+from microrack.sensors.thermal import CoolingDevice, ThermalZone
+from microrack.sensors.throttle import Throttled
+
+__all__ = ["HELP", "PointSink"]
+
+HELP: dict[str, str] = {
+    "node_cpu_seconds_total": "Seconds the CPUs spent in each mode.",
+    "node_cpu_guest_seconds_total": "Seconds the CPUs spent in guests (VMs) for each mode.",
+    "node_boot_time_seconds": "Node boot time, in unixtime.",
+    "node_context_switches_total": "Total number of context switches.",
+    "node_forks_total": "Total number of forks.",
+    "node_intr_total": "Total number of interrupts serviced.",
+    "node_procs_running": "Number of processes in runnable state.",
+    "node_procs_blocked": "Number of processes blocked waiting for I/O to complete.",
+    "node_load1": "1m load average.",
+    "node_load5": "5m load average.",
+    "node_load15": "15m load average.",
+    "node_cpu_frequency_hertz": "Current cpu thread frequency in hertz.",
+    "node_cpu_frequency_max_hertz": "Maximum cpu thread frequency in hertz.",
+    "node_cpu_frequency_min_hertz": "Minimum cpu thread frequency in hertz.",
+    "node_cpu_scaling_frequency_hertz": "Current scaled CPU thread frequency in hertz.",
+    "node_cpu_scaling_frequency_max_hertz": "Maximum scaled CPU thread frequency in hertz.",
+    "node_cpu_scaling_frequency_min_hertz": "Minimum scaled CPU thread frequency in hertz.",
+    "node_filesystem_avail_bytes": "Filesystem space available to non-root users in bytes.",
+    "node_filesystem_free_bytes": "Filesystem free space in bytes.",
+    "node_filesystem_size_bytes": "Filesystem size in bytes.",
+    "node_filesystem_files": "Filesystem total file nodes.",
+    "node_filesystem_files_free": "Filesystem total free file nodes.",
+    "node_filesystem_readonly": "Filesystem read-only status.",
+    "node_filesystem_device_error": (
+        "Whether an error occurred while getting statistics for the given "
+        "device."
+    ),
+    "node_network_up": "Value is 1 if operstate is 'up', 0 otherwise.",
+    "node_network_mtu_bytes": "Network device property: mtu_bytes",
+    "node_network_speed_bytes": "Network device property: speed_bytes",
+    "node_network_carrier": "Network device property: carrier",
+    "node_disk_reads_completed_total": "The total number of reads completed successfully.",
+    "node_disk_reads_merged_total": "The total number of reads merged.",
+    "node_disk_read_bytes_total": "The total number of bytes read successfully.",
+    "node_disk_read_time_seconds_total": "The total number of seconds spent by all reads.",
+    "node_disk_writes_completed_total": "The total number of writes completed successfully.",
+    "node_disk_writes_merged_total": "The number of writes merged.",
+    "node_disk_written_bytes_total": "The total number of bytes written successfully.",
+    "node_disk_write_time_seconds_total": (
+        "This is the total number of seconds spent by all writes. "
+        ""
+    ),
+    "node_disk_io_now": "The number of I/Os currently in progress.",
+    "node_disk_io_time_seconds_total": "Total seconds spent doing I/Os.",
+    "node_disk_io_time_weighted_seconds_total": "The weighted # of seconds spent doing I/Os.",
+    "node_disk_discards_completed_total": "The total number of discards completed successfully.",
+    "node_disk_discards_merged_total": "The total number of discards merged.",
+    "node_disk_discarded_sectors_total": "The total number of sectors discarded successfully.",
+    "node_disk_discard_time_seconds_total": (
+        "This is the total number of seconds spent by all discards. "
+        ""
+    ),
+    "node_disk_flush_requests_total": "The total number of flush requests completed successfully",
+    "node_disk_flush_requests_time_seconds_total": (
+        "This is the total number of seconds spent by all flush requests. "
+        ""
+    ),
+    "node_thermal_zone_temp": "Zone temperature in Celsius",
+    "node_cooling_device_cur_state": "Current throttle state of the cooling device",
+    "node_cooling_device_max_state": "Maximum throttle state of the cooling device",
+    "node_hwmon_chip_names": "Annotation metric for human-readable chip names",
+    "node_hwmon_sensor_label": "Label for given chip and sensor",
+    "microrack_node_info": "Who this node is: name, board, agent boot id and version; always 1.",
+    "microrack_cpu_busy_ratio": (
+        "Share of CPU time not idle over the last collection interval (0..1). "
+        ""
+    ),
+    "microrack_memory_used_ratio": "1 - MemAvailable/MemTotal (0..1).",
+    "microrack_power_watts": (
+        "Board power; source=hwmon is measured, source=estimate is from the "
+        "board catalog and CPU load."
+    ),
+    "microrack_throttled": (
+        "Raspberry Pi firmware throttling flags (get_throttled), now and since "
+        "boot."
+    ),
+    "microrack_throttle_limit_celsius": (
+        "The board's soft and hard thermal throttling limits from the catalog. "
+        ""
+    ),
+    "microrack_disk_reads_per_second": (
+        "Reads completed per second over the last collection interval. "
+        ""
+    ),
+    "microrack_disk_writes_per_second": (
+        "Writes completed per second over the last collection interval. "
+        ""
+    ),
+    "microrack_disk_read_bytes_per_second": (
+        "Bytes read per second over the last collection interval. "
+        ""
+    ),
+    "microrack_disk_written_bytes_per_second": (
+        "Bytes written per second over the last collection interval. "
+        ""
+    ),
+    "microrack_disk_read_latency_seconds": (
+        "Mean time per completed read over the last collection interval. "
+        ""
+    ),
+    "microrack_disk_write_latency_seconds": (
+        "Mean time per completed write over the last collection interval. "
+        ""
+    ),
+    "microrack_disk_busy_ratio": (
+        "Share of the last collection interval the device had I/O in flight "
+        "(0..1)."
+    ),
+    "microrack_disk_queue_depth": (
+        "Mean number of I/Os in flight over the last collection interval. "
+        ""
+    ),
+    "microrack_collection_duration_seconds": "Wall time the last collection took.",
+}
+
+_NET_SKIP = frozenset(("lo",))  # node_exporter's netdev leaves the loopback out
+
+
+class PointSink:
+    """Collects points, reusing one :class:`SeriesKey` per series across collections."""
+
+    __slots__ = ("_keys", "points")
+
+    def __init__(self, keys: dict[tuple, SeriesKey]) -> None:
+        self._keys = keys
+        self.points: list[Point] = []
+
+    def add(self, metric: str, value: float | None, mtype: MetricType = "gauge", /,
+            **labels: str) -> None:
+        """One point; ``None`` (not measured this cycle) adds nothing."""
+        if value is None:
+            return
+        ident = (metric, mtype, *labels.items())
+        key = self._keys.get(ident)
+        if key is None:
+            key = self._keys[ident] = SeriesKey(metric, tuple(sorted(labels.items())), mtype)
+        self.points.append(Point(key, float(value)))
+
+    # --- node_exporter families -------------------------------------------------
+
+    def stat(self, st: KernelStat) -> None:
+        for c in st.cpus:
+            for mode in CPU_MODES:
+                self.add("node_cpu_seconds_total", getattr(c, mode), "counter",
+                         cpu=c.cpu, mode=mode)
+        for c in st.cpus:
+            self.add("node_cpu_guest_seconds_total", c.guest, "counter", cpu=c.cpu, mode="user")
+            self.add("node_cpu_guest_seconds_total", c.guest_nice, "counter",
+                     cpu=c.cpu, mode="nice")
+        self.add("node_boot_time_seconds", st.boot_time)
+        self.add("node_context_switches_total", st.context_switches, "counter")
+        self.add("node_forks_total", st.forks, "counter")
+        self.add("node_intr_total", st.interrupts, "counter")
+        self.add("node_procs_running", st.procs_running)
+        self.add("node_procs_blocked", st.procs_blocked)
+
+    def loadavg(self, la: LoadAvg) -> None:
+        self.add("node_load1", la.load1)
+        self.add("node_load5", la.load5)
+        self.add("node_load15", la.load15)
+
+    def cpufreq(self, freqs: Iterable[CpuFreq]) -> None:
+        for f in freqs:
+            self.add("node_cpu_frequency_hertz", f.cur_hz, cpu=f.cpu)
+            self.add("node_cpu_frequency_max_hertz", f.max_hz, cpu=f.cpu)
+            self.add("node_cpu_frequency_min_hertz", f.min_hz, cpu=f.cpu)
+            self.add("node_cpu_scaling_frequency_hertz", f.scaling_cur_hz, cpu=f.cpu)
+            self.add("node_cpu_scaling_frequency_max_hertz", f.scaling_max_hz, cpu=f.cpu)
+            self.add("node_cpu_scaling_frequency_min_hertz", f.scaling_min_hz, cpu=f.cpu)
+
+    def meminfo(self, fields: Iterable[MemField]) -> None:
+        for m in fields:
+            name = f"node_memory_{m.name}_bytes" if m.is_bytes else f"node_memory_{m.name}"
+            self.add(name, m.value)
+
+    def filesystems(self, filesystems: Iterable[Filesystem]) -> None:
+        for f in filesystems:
+            m = f.mount
+            lab = {"device": m.device, "fstype": m.fstype, "mountpoint": m.mountpoint}
+            self.add("node_filesystem_device_error", 0 if f.usage else 1, **lab)
+            if f.usage is None:
+                continue
+            self.add("node_filesystem_size_bytes", f.usage.size_bytes, **lab)
+            self.add("node_filesystem_free_bytes", f.usage.free_bytes, **lab)
+            self.add("node_filesystem_avail_bytes", f.usage.avail_bytes, **lab)
+            self.add("node_filesystem_files", f.usage.files, **lab)
+            self.add("node_filesystem_files_free", f.usage.files_free, **lab)
+            self.add("node_filesystem_readonly", 1 if f.mount.readonly else 0, **lab)
+
+    def net_dev(self, devs: Iterable[NetDev]) -> None:
+        for d in devs:
+            if d.device in _NET_SKIP:
+                continue
+            for field, v in zip(RECEIVE_FIELDS, d.receive, strict=True):
+                self.add(f"node_network_receive_{field}_total", v, "counter", device=d.device)
+            for field, v in zip(TRANSMIT_FIELDS, d.transmit, strict=True):
+                self.add(f"node_network_transmit_{field}_total", v, "counter", device=d.device)
+
+    def net_links(self, links: Iterable[NetLink]) -> None:
+        for link in links:
+            self.add("node_network_up", 1 if link.up else 0, device=link.device)
+            self.add("node_network_mtu_bytes", link.mtu_bytes, device=link.device)
+            self.add("node_network_speed_bytes", link.speed_bytes, device=link.device)
+            self.add("node_network_carrier", link.carrier, device=link.device)
+
+    def diskstats(self, disks: Iterable[DiskStats]) -> None:
+        for d in disks:
+            dev = d.device
+            counter: MetricType = "counter"
+            self.add("node_disk_reads_completed_total", d.reads_completed, counter, device=dev)
+            self.add("node_disk_reads_merged_total", d.reads_merged, counter, device=dev)
+            self.add("node_disk_read_bytes_total", d.read_bytes, counter, device=dev)
+            self.add("node_disk_read_time_seconds_total", d.read_time_s, counter, device=dev)
+            self.add("node_disk_writes_completed_total", d.writes_completed, counter, device=dev)
+            self.add("node_disk_writes_merged_total", d.writes_merged, counter, device=dev)
+            self.add("node_disk_written_bytes_total", d.written_bytes, counter, device=dev)
+            self.add("node_disk_write_time_seconds_total", d.write_time_s, counter, device=dev)
+            self.add("node_disk_io_now", d.io_now, device=dev)
+            self.add("node_disk_io_time_seconds_total", d.io_time_s, counter, device=dev)
+            self.add("node_disk_io_time_weighted_seconds_total", d.io_time_weighted_s, counter,
+                     device=dev)
+            self.add("node_disk_discards_completed_total", d.discards_completed, counter,
+                     device=dev)
+            self.add("node_disk_discards_merged_total", d.discards_merged, counter, device=dev)
+            self.add("node_disk_discarded_sectors_total", d.discarded_sectors, counter, device=dev)
+            self.add("node_disk_discard_time_seconds_total", d.discard_time_s, counter, device=dev)
+            self.add("node_disk_flush_requests_total", d.flush_requests, counter, device=dev)
+            self.add("node_disk_flush_requests_time_seconds_total", d.flush_time_s, counter,
+                     device=dev)
+
+    def thermal(self, zones: Iterable[ThermalZone], cooling: Iterable[CoolingDevice]) -> None:
+        for z in zones:
+            self.add("node_thermal_zone_temp", z.temp_celsius, type=z.type, zone=z.zone)
+        for c in cooling:
+            self.add("node_cooling_device_cur_state", c.cur_state, name=c.name, type=c.type)
+            self.add("node_cooling_device_max_state", c.max_state, name=c.name, type=c.type)
+
+    def hwmon(self, chips: Iterable[HwmonChip]) -> None:
+        for chip in chips:
+            if chip.chip_name:
+                self.add("node_hwmon_chip_names", 1, chip=chip.chip, chip_name=chip.chip_name)
+            for sensor, label in chip.labels.items():
+                self.add("node_hwmon_sensor_label", 1, chip=chip.chip, label=label, sensor=sensor)
+            bare = {v.sensor for v in chip.values if v.prop == ""}
+            for v in chip.values:
+                named = _hwmon_metric(v.type, v.prop, v.sensor in bare, v.raw)
+                if named is not None:
+                    self.add(named[0], named[1], named[2], chip=chip.chip, sensor=v.sensor)
+
+    # --- microrack families -------------------------------------------------------
+
+    def throttled(self, t: Throttled) -> None:
+        for flag, on in t.now.items():
+            self.add("microrack_throttled", 1 if on else 0, flag=flag, when="now")
+        for flag, on in t.since_boot.items():
+            self.add("microrack_throttled", 1 if on else 0, flag=flag, when="since_boot")
+
+    def disk_rates(self, rates: Iterable[DiskRates]) -> None:
+        for r in rates:
+            dev = r.device
+            self.add("microrack_disk_reads_per_second", r.read_iops, device=dev)
+            self.add("microrack_disk_writes_per_second", r.write_iops, device=dev)
+            self.add("microrack_disk_read_bytes_per_second", r.read_bytes_per_s, device=dev)
+            self.add("microrack_disk_written_bytes_per_second", r.write_bytes_per_s, device=dev)
+            self.add("microrack_disk_read_latency_seconds", r.read_latency_s, device=dev)
+            self.add("microrack_disk_write_latency_seconds", r.write_latency_s, device=dev)
+            self.add("microrack_disk_busy_ratio", r.busy_ratio, device=dev)
+            self.add("microrack_disk_queue_depth", r.queue_depth, device=dev)
+
+
+def _hwmon_metric(stype: str, prop: str, has_bare: bool,
+                  raw: float) -> tuple[str, float, MetricType] | None:
+    """node_exporter's hwmon naming and scaling rules for one sensor file."""
+    if stype == "beep_enable":
+        return "node_hwmon_beep_enabled", 1.0 if raw == 1 else 0.0, "gauge"
+    if stype == "vrm":
+        return "node_hwmon_voltage_regulator_version", raw, "gauge"
+    if stype == "update_interval":
+        return "node_hwmon_update_interval_seconds", raw * 0.001, "gauge"
+    name = f"node_hwmon_{stype}"
+    if prop == "input":
+        if has_bare:
+            name += "_input"
+    elif prop:
+        name += "_" + prop
+    if prop in ("fault", "alarm"):
+        return name, raw, "gauge"
+    if prop == "beep":
+        return name + "_enabled", raw, "gauge"
+    if stype in ("in", "cpu"):
+        return name + "_volts", raw * 0.001, "gauge"
+    if stype == "temp" and prop != "type":
+        return name + "_celsius", raw * 0.001, "gauge"
+    if stype == "curr":
+        return name + "_amps", raw * 0.001, "gauge"
+    if stype == "energy":
+        return name + "_joule_total", raw / 1e6, "counter"
+    if stype == "power":
+        if prop == "accuracy":
+            return name, raw / 1e6, "gauge"
+        if prop in ("average_interval", "average_interval_min", "average_interval_max"):
+            return name + "_seconds", raw * 0.001, "gauge"
+        return name + "_watt", raw / 1e6, "gauge"
+    if stype == "humidity":
+        return name, raw / 1e6, "gauge"
+    if stype == "fan" and prop in ("input", "min", "max", "target"):
+        return name + "_rpm", raw, "gauge"
+    return name, raw, "gauge"

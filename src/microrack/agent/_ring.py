@@ -1,0 +1,65 @@
+"""A bounded ring of samples, stored compactly.
+
+A Raspberry Pi exports a few hundred series; an hour of them at 5 s as
+Python objects would cost tens of megabytes.  Each entry here keeps its
+values in an ``array('d')`` and shares its tuple of series keys with the
+previous entry whenever the set of series did not change (the usual case),
+so an hour costs about 8 bytes per value.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from collections import deque
+from collections.abc import Sequence
+
+from microrack.sample import Point, Sample, SeriesKey
+
+__all__ = ["RingBuffer"]
+
+
+class RingBuffer:
+    """The last ``capacity`` samples, with strictly increasing sequence numbers."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._rows: deque[tuple[int, float, tuple[SeriesKey, ...], array]] = deque(maxlen=capacity)
+        self._layout: tuple[SeriesKey, ...] = ()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def append(self, sample: Sample) -> None:
+        keys = tuple(p.key for p in sample.points)
+        if keys != self._layout:
+            self._layout = keys
+        values = array("d", (p.value for p in sample.points))
+        with self._lock:
+            if self._rows and sample.seq <= self._rows[-1][0]:
+                raise ValueError(f"sequence {sample.seq} is not after {self._rows[-1][0]}")
+            self._rows.append((sample.seq, sample.ts, self._layout, values))
+
+    @property
+    def first_seq(self) -> int:
+        with self._lock:
+            return self._rows[0][0] if self._rows else 0
+
+    @property
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._rows[-1][0] if self._rows else 0
+
+    def since(self, seq: int) -> list[Sample]:
+        """Every kept sample with a sequence number greater than ``seq``, oldest first."""
+        with self._lock:
+            rows: Sequence[tuple[int, float, tuple[SeriesKey, ...], array]] = [
+                r for r in self._rows if r[0] > seq
+            ]
+        return [
+            Sample(s, ts, tuple(Point(k, v) for k, v in zip(keys, values, strict=True)))
+            for s, ts, keys, values in rows
+        ]

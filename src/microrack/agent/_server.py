@@ -1,0 +1,83 @@
+"""The agent's HTTP endpoint: ``/metrics``, ``/api/v1/snapshot``, ``/api/v1/samples``, ``/healthz``.
+
+All endpoints are read-only, so they need no token.  The Prometheus text is
+rendered once per collection and cached, so a scrape costs a dictionary
+lookup and a socket write, not a collection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from microrack.agent._exposition import CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from microrack.agent._agent import Agent
+
+__all__ = ["AgentServer"]
+
+log = logging.getLogger(__name__)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: AgentServer
+    protocol_version = "HTTP/1.1"
+    server_version = "microrack-agent"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: Any) -> None:
+        self._send(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        agent = self.server.agent
+        url = urlsplit(self.path)
+        if url.path == "/metrics":
+            self._send(200, agent.metrics_text(), CONTENT_TYPE)
+        elif url.path == "/healthz":
+            ok, detail = agent.health()
+            self._json(200 if ok else 503, detail)
+        elif url.path == "/api/v1/snapshot":
+            snap = agent.snapshot()
+            if snap is None:
+                self._json(503, {"error": "no collection yet"})
+            else:
+                self._json(200, snap)
+        elif url.path == "/api/v1/samples":
+            raw = parse_qs(url.query).get("since", ["0"])[0]
+            try:
+                since = int(raw)
+            except ValueError:
+                self._json(400, {"error": f"since: expected a sequence number, got {raw!r}"})
+                return
+            self._json(200, agent.samples_since(since))
+        elif url.path == "/":
+            self._send(200, b"microrack agent: /metrics /api/v1/snapshot /api/v1/samples?since=SEQ "
+                            b"/healthz\n", "text/plain; charset=utf-8")
+        else:
+            self._json(404, {"error": f"no such endpoint: {url.path}"})
+
+
+class AgentServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], agent: Agent) -> None:
+        self.agent = agent
+        super().__init__(address, _Handler)

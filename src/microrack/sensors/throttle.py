@@ -1,0 +1,59 @@
+"""Raspberry Pi firmware throttling state (the ``get_throttled`` bits).
+
+The firmware driver exposes the mask in sysfs; where it does not, ``vcgencmd
+get_throttled`` asks the firmware directly (only on the real root, never on a
+captured tree or the twin).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import NamedTuple
+
+from microrack.sensors._fs import HostFS, LocalFS
+from microrack.sensors._util import read_opt
+
+__all__ = ["FLAGS", "SYSFS_PATH", "Throttled", "decode_throttled", "read_throttled"]
+
+SYSFS_PATH = "/sys/devices/platform/soc/soc:firmware/get_throttled"
+# bit (now); the same flag "since boot" is bit + 16.
+FLAGS = (("under_voltage", 0), ("freq_capped", 1), ("throttled", 2), ("soft_temp_limit", 3))
+
+
+class Throttled(NamedTuple):
+    mask: int
+    now: dict[str, bool]
+    since_boot: dict[str, bool]
+
+
+def decode_throttled(mask: int) -> Throttled:
+    return Throttled(
+        mask,
+        {name: bool(mask >> bit & 1) for name, bit in FLAGS},
+        {name: bool(mask >> (bit + 16) & 1) for name, bit in FLAGS},
+    )
+
+
+def _parse(text: str) -> int | None:
+    text = text.strip().removeprefix("throttled=")
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+def read_throttled(fs: HostFS, *, allow_vcgencmd: bool = True) -> Throttled | None:
+    """The throttling state, or ``None`` on boards without the Pi firmware."""
+    text = read_opt(fs, SYSFS_PATH)
+    mask = _parse(text) if text is not None else None
+    if mask is None and allow_vcgencmd and isinstance(fs, LocalFS) and fs.root == "/":
+        exe = shutil.which("vcgencmd")
+        if exe:
+            try:
+                out = subprocess.run([exe, "get_throttled"], capture_output=True, text=True,
+                                     timeout=2, check=False).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                out = ""
+            mask = _parse(out) if out else None
+    return None if mask is None else decode_throttled(mask)
