@@ -254,7 +254,9 @@ class CephPool(_Strict):
 
 
 class CephService(_Strict):
-    pools: list[CephPool] = Field(default_factory=lambda: [CephPool(name="rbd")])
+    pools: list[CephPool] = Field(
+        default_factory=lambda: [CephPool(name="rbd", size=3, min_size=2)]
+    )
 
 
 class NfsExport(_Strict):
@@ -309,7 +311,7 @@ class ClusterSpec(_Strict):
     switches: list[Switch] = Field(default_factory=list)
     nodes: list[Node] = Field(min_length=1)
     services: Services = Field(default_factory=Services)
-    agent: AgentSettings = Field(default_factory=AgentSettings)
+    agent: AgentSettings = Field(default_factory=lambda: AgentSettings.model_validate({}))
 
     def network(self, name: str) -> Network | None:
         return next((n for n in self.networks if n.name == name), None)
