@@ -184,3 +184,25 @@ def test_gpio_driver_on_the_kernel_gpio_sim() -> None:
         low.set_duty(1.0)
         assert value.read_text().strip() == "0"
         low.close()
+
+
+def test_wrong_chip_on_the_bus_is_one_clear_error(tree: Tree, tmp_path: Path) -> None:
+    from microrack.errors import ResourceError
+
+    cfg = {
+        "sensors": [{"name": "cpu", "thermal_zone": 0}],
+        "fans": [
+            {
+                "name": "c",
+                "driver": {"type": "emc230x", "bus": 3},
+                "switch": {"on_c": 60, "off_c": 50},
+            }
+        ],
+    }
+    path = tmp_path / "emc.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    service = FanService.from_file(
+        path, LocalFS(str(tree.root)), bus_opener=lambda _n: Emc2301(product=0x21)
+    )
+    with pytest.raises(ResourceError, match="not an EMC230x"):
+        service.step(0.0)

@@ -86,3 +86,16 @@ def test_dry_run_writes_nothing(tree: Tree, tmp_path: Path) -> None:
 def test_missing_config_argument_is_a_usage_error(tmp_path: Path) -> None:
     r = subprocess.run(microrack_cmd("fan"), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--config" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_simulated_board_default_curve(tmp_path: Path) -> None:
+    r = subprocess.run(
+        microrack_cmd("fan", "--simulate", "pi5", "--board", "pi5", "--once", "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    state = json.loads(r.stdout)["fans"][0]
+    assert state["driver"].endswith("/pwm1") and state["failsafe"] is None
+    assert 20 < state["input_celsius"] < 100

@@ -31,6 +31,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--root", metavar="DIR", default="/", help="host root for /sys (default /)")
     parser.add_argument(
+        "--simulate",
+        metavar="BOARD",
+        help="control the fan of a simulated BOARD (the hardware twin), not this host",
+    )
+    parser.add_argument("--sim-script", metavar="FILE", help="with --simulate: load/fault timeline")
+    parser.add_argument("--seed", type=int, default=0, help="with --simulate: random seed")
+    parser.add_argument(
         "--dry-run", action="store_true", help="read sensors and fans, write nothing"
     )
     parser.add_argument(
@@ -59,10 +66,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.config and not args.board:
         raise UsageError("--config", "give a fan.yaml (or --board ID, or --import-fancontrol FILE)")
 
-    from microrack.sensors._fs import LocalFS
+    from microrack.sensors._fs import HostFS, LocalFS
     from microrack.thermal import FanService
 
-    fs = LocalFS(args.root)
+    fs: HostFS
+    if args.simulate:
+        from microrack.sim import open_node
+
+        fs = open_node(args.simulate, seed=args.seed, script=args.sim_script)
+    elif args.sim_script:
+        raise UsageError("--sim-script", "only with --simulate BOARD")
+    else:
+        fs = LocalFS(args.root)
     if args.config:
         service = FanService.from_file(args.config, fs, dry_run=args.dry_run)
     else:

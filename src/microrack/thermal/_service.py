@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microrack.errors import ConfigError
+from microrack.errors import ConfigError, ResourceError
 from microrack.sample import Point, SeriesKey
 from microrack.sensors._fs import HostFS
 from microrack.thermal._config import (
@@ -218,7 +218,12 @@ class FanService:
         """Take control of every fan (done by the first step when not called)."""
         if not self._opened:
             for fan in self.fans:
-                fan.driver.open()
+                try:
+                    fan.driver.open()
+                except OSError as exc:
+                    raise ResourceError(
+                        f"fan {fan.name}: cannot take control of {fan.driver.description}: {exc}"
+                    ) from exc
             self._opened = True
 
     def step(self, now: float) -> None:
