@@ -10,6 +10,8 @@ from microrack.sim._model import COOLERS, BoardModel, board_model
 from microrack.sim._node import GET_THROTTLED, NodeDown, TwinNode, open_node
 from microrack.sim._params import BoardPhysics, Param, physics_for
 from microrack.sim._physics import Twin
+from microrack.sim._report import summary_text, write_html
+from microrack.sim._scenario import GroupCheck, NodeResult, SimResult, run_files, run_scenario
 from microrack.sim._script import (
     FAULT_KINDS,
     Fault,
@@ -26,10 +28,13 @@ __all__ = [
     "BoardModel",
     "BoardPhysics",
     "Fault",
+    "GroupCheck",
     "NodeDown",
+    "NodeResult",
     "NodeScript",
     "Param",
     "Scenario",
+    "SimResult",
     "Twin",
     "TwinNode",
     "board_model",
@@ -37,4 +42,8 @@ __all__ = [
     "load_scenario",
     "open_node",
     "physics_for",
+    "run_files",
+    "run_scenario",
+    "summary_text",
+    "write_html",
 ]

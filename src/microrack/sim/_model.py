@@ -74,7 +74,7 @@ def board_model(board: str, *, cooler: str = "fan") -> BoardModel:
     from microrack.catalog import board_profile
 
     p = board_profile(board)
-    physics = physics_for(p.id, p.thermal_profile, p.soc)
+    physics = physics_for(p.id, p.thermal_profile, p.soc, p.isa)
     model = BoardModel(
         id=p.id,
         name=p.name,

@@ -88,7 +88,7 @@ _BCM2711 = BoardPhysics(
 # Raspberry Pi 5 / CM5 (BCM2712) with the official Active Cooler.  Geerling (D0, 4 GB):
 # 63 degC at 9.8 W load with the firmware fan curve.  Fan-off resistance: uncooled
 # Pi 5 throttles at 80-85 degC under sustained all-core load (rpi_thermal).
-_PI5_CURVE = ((50.0, 0.30), (60.0, 0.50), (67.5, 0.70), (75.0, 1.0))  # rpi_thermal
+_PI5_CURVE = ((49.5, 0.0), (50.0, 0.30), (60.0, 0.50), (67.5, 0.70), (75.0, 1.0))  # rpi_thermal
 _BCM2712 = BoardPhysics(
     r_fan_off=_e(6.0, "Active Cooler heatsink, fan stopped: 25 + 9.7 W x 6 = 83 degC, the "
                  "80-85 degC throttle band rpi_thermal reports for uncooled load"),
@@ -171,12 +171,15 @@ _BY_BOARD: dict[str, BoardPhysics] = {
 }
 
 
-def physics_for(board_id: str, thermal_profile: str, soc: str = "") -> BoardPhysics:
+def physics_for(board_id: str, thermal_profile: str, soc: str = "",
+                isa: str = "") -> BoardPhysics:
     """The twin's parameters for one catalog board (by id, then thermal profile)."""
     if board_id in _BY_BOARD:
         return _BY_BOARD[board_id]
     if thermal_profile in _BY_PROFILE:
         return _BY_PROFILE[thermal_profile]
+    if isa == "x86_64":
+        return _X86
     if "BCM2712" in soc:
         return _BCM2712
     if "BCM" in soc:

@@ -82,7 +82,7 @@ class Twin:
         self._curves: dict[tuple[tuple[float, float], ...], np.ndarray] = {}
         for i, m in enumerate(b):
             if m.has_fan and m.physics.fan_curve:
-                self._curves.setdefault(m.physics.fan_curve, np.zeros(n, bool))[i] = True
+                self.use_curve([i], m.physics.fan_curve)
 
         # state
         self.temp = self.ambient.copy()
@@ -111,6 +111,17 @@ class Twin:
         self._nvme_act_up = self.nvme_act_w * up
         self._clock_cap = np.where(self.under_voltage & self.is_pi, self.min_clock, 1.0)
 
+    def use_curve(self, nodes: Sequence[int] | np.ndarray,
+                  points: Sequence[tuple[float, float]]) -> None:
+        """Drive the fans of ``nodes`` along ``points`` (degC, duty) while ``auto_fan``.
+
+        This is the board firmware's curve (Pi 5) or a fan controller's.
+        """
+        key = tuple((float(t), float(d)) for t, d in points)
+        for mask in self._curves.values():
+            mask[nodes] = False
+        self._curves.setdefault(key, np.zeros(self.n, bool))[nodes] = True
+
     def changed(self) -> None:
         """Call after changing ``up``, ``fan_ok`` or ``under_voltage``."""
         self._derived()
@@ -137,7 +148,7 @@ class Twin:
             sel = mask & self.auto_fan
             if sel.any():
                 xs, ys = zip(*curve, strict=True)
-                self.duty[sel] = np.interp(temp[sel], xs, ys, left=0.0, right=1.0)
+                self.duty[sel] = np.interp(temp[sel], xs, ys, left=ys[0], right=ys[-1])
         duty = self.fan_duty
         np.multiply(self.duty, self._fan_live, out=duty)
         # board power

@@ -146,7 +146,9 @@ class Scenario(_Model):
     ambient: list[AmbientPoint] = Field(default_factory=list)
     price_kwh: float = Field(default=0.15, ge=0)
     currency: str = "USD"
-    cooler: Literal["fan", "passive_case", "heatsink", "bare"] = "fan"
+    # None: "fan" (with the default fan curve) for nodes whose cluster.yaml says
+    # `fan: true`, else "heatsink"
+    cooler: Literal["fan", "passive_case", "heatsink", "bare"] | None = None
     workloads: list[Workload] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
 

@@ -1,0 +1,78 @@
+"""``microrack sim``: a scenario on the twin of a cluster, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from support import microrack_cmd
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = ROOT / "examples" / "cluster-pi4-13.yaml"
+HEATWAVE = ROOT / "examples" / "scenarios" / "heatwave.yaml"
+
+
+def _sim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(microrack_cmd("sim", *args), capture_output=True, text=True, timeout=300)
+
+
+def test_heatwave_scenario_reports_heat_energy_alerts_and_quorum(tmp_path: Path,
+                                                                  artifacts_dir: Path) -> None:
+    report = artifacts_dir / "sim-heatwave.html"
+    p = _sim(str(CLUSTER), "--scenario", str(HEATWAVE), "--json", "--report", str(report))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    nodes = {n["name"]: n for n in r["nodes"]}
+    workers = [n for n in r["nodes"] if "worker" in n["roles"]]
+    servers = [n for n in r["nodes"] if "control-plane" in n["roles"]]
+    # the stalled worker fans: hotter than the servers, throttled, work lost
+    assert min(w["peak_temp_c"] for w in workers) > max(s["peak_temp_c"] for s in servers) + 5
+    assert all(w["throttled_s"] > 0 and w["work_lost_ratio"] > 0 for w in workers)
+    assert all(s["throttled_s"] == 0 for s in servers)
+    assert nodes["pi-02"]["down_s"] == 300
+    # energy and cost add up
+    assert r["energy_kwh"] > 0
+    assert abs(r["cost"] - r["energy_kwh"] * r["price_kwh"]) < 1e-4
+    rules = {(a["rule"], a["node"]) for a in r["alerts"]}
+    assert ("NodeDown", "pi-02") in rules
+    assert ("FilesystemFull", "pi-04") in rules
+    fanned = [w for w in workers if w["board"] == "rpi-4b"]  # cluster.yaml: fan: true
+    assert fanned and all(("FanStalled", w["name"]) in rules and ("Throttling", w["name"]) in rules
+                          for w in fanned)
+    assert r["kept_quorum"] is True
+    html = report.read_text()
+    assert "plotly" in html and "pi-04" in html
+
+
+def test_losing_two_of_three_servers_loses_quorum(tmp_path: Path) -> None:
+    sc = tmp_path / "two-down.yaml"
+    sc.write_text("""
+duration: 30m
+faults:
+  - {at: 5m, kind: crash, node: pi-01, duration: 10m}
+  - {at: 8m, kind: crash, node: pi-03, duration: 1m}
+  - {at: 20m, kind: partition, groups: [[pi-01], [pi-02], [pi-03]], duration: 1m}
+""")
+    p = _sim(str(CLUSTER), "--scenario", str(sc), "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["kept_quorum"] is False
+    second = {g["group"]: g for g in r["faults"][1]["groups"]}
+    assert second["etcd" if "etcd" in second else "control-plane"]["ok"] is False
+    split = {g["group"]: g for g in r["faults"][2]["groups"]}
+    assert split["consul-server"]["ok"] is False and split["consul-server"]["worst_lost"] == 2
+    text = _sim(str(CLUSTER), "--scenario", str(sc))
+    assert "LOST" in text.stdout
+
+
+def test_a_bad_scenario_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    sc = tmp_path / "bad.yaml"
+    sc.write_text("duration: 1h\nfaults:\n  - {at: 10m, kind: crash, node: pi-99}\n")
+    p = _sim(str(CLUSTER), "--scenario", str(sc))
+    assert p.returncode == 1
+    assert p.stderr.count("\n") == 1
+    assert "faults[0].node" in p.stderr and "pi-99" in p.stderr
+    sc.write_text("duration: soon\n")
+    p = _sim(str(CLUSTER), "--scenario", str(sc))
+    assert p.returncode == 1 and "duration" in p.stderr and p.stderr.count("\n") == 1
