@@ -110,3 +110,18 @@ def test_a_bad_script_names_the_field(tmp_path: Path) -> None:
     script = _script(tmp_path, "faults:\n  - {at: 10, kind: meteor}\n")
     with pytest.raises(ConfigError, match=r"faults\[0\]\.kind"):
         open_node("pi4b", script=script)
+
+
+def test_proc_stat_busy_share_follows_the_load(tmp_path: Path) -> None:
+    script = _script(tmp_path, "load: [{at: 0, util: 0.75}]\n")
+    node = open_node("rk1", script=script, clock=FakeClock())
+
+    def totals() -> tuple[int, int]:
+        f = [int(x) for x in node.read_text("/proc/stat").splitlines()[0].split()[1:]]
+        return sum(f) - f[3], sum(f)
+
+    b0, t0 = totals()
+    node.advance(100)
+    b1, t1 = totals()
+    assert (b1 - b0) / (t1 - t0) == pytest.approx(0.75, abs=0.02)
+    assert (t1 - t0) == pytest.approx(100 * 8 * 100, rel=0.02)  # 8 cores, USER_HZ 100

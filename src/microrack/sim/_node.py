@@ -423,6 +423,7 @@ class TwinNode:
         return "2a:" + ":".join(f"{r.randrange(256):02x}" for _ in range(5))
 
     def _busy(self) -> float:
+        """Seconds since boot the node was busy (utilisation integrated over time)."""
         return float(self.twin.busy_s[0]) - self._since_boot_busy
 
     def _net(self) -> tuple[int, int]:
@@ -445,12 +446,12 @@ class TwinNode:
         self._add("/proc/mounts", lambda: "/dev/root / ext4 rw,relatime 0 0\n")
 
     def _proc_uptime(self) -> str:
-        idle = self.uptime * self.board.cores - self._busy()
+        idle = (self.uptime - self._busy()) * self.board.cores
         return f"{self.uptime:.2f} {idle:.2f}\n"
 
     def _proc_stat(self) -> str:
         cores = self.board.cores
-        busy = self._busy()
+        busy = self._busy() * cores  # core-seconds
         total = self.uptime * cores
         user = busy * 0.85 * USER_HZ
         system = busy * 0.15 * USER_HZ
