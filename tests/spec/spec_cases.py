@@ -25,7 +25,7 @@ _BASE: dict[str, Any] = {
         {"name": "lb", "kind": "load_balancer", "cidr": "198.18.0.224/28"},
     ],
     "switches": [
-        {"name": "sw-a", "ports": 8, "poe_budget_w": 60, "poe_class": 4, "psu": "ups-a"},
+        {"name": "sw-a", "ports": 8, "poe_budget_w": 59, "poe_class": 4, "psu": "ups-a"},
         {"name": "sw-b", "ports": 8, "psu": "ups-b"},
     ],
     "nodes": [

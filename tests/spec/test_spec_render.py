@@ -177,6 +177,10 @@ def test_edited_file_is_kept_without_force(tmp_path: Path) -> None:
     assert (out / "systemd/renamed/microrack-agent.service").exists()
 
 
+def _line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
 def test_bad_spec_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     render_to(load_spec(write(tmp_path, base())), out)
@@ -188,7 +192,7 @@ def test_bad_spec_writes_nothing(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip() == (
         f"microrack spec: error: {path}: nodes[1].nics[0].mac: 'bad' is not a MAC address "
-        "(expected six hex pairs, e.g. 02:00:c6:12:00:01)"
+        f"(expected six hex pairs, e.g. 02:00:c6:12:00:01) (line {_line_of(path, 'mac: bad')})"
     )
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 

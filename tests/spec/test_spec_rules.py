@@ -13,7 +13,7 @@ import spec_cases
 from spec_cases import base, write
 
 from microrack.errors import ConfigError
-from microrack.spec import SpecInvalid, check_spec, load_spec, parse_spec
+from microrack.spec import SpecInvalid, check_file, check_spec, load_spec, parse_spec
 from support import microrack_cmd
 
 
@@ -126,6 +126,12 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         _set("switches.0.poe_budget_w", 12),
         "switches[0].poe_budget_w",
         "switch sw-a: peak PoE draw",
+    ),
+    (
+        "PoE class reservations exceed budget",
+        lambda d: d["switches"][0].update(poe_allocation="class"),
+        "switches[0].poe_budget_w",
+        "switch sw-a: class reservations 60.0 W of 2 nodes exceeds the 59 W budget",
     ),
     (
         "node above its port's PoE class",
@@ -273,3 +279,39 @@ def test_validate_cli_warnings_exit_0(tmp_path: Path) -> None:
 def test_examples_validate(path: Path) -> None:
     spec = load_spec(path)
     assert spec.nodes
+
+
+def test_problems_carry_their_yaml_line(tmp_path: Path) -> None:
+    data = base()
+    data["nodes"][2]["nics"][0]["address"] = "198.18.9.9"
+    path = write(tmp_path, data)
+    lines = path.read_text().splitlines()
+    spec, found = check_file(path)
+    assert spec is not None
+    [problem] = found
+    assert problem.field == "nodes[2].nics[0].address"
+    assert lines[problem.lineno - 1].strip() == "address: 198.18.9.9"
+    assert problem.text(str(path)).endswith(f"(line {problem.lineno})")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cluster: [unclosed\n", "not valid YAML: line 2, column 1"),
+        ("- just\n- a list\n", "expected a mapping with cluster, networks, nodes"),
+    ],
+)
+def test_unreadable_specs_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(text)
+    r = subprocess.run(
+        microrack_cmd("spec", "validate", str(path)), capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"microrack spec: error: {path}: {message}"), r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read: No such file"):
+        load_spec(tmp_path / "nope.yaml")

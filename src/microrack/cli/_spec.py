@@ -52,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "render":
         from microrack.spec.render import render_to
 
-        written = render_to(mspec.load_spec(args.spec), args.out, force=args.force)
+        spec = mspec.load_spec(args.spec)
+        for p in mspec.check_file(args.spec)[1]:
+            print(f"warning: {p.text(args.spec)}", file=sys.stderr)
+        written = render_to(spec, args.out, force=args.force)
         if args.json:
             print(json.dumps({"out": args.out, "files": written}, indent=2))
         else:
@@ -62,30 +65,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from microrack.spec import SpecInvalid, check_spec, parse_spec
+    from microrack.spec import check_file
 
-    try:
-        problems = check_spec(parse_spec(args.spec))
-    except SpecInvalid as exc:
-        problems = exc.problems
+    _, problems = check_file(args.spec)
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "file": args.spec,
-                    "ok": not errors,
-                    "problems": [
-                        {"severity": p.severity, "field": p.field, "message": p.message}
-                        for p in problems
-                    ],
-                },
-                indent=2,
-            )
-        )
+        found = [
+            {"severity": p.severity, "field": p.field, "line": p.lineno, "message": p.message}
+            for p in problems
+        ]
+        print(json.dumps({"file": args.spec, "ok": not errors, "problems": found}, indent=2))
     else:
         for p in problems:
             stream = sys.stderr if p.severity == "error" else sys.stdout
-            print(f"{p.severity}: {p.line(args.spec)}", file=stream)
+            print(f"{p.severity}: {p.text(args.spec)}", file=stream)
         print(f"{args.spec}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
     return 1 if errors else 0

@@ -8,7 +8,7 @@ Ansible, Prometheus, systemd, Kubernetes, Grafana).
 
 from __future__ import annotations
 
-from microrack.spec._load import Problem, SpecInvalid, load_spec, parse_spec
+from microrack.spec._load import Problem, SpecInvalid, check_file, load_spec, parse_spec
 from microrack.spec._model import ClusterSpec, Network, NetworkKind, Nic, Node, Role, Switch
 from microrack.spec._rules import check_spec
 from microrack.spec._tolerance import Outcome, Scenario, agent_targets, failure_scenarios, tolerance
@@ -26,6 +26,7 @@ __all__ = [
     "SpecInvalid",
     "Switch",
     "agent_targets",
+    "check_file",
     "check_spec",
     "failure_scenarios",
     "json_schema",

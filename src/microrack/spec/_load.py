@@ -7,8 +7,9 @@ first one is the message of the :class:`SpecInvalid` that ``load_spec`` raises.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,15 @@ from pydantic import ValidationError
 from microrack.errors import ConfigError
 from microrack.spec._model import ClusterSpec
 
-__all__ = ["Problem", "SpecInvalid", "field_path", "load_spec", "parse_spec"]
+__all__ = [
+    "Problem",
+    "SpecInvalid",
+    "check_file",
+    "field_path",
+    "load_spec",
+    "parse_spec",
+    "yaml_line",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +37,16 @@ class Problem:
     severity: Literal["error", "warning"]
     field: str
     message: str
+    lineno: int | None = None  # where ``field`` is in the YAML, when it is there
 
-    def line(self, path: str) -> str:
-        return f"{path}: {self.field}: {self.message}" if self.field else f"{path}: {self.message}"
+    def detail(self) -> str:
+        """The message, with the YAML line when known."""
+        return self.message + (f" (line {self.lineno})" if self.lineno else "")
+
+    def text(self, path: str) -> str:
+        return (
+            f"{path}: {self.field}: {self.detail()}" if self.field else f"{path}: {self.detail()}"
+        )
 
 
 class SpecInvalid(ConfigError):
@@ -43,7 +59,7 @@ class SpecInvalid(ConfigError):
         suffix = (
             f" (and {more} more problem{'s' if more > 1 else ''}; run 'microrack spec validate')"
         )
-        super().__init__(path, first.field or None, first.message + (suffix if more else ""))
+        super().__init__(path, first.field or None, first.detail() + (suffix if more else ""))
 
 
 def field_path(loc: Sequence[str | int]) -> str:
@@ -78,15 +94,44 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
     return problems
 
 
-def parse_spec(path: str | Path) -> ClusterSpec:
-    """The model of ``path``, checked field by field (not yet across fields)."""
-    p = Path(path)
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def yaml_line(root: yaml.Node | None, field: str) -> int | None:
+    """1-based line of ``field`` (``nodes[2].nics[0].mac``) in a composed YAML tree, or of
+    its deepest ancestor that is present."""
+    node, line = root, None
+    for m in _PART.finditer(field):
+        key, index = m.group(1), m.group(2)
+        if isinstance(node, yaml.MappingNode) and key is not None:
+            for k, v in node.value:
+                if k.value == key:
+                    node, line = v, k.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and index is not None:
+            if int(index) >= len(node.value):
+                return line
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _locate(root: yaml.Node | None, problems: Sequence[Problem]) -> list[Problem]:
+    return [replace(p, lineno=yaml_line(root, p.field)) for p in problems]
+
+
+def _read(p: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
     try:
         data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -94,10 +139,34 @@ def parse_spec(path: str | Path) -> ClusterSpec:
         raise ConfigError(str(p), None, f"not valid YAML: {where}{problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(str(p), None, "expected a mapping with cluster, networks, nodes")
+    return data, root
+
+
+def parse_spec(path: str | Path) -> ClusterSpec:
+    """The model of ``path``, checked field by field (not yet across fields)."""
+    return _parse(Path(path))[0]
+
+
+def _parse(p: Path) -> tuple[ClusterSpec, yaml.Node | None]:
+    data, root = _read(p)
     try:
-        return ClusterSpec.model_validate(data)
+        return ClusterSpec.model_validate(data), root
     except ValidationError as exc:
-        raise SpecInvalid(str(p), _pydantic_problems(exc)) from None
+        raise SpecInvalid(str(p), _locate(root, _pydantic_problems(exc))) from None
+
+
+def check_file(path: str | Path) -> tuple[ClusterSpec | None, list[Problem]]:
+    """The spec (None when it does not parse) and every problem, each with its YAML line.
+
+    Unreadable or malformed YAML still raises :class:`ConfigError`.
+    """
+    from microrack.spec._rules import check_spec
+
+    try:
+        spec, root = _parse(Path(path))
+    except SpecInvalid as exc:
+        return None, exc.problems
+    return spec, _locate(root, check_spec(spec))
 
 
 def load_spec(path: str | Path) -> ClusterSpec:
@@ -105,10 +174,8 @@ def load_spec(path: str | Path) -> ClusterSpec:
 
     Warnings do not stop loading; ``check_spec`` lists them.
     """
-    from microrack.spec._rules import check_spec
-
-    spec = parse_spec(path)
-    errors = [p for p in check_spec(spec) if p.severity == "error"]
-    if errors:
+    spec, problems = check_file(path)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or spec is None:
         raise SpecInvalid(str(path), errors)
     return spec

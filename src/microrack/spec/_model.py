@@ -164,6 +164,11 @@ class Switch(_Strict):
         None, ge=0, le=8, description="PoE class of every port unless listed in port_classes"
     )
     port_classes: list[PortPoe] = Field(default_factory=list)
+    poe_allocation: Literal["consumption", "class"] = Field(
+        "consumption",
+        description="how the switch debits its budget: by measured draw, or by reserving "
+        "each port's class maximum",
+    )
     psu: str | None = Field(None, description="the power supply feeding the switch")
 
     def class_of(self, port: int) -> int | None:

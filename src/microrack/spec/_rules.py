@@ -66,6 +66,8 @@ CEPH_OSD_MIN_GB = 2.0  # ceph_hw: below 2 GB not recommended
 PD_EFFICIENCY = 0.87  # pd_hat_efficiency (estimate): 48 V -> 5 V converter on the PoE HAT
 DRIVE_PEAK_W = {"nvme": 5.0, "ssd": 3.0, "hdd": 8.0, "usb": 3.0, "emmc": 0.0, "sd": 0.0}  # estimate
 #: Power a powered device may draw at the end of the cable, by PoE class (poe_ui, poe_classes).
+#: Power a switch port sources (and a class-mode switch reserves), by class (poe_ui, poe_classes).
+POE_CLASS_PSE_W = {0: 15.4, 1: 4.0, 2: 7.0, 3: 15.4, 4: 30.0, 5: 45.0, 6: 60.0, 7: 75.0, 8: 90.0}
 POE_CLASS_PD_W = {0: 12.95, 1: 3.84, 2: 6.49, 3: 12.95, 4: 25.5, 5: 40.0, 6: 51.0, 7: 62.0, 8: 71.3}
 
 
@@ -276,14 +278,16 @@ def _poe(spec: ClusterSpec) -> Iterator[Problem]:
                 f"node {node.name}: peak draw {draw:.1f} W exceeds PoE class "
                 f"{cls} ({POE_CLASS_PD_W[cls]} W) of {sw.name} port {nic.port}",
             )
-        load[sw.name] += draw
+        # A switch in class mode reserves the class maximum whatever the device draws.
+        load[sw.name] += POE_CLASS_PSE_W[cls] if sw.poe_allocation == "class" else draw
         members[sw.name].append(node.name)
     for i, sw in enumerate(spec.switches):
         if sw.poe_budget_w is not None and load[sw.name] > sw.poe_budget_w:
             yield _e(
                 f"switches[{i}].poe_budget_w",
-                f"switch {sw.name}: peak PoE draw "
-                f"{load[sw.name]:.1f} W of {len(members[sw.name])} nodes exceeds the "
+                f"switch {sw.name}: "
+                + ("class reservations" if sw.poe_allocation == "class" else "peak PoE draw")
+                + f" {load[sw.name]:.1f} W of {len(members[sw.name])} nodes exceeds the "
                 f"{sw.poe_budget_w:g} W budget",
             )
 
