@@ -1,4 +1,4 @@
-"""``microrack plan REQUIREMENTS.yaml [--json] [--top K] [--emit-spec FILE] [--catalog FILE]``."""
+"""``microrack plan REQUIREMENTS.yaml [--json] [--top K] [--emit-spec FILE] [--html FILE]``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=5, metavar="K", help="builds to show (5)")
     parser.add_argument("--emit-spec", metavar="FILE",
                         help="write a starting cluster.yaml for the best build")
+    parser.add_argument("--html", metavar="FILE",
+                        help="write an interactive chart of the builds (plotly HTML)")
     parser.add_argument("--catalog", metavar="FILE",
                         help="extra catalog file: adds boards, replaces boards with the same id")
 
@@ -33,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
         if not result.ranked:
             raise UsageError("--emit-spec", "no build meets the requirements; nothing to write")
         emit_spec(result.ranked[0], req, rules, args.emit_spec)
+    if args.html:
+        from microrack.plan._plot import write_html
+
+        write_html(result, args.top, args.html)
     if args.json:
         json.dump(result_to_json(result, args.top), sys.stdout, indent=2)
         print()
@@ -43,5 +49,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(render(result, args.top))
         if args.emit_spec:
             console.print(f"wrote {args.emit_spec} for {result.ranked[0].label}")
+        if args.html:
+            console.print(f"wrote {args.html}")
     # nothing qualifying is an answer, not an error; a script can still tell from the status
     return 0 if result.ranked else 3

@@ -23,6 +23,10 @@ __all__ = [
 ]
 
 
+Isa = Literal["arm64", "armv7", "riscv64", "x86_64"]
+ALL_ISAS: tuple[Isa, ...] = ("arm64", "armv7", "riscv64", "x86_64")
+
+
 class _Strict(BaseModel):
     # a typo in a requirement must not silently relax it
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -88,13 +92,11 @@ class Requirements(_Strict):
     workload_ram_gb: float = Field(0, ge=0, description="RAM the workloads need in total")
     min_node_ram_gb: float = Field(0, ge=0)
     survive_node_losses: int = Field(0, ge=0, le=8)
-    nodes: NodeRange = Field(default_factory=NodeRange)
+    nodes: NodeRange = Field(default_factory=lambda: NodeRange.model_validate({}))
     storage: Storage | None = None
-    network: Network = Field(default_factory=Network)
+    network: Network = Field(default_factory=lambda: Network.model_validate({}))
     transcode_nodes: int = Field(0, ge=0, description="nodes with hardware video encode")
-    isa: list[Literal["arm64", "armv7", "riscv64", "x86_64"]] = Field(
-        default_factory=lambda: ["arm64", "armv7", "riscv64", "x86_64"], min_length=1
-    )
+    isa: list[Isa] = Field(default_factory=lambda: list(ALL_ISAS), min_length=1)
     poe: PoERequirement | None = Field(None, description="every node powered over Ethernet")
     max_node_load_w: float | None = Field(
         None, gt=0, description="cap per node at full load (passive cooling, noise)"

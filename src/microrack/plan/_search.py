@@ -98,10 +98,11 @@ def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanRes
                 if variant.price_usd is None:
                     continue
                 for enc, enc_variant in encoders:
-                    key = (board.id, f"{variant.ram_gb:g}", enc.id, f"{enc_variant.ram_gb:g}")
+                    mixed_key = (board.id, f"{variant.ram_gb:g}", enc.id,
+                                 f"{enc_variant.ram_gb:g}")
                     for n in _node_counts(req, fixed=k):
                         groups = (Group(board, variant, n), Group(enc, enc_variant, k))
-                        consider(evaluate(groups, req, rules), key, None)
+                        consider(evaluate(groups, req, rules), mixed_key, None)
 
     ranked = tuple(sorted(best_pass.values(), key=lambda b: (b.tco_usd, b.nodes)))
     passing_boards = {g.board.id for build in ranked for g in build.groups}
