@@ -67,15 +67,15 @@ def read_diskstats(fs: HostFS) -> list[DiskStats]:
             continue
         extra: list[float | None] = [None] * 6
         if len(v) >= 15:
-            extra[0:4] = [v[11], v[12], v[13], v[14] / 1000.0]
+            extra[0:4] = [v[11], v[12], v[13], v[14] * 0.001]
         if len(v) >= 17:
-            extra[4:6] = [v[15], v[16] / 1000.0]
+            extra[4:6] = [v[15], v[16] * 0.001]
         out.append(
             DiskStats(
                 parts[2],
-                v[0], v[1], v[2] * SECTOR_BYTES, v[3] / 1000.0,
-                v[4], v[5], v[6] * SECTOR_BYTES, v[7] / 1000.0,
-                v[8], v[9] / 1000.0, v[10] / 1000.0,
+                v[0], v[1], v[2] * SECTOR_BYTES, v[3] * 0.001,
+                v[4], v[5], v[6] * SECTOR_BYTES, v[7] * 0.001,
+                v[8], v[9] * 0.001, v[10] * 0.001,
                 *extra,
             )
         )

@@ -1,0 +1,215 @@
+"""The agent beside the real thing: node_exporter, Prometheus and promtool (Debian packages)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from support import free_port, http_get, microrack_cmd, require_binary, started
+
+pytestmark = pytest.mark.integration
+
+TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
+BOARDS = ["rpi4b", "rpi5-nvme", "rk3588", "visionfive2"]
+# node_exporter's collectors for what the agent collects (the others export other quantities)
+COLLECTORS = ["cpu", "stat", "loadavg", "cpufreq", "meminfo", "filesystem", "netdev", "netclass",
+              "diskstats", "thermal_zone", "hwmon"]
+
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+Series = tuple[str, frozenset[tuple[str, str]]]
+
+
+def parse(text: str) -> tuple[dict[str, str], dict[Series, float]]:
+    """Prometheus text format -> (family types, value per series)."""
+    types: dict[str, str] = {}
+    values: dict[Series, float] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, mtype = line.split(None, 3)
+            types[name] = mtype
+        elif line and not line.startswith("#"):
+            m = _LINE.match(line)
+            assert m, f"unparsable line: {line!r}"
+            labels = frozenset(_LABEL.findall(m.group(2) or ""))
+            values[(m.group(1), labels)] = float(m.group(3))
+    return types, values
+
+
+def node_exporter_argv(port: int, tree: Path | None) -> list[str]:
+    exe = require_binary("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter",
+                         "/usr/bin/node_exporter")
+    argv = [exe, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
+            "--no-collector.netdev.netlink"]
+    argv += [f"--collector.{c}" for c in COLLECTORS]
+    if tree is not None:
+        argv += [f"--path.procfs={tree}/proc", f"--path.sysfs={tree}/sys", f"--path.rootfs={tree}"]
+    return argv
+
+
+@contextmanager
+def pair(log_dir: Path, tree: Path | None, interval: str = "0.5") -> Iterator[tuple[str, str]]:
+    """node_exporter and the agent on loopback, reading the same host or tree."""
+    ne_port, ag_port = free_port(), free_port()
+    agent = microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", "--interval", interval)
+    if tree is not None:
+        agent += ["--root", str(tree)]
+    name = tree.name if tree else "host"
+    with started(node_exporter_argv(ne_port, tree), log_dir / f"node-exporter-{name}.log",
+                 wait=("127.0.0.1", ne_port)), \
+         started(agent, log_dir / f"agent-{name}.log", wait=("127.0.0.1", ag_port)):
+        yield f"http://127.0.0.1:{ne_port}/metrics", f"http://127.0.0.1:{ag_port}/metrics"
+
+
+def scrape(url: str) -> str:
+    status, body = http_get(url)
+    assert status == 200, url
+    return body.decode()
+
+
+def compare_families(ne_text: str, ag_text: str) -> tuple[set[str], dict[Series, tuple]]:
+    """Common families must agree on type and label names; returns them and paired values."""
+    ne_types, ne_vals = parse(ne_text)
+    ag_types, ag_vals = parse(ag_text)
+    common = {n for n in ne_types if n in ag_types}
+    for name in common:
+        assert ne_types[name] == ag_types[name], f"{name}: {ag_types[name]} != {ne_types[name]}"
+        ne_labels = {frozenset(k for k, _ in lab) for (n, lab) in ne_vals if n == name}
+        ag_labels = {frozenset(k for k, _ in lab) for (n, lab) in ag_vals if n == name}
+        assert ag_labels == ne_labels, f"{name}: label names {ag_labels} != {ne_labels}"
+    paired = {s: (ne_vals[s], ag_vals.get(s)) for s in ne_vals if s[0] in common}
+    return common, paired
+
+
+def test_same_families_and_values_over_board_trees(artifacts_dir):
+    """Over each hand-built tree both read identical files: every common series is equal."""
+    for board in BOARDS:
+        with pair(artifacts_dir / "agent-peers", TREES / board) as (ne_url, ag_url):
+            common, paired = compare_families(scrape(ne_url), scrape(ag_url))
+        expected = {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_load1",
+                    "node_disk_io_now", "node_network_receive_bytes_total",
+                    "node_thermal_zone_temp", "node_hwmon_temp_celsius",
+                    "node_cpu_frequency_max_hertz", "node_filesystem_size_bytes"}
+        assert expected <= common, (board, expected - common)
+        for series, (ne_v, ag_v) in paired.items():
+            if series[0] == "node_network_speed_bytes" and ne_v < 0:
+                assert ag_v is None  # speed -1 means unknown: the agent leaves it out
+                continue
+            assert ag_v is not None, f"{board}: agent lacks {series}"
+            if series[0] in ("node_filesystem_free_bytes", "node_filesystem_avail_bytes",
+                             "node_filesystem_files_free"):
+                continue  # the tree lives on this machine's disk, which other tests write to
+            assert ag_v == ne_v, f"{board}: {series}: agent {ag_v} != node_exporter {ne_v}"
+
+
+def _close(name: str, a: float, b: float) -> bool:
+    if name.endswith("_seconds_total"):
+        return abs(a - b) <= 5.0 + 0.01 * abs(b)
+    if name.endswith("_bytes_total") or name.startswith(("node_memory_", "node_filesystem_")):
+        return math.isclose(a, b, rel_tol=0.05, abs_tol=64 * 2**20)
+    if name.startswith("node_load") or name.startswith("node_procs_"):
+        return abs(a - b) <= 4.0
+    return math.isclose(a, b, rel_tol=0.05, abs_tol=1000)
+
+
+CONSTANTS = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes",
+             "node_filesystem_size_bytes", "node_filesystem_files", "node_filesystem_readonly",
+             "node_boot_time_seconds", "node_network_mtu_bytes", "node_cpu_frequency_max_hertz",
+             "node_cpu_frequency_min_hertz", "node_cpu_scaling_frequency_max_hertz")
+
+
+def test_agrees_with_node_exporter_on_this_host(artifacts_dir):
+    with pair(artifacts_dir / "agent-peers", None) as (ne_url, ag_url):
+        time.sleep(1.0)
+        ne_text = scrape(ne_url)
+        ag_text = scrape(ag_url)
+    (artifacts_dir / "agent-peers" / "host-node-exporter.txt").write_text(ne_text)
+    (artifacts_dir / "agent-peers" / "host-agent.txt").write_text(ag_text)
+    common, paired = compare_families(ne_text, ag_text)
+    assert {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_load1",
+            "node_disk_io_now", "node_filesystem_size_bytes"} <= common
+    missing = [s for s, (ne, ag) in paired.items()
+               if ag is None and not (s[0] == "node_network_speed_bytes" and ne < 0)]
+    assert not missing, f"series node_exporter has and the agent lacks: {missing[:10]}"
+    for (name, labels), (ne_v, ag_v) in paired.items():
+        if ag_v is None:
+            continue  # an unknown link speed (-1), checked above
+        if name in CONSTANTS:
+            assert ag_v == ne_v, f"{name}{dict(labels)}: agent {ag_v} != node_exporter {ne_v}"
+        else:
+            assert _close(name, ag_v, ne_v), f"{name}{dict(labels)}: {ag_v} vs {ne_v}"
+
+
+def _promtool_remarks(promtool: str, text: str) -> set[str]:
+    p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=60)
+    out = (p.stdout + p.stderr).splitlines()
+    assert p.returncode in (0, 3), out  # 3: lint remarks only
+    assert not [line for line in out if "error" in line.lower()], out
+    return {line.strip() for line in out if line.strip()}
+
+
+def test_promtool_finds_no_parse_errors(artifacts_dir):
+    promtool = require_binary("promtool", "/usr/bin/promtool")
+    for tree in [None, *(TREES / b for b in BOARDS)]:
+        with pair(artifacts_dir / "agent-peers", tree) as (ne_url, ag_url):
+            time.sleep(0.6)  # a second collection, so rates and busy ratio are present
+            ne_text, ag_text = scrape(ne_url), scrape(ag_url)
+        assert "microrack_" in ag_text
+        ag_remarks = _promtool_remarks(promtool, ag_text)
+        ne_remarks = _promtool_remarks(promtool, ne_text)
+        # node_exporter's own names (node_memory_MemTotal_bytes ...) draw remarks; ours must not
+        assert ag_remarks <= ne_remarks, ag_remarks - ne_remarks
+
+
+def test_prometheus_scrapes_the_agent(tmp_path, artifacts_dir):
+    prometheus = require_binary("prometheus", "/usr/bin/prometheus")
+    ag_port, prom_port = free_port(), free_port()
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: microrack-agent\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{ag_port}']}}]\n"
+    )
+    agent = microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", "--interval", "1",
+                          "--root", str(TREES / "rpi5-nvme"), "--node", "pi5-prom")
+    prom = [prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}"]
+    logs = artifacts_dir / "agent-peers"
+
+    def query(expr: str) -> list[dict]:
+        url = f"http://127.0.0.1:{prom_port}/api/v1/query?query={urllib.parse.quote(expr)}"
+        status, body = http_get(url)
+        assert status == 200, body
+        return json.loads(body)["data"]["result"]
+
+    with started(agent, logs / "agent-prometheus.log", wait=("127.0.0.1", ag_port)), \
+         started(prom, logs / "prometheus.log", wait=("127.0.0.1", prom_port)):
+        deadline = time.monotonic() + 120
+        while True:
+            fan = query('node_hwmon_fan_rpm{chip="platform_cooling_fan",sensor="fan1"}')
+            if fan:
+                break
+            assert time.monotonic() < deadline, "Prometheus never stored the agent's series"
+            time.sleep(0.5)
+        assert float(fan[0]["value"][1]) == 2934
+        assert fan[0]["metric"]["job"] == "microrack-agent"
+        up = query('up{job="microrack-agent"}')
+        assert [float(r["value"][1]) for r in up] == [1.0]
+        nvme = query('node_hwmon_temp_celsius{chip="nvme_nvme0",sensor="temp1"}')
+        assert float(nvme[0]["value"][1]) == pytest.approx(38.85)
+        info = query("microrack_node_info")
+        assert info[0]["metric"]["node"] == "pi5-prom"
+        zones = query("node_thermal_zone_temp")
+        assert {r["metric"]["type"] for r in zones} == {"cpu-thermal"}

@@ -1,0 +1,130 @@
+"""The agent in-process: ring buffer, HTTP endpoints and the signed beacon."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from microrack import beacon
+from microrack.agent import Agent, AgentConfig, RingBuffer
+from microrack.sample import Point, Sample, SeriesKey, decode_batch
+from microrack.sensors import LocalFS
+from support import free_port, http_get
+
+TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
+
+
+def _sample(seq: int, keys: list[SeriesKey]) -> Sample:
+    points = tuple(Point(k, float(seq * 10 + i)) for i, k in enumerate(keys))
+    return Sample(seq, 1000.0 + seq, points)
+
+
+def test_ring_keeps_the_newest_and_shares_layouts():
+    a, b = SeriesKey.of("a"), SeriesKey.of("b", "counter", device="x")
+    ring = RingBuffer(3)
+    for seq in range(1, 6):
+        ring.append(_sample(seq, [a, b] if seq != 4 else [a]))
+    assert (len(ring), ring.first_seq, ring.last_seq) == (3, 3, 5)
+    got = ring.since(3)
+    assert [s.seq for s in got] == [4, 5]
+    assert got[0].points == (Point(a, 40.0),)
+    assert got[1].points == (Point(a, 50.0), Point(b, 51.0))
+    assert [s.seq for s in ring.since(0)] == [3, 4, 5]
+    assert ring.since(5) == []
+    with pytest.raises(ValueError):
+        ring.append(_sample(5, [a]))
+
+
+@pytest.fixture
+def agent(tmp_path):
+    tree = tmp_path / "pi5"
+    shutil.copytree(TREES / "rpi5-nvme", tree, symlinks=True)
+    cfg = AgentConfig(host="127.0.0.1", port=0, interval=0.2, node="pi5-a", board=None, buffer=5)
+    a = Agent(cfg, LocalFS(str(tree)))
+    a.start()
+    yield a
+    a.stop()
+
+
+def _url(a: Agent, path: str) -> str:
+    host, port = a.address
+    return f"http://{host}:{port}{path}"
+
+
+def _wait_seq(a: Agent, seq: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while a.ring.last_seq < seq:
+        assert time.monotonic() < deadline, "agent stopped collecting"
+        time.sleep(0.05)
+
+
+def test_endpoints(agent):
+    _wait_seq(agent, 7)  # more collections than the ring holds
+    status, body = http_get(_url(agent, "/api/v1/samples?since=0"))
+    assert status == 200
+    batch = decode_batch(json.loads(body))
+    assert batch.node.boot_id == agent.boot_id and batch.node.name == "pi5-a"
+    assert batch.node.port == agent.address[1]
+    seqs = [s.seq for s in batch.samples]
+    assert len(seqs) == 5 and seqs == list(range(batch.first_seq, batch.last_seq + 1))
+    assert batch.first_seq > 1  # the oldest were dropped, and the reader can see it
+    temps = [p.value for p in batch.samples[-1].points
+             if p.key.name == "node_hwmon_temp_celsius" and p.key.label("chip") == "nvme_nvme0"]
+    assert temps == [38850 * 0.001, 38850 * 0.001]
+
+    status, body = http_get(_url(agent, f"/api/v1/samples?since={batch.last_seq}"))
+    later = decode_batch(json.loads(body))
+    assert all(s.seq > batch.last_seq for s in later.samples)
+
+    assert http_get(_url(agent, "/api/v1/samples?since=abc"))[0] == 400
+    assert http_get(_url(agent, "/nope"))[0] == 404
+
+    status, body = http_get(_url(agent, "/healthz"))
+    assert status == 200 and json.loads(body)["ok"] is True
+
+    status, body = http_get(_url(agent, "/api/v1/snapshot"))
+    snap = json.loads(body)
+    assert status == 200 and snap["node"]["boot_id"] == agent.boot_id
+    assert snap["disks"]["nvme0n1"]["read_iops"] == 0.0
+    assert snap["headline"]["fan_rpm"] == 2934
+    assert ["node_hwmon_fan_rpm", {"chip": "platform_cooling_fan", "sensor": "fan1"}, "gauge",
+            2934.0] in snap["metrics"]
+
+    status, body = http_get(_url(agent, "/metrics"))
+    text = body.decode()
+    assert status == 200
+    assert 'node_hwmon_fan_rpm{chip="platform_cooling_fan",sensor="fan1"} 2934' in text
+    assert f'boot_id="{agent.boot_id}"' in text
+
+
+def test_signed_beacon_on_loopback(tmp_path):
+    key = b"test-key-123"
+    port = free_port()
+    rx = beacon.receiver_socket(beacon.DEFAULT_GROUP, port, "127.0.0.1")
+    rx.settimeout(20)
+    cfg = AgentConfig(host="127.0.0.1", port=0, interval=0.5, node="b1", board="pi5",
+                      beacon_key=key, beacon_port=port, beacon_every=0.3)
+    a = Agent(cfg, LocalFS(str(TREES / "rpi5-nvme")))
+    a.start()
+    try:
+        got = []
+        while len(got) < 2:
+            data, _ = rx.recvfrom(65536)
+            b = beacon.verify(data, key, now=time.time())
+            if b.node == "b1":
+                got.append(b)
+        with pytest.raises(beacon.BeaconRejected) as rej:
+            beacon.verify(data, b"other-key", now=time.time())
+        assert rej.value.reason == "bad_signature"
+    finally:
+        a.stop()
+        rx.close()
+    b = got[-1]
+    assert (b.address, b.port, b.boot_id, b.board) == ("127.0.0.1", a.address[1], a.boot_id, "pi5")
+    assert b.seq >= 1
+    assert b.headline["fan_rpm"] == 2934 and b.headline["temp_max_celsius"] == 61.45
+    assert b.headline["throttled"] == 0
