@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from fan_trees import Emc2301
 
 from microrack.sim import open_node
 from microrack.thermal import FanService, load_config
+from support import microrack_cmd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -49,3 +51,38 @@ def test_cm4_example_drives_an_emc2301_register_map() -> None:
     assert chip.regs[0x30] == round(expected * 255)
     service.close()
     assert chip.regs[0x30] == 255
+
+
+def test_law_plot_shows_the_hysteresis_band(tmp_path: Path) -> None:
+    from microrack.thermal._plot import law_table
+
+    service = FanService.from_file(
+        EXAMPLES / "fan-pi5-pwm.yaml", open_node("pi5", clock=lambda: 0.0)
+    )
+    table = law_table(service.fans[0])
+    pairs = list(zip(table["temp_c"], table["rising"], table["falling"], strict=True))
+    assert all(f >= r for _, r, f in pairs)  # falling branch holds the duty up
+    assert all(r == 0.0 for t, r, _ in pairs if t < 49.5) and all(
+        r == 1.0 for t, r, _ in pairs if t >= 75
+    )
+    # 5 °C band: falling at T gives the rising duty of T + 5
+    rising = dict(zip(table["temp_c"], table["rising"], strict=True))
+    assert all(abs(f - rising[t + 5]) < 1e-9 for t, _, f in pairs if 50 <= t <= 90)
+
+    out = tmp_path / "law.html"
+    r = subprocess.run(
+        microrack_cmd(
+            "fan",
+            "--simulate",
+            "pi5",
+            "--config",
+            str(EXAMPLES / "fan-pi5-pwm.yaml"),
+            "--plot",
+            str(out),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "plotly" in out.read_text()[:200000] and "falling" in out.read_text()

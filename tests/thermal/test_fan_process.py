@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,3 +100,47 @@ def test_simulated_board_default_curve(tmp_path: Path) -> None:
     state = json.loads(r.stdout)["fans"][0]
     assert state["driver"].endswith("/pwm1") and state["failsafe"] is None
     assert 20 < state["input_celsius"] < 100
+
+
+CRASH_AFTER_THREE_STEPS = """
+import sys
+import microrack.thermal._service as service
+
+real = service.control_step
+calls = [0]
+
+def failing(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] > 3:
+        raise RuntimeError("simulated bug in the control law")
+    return real(*args, **kwargs)
+
+service.control_step = failing
+from microrack.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_unhandled_error_in_the_process_leaves_fans_full_and_handed_back(
+    tree: Tree, tmp_path: Path
+) -> None:
+    tree.set_temp(55.0)
+    tree.write(tree.TACH, 1500)
+    cfg = fan_yaml(tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CRASH_AFTER_THREE_STEPS,
+            "fan",
+            "--config",
+            str(cfg),
+            "--root",
+            str(tree.root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and "simulated bug" in r.stderr
+    assert tree.read(tree.PWM) == "255" and tree.read(tree.ENABLE) == "2"

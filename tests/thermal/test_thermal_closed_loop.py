@@ -16,11 +16,12 @@ import yaml
 from microrack.catalog import board_profile
 from microrack.sim import open_node
 from microrack.thermal import FanService
+from microrack.thermal._plot import trace_figure
 
 AMBIENT_C = 35.0  # a warm closet: the stalled fan makes the difference
 
 
-def _run(tmp_path: Path, board: str, *, stall: bool) -> tuple[float, FanService, object]:
+def _run(tmp_path: Path, board: str, *, stall: bool) -> tuple[float, FanService, object, dict]:
     script = {
         "ambient_c": AMBIENT_C,
         "load": [{"at": 0, "util": 0.1}, {"at": 60, "util": 1.0}],  # sustained full load
@@ -32,20 +33,26 @@ def _run(tmp_path: Path, board: str, *, stall: bool) -> tuple[float, FanService,
     node = open_node(board, script=path, seed=1, clock=lambda: now[0])
     service = FanService.for_board(board, node)
     hottest = 0.0
+    trace: dict[str, list[float]] = {"t": [], "temp_c": [], "duty": []}
     for t in range(0, 1800, 2):
         now[0] = float(t)
         service.step(float(t))
         hottest = max(hottest, node.temperature)
-    return hottest, service, node
+        trace["t"].append(float(t))
+        trace["temp_c"].append(node.temperature)
+        trace["duty"].append(service.fans[0].state.duty)
+    return hottest, service, node, trace
 
 
 @pytest.mark.parametrize("board", ["pi5", "pi4"])
 def test_curve_holds_below_throttle_and_a_stalled_fan_crosses_it(
-    tmp_path: Path, board: str
+    tmp_path: Path, artifacts_dir: Path, board: str
 ) -> None:
     limit = board_profile(board).throttle_soft_c
-    ok_max, ok_service, ok_node = _run(tmp_path, board, stall=False)
-    bad_max, bad_service, bad_node = _run(tmp_path, board, stall=True)
+    ok_max, ok_service, ok_node, ok_trace = _run(tmp_path, board, stall=False)
+    bad_max, bad_service, bad_node, bad_trace = _run(tmp_path, board, stall=True)
+    fig = trace_figure({"curve": ok_trace, "fan stalled": bad_trace}, limit_c=limit)
+    fig.write_html(artifacts_dir / f"fan-closed-loop-{board}.html", include_plotlyjs=True)
 
     assert ok_max < limit, f"{board} with its curve reached {ok_max:.1f} C (limit {limit})"
     ok_flags = {p.key.name: p.value for p in ok_service.points()}

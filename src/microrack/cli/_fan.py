@@ -46,6 +46,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print each step's state as a JSON line"
     )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.html",
+        help="write each fan's control law (duty against temperature) as HTML and exit",
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -82,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
         service = FanService.from_file(args.config, fs, dry_run=args.dry_run)
     else:
         service = FanService.for_board(args.board, fs, dry_run=args.dry_run)
+
+    if args.plot:
+        from microrack.thermal._plot import law_figure
+
+        law_figure(service.fans).write_html(args.plot, include_plotlyjs=True)
+        print(args.plot)
+        return 0
 
     def report(s: FanService) -> None:
         if args.json:
