@@ -1,0 +1,179 @@
+"""``microrack hub``: parse the flags, build a HubConfig, serve."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from pathlib import Path
+
+from microrack.errors import UsageError
+
+
+def _hostport(text: str, flag: str, default_port: int | None = None) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        if default_port is None:
+            raise UsageError(flag, f"{text!r} is not HOST:PORT")
+        host, port = text, str(default_port)
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise UsageError(flag, f"{text!r}: port {port!r} is not a number") from None
+    if not 0 < number < 65536:
+        raise UsageError(flag, f"{text!r}: port {number} is out of range")
+    return host, number
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="where the API and dashboard listen (default 127.0.0.1:8080)",
+    )
+    parser.add_argument(
+        "--db",
+        default="microrack-hub.db",
+        metavar="PATH",
+        help="SQLite database file (default ./microrack-hub.db)",
+    )
+    parser.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="an agent to pull from (repeatable; port defaults to 9101)",
+    )
+    parser.add_argument("--spec", metavar="FILE", help="cluster.yaml: pull every node's agent")
+    parser.add_argument(
+        "--beacon-key",
+        metavar="FILE",
+        help="shared key: discover agents from signed multicast beacons",
+    )
+    parser.add_argument("--beacon-group", default=None, metavar="ADDR")
+    parser.add_argument("--beacon-port", type=int, default=None, metavar="PORT")
+    parser.add_argument(
+        "--beacon-interface",
+        default="0.0.0.0",
+        metavar="ADDR",
+        help="address of the interface that receives beacons",
+    )
+    parser.add_argument("--rules", metavar="FILE", help="alert rules YAML (see docs/hub.md)")
+    parser.add_argument(
+        "--price-kwh",
+        type=float,
+        default=None,
+        metavar="X",
+        help="electricity price per kWh, for cost on the dashboard",
+    )
+    parser.add_argument("--currency", default="", help="shown next to costs (e.g. EUR)")
+    parser.add_argument(
+        "--remote-write",
+        metavar="URL",
+        help="also send every sample to VictoriaMetrics "
+        "(e.g. http://vm:8428/api/v1/import/prometheus)",
+    )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST alerts in Alertmanager's webhook format (repeatable)",
+    )
+    parser.add_argument("--alertmanager", metavar="URL", help="send alerts to this Alertmanager")
+    parser.add_argument(
+        "--retention-raw",
+        default="7d",
+        metavar="DURATION",
+        help="keep raw samples this long (default 7d)",
+    )
+    parser.add_argument(
+        "--retention-rollup",
+        default="90d",
+        metavar="DURATION",
+        help="keep downsampled averages this long (default 90d)",
+    )
+    parser.add_argument(
+        "--rollup-step",
+        default="1m",
+        metavar="DURATION",
+        help="bucket of the downsampled averages (default 1m)",
+    )
+    parser.add_argument(
+        "--chunk",
+        default="30m",
+        metavar="DURATION",
+        help="time window of one compressed chunk (default 30m)",
+    )
+    parser.add_argument(
+        "--poll",
+        default=None,
+        metavar="DURATION",
+        help="pull every DURATION instead of each agent's own interval",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from microrack import beacon
+    from microrack.hub import HubConfig, Retention, load_rules, parse_duration, serve
+
+    host, port = _hostport(args.listen, "--listen")
+    agents = [_hostport(a, "--agent", 9101) for a in args.agent]
+
+    def duration(flag: str, text: str) -> float:
+        try:
+            value = parse_duration(text)
+        except ValueError as exc:
+            raise UsageError(flag, str(exc)) from None
+        if value <= 0:
+            raise UsageError(flag, f"{text!r} must be positive")
+        return value
+
+    retention = Retention(
+        raw_seconds=duration("--retention-raw", args.retention_raw),
+        rollup_seconds=duration("--retention-rollup", args.retention_rollup),
+        rollup_step=max(1, int(duration("--rollup-step", args.rollup_step))),
+        chunk_seconds=duration("--chunk", args.chunk),
+    )
+    spec_targets: list[tuple[str, str, int]] = []
+    if args.spec:
+        from microrack.spec import agent_targets, load_spec
+
+        spec_targets = agent_targets(load_spec(args.spec))
+    if args.price_kwh is not None and args.price_kwh < 0:
+        raise UsageError("--price-kwh", "must not be negative")
+    db = Path(args.db)
+    if db.parent and not db.parent.exists():
+        raise UsageError("--db", f"directory {str(db.parent)!r} does not exist")
+    config = HubConfig(
+        db=db,
+        agents=agents,
+        spec_targets=spec_targets,
+        beacon_key=beacon.load_key(args.beacon_key) if args.beacon_key else None,
+        beacon_group=args.beacon_group or beacon.DEFAULT_GROUP,
+        beacon_port=args.beacon_port or beacon.DEFAULT_PORT,
+        beacon_interface=args.beacon_interface,
+        rules=load_rules(args.rules),
+        price_kwh=args.price_kwh,
+        currency=args.currency,
+        remote_write=args.remote_write,
+        webhooks=list(args.webhook),
+        alertmanager=args.alertmanager,
+        retention=retention,
+        poll=duration("--poll", args.poll) if args.poll else None,
+    )
+    _check_port_free(host, port)
+    serve(config, host, port)
+    return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    from microrack.errors import ResourceError
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ResourceError(f"--listen {host}:{port}: {exc.strerror or exc}") from None

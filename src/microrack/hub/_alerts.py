@@ -1,0 +1,342 @@
+"""Alert rules: a YAML file of threshold rules, plus built-in defaults.
+
+Rules file (every key optional)::
+
+    defaults:                 # built-in rules; set one to false to switch it off
+      node_down: true
+      near_throttle: true     # hottest temperature within margin of the throttle limit
+      near_throttle_margin_celsius: 5
+      throttling: true        # microrack_throttled{when="now"} (under-voltage, capping, ...)
+      filesystem_full: true
+      filesystem_used_ratio: 0.9
+      nvme_hot: true
+      nvme_celsius: 70
+      fan_stalled: true       # 0 rpm while the duty is above the fan's start threshold
+      fan_start_duty_ratio: 0.2
+    rules:
+      - name: HighCpu
+        metric: microrack_cpu_busy_ratio
+        labels: {}
+        op: ">"
+        value: 0.9
+        for: 1m
+        severity: warning
+        summary: "{node} CPU busy {value:.0%}"
+
+An alert is ``pending`` while its condition holds for less than ``for``,
+then ``firing``; when the condition stops it is ``resolved`` and notified so.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from microrack.errors import ConfigError
+from microrack.hub._nodes import NodeState
+
+__all__ = ["Alert", "AlertEngine", "RulesFile", "load_rules", "parse_duration"]
+
+Severity = Literal["info", "warning", "critical"]
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """``"90s"``, ``"5m"``, ``"2h"``, ``"7d"`` or a number of seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 2h, 7d)")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+class RuleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    metric: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    op: Literal[">", ">=", "<", "<=", "==", "!="]
+    value: float
+    for_: float = Field(default=0.0, alias="for")
+    severity: Severity = "warning"
+    summary: str = ""
+
+    @field_validator("for_", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class DefaultsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node_down: bool = True
+    near_throttle: bool = True
+    near_throttle_margin_celsius: float = 5.0
+    throttling: bool = True
+    filesystem_full: bool = True
+    filesystem_used_ratio: float = Field(default=0.9, gt=0, le=1)
+    nvme_hot: bool = True
+    nvme_celsius: float = 70.0
+    fan_stalled: bool = True
+    fan_start_duty_ratio: float = Field(default=0.2, ge=0, le=1)
+
+
+class RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+def load_rules(path: str | Path | None) -> RulesFile:
+    """Read a rules file; :class:`ConfigError` names the file and the field path."""
+    if path is None:
+        return RulesFile()
+    p = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(p, None, f"cannot be read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(p, None, f"not valid YAML: {exc}") from exc
+    try:
+        return RulesFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or None
+        raise ConfigError(p, where, err["msg"]) from exc
+
+
+# One candidate of a rule on one node: (labels, value).
+Candidate = tuple[dict[str, str], float]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A condition over one node's latest values."""
+
+    name: str
+    severity: Severity
+    summary: str
+    for_seconds: float
+    check: Callable[[NodeState], list[Candidate]]
+    on_down: bool = False  # evaluated on down nodes (the others wait for fresh values)
+
+
+@dataclass
+class Alert:
+    rule: str
+    node: str
+    labels: dict[str, str]
+    severity: str
+    summary: str
+    value: float
+    state: Literal["pending", "firing", "resolved"]
+    since: float  # wall time the condition started
+    fired_at: float | None = None
+    ended_at: float | None = None
+    fingerprint: str = field(default="")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.rule,
+            "node": self.node,
+            "labels": self.labels,
+            "severity": self.severity,
+            "summary": self.summary,
+            "value": self.value,
+            "state": self.state,
+            "since": self.since,
+            "fired_at": self.fired_at,
+            "ended_at": self.ended_at,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def _threshold_rule(spec: RuleSpec) -> Rule:
+    op = _OPS[spec.op]
+
+    def check(node: NodeState) -> list[Candidate]:
+        return [(lab, v) for lab, v in node.values(spec.metric, **spec.labels) if op(v, spec.value)]
+
+    return Rule(
+        spec.name,
+        spec.severity,
+        spec.summary or f"{spec.metric} {spec.op} {spec.value}",
+        spec.for_,
+        check,
+    )
+
+
+def builtin_rules(d: DefaultsSpec) -> list[Rule]:
+    rules: list[Rule] = []
+    if d.node_down:
+        rules.append(
+            Rule(
+                "NodeDown",
+                "critical",
+                "{node} does not answer",
+                0.0,
+                lambda n: [({}, 1.0)] if n.status == "down" else [],
+                on_down=True,
+            )
+        )
+    if d.near_throttle:
+
+        def near(n: NodeState) -> list[Candidate]:
+            limit = n.first("microrack_throttle_limit_celsius", kind="soft")
+            if limit is None:
+                return []
+            temps = n.values("node_hwmon_temp_celsius") + n.values("node_thermal_zone_temp")
+            return [(lab, v) for lab, v in temps if v >= limit - d.near_throttle_margin_celsius]
+
+        rules.append(
+            Rule(
+                "NearThrottleLimit",
+                "warning",
+                "{node} at {value:.1f} °C, within "
+                f"{d.near_throttle_margin_celsius:g} °C of its throttle limit",
+                0.0,
+                near,
+            )
+        )
+    if d.throttling:
+        rules.append(
+            Rule(
+                "Throttling",
+                "warning",
+                "{node} {flag} active",
+                0.0,
+                lambda n: [
+                    (lab, v) for lab, v in n.values("microrack_throttled", when="now") if v >= 1
+                ],
+            )
+        )
+    if d.filesystem_full:
+
+        def full(n: NodeState) -> list[Candidate]:
+            out = []
+            avail = {lab.get("mountpoint"): v for lab, v in n.values("node_filesystem_avail_bytes")}
+            for lab, size in n.values("node_filesystem_size_bytes"):
+                a = avail.get(lab.get("mountpoint"))
+                if size > 0 and a is not None and 1 - a / size > d.filesystem_used_ratio:
+                    out.append(({"mountpoint": lab.get("mountpoint", "")}, 1 - a / size))
+            return out
+
+        rules.append(
+            Rule("FilesystemFull", "warning", "{node} {mountpoint} {value:.0%} full", 0.0, full)
+        )
+    if d.nvme_hot:
+        rules.append(
+            Rule(
+                "NvmeHot",
+                "warning",
+                "{node} NVMe at {value:.1f} °C",
+                0.0,
+                lambda n: [
+                    (lab, v)
+                    for lab, v in n.values("node_hwmon_temp_celsius")
+                    if "nvme" in lab.get("chip", "") and v > d.nvme_celsius
+                ],
+            )
+        )
+    if d.fan_stalled:
+
+        def stalled(n: NodeState) -> list[Candidate]:
+            duty = {lab.get("fan"): v for lab, v in n.values("microrack_fan_duty_ratio")}
+            return [
+                ({"fan": lab.get("fan", "")}, rpm)
+                for lab, rpm in n.values("microrack_fan_rpm")
+                if rpm <= 0 and duty.get(lab.get("fan"), 0.0) > d.fan_start_duty_ratio
+            ]
+
+        rules.append(
+            Rule("FanStalled", "critical", "{node} fan {fan} at 0 rpm while driven", 0.0, stalled)
+        )
+    return rules
+
+
+class AlertEngine:
+    """Evaluates rules against every node's latest values and tracks alert state."""
+
+    def __init__(self, rules_file: RulesFile) -> None:
+        self.rules = builtin_rules(rules_file.defaults) + [
+            _threshold_rule(r) for r in rules_file.rules
+        ]
+        self.active: dict[str, Alert] = {}
+        self.recent_resolved: list[Alert] = []
+
+    def evaluate(self, nodes: Iterable[NodeState], now: float | None = None) -> list[Alert]:
+        """Update state; return the alerts that changed to firing or resolved."""
+        now = time.time() if now is None else now
+        changed: list[Alert] = []
+        seen: set[str] = set()
+        skipped_nodes: set[str] = set()
+        for node in nodes:
+            for rule in self.rules:
+                if node.status in ("down", "unknown") and not rule.on_down:
+                    skipped_nodes.add(node.key)
+                    continue
+                for labels, value in rule.check(node):
+                    fp = f"{rule.name}|{node.key}|{sorted(labels.items())}"
+                    seen.add(fp)
+                    alert = self.active.get(fp)
+                    if alert is None:
+                        alert = Alert(
+                            rule.name,
+                            node.key,
+                            labels,
+                            rule.severity,
+                            _render(rule.summary, node.key, value, labels),
+                            value,
+                            "pending",
+                            now,
+                            fingerprint=fp,
+                        )
+                        self.active[fp] = alert
+                    alert.value = value
+                    alert.summary = _render(rule.summary, node.key, value, labels)
+                    if alert.state == "pending" and now - alert.since >= rule.for_seconds:
+                        alert.state = "firing"
+                        alert.fired_at = now
+                        changed.append(alert)
+        for fp, alert in list(self.active.items()):
+            if fp in seen or (alert.node in skipped_nodes and alert.rule != "NodeDown"):
+                continue
+            del self.active[fp]
+            if alert.state == "firing":
+                alert.state = "resolved"
+                alert.ended_at = now
+                changed.append(alert)
+                self.recent_resolved = [*self.recent_resolved[-49:], alert]
+        return changed
+
+    def firing(self) -> list[Alert]:
+        return [a for a in self.active.values() if a.state == "firing"]
+
+
+def _render(template: str, node: str, value: float, labels: dict[str, str]) -> str:
+    try:
+        return template.format(node=node, value=value, **labels)
+    except (KeyError, ValueError, IndexError):
+        return template

@@ -1,0 +1,221 @@
+"""A stand-in agent: the agent's HTTP API with deterministic, clock-driven samples.
+
+Used by the hub's tests and ``benchmarks/hub_ingest.py`` where hundreds of
+agents must run on one machine.  It serves ``/api/v1/samples?since=SEQ``
+(``microrack.sample.encode_batch``), ``/metrics`` (Prometheus text) and
+``/healthz``.  Sample ``seq`` is taken at ``start + (seq-1) * interval`` and
+its values are a pure function of ``(seq, series index)`` — so a test can say
+exactly which values must be in the store, and a stopped (SIGSTOP) process
+catches up with the right timestamps when it continues, like an agent whose
+network was cut while it kept collecting.
+
+    python -m microrack.hub._standin --port 9101 --name n1 --interval 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from microrack.sample import NodeIdentity, Point, Sample, SeriesKey, encode_batch
+
+__all__ = ["StandIn", "series_keys", "value_of"]
+
+
+def series_keys(count: int) -> list[SeriesKey]:
+    """A mix like a real node's: counters, decimals, constants and noisy ratios."""
+    keys: list[SeriesKey] = [
+        SeriesKey.of("microrack_cpu_busy_ratio"),
+        SeriesKey.of("node_hwmon_temp_celsius", chip="thermal_zone0", sensor="temp1"),
+        SeriesKey.of("microrack_power_watts", source="estimate"),
+        SeriesKey.of("microrack_fan_rpm", fan="fan0"),
+        SeriesKey.of("node_memory_MemTotal_bytes"),
+        SeriesKey.of("node_memory_MemAvailable_bytes"),
+    ]
+    i = 0
+    while len(keys) < count:
+        kind = i % 10
+        if kind < 6:
+            keys.append(
+                SeriesKey.of("node_network_receive_bytes_total", "counter", device=f"eth{i}")
+            )
+        elif kind < 8:
+            keys.append(SeriesKey.of("node_load1_like", "gauge", n=str(i)))
+        elif kind < 9:
+            keys.append(SeriesKey.of("node_filesystem_size_bytes", "gauge", mountpoint=f"/m{i}"))
+        else:
+            keys.append(SeriesKey.of("microrack_noise_ratio", "gauge", n=str(i)))
+        i += 1
+    return keys[:count]
+
+
+def value_of(key: SeriesKey, index: int, seq: int) -> float:
+    """The value of series ``index`` at ``seq`` (deterministic)."""
+    name = key.name
+    if name == "microrack_cpu_busy_ratio":
+        return (math.sin(seq / 7.0) + 1) / 2
+    if name == "node_hwmon_temp_celsius":
+        return 45 + (seq % 40) * 0.125
+    if name == "microrack_power_watts":
+        return 4.5 + (seq % 5) * 0.25
+    if name == "microrack_fan_rpm":
+        return float(2400 + (seq % 8) * 10)
+    if name == "node_memory_MemTotal_bytes":
+        return 4.0 * 2**30
+    if name == "node_memory_MemAvailable_bytes":
+        return float(3 * 2**30 - (seq % 100) * 4096)
+    if name.endswith("_total"):
+        return float(seq * (1000 + index) + (seq * index) % 977)
+    if name == "node_load1_like":
+        return round(1 + ((seq * 37 + index) % 200) / 100, 2)
+    if name == "node_filesystem_size_bytes":
+        return float(32 * 2**30)
+    return math.fmod(seq * 0.6180339887498949 + index * 0.1, 1.0)
+
+
+class StandIn:
+    """One stand-in agent; ``serve()`` runs it on ``port`` in a thread."""
+
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        *,
+        interval: float = 5.0,
+        series: int = 50,
+        ring: int = 720,
+        start: float | None = None,
+        boot_id: str | None = None,
+        host: str = "127.0.0.1",
+        board: str = "rpi-4b",
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.interval = interval
+        self.ring = ring
+        self.start = time.time() if start is None else start
+        self.boot_id = boot_id or str(uuid.uuid4())
+        self.keys = series_keys(series)
+        self.board = board
+        self._server: ThreadingHTTPServer | None = None
+
+    def last_seq(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        return max(0, int((now - self.start) / self.interval) + 1)
+
+    def sample(self, seq: int) -> Sample:
+        pts = tuple(Point(k, value_of(k, i, seq)) for i, k in enumerate(self.keys))
+        return Sample(seq, self.start + (seq - 1) * self.interval, pts)
+
+    def samples_body(self, since: int) -> bytes:
+        last = self.last_seq()
+        first = max(1, last - self.ring + 1)
+        lo = max(first, since + 1)
+        ident = NodeIdentity(
+            self.name, self.board, self.host, self.port, self.boot_id, self.interval
+        )
+        body = encode_batch(ident, first, last, (self.sample(s) for s in range(lo, last + 1)))
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def metrics_body(self) -> bytes:
+        seq = self.last_seq()
+        lines = []
+        for i, k in enumerate(self.keys):
+            lab = ",".join(f'{a}="{b}"' for a, b in (*k.labels, ("node", self.name)))
+            lines.append(f"{k.name}{{{lab}}} {value_of(k, i, seq)!r}")
+        return ("\n".join(lines) + "\n").encode()
+
+    def serve(self) -> ThreadingHTTPServer:
+        agent = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                if url.path == "/api/v1/samples":
+                    try:
+                        since = int(parse_qs(url.query).get("since", ["0"])[0])
+                    except ValueError:
+                        self._send(400, b'{"error":"since"}', "application/json")
+                        return
+                    self._send(200, agent.samples_body(since), "application/json")
+                elif url.path == "/metrics":
+                    self._send(200, agent.metrics_body(), "text/plain; version=0.0.4")
+                elif url.path == "/healthz":
+                    self._send(200, b"ok\n", "text/plain")
+                else:
+                    self._send(404, b'{"error":"not found"}', "application/json")
+
+            def _send(self, status: int, body: bytes, ctype: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        ThreadingHTTPServer.daemon_threads = True
+        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m microrack.hub._standin")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True, help="first port; agent i gets port+i")
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--name", default="standin")
+    p.add_argument("--interval", type=float, default=5.0)
+    p.add_argument("--series", type=int, default=50)
+    p.add_argument("--ring", type=int, default=720)
+    p.add_argument(
+        "--backdate",
+        type=float,
+        default=0.0,
+        help="pretend the agents started this many seconds ago",
+    )
+    p.add_argument("--boot-id", default=None)
+    a = p.parse_args(argv)
+    start = time.time() - a.backdate
+    agents = []
+    for i in range(a.count):
+        name = a.name if a.count == 1 else f"{a.name}-{i:03d}"
+        agent = StandIn(
+            name,
+            a.port + i,
+            interval=a.interval,
+            series=a.series,
+            ring=a.ring,
+            start=start,
+            boot_id=a.boot_id,
+            host=a.host,
+        )
+        agent.serve()
+        agents.append(agent)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
