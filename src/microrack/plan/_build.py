@@ -40,6 +40,16 @@ class Check:
     ok: bool
     message: str
     margin: float | None = None
+    required: float | None = None  # the number asked for, when the requirement is one
+
+    @property
+    def shortfall(self) -> float:
+        """How far a failed check misses, 0..1 of what was asked (1 when not a number)."""
+        if self.ok:
+            return 0.0
+        if self.margin is None or not self.required or self.margin >= 0:
+            return 1.0
+        return min(1.0, -self.margin / self.required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,18 +225,18 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
     need = req.network.node_link_gbps
     checks.append(Check("node_link_gbps", link >= need,
                         f"{gbe(link)} per node < {need:g} Gbps required" if link < need
-                        else f"{gbe(link)} between nodes", link - need))
+                        else f"{gbe(link)} between nodes", link - need, need))
     uplink = max(g.board.uplink_gbps for g in groups)
     need = req.network.uplink_gbps
     checks.append(Check("uplink_gbps", uplink >= need,
                         f"{gbe(uplink)} to the outside < {need:g} Gbps required" if uplink < need
-                        else f"{gbe(uplink)} uplink", uplink - need))
+                        else f"{gbe(uplink)} uplink", uplink - need, need))
     if req.transcode_nodes:
         have = sum(g.count for g in groups if g.board.hw_transcode)
         checks.append(Check("transcode_nodes", have >= req.transcode_nodes,
                             f"{have} of {req.transcode_nodes} nodes with hardware video encode"
                             if have < req.transcode_nodes else f"{have} transcoding nodes",
-                            have - req.transcode_nodes))
+                            have - req.transcode_nodes, req.transcode_nodes))
     if req.max_node_load_w is not None and "max_node_load_w" not in {c.requirement for c in checks}:
         worst = max(x.load_w for x in nodes)
         checks.append(Check("max_node_load_w", True, f"{worst:g} W per node at full load",
@@ -244,7 +254,8 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
             checks.append(Check("poe_budget_w", poe_used <= budget,
                                 f"PoE {poe_used:.0f} W ({req.poe.allocation} allocation) > "
                                 f"{budget:g} W switch budget" if poe_used > budget
-                                else f"PoE {poe_used:.0f} W of {budget:g} W", budget - poe_used))
+                                else f"PoE {poe_used:.0f} W of {budget:g} W", budget - poe_used,
+                                budget))
 
     # --- RAM and failure tolerance ----------------------------------------------------------
     order = sorted(nodes, key=lambda x: -x.variant.ram_gb)  # control plane on the largest nodes
@@ -280,7 +291,7 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
                             f"{req.workload_ram_gb:g} GB required" if left < req.workload_ram_gb
                             else f"cannot survive losing {f} of {_nodes(n)}" if n <= f
                             else f"{left:.1f} GB left after losing {_nodes(f)}",
-                            left - req.workload_ram_gb))
+                            left - req.workload_ram_gb, req.workload_ram_gb))
     if req.kubernetes is not None:
         etcd = rules.quorum_tolerates(cp)
         tolerance.append(("etcd", etcd))
@@ -312,7 +323,7 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
                             f"hardware ${hardware:,.0f} > ${req.budget_usd:,.0f} budget"
                             if hardware > req.budget_usd
                             else f"${req.budget_usd - hardware:,.0f} under budget",
-                            req.budget_usd - hardware))
+                            req.budget_usd - hardware, req.budget_usd))
     return Build(
         groups=groups,
         nodes=n,

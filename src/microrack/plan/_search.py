@@ -43,8 +43,9 @@ class PlanResult:
     evaluated: int
 
 
-def _closeness(build: Build) -> tuple[int, float]:
-    return (len(build.failures), build.tco_usd)
+def _closeness(build: Build) -> tuple[int, float, float]:
+    """Fewest misses first, then the smallest misses (relative to what was asked), then cost."""
+    return (len(build.failures), sum(c.shortfall for c in build.failures), build.tco_usd)
 
 
 def _node_counts(req: Requirements, fixed: int = 0) -> range:
