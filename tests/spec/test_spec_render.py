@@ -116,6 +116,12 @@ def test_dashboard_queries_parse_with_promtool(rendered: Path, tmp_path: Path) -
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
     assert len(exprs) == len(PANELS)
     assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "node"}
+    # The JSON is Grafana's dashboard model: it decodes into the SDK's types and back unchanged.
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    model = Dashboard.from_json(board)
+    assert json.loads(json.dumps(model, cls=JSONEncoder)) == board
     rules = {
         "groups": [
             {

@@ -10,8 +10,15 @@ import hashlib
 import json
 from typing import NamedTuple
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import (
+    BigValueGraphMode,
+    LegendDisplayMode,
+    LegendPlacement,
+    SortOrder,
+    TooltipDisplayMode,
+)
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
@@ -45,14 +52,12 @@ PANELS: tuple[PanelDef, ...] = (
         "stat",
     ),
     PanelDef("CPU busy", f"microrack_cpu_busy_ratio{{{SEL}}}", "{{node}}", "percentunit"),
+    PanelDef("Memory used", f"microrack_memory_used_ratio{{{SEL}}}", "{{node}}", "percentunit"),
     PanelDef(
-        "Memory used",
-        f"1 - node_memory_MemAvailable_bytes{{{SEL}}} / node_memory_MemTotal_bytes{{{SEL}}}",
+        "Hottest sensor",
+        f'max by (node) ({{__name__=~"node_hwmon_temp_celsius|node_thermal_zone_temp",{SEL}}})',
         "{{node}}",
-        "percentunit",
-    ),
-    PanelDef(
-        "Hottest sensor", f"max by (node) (node_hwmon_temp_celsius{{{SEL}}})", "{{node}}", "celsius"
+        "celsius",
     ),
     PanelDef("Power", f"microrack_power_watts{{{SEL}}}", "{{node}} ({{source}})", "watt"),
     PanelDef("Fan duty", f"microrack_fan_duty_ratio{{{SEL}}}", "{{node}} {{fan}}", "percentunit"),
@@ -77,13 +82,40 @@ PANELS: tuple[PanelDef, ...] = (
 
 def _panel(p: PanelDef, pid: int, width: int) -> dashboard.Panel | timeseries.Panel | stat.Panel:
     query = prometheus.Dataquery().expr(p.expr).legend_format(p.legend).ref_id("A")
-    builder = stat.Panel() if p.kind == "stat" else timeseries.Panel()
-    builder = (
-        builder.id(pid).title(p.title).unit(p.unit).datasource(DS).with_target(query).span(width)
-    )
     if p.kind == "stat":
-        return builder.height(4)
-    return builder.height(8).min(0)
+        reduce = common.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+        return (
+            stat.Panel()
+            .id(pid)
+            .title(p.title)
+            .unit(p.unit)
+            .datasource(DS)
+            .with_target(query)
+            .span(width)
+            .height(4)
+            .graph_mode(BigValueGraphMode.AREA)
+            .reduce_options(reduce)
+        )
+    legend = (
+        common.VizLegendOptions()
+        .display_mode(LegendDisplayMode.LIST)
+        .placement(LegendPlacement.BOTTOM)
+        .show_legend(True)
+    )
+    tooltip = common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.DESCENDING)
+    return (
+        timeseries.Panel()
+        .id(pid)
+        .title(p.title)
+        .unit(p.unit)
+        .datasource(DS)
+        .with_target(query)
+        .span(width)
+        .height(8)
+        .min(0)
+        .legend(legend)
+        .tooltip(tooltip)
+    )
 
 
 def dashboard_json(spec: ClusterSpec) -> str:
