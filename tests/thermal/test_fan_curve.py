@@ -168,3 +168,32 @@ def test_rate_limit_bounds_every_change(seq: list[float], rate: float) -> None:
         )
         assert abs(s.duty - before) <= rate + 1e-9
         assert 0.0 <= s.duty <= 1.0
+
+
+@given(
+    st.floats(min_value=-100, max_value=200),
+    st.sampled_from(["soc:missing", "soc:stale", "soc:out_of_range"]),
+    st.floats(min_value=0, max_value=1),
+    st.booleans(),
+)
+def test_any_input_fault_means_full_duty(
+    temp: float, fault: str, previous: float, on_off: bool
+) -> None:
+    tuning = FanTuning(max_rate=0.01, max_duty=0.6)  # neither rate limit nor max may hold it back
+    prior = FanState(duty=previous, last=0.0)
+    s = control_step(
+        prior,
+        1.0,
+        temp,
+        None,
+        curve=None if on_off else PI5,
+        switch=OnOffSwitch(60, 55) if on_off else None,
+        hysteresis_c=5,
+        tuning=tuning,
+        fault=fault,
+    )
+    assert s.duty == 1.0 and s.failsafe == fault
+    nan = control_step(
+        prior, 1.0, math.nan, None, curve=PI5, switch=None, hysteresis_c=5, tuning=tuning
+    )
+    assert nan.duty == 1.0 and nan.failsafe == "input_missing"

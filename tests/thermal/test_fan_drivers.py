@@ -206,3 +206,59 @@ def test_wrong_chip_on_the_bus_is_one_clear_error(tree: Tree, tmp_path: Path) ->
     )
     with pytest.raises(ResourceError, match="not an EMC230x"):
         service.step(0.0)
+
+
+class FlakyBus(Emc2301):
+    """An EMC2301 behind a bus that NAKs the next ``fail`` writes."""
+
+    fail = 0
+
+    def write_byte_data(self, addr: int, reg: int, value: int) -> None:
+        if self.fail > 0:
+            self.fail -= 1
+            raise OSError(121, "Remote I/O error")
+        super().write_byte_data(addr, reg, value)
+
+
+def _emc_service(tree: Tree, tmp_path: Path, chip: Emc2301) -> FanService:
+    cfg = {
+        "sensors": [{"name": "cpu", "thermal_zone": 0, "stale_after_s": None}],
+        "fans": [
+            {
+                "name": "c",
+                "driver": {"type": "emc230x", "bus": 3},
+                "curve": [{"temp_c": 40, "duty_pct": 20}, {"temp_c": 70, "duty_pct": 100}],
+                "spinup": {"seconds": 0},
+            }
+        ],
+    }
+    path = tmp_path / "emc.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return FanService.from_file(path, LocalFS(str(tree.root)), bus_opener=lambda _n: chip)
+
+
+def test_a_bus_glitch_is_retried_and_reported(tree: Tree, tmp_path: Path) -> None:
+    chip = FlakyBus()
+    service = _emc_service(tree, tmp_path, chip)
+    tree.set_temp(55.0)
+    service.step(0.0)
+    chip.fail = 2
+    service.step(1.0)
+    assert service.fans[0].state.failsafe == "driver_error"
+    assert {p.key.name: p.value for p in service.points()}["microrack_fan_failsafe"] == 1
+    service.step(2.0)
+    service.step(3.0)
+    assert service.fans[0].state.failsafe is None and chip.regs[0x30] == round(0.6 * 255)
+
+
+def test_a_fan_that_stays_unwritable_stops_the_loop(tree: Tree, tmp_path: Path) -> None:
+    from microrack.errors import ResourceError
+
+    chip = FlakyBus()
+    service = _emc_service(tree, tmp_path, chip)
+    tree.set_temp(55.0)
+    service.step(0.0)
+    chip.fail = 1000
+    with pytest.raises(ResourceError, match="5 failed writes"):
+        for t in range(1, 10):
+            service.step(float(t))

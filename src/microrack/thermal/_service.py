@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,14 @@ from microrack.thermal._config import (
     SensorModel,
     load_config,
 )
-from microrack.thermal._curve import FanCurve, FanState, FanTuning, OnOffSwitch, control_step
+from microrack.thermal._curve import (
+    FanCurve,
+    FanState,
+    FanTuning,
+    OnOffSwitch,
+    Stage,
+    control_step,
+)
 from microrack.thermal._drivers import (
     DryRunDriver,
     Emc230xDriver,
@@ -42,6 +49,8 @@ from microrack.thermal._inputs import Input, combine, find_hwmon, find_hwmon_tem
 __all__ = ["Fan", "FanService"]
 
 log = logging.getLogger("microrack.thermal")
+
+MAX_WRITE_ERRORS = 5
 
 
 @dataclass
@@ -57,6 +66,7 @@ class Fan:
     tuning: FanTuning
     state: FanState = field(default_factory=FanState)
     rpm: float | None = None
+    write_errors: int = 0  # consecutive failed writes
 
 
 def _fan_law(model: FanModel) -> tuple[FanCurve | None, OnOffSwitch | None, FanTuning]:
@@ -261,7 +271,18 @@ class FanService:
                 log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)
             else:
                 log.warning("fan %s: failsafe cleared", fan.name)
-        fan.driver.set_duty(fan.state.duty)
+        try:
+            fan.driver.set_duty(fan.state.duty)
+        except OSError as exc:
+            # A glitch on a bus is retried next step; a fan that stays unwritable is fatal.
+            fan.write_errors += 1
+            fan.state = replace(fan.state, failsafe="driver_error", stage=Stage.FAILSAFE)
+            if fan.write_errors >= MAX_WRITE_ERRORS:
+                what = f"{fan.write_errors} failed writes to {fan.driver.description}"
+                raise ResourceError(f"fan {fan.name}: {what}: {exc}") from exc
+            log.warning("fan %s: cannot write duty (%s); retrying", fan.name, exc)
+        else:
+            fan.write_errors = 0
 
     def _all_full(self) -> None:
         for fan in self.fans:
@@ -338,7 +359,7 @@ class FanService:
                 add("target_ratio", fan.name, s.target)
                 if fan.rpm is not None:
                     add("rpm", fan.name, fan.rpm)
-                add("failsafe", fan.name, 1.0 if s.failsafe else 0.0)
+                add("failsafe", fan.name, 1.0 if s.failsafe or self.error else 0.0)
                 add("stall", fan.name, 1.0 if s.stall else 0.0)
                 if not math.isnan(s.temp_c):
                     add("input_celsius", fan.name, s.temp_c)
@@ -358,7 +379,7 @@ class FanService:
                     "duty_ratio": round(f.state.duty, 4),
                     "rpm": f.rpm,
                     "stage": f.state.stage,
-                    "failsafe": f.state.failsafe,
+                    "failsafe": f.state.failsafe or (repr(self.error) if self.error else None),
                     "stall": f.state.stall,
                 }
                 for f in self.fans
