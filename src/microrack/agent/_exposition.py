@@ -43,7 +43,7 @@ def render(points: Iterable[Point], help_text: Mapping[str, str]) -> str:
             lines.append(f"{k.name} {_format(p.value)}")
     out: list[str] = []
     for name, lines in families.items():
-        out.append(f"# HELP {name} {_escape(help_text.get(name, name.replace('_', ' ')))}")
+        out.append(f"# HELP {name} {_escape(help_text.get(name, name.replace('_', ' ')).strip())}")
         out.append(f"# TYPE {name} {types[name]}")
         out.extend(lines)
     out.append("")

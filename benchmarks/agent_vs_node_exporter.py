@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""microrack agent vs Prometheus node_exporter, side by side on loopback.
+
+Both read this machine's /proc and /sys; node_exporter runs with the
+collectors that export what the agent exports (``--ne-defaults`` for all of
+its defaults).  Measured, with ratios agent / node_exporter:
+
+* median and p90 scrape latency of ``/metrics``, scraped alternately;
+* CPU seconds per collection (from ``/proc/PID/stat``).  node_exporter collects
+  on every scrape; the agent collects on its interval and serves a cached
+  text, so its cost per collection is measured with a fast interval and no
+  scrapes, and its cost per scrape separately;
+* peak RSS (``VmHWM``);
+* idle CPU at the default 5 s interval, left alone, in % of one core.
+
+Usage: ``python benchmarks/agent_vs_node_exporter.py [--scrapes 300] [--idle 60] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+COLLECTORS = ["cpu", "stat", "loadavg", "cpufreq", "meminfo", "filesystem", "netdev", "netclass",
+              "diskstats", "thermal_zone", "hwmon"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+@contextmanager
+def start(argv: list[str], port: int, log: Path):
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_port(port, proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def vm_hwm_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scrape(url: str) -> float:
+    t = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=30) as r:
+        r.read()
+    return time.perf_counter() - t
+
+
+def agent_seq(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+        return int(json.load(r)["seq"])
+
+
+def progress(total: int, label: str):
+    """A rich progress bar when rich is installed, else nothing."""
+    try:
+        from rich.progress import Progress
+    except ImportError:
+        class _Null:
+            def advance(self, n: int = 1) -> None: ...
+            def __enter__(self): return self
+            def __exit__(self, *a): return False
+        return _Null()
+
+    class _Bar:
+        def __enter__(self):
+            self.p = Progress(transient=True)
+            self.p.__enter__()
+            self.t = self.p.add_task(label, total=total)
+            return self
+
+        def advance(self, n: int = 1) -> None:
+            self.p.advance(self.t, n)
+
+        def __exit__(self, *a):
+            return self.p.__exit__(*a)
+    return _Bar()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scrapes", type=int, default=300, help="scrapes of each, alternating")
+    ap.add_argument("--collect-seconds", type=float, default=20.0,
+                    help="how long the agent runs at --fast-interval to measure CPU/collection")
+    ap.add_argument("--fast-interval", type=float, default=0.1)
+    ap.add_argument("--idle", type=float, default=60.0, help="seconds left alone at 5 s interval")
+    ap.add_argument("--ne-defaults", action="store_true", help="node_exporter with all defaults")
+    ap.add_argument("--board", help="pass --board to the agent (loads the catalog: power estimate)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args()
+
+    ne = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    if ne is None:
+        print("node_exporter not found (Debian: prometheus-node-exporter)", file=sys.stderr)
+        return 1
+    tmp = Path(tempfile.mkdtemp(prefix="mr-bench-"))
+    ne_port, ag_port, fast_port = free_port(), free_port(), free_port()
+    ne_argv = [ne, f"--web.listen-address=127.0.0.1:{ne_port}"]
+    if not args.ne_defaults:
+        ne_argv += ["--collector.disable-defaults", "--no-collector.netdev.netlink"]
+        ne_argv += [f"--collector.{c}" for c in COLLECTORS]
+    agent = [sys.executable, "-m", "microrack", "agent"]
+    if args.board:
+        agent += ["--board", args.board]
+    res: dict[str, float] = {}
+    with ExitStack() as stack:
+        nep = stack.enter_context(start(ne_argv, ne_port, tmp / "ne.log"))
+        agp = stack.enter_context(start([*agent, "--listen", f"127.0.0.1:{ag_port}"], ag_port,
+                                        tmp / "agent.log"))
+        ne_url, ag_url = f"http://127.0.0.1:{ne_port}/metrics", f"http://127.0.0.1:{ag_port}/metrics"
+        scrape(ne_url), scrape(ag_url)  # warm up
+        lat_ne: list[float] = []
+        lat_ag: list[float] = []
+        c_ne, c_ag = cpu_seconds(nep.pid), cpu_seconds(agp.pid)
+        with progress(args.scrapes, "scraping both, alternately") as bar:
+            for _ in range(args.scrapes):
+                lat_ne.append(scrape(ne_url))
+                lat_ag.append(scrape(ag_url))
+                bar.advance()
+        res["ne_cpu_per_collection_s"] = (cpu_seconds(nep.pid) - c_ne) / args.scrapes
+        res["agent_cpu_per_scrape_s"] = (cpu_seconds(agp.pid) - c_ag) / args.scrapes
+        res["ne_scrape_median_ms"] = statistics.median(lat_ne) * 1e3
+        res["agent_scrape_median_ms"] = statistics.median(lat_ag) * 1e3
+        res["ne_scrape_p90_ms"] = statistics.quantiles(lat_ne, n=10)[-1] * 1e3
+        res["agent_scrape_p90_ms"] = statistics.quantiles(lat_ag, n=10)[-1] * 1e3
+        res["ne_metrics_bytes"] = len(urllib.request.urlopen(ne_url).read())
+        res["agent_metrics_bytes"] = len(urllib.request.urlopen(ag_url).read())
+
+        # idle: both left alone; the agent collects every 5 s (its default)
+        i_ne, i_ag, t0 = cpu_seconds(nep.pid), cpu_seconds(agp.pid), time.monotonic()
+        with progress(int(args.idle), f"idle for {args.idle:g} s") as bar:
+            while time.monotonic() - t0 < args.idle:
+                time.sleep(1)
+                bar.advance()
+        span = time.monotonic() - t0
+        res["agent_idle_cpu_pct"] = (cpu_seconds(agp.pid) - i_ag) / span * 100
+        res["ne_idle_cpu_pct"] = (cpu_seconds(nep.pid) - i_ne) / span * 100
+        res["ne_peak_rss_mb"] = vm_hwm_mb(nep.pid)
+        res["agent_peak_rss_mb"] = vm_hwm_mb(agp.pid)
+
+        # the agent's own cost per collection: a fast interval, no scrapes
+        fast_argv = [*agent, "--listen", f"127.0.0.1:{fast_port}",
+                     "--interval", str(args.fast_interval)]
+        fast = stack.enter_context(start(fast_argv, fast_port, tmp / "agent-fast.log"))
+        time.sleep(1)
+        s0, f0 = agent_seq(fast_port), cpu_seconds(fast.pid)
+        time.sleep(args.collect_seconds)
+        s1, f1 = agent_seq(fast_port), cpu_seconds(fast.pid)
+        res["agent_cpu_per_collection_s"] = (f1 - f0) / max(1, s1 - s0)
+        res["agent_fast_collections"] = s1 - s0
+        res["agent_fast_peak_rss_mb"] = vm_hwm_mb(fast.pid)
+
+    res["ratio_scrape_latency"] = res["agent_scrape_median_ms"] / res["ne_scrape_median_ms"]
+    res["ratio_cpu_per_collection"] = (res["agent_cpu_per_collection_s"]
+                                       / res["ne_cpu_per_collection_s"])
+    res["ratio_peak_rss"] = res["agent_peak_rss_mb"] / res["ne_peak_rss_mb"]
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    rows = [
+        ("median scrape latency (ms)", "ne_scrape_median_ms", "agent_scrape_median_ms", "%.2f"),
+        ("p90 scrape latency (ms)", "ne_scrape_p90_ms", "agent_scrape_p90_ms", "%.2f"),
+        ("CPU per collection (ms)", "ne_cpu_per_collection_s", "agent_cpu_per_collection_s",
+         "x1e3"),
+        ("peak RSS (MB)", "ne_peak_rss_mb", "agent_peak_rss_mb", "%.1f"),
+        ("idle CPU (% of one core)", "ne_idle_cpu_pct", "agent_idle_cpu_pct", "%.3f"),
+        ("/metrics size (bytes)", "ne_metrics_bytes", "agent_metrics_bytes", "%d"),
+    ]
+    print(f"{'':28} {'node_exporter':>14} {'agent':>10} {'ratio':>7}")
+    for label, a, b, fmt in rows:
+        va, vb = res[a], res[b]
+        if fmt == "x1e3":
+            sa, sb = f"{va * 1e3:.2f}", f"{vb * 1e3:.2f}"
+        else:
+            sa, sb = fmt % va, fmt % vb
+        ratio = vb / va if va else float("nan")
+        print(f"{label:28} {sa:>14} {sb:>10} {ratio:7.2f}")
+    print(f"agent CPU per scrape (cached text): {res['agent_cpu_per_scrape_s'] * 1e3:.2f} ms; "
+          f"collections measured at {args.fast_interval:g} s: {res['agent_fast_collections']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
