@@ -141,7 +141,7 @@ def test_mixed_same_answer_with_and_without_stealing(bench, results):
         assert all(t["queue"] >= 0 and t["stop"] >= t["start"] for t in timeline)
         util = mixed.details["runs"][mode]["utilisation"]
         assert set(util) == {w.node for w in bench.workers}
-        assert all(0 <= u <= 1.0 + 1e-6 for row in util.values() for u in row)
+        assert all(0 <= u <= 1.0 + 1e-3 for row in util.values() for u in row)
         assert mixed.get("makespan", stealing=mode).unit == "s"
     # the stealing switch is restored to what the scheduler had
     assert bench.client.run_on_scheduler(

@@ -62,7 +62,30 @@ def _check_reachable(address: str, timeout: float) -> str:
         reason = exc.strerror or type(exc).__name__
         raise UsageError("--scheduler", f"cannot reach {host}:{port} ({reason})") from None
     scheme = urlsplit(address).scheme if "://" in address else "tcp"
-    return f"{scheme}://{host}:{port}"
+    full = f"{scheme}://{host}:{port}"
+    kind = _identify(full, timeout)
+    if kind != "Scheduler":
+        raise UsageError("--scheduler", f"{host}:{port} is not a Dask scheduler ({kind})")
+    return full
+
+
+def _identify(address: str, timeout: float) -> str:
+    """Ask the server what it is, within ``timeout`` (Client() alone can hang on a mute port)."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def ask() -> str:
+        async with rpc(address, timeout=timeout) as remote:
+            reply = await remote.identity()
+        return str(reply.get("type", "no type in its identity"))
+
+    try:
+        return asyncio.run(asyncio.wait_for(ask(), timeout))
+    except TimeoutError:
+        return f"no Dask answer within {timeout:g} s"
+    except Exception as exc:  # any protocol error means: not a scheduler
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
 
 
 class BenchCluster:

@@ -19,12 +19,19 @@ def _labels(m: Measurement) -> str:
     return " ".join(f"{k}={v}" for k, v in m.labels)
 
 
-def print_summary(run: BenchRun) -> None:
-    """One table per workload on stdout."""
+def _console() -> Any:
+    """stdout; wide when it is a file or a pipe, so rows are not wrapped for grep."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def print_summary(run: BenchRun) -> None:
+    """One table per workload on stdout."""
+    from rich.table import Table
+
+    console = _console()
     for name, result in run.results.items():
         table = Table(title=f"bench {name}", title_justify="left")
         table.add_column("measurement")
@@ -76,7 +83,6 @@ def compare_runs(a: BenchRun, b: BenchRun) -> list[dict[str, Any]]:
 
 
 def print_compare(rows: list[dict[str, Any]], a_name: str, b_name: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"B/A  (A={a_name}, B={b_name})", title_justify="left")
@@ -89,7 +95,7 @@ def print_compare(rows: list[dict[str, Any]], a_name: str, b_name: str) -> None:
         ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.3f}"
         where = " ".join(f"{k}={v}" for k, v in labels)
         table.add_row(r["workload"], r["name"], where, fa, fb, ratio)
-    Console().print(table)
+    _console().print(table)
 
 
 # --- HTML -----------------------------------------------------------------------------------

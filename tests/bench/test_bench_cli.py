@@ -1,0 +1,157 @@
+"""``microrack bench`` from the command line: bad input, Ctrl-C, JSON and compare."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from microrack.bench.storage import FILE_PREFIX
+from support import free_port, microrack_cmd
+
+SMALL = ["--no-progress", "--size", "1M", "--block-size", "256k",
+         "--queue-depth", "2", "--runtime", "0.1", "--cpu-elements", "4096", "--matrix", "32",
+         "--round-trips", "20", "--stream-size", "512k", "--exchange-size", "16k", "--width", "3"]
+
+
+def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(microrack_cmd("bench", *args), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], argument: str) -> str:
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert argument in lines[0]
+    assert proc.stdout == ""  # no table: nothing ran
+    return lines[0]
+
+
+def leftovers(directory: Path) -> list[str]:
+    return [p for p in os.listdir(directory) if p.startswith(FILE_PREFIX)]
+
+
+def test_unknown_workload():
+    line = one_line_error(bench("disk", "--local", "1"), "workload")
+    assert "'disk'" in line and "storage" in line
+
+
+@pytest.mark.parametrize("args, argument", [
+    (["--size", "lots"], "--size"),
+    (["--block-size", "0"], "--block-size"),
+    (["--queue-depth", "0"], "--queue-depth"),
+    (["--local", "0"], "--local"),
+])
+def test_bad_values_name_the_argument(args, argument, tmp_path):
+    one_line_error(bench("storage", "--dir", str(tmp_path), *args), argument)
+
+
+def test_unreachable_scheduler_fails_before_any_work(tmp_path):
+    port = free_port()
+    line = one_line_error(bench("all", "--scheduler", f"tcp://127.0.0.1:{port}",
+                                "--dir", str(tmp_path)), "--scheduler")
+    assert f"127.0.0.1:{port}" in line
+    assert leftovers(tmp_path) == []
+
+
+def test_port_that_is_not_a_dask_scheduler(tmp_path):
+    """A listener that never answers: the handshake times out instead of hanging."""
+    with socket.create_server(("127.0.0.1", 0)) as mute:
+        port = mute.getsockname()[1]
+        line = one_line_error(bench("cpu", "--scheduler", f"127.0.0.1:{port}"), "--scheduler")
+    assert "not a Dask scheduler" in line
+
+
+def test_size_larger_than_free_space(tmp_path):
+    line = one_line_error(bench("storage", "--dir", str(tmp_path), "--size", "900T"), "--size")
+    assert "free space" in line
+    assert leftovers(tmp_path) == []
+
+
+def test_directory_that_does_not_exist(tmp_path):
+    one_line_error(bench("storage", "--dir", str(tmp_path / "nope")), "--dir")
+
+
+@contextlib.contextmanager
+def read_only_dir(tmp_path: Path):
+    """A directory that even root cannot write: a read-only tmpfs mount (chmod when not root)."""
+    d = tmp_path / "ro"
+    d.mkdir()
+    if os.geteuid() != 0:
+        d.chmod(0o500)
+        yield d
+        d.chmod(0o700)
+        return
+    from support import missing
+
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(d)],
+                           capture_output=True, text=True)
+    if mount.returncode != 0:
+        missing(f"mounting a read-only tmpfs ({mount.stderr.strip()})")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], capture_output=True)
+
+
+def test_directory_not_writable(tmp_path):
+    with read_only_dir(tmp_path) as d:
+        line = one_line_error(bench("storage", "--dir", str(d)), "--dir")
+        assert "not writable" in line
+
+
+def test_ray_engine_is_optional(tmp_path):
+    proc = bench("cpu", "--engine", "ray")
+    one_line_error(proc, "--engine")
+
+
+def test_all_writes_json_report_and_compares(tmp_path):
+    a, b, html = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "r.html"
+    run = bench("all", "--local", "2", *SMALL, "--dir", str(tmp_path), "--json", str(a),
+                "--report", str(html))
+    assert run.returncode == 0, run.stderr
+    for name in ("bench cpu", "bench storage", "bench net", "bench mixed"):
+        assert name in run.stdout
+    data = json.loads(a.read_text())
+    assert set(data["workloads"]) == {"cpu", "storage", "net", "mixed"}
+    assert len(data["environment"]["workers"]) == 2
+    assert "Plotly.newPlot" in html.read_text()
+    assert leftovers(tmp_path) == []
+    run = bench("cpu", "--local", "1", *SMALL, "--json", str(b))
+    assert run.returncode == 0, run.stderr
+    cmp = bench("compare", str(a), str(b))
+    assert cmp.returncode == 0, cmp.stderr
+    assert "int_single_core" in cmp.stdout and "B/A" in cmp.stdout
+    bad = bench("compare", str(a), str(html))
+    one_line_error(bad, "B.json")
+
+
+def test_ctrl_c_removes_the_test_file(tmp_path):
+    """SIGINT while the sequential write runs: the file is gone and the exit code is 130."""
+    argv = microrack_cmd("bench", "storage", "--local", "1", "--no-progress", "--dir",
+                         str(tmp_path), "--size", "256M", "--block-size", "4k", "--buffered",
+                         "--runtime", "30")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not [p for p in leftovers(tmp_path) if not p.startswith(f"{FILE_PREFIX}probe")]:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the test file never appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert leftovers(tmp_path) == []
