@@ -207,7 +207,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
             limit = n.first("microrack_throttle_limit_celsius", kind="soft")
             if limit is None:
                 return []
-            temps = n.values("node_hwmon_temp_celsius") + n.values("node_thermal_zone_temp")
+            temps = n.soc_temperatures()
             return [(lab, v) for lab, v in temps if v >= limit - d.near_throttle_margin_celsius]
 
         rules.append(

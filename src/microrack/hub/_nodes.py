@@ -73,11 +73,19 @@ class NodeState:
         vals = self.values(metric, **match)
         return vals[0][1] if vals else None
 
+    def soc_temperatures(self) -> list[tuple[dict[str, str], float]]:
+        """Thermal zones and hwmon sensors, without NVMe drives (they have their own limit)."""
+        temps = [
+            (lab, v)
+            for lab, v in self.values("node_hwmon_temp_celsius")
+            if "nvme" not in lab.get("chip", "")
+        ]
+        return temps + self.values("node_thermal_zone_temp")
+
     def headline(self) -> dict[str, Any]:
         """The few numbers a card shows; falls back to the beacon's headline."""
         b = self.beacon_headline
-        temps = [v for _, v in self.values("node_hwmon_temp_celsius")]
-        temps += [v for _, v in self.values("node_thermal_zone_temp")]
+        temps = [v for _, v in self.soc_temperatures()]
         mem_total = self.first("node_memory_MemTotal_bytes")
         mem_avail = self.first("node_memory_MemAvailable_bytes")
         mem = 1 - mem_avail / mem_total if mem_total and mem_avail is not None else None

@@ -1,0 +1,113 @@
+"""The web dashboard in headless Chromium (Debian), driven by Playwright, over real agents."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from hub_helpers import hub
+
+from support import free_port, microrack_cmd, missing, started
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_dashboard_live_cards_charts_and_down_alert(tmp_path: Path, artifacts_dir: Path) -> None:
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        missing("playwright (PyPI)")
+    if not os.access(CHROMIUM, os.X_OK):
+        missing("chromium (Debian)")
+    boards = {"pi-a": "pi5", "rk-b": "rk1", "pi-c": "pi4"}
+    ports = {name: free_port() for name in boards}
+    agents = {}
+    try:
+        for name, board in boards.items():
+            argv = microrack_cmd(
+                "agent",
+                "--listen",
+                f"127.0.0.1:{ports[name]}",
+                "--interval",
+                "0.5",
+                "--simulate",
+                board,
+                "--node",
+                name,
+                "--fan",
+                "auto",
+            )
+            cm = started(
+                argv, tmp_path / f"{name}.log", wait=("127.0.0.1", ports[name]), timeout=60
+            )
+            agents[name] = (cm, cm.__enter__())
+        targets = [a for name in boards for a in ("--agent", f"127.0.0.1:{ports[name]}")]
+        with (
+            hub(
+                tmp_path / "hub.log",
+                tmp_path / "hub.db",
+                *targets,
+                "--price-kwh",
+                "0.30",
+                "--currency",
+                "EUR",
+            ) as (_, base),
+            sync_playwright() as pw,
+        ):
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(base + "/")
+            for name in boards:
+                expect(page.locator(f'.card[data-node="{name}"]')).to_have_class(
+                    "card up", timeout=30000
+                )
+            expect(page.locator("#live")).to_have_class("live on")
+            # a value changes on screen without a reload
+            card = page.locator('.card[data-node="pi-a"]')
+            before = card.inner_text()
+            page.wait_for_function(
+                "(t) => document.querySelector('.card[data-node=\"pi-a\"]').innerText !== t",
+                arg=before,
+                timeout=30000,
+            )
+            assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+            assert page.locator("#t-cost").inner_text().endswith("EUR")
+            page.screenshot(path=str(artifacts_dir / "hub-dashboard.png"), full_page=True)
+            # killing an agent turns its card down and raises an alert
+            cm, proc = agents.pop("rk-b")
+            os.kill(proc.pid, signal.SIGKILL)
+            cm.__exit__(None, None, None)
+            expect(page.locator('.card[data-node="rk-b"]')).to_have_class(
+                "card down", timeout=30000
+            )
+            alert = page.locator('.alert[data-alert="NodeDown"][data-node="rk-b"]')
+            expect(alert).to_be_visible(timeout=30000)
+            page.screenshot(path=str(artifacts_dir / "hub-dashboard-down.png"), full_page=True)
+            # a node's page draws its charts with plotly
+            card.click()
+            expect(page.locator("#nodeview")).to_be_visible()
+            expect(page.locator("#ch-cpu .main-svg").first).to_be_attached(timeout=30000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('#ch-temp .scatterlayer .trace').length > 0",
+                timeout=30000,
+            )
+            page.locator('#ranges button[data-range="900"]').click()
+            page.screenshot(path=str(artifacts_dir / "hub-node.png"), full_page=True)
+            browser.close()
+    finally:
+        for cm, _ in agents.values():
+            cm.__exit__(None, None, None)
