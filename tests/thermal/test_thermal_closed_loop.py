@@ -19,6 +19,7 @@ from microrack.thermal import FanService
 from microrack.thermal._plot import trace_figure
 
 AMBIENT_C = 35.0  # a warm closet: the stalled fan makes the difference
+SOFT_TEMP_LIMIT_OCCURRED = 1 << 19  # Raspberry Pi get_throttled
 
 
 def _run(tmp_path: Path, board: str, *, stall: bool) -> tuple[float, FanService, object, dict]:
@@ -60,6 +61,9 @@ def test_curve_holds_below_throttle_and_a_stalled_fan_crosses_it(
     assert ok_flags["microrack_fan_rpm"] > 0
 
     assert bad_max > limit, f"{board} with a stalled fan only reached {bad_max:.1f} C"
+    # The twin's firmware agrees: soft temperature limit reached (get_throttled bit 19) only there.
+    assert bad_node.throttled & SOFT_TEMP_LIMIT_OCCURRED
+    assert not ok_node.throttled & SOFT_TEMP_LIMIT_OCCURRED
     bad_flags = {p.key.name: p.value for p in bad_service.points()}
     assert bad_flags["microrack_fan_stall"] == 1 and bad_flags["microrack_fan_failsafe"] == 1
     assert bad_flags["microrack_fan_duty_ratio"] == 1.0
