@@ -69,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.beacon_port < 65536:
         raise UsageError("--beacon-port", f"expected 1-65535, got {args.beacon_port}")
     key = load_key(args.beacon_key) if args.beacon_key else None
-    board = args.board or args.simulate
+    board = _check_board(args.board, "--board") if args.board else None
     if args.simulate:
+        sim_board = _check_board(args.simulate, "--simulate")
+        board = board or sim_board
         from microrack.sim import open_node
 
         if args.sim_script and not os.path.isfile(args.sim_script):
@@ -82,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
         if not os.path.isdir(args.root):
             raise UsageError("--root", f"not a directory: {args.root!r}")
         fs = LocalFS(args.root)
-    if board:
-        _check_board(board)
 
     extra = []
     fan = None
@@ -115,16 +115,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_board(board: str) -> None:
-    """An unknown --board is a usage error when the catalog is installed."""
+def _check_board(board: str, argument: str) -> str:
+    """The catalog id of ``board`` (aliases resolved); unknown is a usage error.
+
+    Without the catalog installed the name is kept as given, with no power estimate.
+    """
     try:
         from microrack.catalog import board_profile
     except ImportError:
-        log.warning("board catalog not installed: --board %s gives no power estimate", board)
-        return
+        log.warning("board catalog not installed: %s %s gives no power estimate", argument, board)
+        return board
     from microrack.errors import MicrorackError
 
     try:
-        board_profile(board)
+        return str(board_profile(board).id)
     except MicrorackError as exc:
-        raise UsageError("--board", str(exc)) from exc
+        raise UsageError(argument, str(exc)) from exc
