@@ -118,7 +118,12 @@ def load_rules(path: str | Path | None) -> RulesFile:
     except OSError as exc:
         raise ConfigError(p, None, f"cannot be read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(p, None, f"not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(p, where, f"not valid YAML: {problem}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(p, None, "expected a mapping with 'defaults' and/or 'rules'")
     try:
         return RulesFile.model_validate(raw)
     except ValidationError as exc:
