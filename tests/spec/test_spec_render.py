@@ -216,3 +216,25 @@ def test_schema_cli_describes_the_model(tmp_path: Path) -> None:
     bad["nodes"][0]["roles"] = ["captain"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_hosts_file_resolves_through_the_system_resolver(tmp_path: Path) -> None:
+    """glibc's resolver reads the rendered file as /etc/hosts (in a private mount namespace)."""
+    unshare = require_binary("unshare")
+    require_binary("getent")
+    if os.geteuid() != 0:
+        missing("root (mount namespace)")
+    spec = load_spec(spec_cases.EXAMPLES / "cluster-rv2-3.yaml")
+    hosts = tmp_path / "hosts"
+    hosts.write_bytes(render(spec)["hosts"])
+    names = [f"{n.name}.{spec.cluster.domain}" for n in spec.nodes] + ["rv2-2-mgmt"]
+    script = f"mount --bind {hosts} /etc/hosts && getent hosts {' '.join(names)}"
+    r = _run([unshare, "--mount", "sh", "-c", script])
+    assert r.returncode == 0, r.stderr
+    got = {line.split()[1]: line.split()[0] for line in r.stdout.splitlines()}
+    assert got == {
+        "rv2-1.rv.lab.internal": "198.18.32.11",
+        "rv2-2.rv.lab.internal": "198.18.32.12",
+        "rv2-3.rv.lab.internal": "198.18.32.13",
+        "rv2-2-mgmt.rv.lab.internal": "198.18.33.12",
+    }

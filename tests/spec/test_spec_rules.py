@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import spec_cases
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from spec_cases import base, write
 
 from microrack.errors import ConfigError
@@ -315,3 +317,34 @@ def test_unreadable_specs_are_one_line_errors(tmp_path: Path, text: str, message
 def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read: No such file"):
         load_spec(tmp_path / "nope.yaml")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=255),
+    st.integers(min_value=1, max_value=254),
+    st.integers(min_value=20, max_value=28),
+)
+def test_address_outside_network_is_always_found(third: int, fourth: int, prefix: int) -> None:
+    """An address is reported as outside its network exactly when it is."""
+    import ipaddress
+    import tempfile
+
+    data = base()
+    net = ipaddress.ip_network(f"198.18.0.0/{prefix}")
+    data["networks"][0]["cidr"] = str(net)
+    data["networks"][0].pop("dhcp")
+    data["networks"] = data["networks"][:1]
+    data["services"] = {}
+    for node in data["nodes"]:
+        node["roles"] = ["worker"]
+        node["drives"] = []
+    address = ipaddress.ip_address(f"198.18.{third}.{fourth}")
+    data["nodes"][1]["nics"][0]["address"] = str(address)
+    with tempfile.TemporaryDirectory() as tmp:
+        found = problems(Path(tmp), data)
+    outside = [p for p in found if "is outside network lan" in p]
+    inside = address in net and address not in (net.network_address, net.broadcast_address)
+    assert bool(outside) == (address not in net), found
+    if inside and str(address) not in ("198.18.0.11", "198.18.0.13", "198.18.0.1"):
+        assert found == [], found
