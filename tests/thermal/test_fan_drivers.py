@@ -262,3 +262,35 @@ def test_a_fan_that_stays_unwritable_stops_the_loop(tree: Tree, tmp_path: Path) 
     with pytest.raises(ResourceError, match="5 failed writes"):
         for t in range(1, 10):
             service.step(float(t))
+
+
+def test_a_fan_that_cannot_be_taken_over_does_not_strand_the_others(
+    tree: Tree, tmp_path: Path
+) -> None:
+    from microrack.errors import ResourceError
+
+    cfg = {
+        "sensors": [{"name": "cpu", "thermal_zone": 0}],
+        "fans": [
+            {
+                "name": "case",
+                "driver": {"type": "hwmon", "chip": "pwmfan"},
+                "switch": {"on_c": 60, "off_c": 50},
+            },
+            {
+                "name": "carrier",
+                "driver": {"type": "emc230x", "bus": 3},
+                "switch": {"on_c": 60, "off_c": 50},
+            },
+        ],
+    }
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    service = FanService.from_file(
+        path, LocalFS(str(tree.root)), bus_opener=lambda _n: Emc2301(product=0x99)
+    )
+    with pytest.raises(ResourceError, match="carrier"):
+        service.step(0.0)
+    assert tree.read(tree.ENABLE) == "1" and tree.pwm == 255  # taken, and at full
+    service.close()
+    assert tree.read(tree.ENABLE) == "2" and tree.pwm == 255  # handed back
