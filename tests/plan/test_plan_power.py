@@ -77,3 +77,16 @@ def test_a_carrier_board_pays_for_and_powers_its_carrier():
     five = evaluate((Group(rk1, v, 5),), Requirements(), planning_rules())
     assert five.hardware_usd == pytest.approx(5 * v.price_usd + 2 * carrier.price_usd)
     assert five.idle_w == pytest.approx(5 * rk1.idle_w + 2 * carrier.idle_w)
+
+
+def test_figures_measured_at_the_usb_input_pay_the_adapter_loss():
+    rules = planning_rules()
+    pi4 = load_catalog().board("pi4")
+    assert pi4.power_source == "usb_input"
+    b = evaluate((Group(pi4, pi4.variants[0], 2),), Requirements(), rules)
+    assert b.idle_w == pytest.approx(2 * pi4.idle_w / rules.usb_psu_efficiency)
+    assert b.peak_w == pytest.approx(2 * pi4.load_w / rules.usb_psu_efficiency)
+    # on PoE the HAT replaces the adapter: the budget counts the board's own draw
+    poe = evaluate((Group(pi4, pi4.variants[0], 2),),
+                   Requirements(poe={"allocation": "consumption"}), rules)
+    assert poe.poe_used_w == pytest.approx(2 * pi4.load_w / rules.pd_hat_efficiency)

@@ -34,6 +34,7 @@ class PlanningRules:
     """Numbers with sources in ``planning_rules.yaml``; see there for each citation."""
 
     kwh_per_watt_year: float  # 8.766: one watt around the clock for a year, in kWh
+    usb_psu_efficiency: float  # wall watts = watts measured at a USB input / this
     poe_classes: tuple[PoEClass, ...]
     pd_hat_efficiency: float
     ceph_osd_memory_gb: float
@@ -82,6 +83,7 @@ def read_rules(path: str | None = None) -> PlanningRules:
         rules = doc["planning_rules"]
         formula = rules["electricity"]["formulas"]["annual_kwh"]
         kwh = float(formula.split("*")[1])
+        usb_psu = float(rules["electricity"]["usb_psu_efficiency"]["value"])
         where = "planning_rules.poe"
         poe = rules["poe"]
         classes = tuple(
@@ -99,6 +101,7 @@ def read_rules(path: str | None = None) -> PlanningRules:
         k8s = rules["kubernetes"]
         return PlanningRules(
             kwh_per_watt_year=kwh,
+            usb_psu_efficiency=usb_psu,
             poe_classes=classes,
             pd_hat_efficiency=float(poe["pd_hat_efficiency"]["value"]),
             ceph_osd_memory_gb=float(ceph["osd_memory_target_default_gb"]["value"]),

@@ -110,8 +110,19 @@ def _nodes(count: int) -> str:
 class _Node:
     board: BoardProfile
     variant: RamVariant
-    idle_w: float
+    idle_w: float  # at the wall
     load_w: float
+    input_load_w: float  # as measured (at the board's input where the catalog says so)
+
+
+def _node(g: Group, rules: PlanningRules) -> _Node:
+    """One node's watts at the wall: figures measured at a USB input pay the adapter's loss."""
+    idle = g.variant.idle_w if g.variant.idle_w is not None else g.board.idle_w
+    load = g.variant.load_w if g.variant.load_w is not None else g.board.load_w
+    measured = load
+    if g.board.power_source == "usb_input":
+        idle, load = idle / rules.usb_psu_efficiency, load / rules.usb_psu_efficiency
+    return _Node(g.board, g.variant, idle, load, measured)
 
 
 def _storage_fits(board: BoardProfile, req: Requirements) -> tuple[bool, str, float]:
@@ -148,12 +159,7 @@ def _quorum_members(nodes: int, failures: int) -> int:
 
 def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules) -> Build:
     f = req.survive_node_losses
-    nodes = [
-        _Node(g.board, g.variant,
-              g.variant.idle_w if g.variant.idle_w is not None else g.board.idle_w,
-              g.variant.load_w if g.variant.load_w is not None else g.board.load_w)
-        for g in groups for _ in range(g.count)
-    ]
+    nodes = [_node(g, rules) for g in groups for _ in range(g.count)]
     n = len(nodes)
     checks: list[Check] = []
 
@@ -214,7 +220,7 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
         if req.max_node_load_w is not None and max(x.load_w for x in nodes if x.board is b) \
                 > req.max_node_load_w:
             load = max(x.load_w for x in nodes if x.board is b)
-            checks.append(Check("max_node_load_w", False, f"{load:g} W at full load > "
+            checks.append(Check("max_node_load_w", False, f"{load:.3g} W at full load > "
                                 f"{req.max_node_load_w:g} W allowed per node"))
         if req.poe is not None and b.poe.support == "none":
             checks.append(Check("poe", False, "no PoE (native, HAT or carrier)"))
@@ -239,7 +245,7 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
                             have - req.transcode_nodes, req.transcode_nodes))
     if req.max_node_load_w is not None and "max_node_load_w" not in {c.requirement for c in checks}:
         worst = max(x.load_w for x in nodes)
-        checks.append(Check("max_node_load_w", True, f"{worst:g} W per node at full load",
+        checks.append(Check("max_node_load_w", True, f"{worst:.3g} W per node at full load",
                             req.max_node_load_w - worst))
 
     # --- PoE budget --------------------------------------------------------------------------
@@ -248,7 +254,8 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
         if req.poe.allocation == "class":
             poe_used = sum(rules.poe_reservation_w(x.board.poe.pd_class or 0) for x in nodes)
         else:
-            poe_used = sum(x.load_w / rules.pd_hat_efficiency for x in nodes)
+            # the HAT replaces the wall adapter: its loss applies to the board's own draw
+            poe_used = sum(x.input_load_w / rules.pd_hat_efficiency for x in nodes)
         budget = req.poe.switch_budget_w
         if budget is not None:
             checks.append(Check("poe_budget_w", poe_used <= budget,
