@@ -20,6 +20,19 @@ def test_example_validates(name: str) -> None:
     assert load_config(EXAMPLES / name).fans
 
 
+def test_twin_stall_script_raises_the_stall_flag_in_its_window() -> None:
+    now = [0.0]
+    node = open_node("pi5", script=EXAMPLES / "fan-twin-stall.yaml", clock=lambda: now[0] / 30)
+    service = FanService.from_file(EXAMPLES / "fan-pi5-pwm.yaml", node)
+    stalled_at = []
+    for t in range(0, 1200, 2):  # twin seconds; the script's speed is 30x the clock
+        now[0] = float(t)
+        service.step(float(t))
+        if service.fans[0].state.stall:
+            stalled_at.append(t)
+    assert stalled_at and 600 <= stalled_at[0] <= 620 and stalled_at[-1] < 920
+
+
 def _run(service: FanService, node, seconds: int) -> None:  # type: ignore[no-untyped-def]
     for t in range(0, seconds, 2):
         node.advance(2.0)
