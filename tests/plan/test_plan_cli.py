@@ -160,3 +160,14 @@ def test_user_catalog_board_takes_part_in_planning(tmp_path):
     proc = run("plan", str(EXAMPLES / "riscv-learning.yaml"), "--catalog", str(mine), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ranked"][0]["groups"][0]["board"] == "dream-board"
+
+
+def test_catalog_variants_has_one_row_per_board_and_ram_variant():
+    from microrack.catalog import load_catalog
+
+    proc = run("catalog", "--variants")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    seen = [(r[0], r[1]) for r in rows if len(r) > 2 and r[0] in board_ids()]
+    expected = [(p.id, f"{v.ram_gb:g}") for p in load_catalog() for v in p.variants]
+    assert seen == expected

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from microrack.catalog import BoardProfile, Catalog, Quantity
 
-__all__ = ["board_detail", "board_table", "board_to_json", "catalog_to_json"]
+__all__ = ["board_detail", "board_table", "board_to_json", "catalog_to_json", "variant_table"]
 
 
 def _num(value: float | None, unit: str = "") -> str:
@@ -64,6 +64,27 @@ def board_table(catalog: Catalog) -> Table:
             _num(p.idle_w), _num(p.load_w), "yes" if p.hw_transcode else "no",
         )
     table.caption = "Every number has a source or is an estimate: `microrack catalog BOARD`."
+    return table
+
+
+def variant_table(catalog: Catalog) -> Table:
+    """One row per board and RAM variant: the unit a build is made of."""
+    table = Table(box=box.SIMPLE_HEAD, title="microrack board catalog: RAM variants",
+                  title_justify="left")
+    for column in ("id", "RAM GB", "price $", "price source", "idle W", "load W", "ISA",
+                   "link Gbps", "NVMe", "PoE", "transcode"):
+        table.add_column(column, justify="left" if column in ("id", "price source", "ISA")
+                         else "right", no_wrap=column == "id")
+    for p in catalog:
+        for i, v in enumerate(p.variants):
+            price = p.fact(f"variants[{i}].price_usd")
+            table.add_row(
+                p.id, f"{v.ram_gb:g}", _num(v.price_usd), price.cite() if price else "unknown",
+                _num(v.idle_w if v.idle_w is not None else p.idle_w),
+                _num(v.load_w if v.load_w is not None else p.load_w), p.isa,
+                f"{p.node_link_gbps:g}", "yes" if p.has_nvme_slot else "no",
+                p.poe.support, "yes" if p.hw_transcode else "no",
+            )
     return table
 
 
