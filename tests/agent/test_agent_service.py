@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 from microrack import beacon
 from microrack.agent import Agent, AgentConfig, RingBuffer
-from microrack.sample import Point, Sample, SeriesKey, decode_batch
+from microrack.agent._wire import encode_rows
+from microrack.sample import NodeIdentity, Point, Sample, SeriesKey, decode_batch, encode_batch
 from microrack.sensors import LocalFS
 from support import free_port, http_get
 
@@ -21,6 +23,26 @@ TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
 def _sample(seq: int, keys: list[SeriesKey]) -> Sample:
     points = tuple(Point(k, float(seq * 10 + i)) for i, k in enumerate(keys))
     return Sample(seq, 1000.0 + seq, points)
+
+
+def test_samples_body_is_exactly_encode_batch():
+    keys = [SeriesKey.of("a"), SeriesKey.of("b", "counter", device="x"), SeriesKey.of("c")]
+    ring = RingBuffer(4)
+    for seq in range(1, 7):
+        chosen = keys if seq % 3 else keys[:1] + keys[2:]
+        s = _sample(seq, chosen)
+        if seq == 5:  # not finite: null on the wire
+            s = Sample(5, s.ts, (Point(keys[0], math.inf), *s.points[1:]))
+        ring.append(s)
+    node = NodeIdentity("n", "rpi-5", "127.0.0.1", 9101, "boot", 5.0)
+    for since in (0, 2, 3, 5, 6, 99):
+        first, last, rows = ring.window(since)
+        expected = encode_batch(node, ring.first_seq, ring.last_seq, ring.since(since))
+        assert (first, last) == (3, 6)
+        assert encode_rows(node, first, last, rows) == \
+            json.dumps(expected, separators=(",", ":")).encode()
+    assert [s.seq for s in decode_batch(json.loads(encode_rows(node, 3, 6, ring.window(0)[2])))
+            .samples] == [3, 4, 5, 6]
 
 
 def test_ring_keeps_the_newest_and_shares_layouts():

@@ -20,9 +20,10 @@ from microrack.agent._exposition import render
 from microrack.agent._families import HELP
 from microrack.agent._ring import RingBuffer
 from microrack.agent._server import AgentServer
+from microrack.agent._wire import encode_rows
 from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
 from microrack.errors import ResourceError, UsageError
-from microrack.sample import NodeIdentity, encode_batch
+from microrack.sample import NodeIdentity
 from microrack.sensors._fs import HostFS, LocalFS
 from microrack.sensors.power import power_model
 
@@ -121,9 +122,10 @@ class Agent:
                          "interval": ident.interval},
                 **latest.snapshot()}
 
-    def samples_since(self, since: int) -> dict[str, Any]:
-        samples = self.ring.since(since)
-        return encode_batch(self.identity(), self.ring.first_seq, self.ring.last_seq, samples)
+    def samples_since(self, since: int) -> bytes:
+        """The JSON body of ``/api/v1/samples?since=``: the wire format of ``encode_batch``."""
+        first, last, rows = self.ring.window(since)
+        return encode_rows(self.identity(), first, last, rows)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         latest = self._latest

@@ -13,10 +13,14 @@ import threading
 from array import array
 from collections import deque
 from collections.abc import Sequence
+from itertools import islice
 
 from microrack.sample import Point, Sample, SeriesKey
 
-__all__ = ["RingBuffer"]
+__all__ = ["RingBuffer", "Row"]
+
+# (seq, ts, series keys, values): one kept sample; the keys tuple is shared between rows
+Row = tuple[int, float, tuple[SeriesKey, ...], array]
 
 
 class RingBuffer:
@@ -26,7 +30,7 @@ class RingBuffer:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
-        self._rows: deque[tuple[int, float, tuple[SeriesKey, ...], array]] = deque(maxlen=capacity)
+        self._rows: deque[Row] = deque(maxlen=capacity)
         self._layout: tuple[SeriesKey, ...] = ()
         self._lock = threading.Lock()
 
@@ -53,12 +57,22 @@ class RingBuffer:
         with self._lock:
             return self._rows[-1][0] if self._rows else 0
 
+    def window(self, seq: int) -> tuple[int, int, list[Row]]:
+        """``(first_seq, last_seq, rows after seq)``, read under one lock."""
+        with self._lock:
+            if not self._rows:
+                return 0, 0, []
+            first, last = self._rows[0][0], self._rows[-1][0]
+            skip = max(0, seq - first + 1)  # exact when sequence numbers are contiguous
+            rows = list(islice(self._rows, skip, None)) if skip < len(self._rows) else []
+            if (rows and rows[0][0] != max(seq + 1, first)) or (
+                    not rows and last > seq):  # a gap: fall back to a scan
+                rows = [r for r in self._rows if r[0] > seq]
+        return first, last, rows
+
     def since(self, seq: int) -> list[Sample]:
         """Every kept sample with a sequence number greater than ``seq``, oldest first."""
-        with self._lock:
-            rows: Sequence[tuple[int, float, tuple[SeriesKey, ...], array]] = [
-                r for r in self._rows if r[0] > seq
-            ]
+        rows: Sequence[Row] = self.window(seq)[2]
         return [
             Sample(s, ts, tuple(Point(k, v) for k, v in zip(keys, values, strict=True)))
             for s, ts, keys, values in rows

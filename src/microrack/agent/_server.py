@@ -66,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 self._json(400, {"error": f"since: expected a sequence number, got {raw!r}"})
                 return
-            self._json(200, agent.samples_since(since))
+            self._send(200, agent.samples_since(since), "application/json")
         elif url.path == "/":
             self._send(200, b"microrack agent: /metrics /api/v1/snapshot /api/v1/samples?since=SEQ "
                             b"/healthz\n", "text/plain; charset=utf-8")

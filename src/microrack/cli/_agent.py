@@ -63,13 +63,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from microrack.agent import Agent, AgentConfig, parse_listen
     from microrack.beacon import load_key
-    from microrack.sensors import LocalFS
+    from microrack.sensors import HostFS, LocalFS
 
     host, port = parse_listen(args.listen)
     if not 0 < args.beacon_port < 65536:
         raise UsageError("--beacon-port", f"expected 1-65535, got {args.beacon_port}")
     key = load_key(args.beacon_key) if args.beacon_key else None
     board = _check_board(args.board, "--board") if args.board else None
+    fs: HostFS
     if args.simulate:
         sim_board = _check_board(args.simulate, "--simulate")
         board = board or sim_board
