@@ -103,3 +103,41 @@ def raw_series(base: str, metric: str, node_name: str, labels: str = "") -> list
     series = get_json(q)["series"]
     assert len(series) == 1, series
     return series[0]["points"]
+
+
+def ring_points(
+    agent: str, metric: str, labels: dict[str, str], upto: int | None = None
+) -> list[tuple[int, float, float | None]]:
+    """``(seq, ts, value)`` of one series, as the agent's ring holds it."""
+    body = get_json(f"{agent}/api/v1/samples?since=0")
+    idx = next(
+        i
+        for i, (name, lab, _) in enumerate(body["series"])
+        if name == metric and all(lab.get(k) == v for k, v in labels.items())
+    )
+    return [
+        (s["seq"], s["ts"], s["values"][idx])
+        for s in body["samples"]
+        if upto is None or s["seq"] <= upto
+    ]
+
+
+def assert_complete(
+    base: str,
+    agent: str,
+    name: str,
+    metric: str = "node_network_receive_bytes_total",
+    labels: str = "device=eth0",
+) -> int:
+    """Every sample the agent's ring has, up to what the hub says it stored, is in the store."""
+    last = node(base, name)["stored_seq"]
+    want_labels = dict(kv.split("=", 1) for kv in labels.split(",") if kv)
+    want = [
+        (ts, v) for _, ts, v in ring_points(agent, metric, want_labels, upto=last) if v is not None
+    ]
+    lo, hi = want[0][0] - 0.0005, want[-1][0] + 0.0005
+    got = [(t, v) for t, v in raw_series(base, metric, name, labels) if lo <= t <= hi]
+    assert len(got) == len(want), f"stored {len(got)} samples, agent has {len(want)}"
+    for (gt, gv), (wt, wv) in zip(got, want, strict=True):
+        assert abs(gt - wt) <= 0.001 and gv == wv, ((gt, gv), (wt, wv))
+    return len(want)

@@ -17,44 +17,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hub_helpers import get_json, hub, node, raw_series, standin, wait_until
+from hub_helpers import assert_complete, get_json, hub, node, raw_series, standin, wait_until
 
 from support import free_port
 
 pytestmark = pytest.mark.integration
 
 METRIC, LABELS = "node_network_receive_bytes_total", "device=eth0"
-
-
-def ring_points(
-    agent: str,
-    metric: str = METRIC,
-    label: tuple[str, str] = ("device", "eth0"),
-    upto: int | None = None,
-) -> list[tuple[int, float, float]]:
-    body = get_json(f"{agent}/api/v1/samples?since=0")
-    idx = next(
-        i
-        for i, (name, labels, _) in enumerate(body["series"])
-        if name == metric and labels.get(label[0]) == label[1]
-    )
-    return [
-        (s["seq"], s["ts"], s["values"][idx])
-        for s in body["samples"]
-        if upto is None or s["seq"] <= upto
-    ]
-
-
-def assert_complete(base: str, agent: str, name: str, since_seq: int = 1) -> int:
-    """Every sample the agent has, up to what the hub says it stored, is in the store."""
-    last = node(base, name)["stored_seq"]
-    want = [(ts, v) for seq, ts, v in ring_points(agent, upto=last) if seq >= since_seq]
-    lo, hi = want[0][0] - 0.0005, want[-1][0] + 0.0005
-    got = [(t, v) for t, v in raw_series(base, METRIC, name, LABELS) if lo <= t <= hi]
-    assert len(got) == len(want), f"stored {len(got)} samples, agent has {len(want)}"
-    for (gt, gv), (wt, wv) in zip(got, want, strict=True):
-        assert abs(gt - wt) <= 0.001 and gv == wv, ((gt, gv), (wt, wv))
-    return len(want)
 
 
 def test_every_sample_is_stored_across_hub_restart(tmp_path: Path) -> None:
