@@ -119,7 +119,7 @@ def _spec(ns: NetNS) -> dict:
                 "name": "srv",
                 "board": "rpi-5",
                 "ram_gb": 8,
-                "roles": ["dhcp-dns"],
+                "roles": ["control-plane", "dhcp-dns"],
                 "nics": [
                     {
                         "name": "eth0",

@@ -58,7 +58,7 @@ def _spec(ns: NetNS) -> dict:
                 "name": name,
                 "board": board,
                 "ram_gb": 8,
-                "roles": ["monitoring"] if name == "mon" else ["worker"],
+                "roles": ["control-plane", "monitoring"] if name == "mon" else ["worker"],
                 "fan": name == "node-a",
                 "nics": [
                     {

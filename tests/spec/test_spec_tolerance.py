@@ -117,3 +117,35 @@ def test_describe_cli(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "gpu-01" in r.stdout and "What survives losing nodes" in r.stdout
+
+
+def test_switch_and_power_losses_are_scenarios() -> None:
+    """pi-01 and pi-03 share switch sw-a: losing it costs the three-server groups quorum."""
+    spec = load_spec(PI4)
+    domains = {sc.cause: sc for sc in failure_scenarios(spec, 1, domains=True) if sc.cause}
+    assert set(domains) == {
+        "switch sw-a",
+        "switch sw-b",
+        "psu usb-pd-a",
+        "psu usb-pd-b",
+        "psu atx-gpu",
+    }
+    assert domains["switch sw-a"].lost == (
+        "pi-01",
+        "pi-03",
+        "pi-05",
+        "pi-07",
+        "pi-09",
+        "pi-11",
+        "gpu-01",
+    )
+    sw_a = {o.name: o.ok for o in domains["switch sw-a"].outcomes}
+    assert sw_a["consul-server"] is False and sw_a["nfs"] is False
+    assert domains["psu atx-gpu"].ok
+
+
+def test_single_control_plane_tolerates_nothing() -> None:
+    spec = load_spec(spec_cases.EXAMPLES / "cluster-pi2-5.yaml")
+    assert tolerance(spec) == {"control-plane": 0, "nfs": 0}
+    lost_master = {sc.lost: sc for sc in failure_scenarios(spec, 1)}[("master",)]
+    assert {o.name: o.ok for o in lost_master.outcomes} == {"control-plane": False, "nfs": False}

@@ -12,13 +12,18 @@ from microrack.spec._tolerance import Scenario, failure_scenarios, tolerance
 
 def summary(spec: ClusterSpec) -> dict[str, object]:
     """Per group: failures tolerated, and which single/double losses break it."""
-    scenarios = failure_scenarios(spec, 2)
+    scenarios = failure_scenarios(spec, 2, domains=True)
     broken: dict[str, dict[int, list[list[str]]]] = defaultdict(lambda: {1: [], 2: []})
+    broken_by_domain: dict[str, list[str]] = defaultdict(list)
     names: dict[str, str] = {}
     for sc in scenarios:
         for o in sc.outcomes:
             names[o.name] = o.kind
-            if not o.ok:
+            if o.ok:
+                continue
+            if sc.cause:
+                broken_by_domain[o.name].append(sc.cause)
+            else:
                 broken[o.name][len(sc.lost)].append(list(sc.lost))
     tol = tolerance(spec)
     groups = []
@@ -33,6 +38,7 @@ def summary(spec: ClusterSpec) -> dict[str, object]:
                 "survives_any_two": not b[2],
                 "broken_by_one": b[1],
                 "broken_by_two": b[2],
+                "broken_by_switch_or_power": broken_by_domain[name],
             }
         )
     return {
@@ -88,13 +94,15 @@ def describe(spec: ClusterSpec, *, as_json: bool = False) -> int:
         )
     console.print(nodes)
     groups = Table(title="What survives losing nodes")
-    for col in ("group", "kind", "tolerates", "any 1 lost", "any 2 lost"):
+    for col in ("group", "kind", "tolerates", "any 1 lost", "any 2 lost", "switch/PSU lost"):
         groups.add_column(col)
     for g in data["groups"]:  # type: ignore[attr-defined]
         one = "yes" if g["survives_any_one"] else f"no: {_losses(g['broken_by_one'])}"
         two = "yes" if g["survives_any_two"] else f"no: {_losses(g['broken_by_two'])}"
         tol = "-" if g["tolerates"] is None else str(g["tolerates"])
-        groups.add_row(g["name"], g["kind"], tol, one, two)
+        dom = g["broken_by_switch_or_power"]
+        domain = "no: " + ", ".join(dom) if dom else "yes"
+        groups.add_row(g["name"], g["kind"], tol, one, two, domain)
     console.print(groups)
     return 0
 

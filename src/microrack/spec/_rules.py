@@ -27,6 +27,7 @@ __all__ = [
     "check_spec",
     "node_peak_w",
     "node_ram_need_gb",
+    "power_source",
     "quorum_groups",
 ]
 
@@ -292,7 +293,7 @@ def _poe(spec: ClusterSpec) -> Iterator[Problem]:
             )
 
 
-def _power_source(spec: ClusterSpec, node: Node) -> str | None:
+def power_source(spec: ClusterSpec, node: Node) -> str | None:
     for nic in node.nics:
         if nic.poe and nic.switch:
             sw = spec.switch(nic.switch)
@@ -309,7 +310,7 @@ def _single_points(spec: ClusterSpec) -> Iterator[Problem]:
             "nodes",
             f"every node is on one switch ({switches.pop()}): it is a single point of failure",
         )
-    sources = {_power_source(spec, n) for n in spec.nodes}
+    sources = {power_source(spec, n) for n in spec.nodes}
     if len(sources) == 1 and None not in sources:
         yield _w(
             "nodes",
@@ -387,11 +388,12 @@ def _placement(spec: ClusterSpec) -> Iterator[Problem]:
                 f"networks[{i}].dhcp",
                 f"{net.name} has a DHCP pool but no node has the dhcp-dns role",
             )
-    k8s_ranges = spec.networks_of(NetworkKind.POD) and spec.networks_of(NetworkKind.SERVICE)
-    if k8s_ranges and not spec.with_role(Role.CONTROL_PLANE):
+    k8s = spec.networks_of(NetworkKind.POD) or spec.networks_of(NetworkKind.SERVICE)
+    if (k8s or spec.with_role(Role.WORKER)) and not spec.with_role(Role.CONTROL_PLANE):
         yield _e(
             "nodes",
-            "pod and service ranges are declared but no node has the control-plane role",
+            "Kubernetes workers or pod/service ranges are declared but no node has the "
+            "control-plane role",
         )
 
 

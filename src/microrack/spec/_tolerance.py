@@ -13,9 +13,16 @@ import itertools
 from dataclasses import dataclass
 
 from microrack.spec._model import ClusterSpec, Role
-from microrack.spec._rules import node_ram_need_gb, quorum_groups
+from microrack.spec._rules import node_ram_need_gb, power_source, quorum_groups
 
-__all__ = ["Outcome", "Scenario", "agent_targets", "failure_scenarios", "tolerance"]
+__all__ = [
+    "Outcome",
+    "Scenario",
+    "agent_targets",
+    "failure_domains",
+    "failure_scenarios",
+    "tolerance",
+]
 
 
 def agent_targets(spec: ClusterSpec) -> list[tuple[str, str, int]]:
@@ -27,12 +34,14 @@ def tolerance(spec: ClusterSpec) -> dict[str, int]:
     """Node failures each consensus group and storage service survives.
 
     Keys: the role of a consensus group (``consul-server``, ``etcd``, ``ceph-mon``,
-    ``control-plane`` when it has several servers), ``ceph-pool:<name>`` per Ceph
+    ``control-plane``; 0 for a single server), ``ceph-pool:<name>`` per Ceph
     pool, ``nfs`` when NFS is served.
     """
     out: dict[str, int] = {}
     for role, members in quorum_groups(spec).items():
         out[role] = (len(members) - 1) // 2
+    if len(spec.with_role(Role.CONTROL_PLANE)) == 1:  # one k3s server (SQLite): no quorum
+        out[Role.CONTROL_PLANE.value] = 0
     osd_hosts = len(spec.with_role(Role.CEPH_OSD))
     if spec.services.ceph is not None:
         for pool in spec.services.ceph.pools:
@@ -55,8 +64,11 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
+    """The loss of ``lost`` nodes; ``cause`` names a shared switch or power supply."""
+
     lost: tuple[str, ...]
     outcomes: tuple[Outcome, ...]
+    cause: str = ""
 
     @property
     def ok(self) -> bool:
@@ -74,6 +86,17 @@ def _after_loss(spec: ClusterSpec, lost: frozenset[str]) -> tuple[Outcome, ...]:
                 "quorum",
                 len(alive) >= need,
                 f"{len(alive)}/{len(members)} alive, majority {need}",
+            )
+        )
+    servers = [n.name for n in spec.with_role(Role.CONTROL_PLANE)]
+    if len(servers) == 1:
+        up = servers[0] not in lost
+        outcomes.append(
+            Outcome(
+                Role.CONTROL_PLANE.value,
+                "single",
+                up,
+                f"the only server {servers[0]} is {'up' if up else 'lost'}",
             )
         )
     osd_hosts = [n.name for n in spec.with_role(Role.CEPH_OSD)]
@@ -115,11 +138,29 @@ def _after_loss(spec: ClusterSpec, lost: frozenset[str]) -> tuple[Outcome, ...]:
     return tuple(outcomes)
 
 
-def failure_scenarios(spec: ClusterSpec, max_lost: int = 2) -> list[Scenario]:
-    """Every loss of 1..``max_lost`` nodes and what it leaves working."""
+def failure_domains(spec: ClusterSpec) -> dict[str, tuple[str, ...]]:
+    """Nodes that go down together: per switch (their first NIC's) and per power source."""
+    domains: dict[str, list[str]] = {}
+    for node in spec.nodes:
+        if node.primary.switch:
+            domains.setdefault(f"switch {node.primary.switch}", []).append(node.name)
+        source = power_source(spec, node)
+        if source:
+            domains.setdefault(source, []).append(node.name)
+    return {k: tuple(v) for k, v in domains.items()}
+
+
+def failure_scenarios(
+    spec: ClusterSpec, max_lost: int = 2, *, domains: bool = False
+) -> list[Scenario]:
+    """Every loss of 1..``max_lost`` nodes and what it leaves working; with ``domains``,
+    also the loss of each switch and each power supply."""
     names = [n.name for n in spec.nodes]
     out = []
     for k in range(1, min(max_lost, len(names)) + 1):
         for lost in itertools.combinations(names, k):
             out.append(Scenario(lost, _after_loss(spec, frozenset(lost))))
+    if domains:
+        for cause, lost in failure_domains(spec).items():
+            out.append(Scenario(lost, _after_loss(spec, frozenset(lost)), cause))
     return out
