@@ -34,6 +34,16 @@ def missing(what: str) -> None:
     pytest.skip(f"not available here: {what}")
 
 
+def kernel_lacks(what: str) -> None:
+    """Skip, even under CI: the running kernel lacks ``what``.
+
+    A kernel feature (a module such as i2c-stub or gpio-sim) is the one kind of
+    component the project cannot install from a package: it comes with the
+    machine.  Everything else that is missing goes through :func:`missing`.
+    """
+    pytest.skip(f"this machine's kernel lacks {what}")
+
+
 def require_binary(name: str, *candidates: str) -> str:
     """The path of a program (looked up on PATH, then in ``candidates``)."""
     found = shutil.which(name)
@@ -57,11 +67,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {host}:{port}")
+            raise RuntimeError(
+                f"process exited with {proc.returncode} before listening on {host}:{port}"
+            )
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)
@@ -125,7 +139,8 @@ def started(argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None
             try:
                 wait_for_port(wait[0], wait[1], timeout, popen)
             except (TimeoutError, RuntimeError) as exc:
-                raise RuntimeError(f"{argv[0]} did not start: {exc}\n{proc.output()[-3000:]}") from exc
+                tail = proc.output()[-3000:]
+                raise RuntimeError(f"{argv[0]} did not start: {exc}\n{tail}") from exc
         yield proc
     finally:
         proc.stop()

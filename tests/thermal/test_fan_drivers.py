@@ -21,7 +21,7 @@ from fan_trees import ADDR, Emc2301, Tree
 
 from microrack.sensors._fs import LocalFS
 from microrack.thermal import Emc230xDriver, FanService, GpioDriver, HwmonPwmDriver
-from support import missing
+from support import kernel_lacks
 
 
 def test_hwmon_driver_takes_manual_mode_and_restores_it(tree: Tree) -> None:
@@ -115,7 +115,7 @@ def _stub_bus() -> int:
         for name_file in glob.glob("/sys/class/i2c-adapter/i2c-*/name"):
             if Path(name_file).read_text().strip().startswith("SMBus stub"):
                 return int(Path(name_file).parent.name.removeprefix("i2c-"))
-    missing("kernel module i2c-stub with i2c-dev (modprobe i2c-stub chip_addr=0x2f)")
+    kernel_lacks("the kernel module i2c-stub with i2c-dev (modprobe i2c-stub chip_addr=0x2f)")
     raise AssertionError("unreachable")
 
 
@@ -146,7 +146,7 @@ def _gpio_sim():  # type: ignore[no-untyped-def]
     """A gpio-sim chip with 8 lines; yields (chip label, value file of line 3)."""
     base = Path("/sys/kernel/config/gpio-sim")
     if not base.is_dir():
-        missing(
+        kernel_lacks(
             "gpio-sim in configfs (/sys/kernel/config/gpio-sim: CONFIG_GPIO_SIM, configfs mounted)"
         )
     dev = base / f"microrack-fan-{os.getpid()}"
