@@ -83,6 +83,8 @@ def test_no_qualifying_build_lists_closest_builds_and_exits_3():
         ("extras:\n  - {name: switch}\n", "extras[0].cost_usd"),
         ("nodes: {min: 5, max: 2}\n", "nodes"),
         ("storage: {kind: tape}\n", "storage.kind"),
+        ("boards: [pi5, pi9]\n", "boards[1]"),
+        ("exclude_boards: [nope]\n", "exclude_boards[0]"),
     ],
 )
 def test_bad_requirement_file_is_one_line_naming_file_and_field(tmp_path, text, field):
@@ -171,3 +173,20 @@ def test_catalog_variants_has_one_row_per_board_and_ram_variant():
     seen = [(r[0], r[1]) for r in rows if len(r) > 2 and r[0] in board_ids()]
     expected = [(p.id, f"{v.ram_gb:g}") for p in load_catalog() for v in p.variants]
     assert seen == expected
+
+
+def test_examples_readme_shows_the_current_output():
+    """The README's blocks are what the command prints today (regenerate them if not)."""
+    import os
+    import re
+
+    readme = (EXAMPLES / "README.md").read_text()
+    blocks = re.findall(r"```console\n\$ microrack (plan \S+ --top 3)\n(.*?)```", readme, re.S)
+    assert len(blocks) == 4
+    env = {**os.environ, "COLUMNS": "180"}
+    for command, shown in blocks:
+        args = command.split()
+        proc = subprocess.run(microrack_cmd(*args), capture_output=True, text=True, env=env,
+                              cwd=EXAMPLES.parents[1], timeout=300)
+        printed = "\n".join(line.rstrip() for line in proc.stdout.splitlines()) + "\n"
+        assert printed == shown, command

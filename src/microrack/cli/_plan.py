@@ -28,9 +28,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UsageError("--top", f"expected at least 1, got {args.top}")
-    req = load_requirements(args.requirements)
+    catalog = load_catalog(args.catalog)
+    req = load_requirements(args.requirements, catalog)
     rules = planning_rules()
-    result = search(req, load_catalog(args.catalog), rules)
+    result = search(req, catalog, rules)
     if args.emit_spec:
         if not result.ranked:
             raise UsageError("--emit-spec", "no build meets the requirements; nothing to write")

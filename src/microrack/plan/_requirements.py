@@ -8,6 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from microrack.catalog import Catalog, UnknownBoard
 from microrack.errors import ConfigError
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "PoERequirement",
     "Requirements",
     "Storage",
+    "check_board_names",
     "load_requirements",
 ]
 
@@ -114,6 +116,16 @@ class Requirements(_Strict):
     mixed: bool = Field(True, description="consider builds mixing two boards")
 
 
+def check_board_names(req: Requirements, catalog: Catalog, path: str) -> None:
+    """Board names in ``boards``/``exclude_boards`` must be in the catalog (ids or aliases)."""
+    for field in ("boards", "exclude_boards"):
+        for i, name in enumerate(getattr(req, field) or []):
+            try:
+                catalog.resolve(name)
+            except UnknownBoard as exc:
+                raise ConfigError(path, f"{field}[{i}]", str(exc)) from None
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -121,8 +133,13 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def load_requirements(path: str | os.PathLike[str]) -> Requirements:
-    """Read and check a requirements file; one :class:`ConfigError` names file and field."""
+def load_requirements(
+    path: str | os.PathLike[str], catalog: Catalog | None = None
+) -> Requirements:
+    """Read and check a requirements file; one :class:`ConfigError` names file and field.
+
+    With ``catalog``, board names the file lists are checked against it too.
+    """
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as fh:
@@ -138,7 +155,7 @@ def load_requirements(path: str | os.PathLike[str]) -> Requirements:
     if not isinstance(doc, dict):
         raise ConfigError(name, None, "expected a mapping of requirements")
     try:
-        return Requirements.model_validate(doc)
+        req = Requirements.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(tuple(first["loc"])) or None
@@ -146,3 +163,6 @@ def load_requirements(path: str | os.PathLike[str]) -> Requirements:
         if first["type"] == "extra_forbidden":
             message = "unknown field (a typo?)"
         raise ConfigError(name, field, message) from None
+    if catalog is not None:
+        check_board_names(req, catalog, name)
+    return req
