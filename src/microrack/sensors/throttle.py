@@ -14,7 +14,8 @@ from typing import NamedTuple
 from microrack.sensors._fs import HostFS, LocalFS
 from microrack.sensors._util import read_opt
 
-__all__ = ["FLAGS", "SYSFS_PATH", "Throttled", "decode_throttled", "read_throttled"]
+__all__ = ["FLAGS", "SYSFS_PATH", "Throttled", "decode_throttled", "find_vcgencmd",
+           "read_throttled"]
 
 SYSFS_PATH = "/sys/devices/platform/soc/soc:firmware/get_throttled"
 # bit (now); the same flag "since boot" is bit + 16.
@@ -43,17 +44,22 @@ def _parse(text: str) -> int | None:
         return None
 
 
-def read_throttled(fs: HostFS, *, allow_vcgencmd: bool = True) -> Throttled | None:
-    """The throttling state, or ``None`` on boards without the Pi firmware."""
+def find_vcgencmd(fs: HostFS) -> str | None:
+    """``vcgencmd`` when ``fs`` is this host's real root; never for a tree or the twin."""
+    if isinstance(fs, LocalFS) and fs.root == "/":
+        return shutil.which("vcgencmd")
+    return None
+
+
+def read_throttled(fs: HostFS, vcgencmd: str | None = None) -> Throttled | None:
+    """The throttling state from sysfs, else from ``vcgencmd``; ``None`` without Pi firmware."""
     text = read_opt(fs, SYSFS_PATH)
     mask = _parse(text) if text is not None else None
-    if mask is None and allow_vcgencmd and isinstance(fs, LocalFS) and fs.root == "/":
-        exe = shutil.which("vcgencmd")
-        if exe:
-            try:
-                out = subprocess.run([exe, "get_throttled"], capture_output=True, text=True,
-                                     timeout=2, check=False).stdout
-            except (OSError, subprocess.TimeoutExpired):
-                out = ""
-            mask = _parse(out) if out else None
+    if mask is None and vcgencmd:
+        try:
+            out = subprocess.run([vcgencmd, "get_throttled"], capture_output=True, text=True,
+                                 timeout=2, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        mask = _parse(out) if out else None
     return None if mask is None else decode_throttled(mask)
