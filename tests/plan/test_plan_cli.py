@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from microrack.catalog import board_ids
-from microrack.spec import load_spec
+from microrack.spec import load_spec, tolerance
 from support import microrack_cmd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "requirements"
@@ -40,6 +40,14 @@ def test_example_requirements_give_ranked_builds_and_a_valid_cluster_yaml(name, 
     cluster = load_spec(spec)
     assert len(cluster.nodes) == ranked[0]["nodes"]
     assert {n.board for n in cluster.nodes} == {g["board"] for g in ranked[0]["groups"]}
+    # the spec's own failure analysis agrees with what the planner promised
+    planned, found = ranked[0]["tolerance"], tolerance(cluster)
+    if "etcd" in planned:
+        assert found["control-plane"] == planned["etcd"]
+    if "ceph" in planned:
+        assert min(found["ceph-mon"], found["ceph-pool:rbd"]) == planned["ceph"]
+    check = run("spec", "validate", str(spec))
+    assert check.returncode == 0, check.stderr
 
 
 def test_the_three_node_riscv_cluster_gets_three_control_plane_nodes(tmp_path):
