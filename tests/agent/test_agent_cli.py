@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port, http_get, microrack_cmd, started
+from support import free_port, http_get, microrack_cmd, missing, started
 
 TREE = str(Path(__file__).resolve().parent.parent / "fixtures" / "trees" / "rpi4b")
 
@@ -84,3 +84,16 @@ def test_says_once_that_no_beacon_is_sent(artifacts_dir):
     assert code == 0  # SIGTERM is a clean stop
     out = proc.output()
     assert out.count("no beacon") == 1, out
+
+
+def test_listens_on_ipv6_loopback(artifacts_dir):
+    with socket.socket(socket.AF_INET6) as s:
+        try:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+        except OSError:
+            missing("IPv6 loopback")
+    argv = microrack_cmd("agent", "--listen", f"[::1]:{port}", "--root", TREE)
+    with started(argv, artifacts_dir / "agent-ipv6.log", wait=("::1", port)):
+        status, body = http_get(f"http://[::1]:{port}/healthz")
+    assert status == 200 and b'"ok":true' in body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,4 +81,6 @@ class AgentServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], agent: Agent) -> None:
         self.agent = agent
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
