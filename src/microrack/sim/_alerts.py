@@ -95,7 +95,7 @@ class AlertTracker:
             self._open[(int(r), int(i))] = ep
             self.episodes.append(ep)
         for r, i in zip(*np.nonzero(ended), strict=True):
-            ep = self._open.pop((int(r), int(i)), None)
-            if ep is not None:
-                ep.end = t
+            closing = self._open.pop((int(r), int(i)), None)
+            if closing is not None:
+                closing.end = t
         self._active = cond

@@ -305,6 +305,10 @@ class TwinNode:
         parent = os.path.dirname(link)
         self._dirs.setdefault(parent, set()).add(os.path.basename(link))
 
+    @staticmethod
+    def _const(text: str) -> Callable[[], str]:
+        return lambda: text
+
     def _sensor(self, which: str, value: Callable[[], float]) -> Callable[[], str]:
         def render() -> str:
             if which in self._sensor_failed:
@@ -332,7 +336,7 @@ class TwinNode:
             cls = f"/sys/class/thermal/thermal_zone{i}"
             self._link(cls, f"/sys/devices/virtual/thermal/thermal_zone{i}")
             milli = self._milli(zone_temp(z.factor))
-            self._add(f"{cls}/type", lambda z=z: f"{z.type}\n")
+            self._add(f"{cls}/type", self._const(f"{z.type}\n"))
             self._add(f"{cls}/temp", self._sensor("soc", milli))
             self._add(f"{cls}/mode", lambda: "enabled\n")
             self._add(f"{cls}/policy", lambda: "step_wise\n")

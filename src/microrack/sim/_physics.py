@@ -144,7 +144,7 @@ class Twin:
         np.subtract(1.0, clock, out=clock)
         np.minimum(clock, self._clock_cap, out=clock)
         # fan
-        for curve, mask in self._curves.items():
+        for curve, mask in self._curves.items() if self.auto_fan.any() else ():
             sel = mask & self.auto_fan
             if sel.any():
                 xs, ys = zip(*curve, strict=True)

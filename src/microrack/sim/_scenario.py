@@ -334,11 +334,11 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
             energy_kwh=kwh, cost=kwh * price,
             work_lost_ratio=(1.0 - float(tw.work_s[i]) / busy) if busy > 0 else 0.0,
             down_s=float(down_s[i]), alerts=alerts_per[name]))
-    faults = []
+    faults: list[tuple[Fault, list[GroupCheck]]] = []
     for k, f in enumerate(scenario.faults):
-        checks = [GroupCheck(g, tol, fault_checks[k].get(g, 0), fault_checks[k].get(g, 0) <= tol)
-                  for g, tol in cl.tolerance.items()]
-        faults.append((f, checks))
+        worst = fault_checks[k]
+        faults.append((f, [GroupCheck(g, tol, worst.get(g, 0), worst.get(g, 0) <= tol)
+                           for g, tol in cl.tolerance.items()]))
     series["names"] = cl.names
     return SimResult(
         scenario=scenario.name,

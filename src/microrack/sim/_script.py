@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -158,11 +159,12 @@ class Scenario(_Model):
         return self
 
 
-def interp(points: list[LoadPoint] | list[AmbientPoint], t: float, attr: str) -> float:
+def interp(points: Sequence[LoadPoint] | Sequence[AmbientPoint], t: float, attr: str) -> float:
     """Piecewise-linear value of ``points`` at ``t`` (held outside the range)."""
     if t <= points[0].at:
         return float(getattr(points[0], attr))
-    for a, b in itertools.pairwise(points):
+    pts: Sequence[Any] = points
+    for a, b in itertools.pairwise(pts):
         if t < b.at:
             va, vb = getattr(a, attr), getattr(b, attr)
             span = b.at - a.at
