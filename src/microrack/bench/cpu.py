@@ -76,11 +76,14 @@ def float_kernel(n: int, repeats: int, seed: int) -> dict[str, Any]:
     return {"flops": 2 * n**3 * repeats, "seconds": seconds, "checksum": float(c.sum())}
 
 
-def node_clock() -> dict[str, float | None]:
-    """The node's highest current CPU clock (Hz) and hottest thermal zone (°C), if exposed."""
+def node_clock(root: str = "/") -> dict[str, float | None]:
+    """The node's highest current CPU clock (Hz) and hottest thermal zone (°C), if exposed.
+
+    ``root`` is where ``/sys`` is found (a hand-built tree in tests).
+    """
     from microrack.sensors import LocalFS
 
-    fs = LocalFS("/")
+    fs = LocalFS(root)
     freq: float | None = None
     with contextlib.suppress(OSError):
         for cpu in fs.listdir("/sys/devices/system/cpu"):

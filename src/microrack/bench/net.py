@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import socket
 import struct
 import threading
@@ -142,7 +143,7 @@ def tcp_pingpong(host: str, port: int, size: int, count: int) -> dict[str, Any]:
 
 def tcp_throughput(host: str, port: int, nbytes: int, chunk: int) -> dict[str, Any]:
     """Stream ``nbytes``; the receiver's count comes back when it has read them all."""
-    buf = memoryview(bytes(range(256)) * (chunk // 256 + 1))[:chunk]
+    buf = memoryview(os.urandom(chunk))  # incompressible, like iperf3's buffer
     sent = 0
     with socket.create_connection((host, port)) as conn:
         conn.sendall(b"T")
@@ -223,7 +224,7 @@ async def dask_throughput(address: str, nbytes: int, chunk: int) -> dict[str, An
     from distributed.comm import connect
     from distributed.protocol import to_serialize
 
-    block = np.frombuffer((bytes(range(256)) * (chunk // 256 + 1))[:chunk], dtype=np.uint8)
+    block = np.frombuffer(os.urandom(chunk), dtype=np.uint8)
     comm = await connect(address)
     sent = 0
     try:

@@ -1,0 +1,248 @@
+"""microrack bench side by side with the standard tools, in one run, as ratios.
+
+* storage: microrack's storage workload and fio (Debian) on the same directory
+  with the same file size, block size, queue depth, runtime and direct-I/O
+  setting: sequential write/read throughput (``rw=write``/``read``,
+  ``end_fsync=1``, psync), random 4 KiB read/write IOPS at QD1 (psync) and at
+  the deeper queue (libaio ``iodepth``), and latency percentiles;
+* net throughput: microrack's worker-to-worker TCP stream and Dask-comm stream
+  against ``iperf3`` (one stream, same byte count) on loopback;
+* ping-pong latency: microrack's worker-to-worker TCP and Dask-comm round
+  trips against a raw-socket floor (two bare processes, same message size).
+
+Targets (issue 7): storage throughput and QD1 random-read IOPS within
+0.8-1.25 of fio; TCP throughput at least 0.8 of iperf3's.
+
+    .venv/bin/python benchmarks/bench_vs_tools.py --dir /var/tmp --size 256M
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from microrack.bench import NetParams, StorageParams, open_cluster, parse_size
+from microrack.bench.net import run_net
+from microrack.bench.storage import preflight_local, run_storage
+
+Row = tuple[str, float, float, str, tuple[float, float] | None]
+
+
+def fio(args: argparse.Namespace, name: str, rw: str, bs: int, depth: int,
+        timed: bool) -> dict[str, Any]:
+    """One fio job; returns its JSON ``jobs[0]``."""
+    path = os.path.join(args.dir, "microrack-fio.dat")
+    argv = ["fio", f"--name={name}", f"--filename={path}", f"--rw={rw}", f"--bs={bs}",
+            f"--size={args.size_bytes}", f"--direct={int(args.direct)}",
+            "--ioengine=" + ("psync" if depth == 1 else "libaio"), f"--iodepth={depth}",
+            "--end_fsync=1", "--output-format=json", "--invalidate=1"]
+    if timed:
+        argv += [f"--runtime={args.runtime}", "--time_based"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["jobs"][0]
+
+
+def fio_storage(args: argparse.Namespace) -> dict[str, Any]:
+    path = os.path.join(args.dir, "microrack-fio.dat")
+    try:
+        res = {
+            "seq_write": fio(args, "seqw", "write", args.block_bytes, 1, False)["write"],
+            "seq_read": fio(args, "seqr", "read", args.block_bytes, 1, False)["read"],
+        }
+        for kind, rw in (("randread", "randread"), ("randwrite", "randwrite")):
+            for qd in sorted({1, args.queue_depth}):
+                side = "read" if rw == "randread" else "write"
+                res[f"{kind}_qd{qd}"] = fio(args, f"{kind}{qd}", rw, 4096, qd, True)[side]
+        return res
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def fio_p(job: dict[str, Any], q: str) -> float:
+    return float(job["clat_ns"]["percentile"][q]) / 1e9
+
+
+def raw_echo(port_q: Any, size: int) -> None:
+    srv = socket.create_server(("127.0.0.1", 0))
+    port_q.put(srv.getsockname()[1])
+    conn, _ = srv.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with conn:
+        while True:
+            buf = b""
+            while len(buf) < size:
+                chunk = conn.recv(size - len(buf))
+                if not chunk:
+                    return
+                buf += chunk
+            conn.sendall(buf)
+
+
+def raw_floor(size: int, count: int) -> float:
+    """Median round trip between two bare Python processes on loopback."""
+    q: Any = multiprocessing.get_context("spawn").Queue()
+    proc = multiprocessing.get_context("spawn").Process(target=raw_echo, args=(q, size))
+    proc.start()
+    port = q.get(timeout=60)
+    lat = []
+    msg = b"x" * size
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(count):
+            t0 = time.perf_counter_ns()
+            c.sendall(msg)
+            got = 0
+            while got < size:
+                got += len(c.recv(size - got))
+            lat.append(time.perf_counter_ns() - t0)
+    proc.join(10)
+    return statistics.median(lat) / 1e9
+
+
+def iperf3(nbytes: int, chunk: int) -> float:
+    """Receiver-side rate of one iperf3 stream over loopback, in bytes/s."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _attempt in range(20):
+            time.sleep(0.5)  # no probe connection: iperf3 would take it for a test
+            out = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-n",
+                                  str(nbytes), "-l", str(chunk), "-J"],
+                                 capture_output=True, text=True)
+            data = json.loads(out.stdout or "{}")
+            if out.returncode == 0 and "sum_received" in data.get("end", {}):
+                return float(data["end"]["sum_received"]["bits_per_second"]) / 8
+        raise RuntimeError(f"iperf3 failed: {data.get('error', out.stderr)}")
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+def fmt(v: float, unit: str) -> str:
+    if unit == "bytes/s":
+        return f"{v / 2**20:10.1f} MiB/s"
+    if unit == "iops":
+        return f"{v:10.0f} IOPS "
+    return f"{v * 1e6:10.1f} µs   "
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dir", default="/var/tmp")
+    p.add_argument("--size", default="256M")
+    p.add_argument("--block-size", default="1M")
+    p.add_argument("--queue-depth", type=int, default=16)
+    p.add_argument("--runtime", type=float, default=5.0)
+    io = p.add_mutually_exclusive_group()
+    io.add_argument("--direct", dest="direct", action="store_true", default=True)
+    io.add_argument("--buffered", dest="direct", action="store_false")
+    p.add_argument("--stream-size", default="1G")
+    p.add_argument("--message-size", default="64")
+    p.add_argument("--round-trips", type=int, default=5000)
+    p.add_argument("--repeat", type=int, default=3, help="interleaved runs; medians shown")
+    p.add_argument("--json", help="write the pairs and ratios here")
+    args = p.parse_args()
+    args.size_bytes = parse_size(args.size, "--size")
+    args.block_bytes = parse_size(args.block_size, "--block-size")
+    for tool in ("fio", "iperf3"):
+        if shutil.which(tool) is None:
+            print(f"bench_vs_tools: {tool} is not installed (Debian package {tool})",
+                  file=sys.stderr)
+            return 1
+
+    sp = StorageParams(directory=os.path.abspath(args.dir), size=args.size_bytes,
+                       block_size=args.block_bytes, queue_depth=args.queue_depth,
+                       direct=args.direct, runtime=args.runtime)
+    preflight_local(sp)
+    args.size_bytes = sp.file_size()
+    small = parse_size(args.message_size, "--message-size")
+    npar = NetParams(pair=("node0", "node1"), small=small, round_trips=args.round_trips,
+                     stream_bytes=parse_size(args.stream_size, "--stream-size"),
+                     all_to_all_bytes=1 << 20)
+    print(f"storage: {sp.directory} size={args.size_bytes} bs={args.block_bytes} "
+          f"qd={args.queue_depth} direct={args.direct} runtime={args.runtime}s", flush=True)
+    sts, ffs = [], []
+    with open_cluster(None, local=1) as bench:
+        for _ in range(args.repeat):  # interleaved: a noisy neighbour hits both sides
+            sts.append(run_storage(bench, sp))
+            ffs.append(fio_storage(args))
+
+    def st(name: str, **labels: object) -> float:
+        return statistics.median(r.get(name, **labels).value for r in sts)
+
+    def ff(pick: Any) -> float:
+        return statistics.median(float(pick(f)) for f in ffs)
+
+    rows: list[Row] = []
+    for phase in ("seq_write", "seq_read"):
+        rows.append((f"{phase} throughput", st(f"{phase}_throughput"),
+                     ff(lambda f, ph=phase: f[ph]["bw_bytes"]), "bytes/s", (0.8, 1.25)))
+    for kind in ("randread", "randwrite"):
+        for qd in sorted({1, args.queue_depth}):
+            target = (0.8, 1.25) if (kind, qd) == ("randread", 1) else None
+            rows.append((f"{kind} 4k QD{qd}", st(f"{kind}_iops", qd=qd),
+                         ff(lambda f, k=f"{kind}_qd{qd}": f[k]["iops"]), "iops", target))
+    for phase in ("randread_qd1", "randwrite_qd1"):
+        for q, fq in (("p50", "50.000000"), ("p99", "99.000000")):
+            rows.append((f"{phase} latency {q}", st("latency", phase=phase, quantile=q),
+                         ff(lambda f, ph=phase, fq=fq: fio_p(f[ph], fq)), "s", None))
+    print(f"net: loopback, stream {npar.stream_bytes} bytes in {npar.chunk}-byte writes, "
+          f"{npar.round_trips} round trips of {small} bytes", flush=True)
+    nets, ips, floors = [], [], []
+    with open_cluster(None, local=2) as bench:
+        for _ in range(args.repeat):
+            nets.append(run_net(bench, npar))
+            ips.append(iperf3(npar.stream_bytes, npar.chunk))
+            floors.append(raw_floor(small, args.round_trips))
+    ip, floor = statistics.median(ips), statistics.median(floors)
+    pair = "node0-node1"
+
+    def nt(name: str, **labels: object) -> float:
+        return statistics.median(r.get(name, pair=pair, **labels).value for r in nets)
+
+    rows.append(("TCP throughput vs iperf3", nt("throughput", transport="tcp"), ip, "bytes/s",
+                 (0.8, float("inf"))))
+    rows.append(("Dask comm throughput vs iperf3", nt("throughput", transport="dask"), ip,
+                 "bytes/s", None))
+    for transport in ("tcp", "dask"):
+        rows.append((f"{transport} ping-pong p50 vs raw socket",
+                     nt("pingpong_latency", transport=transport, quantile="p50"), floor, "s",
+                     None))
+
+    print(f"\n{'measurement':40} {'microrack':>16} {'peer tool':>16} {'ratio':>7}  target")
+    ok = True
+    out = []
+    for name, mine, peer, unit, target in rows:
+        ratio = mine / peer if peer else float("nan")
+        verdict = ""
+        if target is not None:
+            hit = target[0] <= ratio <= target[1]
+            ok = ok and hit
+            hi = "" if target[1] == float("inf") else f"-{target[1]}"
+            verdict = f"{target[0]}{hi} {'ok' if hit else 'MISSED'}"
+        print(f"{name:40} {fmt(mine, unit):>16} {fmt(peer, unit):>16} {ratio:7.3f}  {verdict}")
+        out.append({"name": name, "microrack": mine, "peer": peer, "unit": unit,
+                    "ratio": ratio, "target": target})
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"rows": out, "direct": st("direct_io") == 1, "repeat": args.repeat}, fh,
+                      indent=1)
+    print("\nall targets met" if ok else "\nsome targets missed (see MISSED)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

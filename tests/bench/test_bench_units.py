@@ -1,0 +1,94 @@
+"""The pure parts of bench: sizes, units, percentiles, clock reading, compare."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from microrack.bench.cpu import node_clock
+from microrack.bench.measure import Measurement, WorkloadResult, parse_size, percentiles
+from microrack.bench.report import compare_runs
+from microrack.bench.storage import StorageParams, check_directory
+from microrack.bench.suite import BenchRun, resolve_workloads
+from microrack.errors import UsageError
+
+
+@pytest.mark.parametrize("text, value", [
+    ("4k", 4096), ("4K", 4096), ("1M", 1 << 20), ("256MiB", 256 << 20), ("1g", 1 << 30),
+    ("512", 512), ("1.5k", 1536),
+])
+def test_parse_size_reads_sizes_like_fio(text, value):
+    assert parse_size(text, "--size") == value
+
+
+@pytest.mark.parametrize("text", ["", "lots", "0", "-1M", "4q"])
+def test_parse_size_rejects_and_names_the_argument(text):
+    with pytest.raises(UsageError) as exc:
+        parse_size(text, "--block-size")
+    assert str(exc.value).startswith("--block-size:")
+
+
+@given(st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=200))
+def test_percentiles_are_ordered_seconds(values):
+    p = percentiles(values)
+    assert p["p50"] <= p["p99"] <= p["p99.9"] <= max(values) / 1e9 + 1e-12
+    assert p["p50"] >= min(values) / 1e9 - 1e-12
+
+
+def test_measurement_rejects_unknown_units_and_round_trips_json():
+    with pytest.raises(ValueError):
+        Measurement.of("x", 1, "MB/s")
+    m = Measurement.of("throughput", 3.5, "bytes/s", pair="node0-node1", transport="tcp")
+    assert Measurement.from_json(m.to_json()) == m
+    assert math.isnan(Measurement.from_json({"name": "x", "value": None, "unit": "s"}).value)
+
+
+def test_unknown_workload_names_the_argument():
+    assert resolve_workloads("all") == ("cpu", "storage", "net", "mixed")
+    with pytest.raises(UsageError, match=r"^workload: unknown workload 'gpu'"):
+        resolve_workloads("gpu")
+
+
+def test_node_clock_reads_cpufreq_and_thermal_zones(tmp_path: Path):
+    for cpu, khz in (("cpu0", "1500000"), ("cpu1", "2400000")):
+        d = tmp_path / "sys/devices/system/cpu" / cpu / "cpufreq"
+        d.mkdir(parents=True)
+        (d / "scaling_cur_freq").write_text(khz + "\n")
+    for zone, milli in (("thermal_zone0", "45000"), ("thermal_zone1", "61250")):
+        d = tmp_path / "sys/class/thermal" / zone
+        d.mkdir(parents=True)
+        (d / "temp").write_text(milli + "\n")
+    (tmp_path / "sys/devices/system/cpu/cpufreq").mkdir()  # not a cpuN: ignored
+    assert node_clock(str(tmp_path)) == {"frequency_hz": 2.4e9, "temperature_celsius": 61.25}
+
+
+def test_node_clock_absent_hardware_is_none(tmp_path: Path):
+    assert node_clock(str(tmp_path)) == {"frequency_hz": None, "temperature_celsius": None}
+
+
+def test_check_directory_answers_instead_of_raising(tmp_path: Path):
+    assert check_directory(str(tmp_path / "missing"), 1 << 20, None)["argument"] == "--dir"
+    assert check_directory(str(tmp_path), 1 << 60, None)["argument"] == "--size"
+    assert check_directory(str(tmp_path), 1024, None, block_size=4096)["argument"] == "--size"
+    ok = check_directory(str(tmp_path), 1 << 20, False)
+    assert ok["direct"] is False and ok["free"] > 0
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
+
+
+def test_file_size_is_whole_blocks():
+    assert StorageParams(size=10 << 20, block_size=3 << 20).file_size() == 9 << 20
+
+
+def test_compare_ratios_are_b_over_a():
+    def run(v: float) -> BenchRun:
+        r = WorkloadResult("cpu")
+        r.add("int_single_core", v, "ops/s", node="node0")
+        r.add("direct_io", 1, "bool", node="node0")
+        return BenchRun("t", {}, {"cpu": r})
+
+    rows = compare_runs(run(100.0), run(150.0))
+    assert [(r["name"], r["ratio"]) for r in rows] == [("int_single_core", 1.5)]
