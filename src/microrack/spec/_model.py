@@ -215,10 +215,11 @@ class Node(_Strict):
     @classmethod
     def _known_board(cls, value: str) -> str:
         from microrack.catalog import board_profile  # the catalog resolves aliases
+        from microrack.errors import MicrorackError
 
         try:
             return board_profile(value).id
-        except Exception as exc:  # UnknownBoard: its message lists the known ids
+        except MicrorackError as exc:  # UnknownBoard: its message lists the known ids
             raise ValueError(str(exc)) from None
 
     @field_validator("roles")
