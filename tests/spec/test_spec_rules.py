@@ -337,7 +337,7 @@ def test_address_outside_network_is_always_found(third: int, fourth: int, prefix
     data["networks"] = data["networks"][:1]
     data["services"] = {}
     for node in data["nodes"]:
-        node["roles"] = ["worker"]
+        node["roles"] = ["control-plane"] if node["name"] == "n1" else ["worker"]
         node["drives"] = []
     address = ipaddress.ip_address(f"198.18.{third}.{fourth}")
     data["nodes"][1]["nics"][0]["address"] = str(address)
