@@ -302,7 +302,7 @@ class Hub:
 
     def energy_today_kwh(self) -> float:
         now = time.time()
-        if self._energy_cache and now - self._energy_cache[0] < 10:
+        if self._energy_cache and now - self._energy_cache[0] < 5:
             return self._energy_cache[1]
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         series = self.store.find_series("microrack_power_watts")

@@ -1,0 +1,141 @@
+"""The HTTP API of a running hub: nodes, query limits, JSON errors, SSE, /metrics, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from hub_helpers import get_json, hub, node, standin, wait_until
+
+from support import free_port, http_get, microrack_cmd
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("api")
+    port = free_port()
+    with (
+        standin(tmp / "agent.log", port, name="api1", interval=0.1, backdate=120),
+        hub(
+            tmp / "hub.log", tmp / "hub.db", "--agent", f"127.0.0.1:{port}", "--price-kwh", "0.25"
+        ) as (_, base),
+    ):
+        wait_until("api1 stored", lambda: (n := node(base, "api1")) and n["stored_seq"] > 1000)
+        yield base
+
+
+def test_nodes_carry_identity_status_and_headline(running: str) -> None:
+    body = get_json(f"{running}/api/v1/nodes")
+    (n,) = body["nodes"]
+    assert n["name"] == "api1" and n["board"] == "rpi-4b" and n["address"] == "127.0.0.1"
+    assert n["status"] == "up" and n["last_seen"] > 0
+    h = n["headline"]
+    assert 0 <= h["cpu_busy_ratio"] <= 1 and 0 < h["mem_used_ratio"] < 1
+    assert 45 <= h["temp_max_celsius"] <= 50 and h["fan_rpm"] >= 2400 and h["power_watts"] >= 4.5
+    s = body["summary"]
+    assert s["nodes"]["up"] == 1 and s["watts"] == h["power_watts"]
+    assert s["monthly_cost"] == pytest.approx(s["watts"] * 24 * 30 / 1000 * 0.25)
+    # about 5 W for the two backdated minutes and since: integrated from the store
+    kwh = wait_until("energy today", lambda: get_json(f"{running}/api/v1/summary")["kwh_today"])
+    assert 4.5 * 120 / 3.6e6 < kwh < 5.5 * 600 / 3.6e6
+
+
+def test_query_downsamples_to_at_most_points(running: str) -> None:
+    for points in (1, 10, 50):
+        body = get_json(
+            f"{running}/api/v1/query?metric=microrack_power_watts&from=now-10m&points={points}"
+        )
+        (s,) = body["series"]
+        assert 0 < len(s["points"]) <= points and s["raw_points"] > 1000
+        assert all(4.5 <= v <= 5.5 for _, v in s["points"])
+    full = get_json(
+        f"{running}/api/v1/query?metric=node_network_receive_bytes_total"
+        "&labels=device=eth1&node=api1&from=now-10m&points=100000&rate=1"
+    )
+    (s,) = full["series"]
+    assert s["labels"] == {"device": "eth1"} and len(s["points"]) == s["raw_points"]
+    assert all(v > 0 for _, v in s["points"])
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("", "metric"),
+        ("metric=bad%20name", "metric"),
+        ("metric=m&from=yesterday", "from"),
+        ("metric=m&from=now&to=now-1h", "to"),
+        ("metric=m&step=-5s", "step"),
+        ("metric=m&points=0", "points"),
+        ("metric=m&points=many", "points"),
+        ("metric=m&labels=novalue", "labels"),
+        ("metric=m&rate=maybe", "rate"),
+    ],
+)
+def test_bad_query_is_json_4xx_naming_the_parameter(
+    running: str, query: str, parameter: str
+) -> None:
+    status, body = http_get(f"{running}/api/v1/query?{query}")
+    assert status == 400
+    err = json.loads(body)
+    assert err["parameter"] == parameter and parameter in err["error"]
+
+
+def test_unknown_path_is_json_404(running: str) -> None:
+    status, body = http_get(f"{running}/api/v1/nope")
+    assert status == 404 and "/api/v1/nope" in json.loads(body)["error"]
+
+
+def test_events_stream_node_updates(running: str) -> None:
+    seen: list[str] = []
+    with httpx.stream("GET", f"{running}/api/v1/events", timeout=30) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                seen.append(line[7:])
+            if line.startswith("data: ") and seen[-1] == "node" and seen.count("node") >= 3:
+                assert json.loads(line[6:])["name"] == "api1"
+                break
+    assert seen[:2] == ["node", "summary"]  # the current state first, then live updates
+
+
+def test_metrics_report_hub_health(running: str) -> None:
+    status, body = http_get(f"{running}/metrics")
+    text = body.decode()
+    assert status == 200
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["microrack_hub_samples_stored_total"] > 1000 * 12
+    assert values['microrack_hub_pulls_total{result="ok"}'] > 0
+    assert values["microrack_hub_pull_duration_seconds_sum"] > 0
+    assert values["microrack_hub_store_bytes"] > 0
+    assert 'microrack_hub_beacons_dropped_total{reason="stale"}' in values
+    assert values['microrack_hub_nodes{status="up"}'] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--listen", "localhost"], "--listen"),
+        (["--agent", "127.0.0.1:http"], "--agent"),
+        (["--agent", "127.0.0.1:70000"], "--agent"),
+        (["--price-kwh", "-1"], "--price-kwh"),
+        (["--retention-raw", "forever"], "--retention-raw"),
+        (["--db", "/nonexistent/dir/hub.db"], "--db"),
+        (["--beacon-key", "/nonexistent/key"], "/nonexistent/key"),
+    ],
+)
+def test_bad_command_line_is_one_line_naming_the_flag(
+    tmp_path: Path, args: list[str], flag: str
+) -> None:
+    argv = microrack_cmd("hub", "--db", str(tmp_path / "h.db"), *args)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert out.returncode in (1, 2)
+    assert out.stderr.count("\n") == 1 and flag in out.stderr, out.stderr
