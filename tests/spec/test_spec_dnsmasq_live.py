@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.netns]
 
 SUBNET = 61
 CLIENT_MAC = "02:6d:72:3d:00:32"
+STRANGER_MAC = "02:6d:72:3d:00:99"
 
 # Runs inside the client namespace: DHCPDISCOVER, then DNS A and PTR queries.
 CLIENT = r"""
@@ -166,24 +167,24 @@ def test_dnsmasq_serves_rendered_leases_and_names(tmp_path: Path) -> None:
             ],
         )
         with started(argv, tmp_path / "dnsmasq.log") as proc:
-            r = subprocess.run(
-                ns.exec_argv(
-                    1,
-                    [
-                        sys.executable,
-                        "-c",
-                        CLIENT,
-                        ns.iface(1),
-                        CLIENT_MAC,
-                        ns.addresses[0],
-                        "worker-a.live.lab.internal",
-                        f"198.18.{SUBNET}.50",
-                    ],
-                ),
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+
+            def client(mac: str) -> subprocess.CompletedProcess[str]:
+                argv = [
+                    sys.executable,
+                    "-c",
+                    CLIENT,
+                    ns.iface(1),
+                    mac,
+                    ns.addresses[0],
+                    "worker-a.live.lab.internal",
+                    f"198.18.{SUBNET}.50",
+                ]
+                return subprocess.run(
+                    ns.exec_argv(1, argv), capture_output=True, text=True, timeout=120
+                )
+
+            r = client(CLIENT_MAC)
+            stranger = client(STRANGER_MAC)
             log = proc.output()
         assert r.returncode == 0, r.stderr + log
         got = dict(line.split(" ", 1) for line in r.stdout.splitlines())
@@ -195,4 +196,9 @@ def test_dnsmasq_serves_rendered_leases_and_names(tmp_path: Path) -> None:
             "a": f"198.18.{SUBNET}.50",
             "ptr": "worker-a.live.lab.internal",
         }, r.stdout + log
+        # A MAC the spec does not know gets an address from the dynamic pool.
+        assert stranger.returncode == 0, stranger.stderr + log
+        offered = dict(line.split(" ", 1) for line in stranger.stdout.splitlines())["yiaddr"]
+        assert 100 <= int(offered.rsplit(".", 1)[1]) <= 150, offered
+        assert offered.startswith(f"198.18.{SUBNET}.")
         assert CLIENT_MAC in log
