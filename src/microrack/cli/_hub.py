@@ -107,6 +107,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="time window of one compressed chunk (default 30m)",
     )
     parser.add_argument(
+        "--maintenance",
+        default="60s",
+        metavar="DURATION",
+        help="how often heads are cut into chunks and retention runs (default 60s)",
+    )
+    parser.add_argument(
         "--poll",
         default=None,
         metavar="DURATION",
@@ -162,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         alertmanager=args.alertmanager,
         retention=retention,
         poll=duration("--poll", args.poll) if args.poll else None,
+        maintenance_seconds=duration("--maintenance", args.maintenance),
     )
     _check_port_free(host, port)
     serve(config, host, port)

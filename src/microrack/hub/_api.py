@@ -195,6 +195,16 @@ def _hub_metrics(hub: Hub) -> str:
         "Size of the database files.",
         [({}, float(hub.store.file_bytes()))],
     )
+    st = hub.store.light_stats()
+    metric(
+        "microrack_hub_store_samples",
+        "gauge",
+        "Samples in the store, by where they sit (head: recent, chunk: compressed).",
+        [
+            ({"part": "head"}, float(st["head_samples"])),
+            ({"part": "chunk"}, float(st["chunk_samples"])),
+        ],
+    )
     metric(
         "microrack_hub_beacons_dropped_total",
         "counter",

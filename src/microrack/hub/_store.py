@@ -459,6 +459,13 @@ class Store:
             "file_bytes": self.file_bytes(),
         }
 
+    def light_stats(self) -> dict[str, int]:
+        """Sample counts without reading blobs (cheap enough for every /metrics scrape)."""
+        conn = self._conn()
+        chunk = conn.execute("SELECT COALESCE(SUM(n),0) FROM chunks").fetchone()[0]
+        head = conn.execute("SELECT COALESCE(SUM(n),0) FROM head").fetchone()[0]
+        return {"chunk_samples": int(chunk), "head_samples": int(head)}
+
     def file_bytes(self) -> int:
         total = 0
         for suffix in ("", "-wal", "-shm"):
