@@ -125,3 +125,52 @@ def test_proc_stat_busy_share_follows_the_load(tmp_path: Path) -> None:
     b1, t1 = totals()
     assert (b1 - b0) / (t1 - t0) == pytest.approx(0.75, abs=0.02)
     assert (t1 - t0) == pytest.approx(100 * 8 * 100, rel=0.02)  # 8 cores, USER_HZ 100
+
+
+def test_under_voltage_disk_fill_partition_and_ambient(tmp_path: Path) -> None:
+    script = _script(tmp_path, """
+load: [{at: 0, util: 0.5}]
+disk_bytes: 1000000000
+disk_used: 0.5
+faults:
+  - {at: 10, kind: under_voltage, duration: 20}
+  - {at: 10, kind: disk_fill, rate: 10000000, duration: 40}
+  - {at: 60, kind: partition, duration: 10}
+  - {at: 100, kind: ambient_rise, delta_c: 15}
+""")
+    node = open_node("pi4b", script=script, clock=FakeClock())
+    volt = _hwmon(node, "rpi_volt")
+    t_before = node.temperature
+    node.advance(15)
+    assert node.read_text(f"{volt}/in0_lcrit_alarm").strip() == "1"
+    flags = int(node.read_text(GET_THROTTLED), 16)
+    assert flags & 0x1 and flags & 0x4  # under-voltage now; throttled
+    assert node.clock_ratio == pytest.approx(0.4)  # arm_freq_min while the supply sags
+    node.advance(20)
+    assert int(node.read_text(GET_THROTTLED), 16) & 0xF == 0
+    assert int(node.read_text(GET_THROTTLED), 16) & 0x10000  # under-voltage since boot
+    node.advance(20)
+    usage = node.statvfs("/")
+    assert usage.free_bytes == pytest.approx(1e9 * 0.5 - 40 * 1e7, rel=0.01)
+    node.advance(10)
+    assert not node.reachable
+    node.advance(10)
+    assert node.reachable
+    node.advance(900)
+    assert node.temperature > t_before + 10  # 15 °C warmer room
+
+
+def test_pi5_fan_follows_the_firmware_curve_until_pwm_is_written(tmp_path: Path) -> None:
+    idle = open_node("pi5", script=_script(tmp_path, "load: [{at: 0, util: 0.0}]\n"),
+                     clock=FakeClock())
+    fan = _hwmon(idle, "pwmfan")
+    assert idle.read_text(f"{fan}/pwm1_enable").strip() == "2"
+    assert idle.read_text(f"{fan}/fan1_input").strip() == "0"  # below 50 °C: off
+    busy = open_node("pi5", script=_script(tmp_path, "load: [{at: 0, util: 1.0}]\n"),
+                     clock=FakeClock())
+    assert int(busy.read_text(f"{fan}/fan1_input")) > 0
+    busy.write_text(f"{fan}/pwm1", "0")
+    assert busy.read_text(f"{fan}/pwm1_enable").strip() == "1"
+    busy.advance(1200)
+    assert int(busy.read_text(f"{fan}/fan1_input")) == 0
+    assert busy.clock_ratio < 1.0  # without its fan a loaded Pi 5 throttles (rpi_thermal)

@@ -86,14 +86,15 @@ _BCM2711 = BoardPhysics(
 )
 
 # Raspberry Pi 5 / CM5 (BCM2712) with the official Active Cooler.  Geerling (D0, 4 GB):
-# 63 degC at 9.8 W load with the firmware fan curve.  Fan-off resistance: uncooled
+# 63 degC at 9.8 W load with the firmware fan curve (59 degC at 8.9 W for 2 GB).
+# Fan-off resistance: uncooled
 # Pi 5 throttles at 80-85 degC under sustained all-core load (rpi_thermal).
 _PI5_CURVE = ((49.5, 0.0), (50.0, 0.30), (60.0, 0.50), (67.5, 0.70), (75.0, 1.0))  # rpi_thermal
 _BCM2712 = BoardPhysics(
-    r_fan_off=_e(6.0, "Active Cooler heatsink, fan stopped: 25 + 9.7 W x 6 = 83 degC, the "
-                 "80-85 degC throttle band rpi_thermal reports for uncooled load"),
-    r_fan_full=_s(3.13, "geerling_pi5_d0", "solved so that the firmware curve settles at "
-                  "63 degC at load (duty 0.58): 1/R = 1/6 + 0.58 x 0.153"),
+    r_fan_off=_e(6.5, "Active Cooler heatsink, fan stopped: 25 + 8.9..9.8 W x 6.5 = 83-89 degC, "
+                 "the uncooled throttling under sustained load that rpi_thermal reports"),
+    r_fan_full=_s(3.0, "geerling_pi5_d0", "solved so that the firmware curve settles at "
+                  "63 degC at 9.8 W load (4 GB, duty 0.58): 1/R = 1/6.5 + 0.58 x 0.1795"),
     r_passive_case=_e(5.0, "large passive case"),
     r_bare=_e(7.5, "no heatsink"),
     heat_capacity=_e(20.0, "board + Active Cooler; tau ~2 min with the fan off"),
