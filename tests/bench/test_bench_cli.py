@@ -21,6 +21,9 @@ SMALL = ["--no-progress", "--size", "1M", "--block-size", "256k",
          "--round-trips", "20", "--stream-size", "512k", "--exchange-size", "16k", "--width", "3"]
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
 def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(microrack_cmd("bench", *args), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
@@ -108,6 +111,18 @@ def test_directory_not_writable(tmp_path):
         assert "not writable" in line
 
 
+def test_bad_pair_names_the_argument():
+    line = one_line_error(bench("net", "--local", "2", "--pair", "node0,node7"), "--pair")
+    assert "node7" in line
+
+
+def test_bad_profile_is_one_line(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("storage:\n  runtime: -1\n")
+    line = one_line_error(bench("cpu", "--profile", str(path)), str(path))
+    assert "storage.runtime" in line
+
+
 def test_ray_engine_is_optional(tmp_path):
     proc = bench("cpu", "--engine", "ray")
     one_line_error(proc, "--engine")
@@ -115,8 +130,8 @@ def test_ray_engine_is_optional(tmp_path):
 
 def test_all_writes_json_report_and_compares(tmp_path):
     a, b, html = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "r.html"
-    run = bench("all", "--local", "2", *SMALL, "--dir", str(tmp_path), "--json", str(a),
-                "--report", str(html))
+    run = bench("all", "--profile", str(EXAMPLES / "bench-quick.yaml"), "--no-progress",
+                "--dir", str(tmp_path), "--json", str(a), "--report", str(html))
     assert run.returncode == 0, run.stderr
     for name in ("bench cpu", "bench storage", "bench net", "bench mixed"):
         assert name in run.stdout

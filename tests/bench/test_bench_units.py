@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from microrack.bench.cpu import node_clock
 from microrack.bench.measure import Measurement, WorkloadResult, parse_size, percentiles
+from microrack.bench.profile import load_profile, resolve_settings, suite_options
 from microrack.bench.report import compare_runs
 from microrack.bench.storage import StorageParams, check_directory
 from microrack.bench.suite import BenchRun, resolve_workloads
-from microrack.errors import UsageError
+from microrack.errors import ConfigError, UsageError
 
 
 @pytest.mark.parametrize("text, value", [
@@ -92,3 +93,38 @@ def test_compare_ratios_are_b_over_a():
 
     rows = compare_runs(run(100.0), run(150.0))
     assert [(r["name"], r["ratio"]) for r in rows] == [("int_single_core", 1.5)]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("name", ["bench-quick.yaml", "bench-sbc.yaml"])
+def test_example_profiles_load_and_make_options(name):
+    settings = resolve_settings({}, str(EXAMPLES / name))
+    opts = suite_options(("cpu",), settings, progress=False)
+    assert opts.storage.block_size >= 4096 and opts.net.round_trips >= 1
+
+
+@pytest.mark.parametrize("text, field", [
+    ("storage:\n  queue_depth: 0\n", "storage.queue_depth"),
+    ("storage:\n  size: lots\n", "storage.size"),
+    ("net:\n  pair: [node0]\n", "net.pair"),
+    ("cpu:\n  cores: 4\n", "cpu.cores"),
+    ("gpu: {}\n", "gpu"),
+])
+def test_bad_profile_names_file_and_field(tmp_path: Path, text, field):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_profile(str(path))
+    assert str(exc.value).startswith(f"{path}: {field}:")
+
+
+def test_flags_beat_profile_beats_defaults(tmp_path: Path):
+    path = tmp_path / "p.yaml"
+    path.write_text("engine:\n  scheduler: tcp://head:8786\nstorage:\n  size: 8M\n"
+                    "  queue_depth: 8\n")
+    s = resolve_settings({"queue_depth": 2, "size": None}, str(path))
+    assert (s["size"], s["queue_depth"], s["block_size"]) == ("8M", 2, "1M")
+    assert s["scheduler"] == "tcp://head:8786"
+    assert resolve_settings({"local": 3}, str(path))["scheduler"] is None

@@ -149,6 +149,9 @@ def open_cluster(scheduler: str | None = None, local: int = 2, threads: int = 1,
         raise UsageError("--local", f"{local} workers: need at least 1")
     from distributed import Client, LocalCluster
 
+    # Dask logs at INFO to stderr by default; keep our one-line errors readable
+    # unless the user asked for more with -v.
+    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
     cluster = None
     if scheduler is None:
         resources = {"cpu": float(threads), "io": 1.0, "net": 1.0}
