@@ -125,7 +125,8 @@ def board_detail(p: BoardProfile, catalog: Catalog) -> RenderableType:
         sources.add_row(Text(sid, style="cyan"), f"{src.title} <{src.url}>" if src else "")
     parts.append(sources)
     if p.carrier:
-        parts.append(Text(f"needs carrier: {p.carrier.name} ({p.carrier.nodes} nodes per carrier)"))
+        per = "one per node" if p.carrier.nodes == 1 else f"{p.carrier.nodes} nodes per carrier"
+        parts.append(Text(f"needs carrier: {p.carrier.name} ({per})"))
     if p.notes:
         parts.append(Text(f"notes: {p.notes}", style="dim"))
     return Group(*parts)
