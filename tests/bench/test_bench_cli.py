@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -170,3 +171,38 @@ def test_ctrl_c_removes_the_test_file(tmp_path):
             proc.wait()
     assert proc.returncode == 130, err
     assert leftovers(tmp_path) == []
+
+
+def test_progress_bar_per_workload_on_a_terminal(tmp_path):
+    """On a terminal (a pty here) every workload gets its own rich progress bar."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    argv = microrack_cmd("bench", "all", "--profile", str(EXAMPLES / "bench-quick.yaml"),
+                         "--dir", str(tmp_path))
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 300)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        proc.wait(timeout=300)
+        os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert proc.returncode == 0, text[-2000:]
+    for workload in ("cpu", "storage", "net", "mixed"):
+        assert any(line.lstrip().startswith(workload) and "━" in line
+                   for line in text.replace("\r", "\n").splitlines()), workload
+    assert "bench mixed" in text  # the summary follows the bars

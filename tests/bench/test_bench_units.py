@@ -128,3 +128,16 @@ def test_flags_beat_profile_beats_defaults(tmp_path: Path):
     assert (s["size"], s["queue_depth"], s["block_size"]) == ("8M", 2, "1M")
     assert s["scheduler"] == "tcp://head:8786"
     assert resolve_settings({"local": 3}, str(path))["scheduler"] is None
+
+
+def test_summary_puts_percentiles_of_one_thing_on_one_row():
+    from microrack.bench.report import summary_rows
+
+    r = WorkloadResult("net")
+    for q, v in (("p50", 1e-5), ("p99", 2e-5), ("p99.9", 3e-3)):
+        r.add("pingpong_latency", v, "s", pair="node0-node1", quantile=q)
+    r.add("throughput", 2**30, "bytes/s", pair="node0-node1")
+    assert summary_rows(r) == [
+        ("pingpong_latency p50/p99/p99.9", "pair=node0-node1", "10.0 µs / 20.0 µs / 3.00 ms", "s"),
+        ("throughput", "pair=node0-node1", "1.0 GiB/s", "bytes/s"),
+    ]

@@ -15,16 +15,28 @@ __all__ = ["compare_runs", "load_run", "print_compare", "print_summary", "write_
            "write_json"]
 
 
-def _labels(m: Measurement) -> str:
-    return " ".join(f"{k}={v}" for k, v in m.labels)
-
-
 def _console() -> Any:
     """stdout; wide when it is a file or a pipe, so rows are not wrapped for grep."""
     from rich.console import Console
 
     console = Console()
     return console if console.is_terminal else Console(width=200)
+
+
+def summary_rows(result: Any) -> list[tuple[str, str, str, str]]:
+    """(measurement, where, value, unit) rows; percentiles of one thing share a row."""
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Measurement]] = {}
+    for m in result.measurements:
+        rest = tuple(kv for kv in m.labels if kv[0] != "quantile")
+        groups.setdefault((m.name, rest), []).append(m)
+    rows = []
+    for (name, rest), ms in groups.items():
+        where = " ".join(f"{k}={v}" for k, v in rest)
+        quantiles = [m.label("quantile") for m in ms]
+        if all(quantiles):
+            name = f"{name} {'/'.join(quantiles)}"
+        rows.append((name, where, " / ".join(format_value(m) for m in ms), ms[0].unit))
+    return rows
 
 
 def print_summary(run: BenchRun) -> None:
@@ -38,8 +50,8 @@ def print_summary(run: BenchRun) -> None:
         table.add_column("where")
         table.add_column("value", justify="right")
         table.add_column("unit")
-        for m in result.measurements:
-            table.add_row(m.name, _labels(m), format_value(m), m.unit)
+        for row in summary_rows(result):
+            table.add_row(*row)
         console.print(table)
 
 
