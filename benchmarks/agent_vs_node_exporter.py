@@ -101,6 +101,7 @@ def agent_seq(port: int) -> int:
 def progress(total: int, label: str):
     """A rich progress bar when rich is installed, else nothing."""
     try:
+        from rich.console import Console
         from rich.progress import Progress
     except ImportError:
         class _Null:
@@ -111,7 +112,7 @@ def progress(total: int, label: str):
 
     class _Bar:
         def __enter__(self):
-            self.p = Progress(transient=True)
+            self.p = Progress(transient=True, console=Console(stderr=True))
             self.p.__enter__()
             self.t = self.p.add_task(label, total=total)
             return self

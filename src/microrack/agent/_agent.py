@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from microrack.agent._exposition import render
 from microrack.agent._families import HELP
 from microrack.agent._ring import RingBuffer
 from microrack.agent._server import AgentServer
-from microrack.agent._wire import encode_rows
+from microrack.agent._wire import iter_rows
 from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
 from microrack.errors import ResourceError, UsageError
 from microrack.sample import NodeIdentity
@@ -122,10 +122,10 @@ class Agent:
                          "interval": ident.interval},
                 **latest.snapshot()}
 
-    def samples_since(self, since: int) -> bytes:
-        """The JSON body of ``/api/v1/samples?since=``: the wire format of ``encode_batch``."""
+    def samples_since(self, since: int) -> Iterator[str]:
+        """The JSON body of ``/api/v1/samples?since=`` (``encode_batch``'s format), in pieces."""
         first, last, rows = self.ring.window(since)
-        return encode_rows(self.identity(), first, last, rows)
+        return iter_rows(self.identity(), first, last, rows)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         latest = self._latest

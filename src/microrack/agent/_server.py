@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +41,29 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _send_chunked(self, pieces: Iterable[str], ctype: str, size: int = 1 << 16) -> None:
+        """Stream a large body in HTTP/1.1 chunks, so it is never whole in memory."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        buf: list[str] = []
+        held = 0
+        for piece in pieces:
+            buf.append(piece)
+            held += len(piece)
+            if held >= size:
+                self._chunk("".join(buf).encode())
+                buf, held = [], 0
+        if buf:
+            self._chunk("".join(buf).encode())
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
     def _json(self, status: int, obj: Any) -> None:
         self._send(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json")
 
@@ -67,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 self._json(400, {"error": f"since: expected a sequence number, got {raw!r}"})
                 return
-            self._send(200, agent.samples_since(since), "application/json")
+            self._send_chunked(agent.samples_since(since), "application/json")
         elif url.path == "/":
             self._send(200, b"microrack agent: /metrics /api/v1/snapshot /api/v1/samples?since=SEQ "
                             b"/healthz\n", "text/plain; charset=utf-8")

@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from microrack.agent._ring import Row
 from microrack.sample import NodeIdentity, SeriesKey
 
-__all__ = ["encode_rows"]
+__all__ = ["encode_rows", "iter_rows"]
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def encode_rows(node: NodeIdentity, first_seq: int, last_seq: int, rows: Sequence[Row]) -> bytes:
+    """The whole body at once."""
+    return "".join(iter_rows(node, first_seq, last_seq, rows)).encode()
+
+
+def iter_rows(node: NodeIdentity, first_seq: int, last_seq: int,
+              rows: Sequence[Row]) -> Iterator[str]:
+    """The body in pieces (head, then one sample at a time) for a chunked response."""
     index: dict[SeriesKey, int] = {}
     positions: dict[int, list[int]] = {}
     for _, _, layout, _ in rows:
@@ -39,7 +46,8 @@ def encode_rows(node: NodeIdentity, first_seq: int, last_seq: int, rows: Sequenc
         "last_seq": last_seq,
         "series": [[k.name, dict(k.labels), k.type] for k in index],
     }
-    parts = [_dumps(head)[:-1], ',"samples":[']
+    yield _dumps(head)[:-1] + ',"samples":['
+
     for n, (seq, ts, layout, values) in enumerate(rows):
         row: list[float | None]
         if id(layout) in full:
@@ -50,8 +58,5 @@ def encode_rows(node: NodeIdentity, first_seq: int, last_seq: int, rows: Sequenc
             row = [None] * width
             for i, v in zip(positions[id(layout)], values, strict=True):
                 row[i] = v if math.isfinite(v) else None
-        if n:
-            parts.append(",")
-        parts.append(_dumps({"seq": seq, "ts": ts, "values": row}))
-    parts.append("]}")
-    return "".join(parts).encode()
+        yield ("," if n else "") + _dumps({"seq": seq, "ts": ts, "values": row})
+    yield "]}"
