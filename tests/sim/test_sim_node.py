@@ -174,3 +174,35 @@ def test_pi5_fan_follows_the_firmware_curve_until_pwm_is_written(tmp_path: Path)
     busy.advance(1200)
     assert int(busy.read_text(f"{fan}/fan1_input")) == 0
     assert busy.clock_ratio < 1.0  # without its fan a loaded Pi 5 throttles (rpi_thermal)
+
+
+def test_concurrent_readers_and_the_fan_loop_see_consistent_physics(tmp_path: Path) -> None:
+    """The agent's collector, fan thread and HTTP threads share one node."""
+    import threading
+
+    script = _script(tmp_path, "speed: 1000\nload: [{at: 0, util: 0.9}]\n")
+    node = open_node("rk1", script=script)
+    fan = _hwmon(node, "pwmfan")
+    temps: list[float] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(400):
+                for zone in ("thermal_zone0", "thermal_zone1"):
+                    temps.append(int(node.read_text(f"/sys/class/thermal/{zone}/temp")) / 1000)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def fan_loop() -> None:
+        for i in range(400):
+            node.write_text(f"{fan}/pwm1", str(128 + (i % 2) * 127))
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    threads.append(threading.Thread(target=fan_loop))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert temps and min(temps) >= 25 and max(temps) < 90

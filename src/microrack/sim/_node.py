@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -69,6 +70,8 @@ class TwinNode:
         self.pwm_enable = 2
         self._clock = clock
         self._last = clock()
+        # the agent's collector, its fan loop and HTTP threads share one node
+        self._lock = threading.RLock()
         self._since_boot_busy = 0.0
         self._boot_at = 0.0
         self.boot_id = self._new_boot_id()
@@ -92,21 +95,23 @@ class TwinNode:
 
     def advance(self, seconds: float) -> None:
         """Step the physics and the script by ``seconds`` of twin time."""
-        remaining = float(seconds)
-        while remaining > 1e-9:
-            dt = min(_MAX_STEP, remaining)
-            self._apply_timeline(self.twin.time + dt / 2)
-            self.twin.step(dt)
-            self._after_step(dt)
-            remaining -= dt
+        with self._lock:
+            remaining = float(seconds)
+            while remaining > 1e-9:
+                dt = min(_MAX_STEP, remaining)
+                self._apply_timeline(self.twin.time + dt / 2)
+                self.twin.step(dt)
+                self._after_step(dt)
+                remaining -= dt
 
     def sync(self) -> None:
         """Catch up with real time (called on every file access)."""
-        now = self._clock()
-        elapsed = (now - self._last) * self.script.speed
-        self._last = now
-        if elapsed > 0:
-            self.advance(min(elapsed, 3600.0))
+        with self._lock:
+            now = self._clock()
+            elapsed = (now - self._last) * self.script.speed
+            self._last = now
+            if elapsed > 0:
+                self.advance(min(elapsed, 3600.0))
 
     # -- the timeline
     def _script_time(self, t: float) -> float:
@@ -211,15 +216,16 @@ class TwinNode:
 
     def state(self) -> dict[str, float | int | str | bool]:
         """A plain snapshot (the demo's live table, tests)."""
-        self.sync()
-        return {
-            "name": self.name, "board": self.board.id, "up": self.up,
-            "time": round(self.time, 1), "util": float(self.twin.util[0]),
-            "temp_c": round(self.temperature, 2), "power_w": round(self.power_w, 3),
-            "clock_ratio": round(self.clock_ratio, 3), "fan_duty": float(self.twin.fan_duty[0]),
-            "fan_rpm": self.fan_rpm, "throttled": self.throttled, "boot_id": self.boot_id,
-            "ambient_c": float(self.twin.ambient[0]),
-        }
+        with self._lock:
+            self.sync()
+            return {
+                "name": self.name, "board": self.board.id, "up": self.up,
+                "time": round(self.time, 1), "util": float(self.twin.util[0]),
+                "temp_c": round(self.temperature, 2), "power_w": round(self.power_w, 3),
+                "clock_ratio": round(self.clock_ratio, 3), "fan_duty": float(self.twin.fan_duty[0]),
+                "fan_rpm": self.fan_rpm, "throttled": self.throttled, "boot_id": self.boot_id,
+                "ambient_c": float(self.twin.ambient[0]),
+            }
 
     # -- HostFS
     def _norm(self, path: str) -> str:
@@ -235,23 +241,25 @@ class TwinNode:
             raise NodeDown(errno.EHOSTDOWN, f"{self.name} is down")
 
     def read_text(self, path: str) -> str:
-        self._check()
-        p = self._norm(path)
-        render = self._files.get(p)
-        if render is None:
-            if p in self._dirs:
-                raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
-        return render()
+        with self._lock:
+            self._check()
+            p = self._norm(path)
+            render = self._files.get(p)
+            if render is None:
+                if p in self._dirs:
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+            return render()
 
     def listdir(self, path: str) -> list[str]:
-        self._check()
-        p = self._norm(path)
-        if p not in self._dirs:
-            if p in self._files:
-                raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
-        return sorted(self._dirs[p])
+        with self._lock:
+            self._check()
+            p = self._norm(path)
+            if p not in self._dirs:
+                if p in self._files:
+                    raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+            return sorted(self._dirs[p])
 
     def exists(self, path: str) -> bool:
         if not self.up:
@@ -267,23 +275,25 @@ class TwinNode:
         return p
 
     def write_text(self, path: str, data: str) -> None:
-        self._check()
-        p = self._norm(path)
-        setter = self._writable.get(p)
-        if setter is None:
-            if p in self._files:
-                raise PermissionError(errno.EACCES, "Permission denied", path)
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
-        setter(data)
+        with self._lock:
+            self._check()
+            p = self._norm(path)
+            setter = self._writable.get(p)
+            if setter is None:
+                if p in self._files:
+                    raise PermissionError(errno.EACCES, "Permission denied", path)
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+            setter(data)
 
     def statvfs(self, mountpoint: str) -> FsUsage:
-        self._check()
-        if os.path.normpath(mountpoint) != "/":
-            raise FileNotFoundError(errno.ENOENT, "not mounted", mountpoint)
-        size = self.script.disk_bytes
-        free = int(size - self._disk_used)
-        return FsUsage(size, free, max(0, free - size // 20), size // 16384,
-                       max(0, free // 16384), False)
+        with self._lock:
+            self._check()
+            if os.path.normpath(mountpoint) != "/":
+                raise FileNotFoundError(errno.ENOENT, "not mounted", mountpoint)
+            size = self.script.disk_bytes
+            free = int(size - self._disk_used)
+            return FsUsage(size, free, max(0, free - size // 20), size // 16384,
+                           max(0, free // 16384), False)
 
     # -- the virtual tree
     def _add(self, path: str, render: Callable[[], str],
