@@ -13,7 +13,9 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -113,3 +115,25 @@ def test_demo_fan_stall_throttles_and_alerts_then_cleans_up(demo) -> None:  # ty
     assert "stopped every process" in log.read_text()
     assert not any(_alive(p) for p in pids)
     assert not workdir.exists()
+
+
+def test_demo_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("microrack-demo-*")}
+    p = subprocess.run(microrack_cmd("demo", "--boards", "pi4b,nosuchboard", "--duration", "5"),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert p.stderr.count("\n") == 1 and "nosuchboard" in p.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = subprocess.run(microrack_cmd("demo", "--nodes", "1", "--listen", f"127.0.0.1:{port}",
+                                         "--duration", "5"),
+                           capture_output=True, text=True, timeout=120)
+    if hub_available():
+        assert p.returncode == 1 and "--listen" in p.stderr and p.stderr.count("\n") == 1
+    p = subprocess.run(microrack_cmd("demo", "--listen", "nowhere"), capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and "--listen" in p.stderr
+    after = {p.name for p in Path(tempfile.gettempdir()).glob("microrack-demo-*")}
+    assert after <= before
