@@ -128,9 +128,10 @@ def progress(total: int, label: str):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scrapes", type=int, default=300, help="scrapes of each, alternating")
-    ap.add_argument("--collect-seconds", type=float, default=20.0,
-                    help="how long the agent runs at --fast-interval to measure CPU/collection")
-    ap.add_argument("--fast-interval", type=float, default=0.1)
+    ap.add_argument("--collect-seconds", type=float, default=40.0,
+                    help="how long the agent runs at --fast-interval to measure CPU/collection "
+                         "(long enough to fill its 720-sample ring)")
+    ap.add_argument("--fast-interval", type=float, default=0.05)
     ap.add_argument("--idle", type=float, default=60.0, help="seconds left alone at 5 s interval")
     ap.add_argument("--ne-defaults", action="store_true", help="node_exporter with all defaults")
     ap.add_argument("--board", help="pass --board to the agent (loads the catalog: power estimate)")
@@ -196,7 +197,11 @@ def main() -> int:
         s1, f1 = agent_seq(fast_port), cpu_seconds(fast.pid)
         res["agent_cpu_per_collection_s"] = (f1 - f0) / max(1, s1 - s0)
         res["agent_fast_collections"] = s1 - s0
-        res["agent_fast_peak_rss_mb"] = vm_hwm_mb(fast.pid)
+        # a hub backfilling after a partition: the whole ring, three times
+        pulls = [scrape(f"http://127.0.0.1:{fast_port}/api/v1/samples?since=0") for _ in range(3)]
+        res["agent_full_ring_pull_ms"] = statistics.median(pulls) * 1e3
+        res["agent_full_ring_samples"] = s1
+        res["agent_full_ring_peak_rss_mb"] = vm_hwm_mb(fast.pid)
 
     res["ratio_scrape_latency"] = res["agent_scrape_median_ms"] / res["ne_scrape_median_ms"]
     res["ratio_cpu_per_collection"] = (res["agent_cpu_per_collection_s"]
@@ -225,6 +230,9 @@ def main() -> int:
         print(f"{label:28} {sa:>14} {sb:>10} {ratio:7.2f}")
     print(f"agent CPU per scrape (cached text): {res['agent_cpu_per_scrape_s'] * 1e3:.2f} ms; "
           f"collections measured at {args.fast_interval:g} s: {res['agent_fast_collections']}")
+    print(f"agent with a full ring ({min(720, int(res['agent_full_ring_samples']))} samples): "
+          f"peak RSS {res['agent_full_ring_peak_rss_mb']:.1f} MB, "
+          f"whole-ring /api/v1/samples pull {res['agent_full_ring_pull_ms']:.0f} ms")
     return 0
 
 

@@ -68,6 +68,10 @@ def test_bad_root_interval_and_board(tmp_path):
     assert p.returncode == 2 and "--root" in one_line(p)
     p = run_agent("--interval", "0")
     assert p.returncode == 2 and "--interval" in one_line(p)
+    p = run_agent("--buffer", "0")
+    assert p.returncode == 2 and "--buffer" in one_line(p)
+    p = run_agent("--sim-script", str(tmp_path / "x.yaml"), "--root", TREE)
+    assert p.returncode == 2 and "--sim-script" in one_line(p)
     p = run_agent("--root", TREE, "--board", "no-such-board", "--listen",
                   f"127.0.0.1:{free_port()}")
     assert p.returncode == 2 and "no-such-board" in one_line(p)
