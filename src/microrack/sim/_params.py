@@ -147,8 +147,9 @@ _K1 = BoardPhysics(
 )
 
 _X86 = BoardPhysics(
-    r_fan_off=_e(4.0, "ZimaBlade's large passive aluminium case"),
-    r_fan_full=_e(2.5, "case + external fan"),
+    r_fan_off=_e(2.5, "stock cooler (a mini PC's firmware-driven fan, ZimaBlade's large "
+                 "aluminium case): 25 + 25 W x 2.5 = 87 degC, below the 100 degC limit"),
+    r_fan_full=_e(2.0, "stock cooler + an extra controllable fan"),
     r_passive_case=_e(4.0, "the stock case is passive"),
     r_bare=_e(6.0, "no heatsink"),
     heat_capacity=_e(60.0, "aluminium case"),
