@@ -143,6 +143,7 @@ def test_mixed_same_answer_with_and_without_stealing(bench, results):
         assert set(util) == {w.node for w in bench.workers}
         assert all(0 <= u <= 1.0 + 1e-3 for row in util.values() for u in row)
         assert mixed.get("makespan", stealing=mode).unit == "s"
+    assert mixed.get("stealing_off_over_on_makespan").unit == "ratio"
     # the stealing switch is restored to what the scheduler had
     assert bench.client.run_on_scheduler(
         lambda dask_scheduler: "stealing" in dask_scheduler.periodic_callbacks)

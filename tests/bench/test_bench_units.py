@@ -141,3 +141,16 @@ def test_summary_puts_percentiles_of_one_thing_on_one_row():
         ("pingpong_latency p50/p99/p99.9", "pair=node0-node1", "10.0 µs / 20.0 µs / 3.00 ms", "s"),
         ("throughput", "pair=node0-node1", "1.0 GiB/s", "bytes/s"),
     ]
+
+
+@pytest.mark.parametrize("model, board", [
+    ("Raspberry Pi 5 Model B Rev 1.0", "rpi-5"),
+    ("Raspberry Pi 4 Model B Rev 1.4", "rpi-4b"),
+    ("Raspberry Pi Compute Module 4 Rev 1.1", "rpi-cm4"),
+    ("Turing RK1", "turing-rk1"),
+    ("QEMU Virtual Machine", None),
+])
+def test_device_tree_model_to_catalog_board(model, board):
+    from microrack.bench.engine import board_id_for
+
+    assert board_id_for(model) == board

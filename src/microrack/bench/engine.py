@@ -212,9 +212,28 @@ def worker_environment() -> dict[str, Any]:
     return env
 
 
+def board_id_for(model: str) -> str | None:
+    """The catalog id of a device-tree model string (longest catalog name that prefixes it)."""
+    import re
+
+    try:
+        from microrack.catalog import board_ids, board_profile
+
+        names = {i: re.sub(r"\s*\(.*\)$", "", board_profile(i).name).lower()
+                 for i in board_ids()}
+    except Exception:  # the catalog is optional here: no id is better than no result
+        return None
+    text = model.strip().lower()
+    hits = [(len(n), i) for i, n in names.items() if n and text.startswith(n)]
+    return max(hits)[1] if hits else None
+
+
 def probe_environment(bench: BenchCluster) -> dict[str, Any]:
     """The environment section of ``--json``: this client and every worker."""
     per_worker = bench.client.run(worker_environment)
+    for env in per_worker.values():
+        if env.get("board"):
+            env["board_id"] = board_id_for(env["board"])
     return {
         "client": worker_environment(),
         "engine": "dask",

@@ -231,6 +231,9 @@ def run_mixed(bench: BenchCluster, params: MixedParams, directory: str,
     finally:
         if before is not None:
             bench.client.run_on_scheduler(_set_stealing, bool(before))
+    result.add("stealing_off_over_on_makespan",
+               result.get("makespan", stealing="off").value
+               / result.get("makespan", stealing="on").value, "ratio")
     result.add("resource_annotations", annotate, "bool")
     result.details.update({
         "reducers": reducers, "width": params.width, "chunk_bytes": params.chunk_bytes,

@@ -127,10 +127,12 @@ def preflight_local(params: StorageParams, size: int | None = None) -> None:
         raise UsageError(answer["argument"], answer["message"])
 
 
-def preflight_workers(bench: BenchCluster, params: StorageParams) -> dict[str, bool]:
+def preflight_workers(bench: BenchCluster, params: StorageParams,
+                      size: int | None = None) -> dict[str, bool]:
     """Ask every worker the same questions; the first problem names the worker."""
-    answers = bench.client.run(check_directory, params.directory, params.file_size(),
-                               params.direct, params.block_size)
+    answers = bench.client.run(check_directory, params.directory,
+                               params.file_size() if size is None else size,
+                               params.direct, params.block_size if size is None else 1)
     direct: dict[str, bool] = {}
     for w in bench.workers:
         answer = answers.get(w.address, {})

@@ -122,6 +122,8 @@ def run_suite(opts: SuiteOptions) -> BenchRun:
     with open_cluster(opts.scheduler, opts.local, opts.threads) as bench:
         if "storage" in opts.workloads:
             preflight_workers(bench, opts.storage)
+        if "mixed" in opts.workloads:
+            preflight_workers(bench, opts.storage, size=opts.mixed.chunk_bytes)
         if "net" in opts.workloads:
             opts.net.pairs(bench)  # a bad --pair fails here, before any work
         environment = probe_environment(bench)
