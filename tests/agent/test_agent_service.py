@@ -149,4 +149,4 @@ def test_signed_beacon_on_loopback(tmp_path):
     assert (b.address, b.port, b.boot_id, b.board) == ("127.0.0.1", a.address[1], a.boot_id, "pi5")
     assert b.seq >= 1
     assert b.headline["fan_rpm"] == 2934 and b.headline["temp_max_celsius"] == 61.45
-    assert b.headline["throttled"] == 0
+    assert b.headline["throttled"] == 1  # the Pi 5 tree is frequency capped

@@ -20,7 +20,7 @@ from microrack.sensors import cpu, diskstats, filesystems, hwmon, memory, networ
 from microrack.sensors._fs import HostFS
 from microrack.sensors.diskstats import DiskRates, DiskStats
 from microrack.sensors.power import PowerModel
-from microrack.sensors.throttle import find_vcgencmd, read_throttled
+from microrack.sensors.throttle import find_throttled_path, find_vcgencmd, read_throttled
 
 __all__ = ["Collection", "Collector"]
 
@@ -80,6 +80,7 @@ class Collector:
         self.power = power
         self.extra = list(extra)
         self.vcgencmd = find_vcgencmd(fs) if allow_vcgencmd else None
+        self.throttled_path = find_throttled_path(fs)
         self._clock, self._monotonic = clock, monotonic
         self._keys: dict[tuple, SeriesKey] = {}
         self._seq = 0
@@ -161,7 +162,7 @@ class Collector:
             state["hwmon_power"] = hwmon.hwmon_power_watts(chips)
 
         def do_throttled() -> None:
-            t = read_throttled(fs, self.vcgencmd)
+            t = read_throttled(fs, self.vcgencmd, self.throttled_path)
             if t is not None:
                 out.throttled(t)
                 state["throttled"] = 1.0 if any(t.now.values()) else 0.0

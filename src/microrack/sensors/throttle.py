@@ -12,12 +12,13 @@ import subprocess
 from typing import NamedTuple
 
 from microrack.sensors._fs import HostFS, LocalFS
-from microrack.sensors._util import read_opt
+from microrack.sensors._util import list_opt, read_opt
 
-__all__ = ["FLAGS", "SYSFS_PATH", "Throttled", "decode_throttled", "find_vcgencmd",
-           "read_throttled"]
+__all__ = ["FLAGS", "SYSFS_PATH", "Throttled", "decode_throttled", "find_throttled_path",
+           "find_vcgencmd", "read_throttled"]
 
 SYSFS_PATH = "/sys/devices/platform/soc/soc:firmware/get_throttled"
+PLATFORM = "/sys/devices/platform"
 # bit (now); the same flag "since boot" is bit + 16.
 FLAGS = (("under_voltage", 0), ("freq_capped", 1), ("throttled", 2), ("soft_temp_limit", 3))
 
@@ -44,6 +45,24 @@ def _parse(text: str) -> int | None:
         return None
 
 
+def find_throttled_path(fs: HostFS) -> str:
+    """Where the firmware node keeps ``get_throttled`` on this board.
+
+    Pi 4 and earlier: ``soc/soc:firmware``; the Pi 5 names its bus after its
+    address (``soc@107c000000/soc@107c000000:firmware``).
+    """
+    if fs.exists(SYSFS_PATH):
+        return SYSFS_PATH
+    for bus in list_opt(fs, PLATFORM):
+        if not bus.startswith("soc"):
+            continue
+        for child in list_opt(fs, f"{PLATFORM}/{bus}"):
+            path = f"{PLATFORM}/{bus}/{child}/get_throttled"
+            if child.endswith(":firmware") and fs.exists(path):
+                return path
+    return SYSFS_PATH
+
+
 def find_vcgencmd(fs: HostFS) -> str | None:
     """``vcgencmd`` when ``fs`` is this host's real root; never for a tree or the twin."""
     if isinstance(fs, LocalFS) and fs.root == "/":
@@ -51,9 +70,10 @@ def find_vcgencmd(fs: HostFS) -> str | None:
     return None
 
 
-def read_throttled(fs: HostFS, vcgencmd: str | None = None) -> Throttled | None:
+def read_throttled(fs: HostFS, vcgencmd: str | None = None,
+                   path: str = SYSFS_PATH) -> Throttled | None:
     """The throttling state from sysfs, else from ``vcgencmd``; ``None`` without Pi firmware."""
-    text = read_opt(fs, SYSFS_PATH)
+    text = read_opt(fs, path)
     mask = _parse(text) if text is not None else None
     if mask is None and vcgencmd:
         try:
