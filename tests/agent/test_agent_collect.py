@@ -53,6 +53,11 @@ def test_rpi4_thermal_throttled_cpu_memory_network_disks():
     assert v[("node_boot_time_seconds",)] == 1764000000
     assert v[("node_procs_blocked",)] == 1
     assert v[("node_load15",)] == 0.59
+    assert v[("node_filefd_allocated",)] == 1216 and v[("node_filefd_maximum",)] == 379084
+    (uname,) = series(col, "node_uname_info")
+    assert dict(uname) == {"sysname": "Linux", "nodename": "pi4-a", "machine": "aarch64",
+                           "release": "6.6.51+rpt-rpi-v8", "domainname": "(none)",
+                           "version": "#1 SMP PREEMPT Debian 1:6.6.51-1+rpt3 (2024-10-08)"}
     assert v[("node_memory_MemTotal_bytes",)] == 3884400 * 1024
     assert v[("node_memory_Active_anon_bytes",)] == 200000 * 1024
     assert v[("node_memory_HugePages_Total",)] == 0
@@ -223,7 +228,7 @@ def test_vanishing_and_unreadable_files_are_skipped(tmp_path):
 def test_a_missing_root_yields_only_identity(tmp_path):
     _, col = collect(tmp_path)
     assert {p.key.name for p in col.sample.points} == {
-        "microrack_node_info", "microrack_collection_duration_seconds"}
+        "microrack_node_info", "microrack_collection_duration_seconds", "node_time_seconds"}
 
 
 def test_exposition_groups_families_and_escapes_labels():

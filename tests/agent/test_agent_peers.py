@@ -22,7 +22,7 @@ TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
 BOARDS = ["rpi4b", "rpi5-nvme", "rk3588", "visionfive2"]
 # node_exporter's collectors for what the agent collects (the others export other quantities)
 COLLECTORS = ["cpu", "stat", "loadavg", "cpufreq", "meminfo", "filesystem", "netdev", "netclass",
-              "diskstats", "thermal_zone", "hwmon"]
+              "diskstats", "thermal_zone", "hwmon", "filefd", "time", "uname"]
 
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -97,11 +97,14 @@ def test_same_families_and_values_over_board_trees(artifacts_dir):
         with pair(artifacts_dir / "agent-peers", TREES / board) as (ne_url, ag_url):
             common, paired = compare_families(scrape(ne_url), scrape(ag_url))
         expected = {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_load1",
+                    "node_filefd_maximum", "node_time_seconds", "node_uname_info",
                     "node_disk_io_now", "node_network_receive_bytes_total",
                     "node_thermal_zone_temp", "node_hwmon_temp_celsius",
                     "node_cpu_frequency_max_hertz", "node_filesystem_size_bytes"}
         assert expected <= common, (board, expected - common)
         for series, (ne_v, ag_v) in paired.items():
+            if series[0] in ("node_uname_info", "node_time_seconds"):
+                continue  # node_exporter asks this machine's kernel, not the tree's files
             if series[0] == "node_network_speed_bytes" and ne_v < 0:
                 assert ag_v is None  # speed -1 means unknown: the agent leaves it out
                 continue
@@ -125,7 +128,8 @@ def _close(name: str, a: float, b: float) -> bool:
 CONSTANTS = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes",
              "node_filesystem_size_bytes", "node_filesystem_files", "node_filesystem_readonly",
              "node_boot_time_seconds", "node_network_mtu_bytes", "node_cpu_frequency_max_hertz",
-             "node_cpu_frequency_min_hertz", "node_cpu_scaling_frequency_max_hertz")
+             "node_cpu_frequency_min_hertz", "node_cpu_scaling_frequency_max_hertz",
+             "node_uname_info", "node_filefd_maximum")
 
 
 def test_agrees_with_node_exporter_on_this_host(artifacts_dir):
@@ -137,7 +141,8 @@ def test_agrees_with_node_exporter_on_this_host(artifacts_dir):
     (artifacts_dir / "agent-peers" / "host-agent.txt").write_text(ag_text)
     common, paired = compare_families(ne_text, ag_text)
     assert {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_load1",
-            "node_disk_io_now", "node_filesystem_size_bytes"} <= common
+            "node_disk_io_now", "node_filesystem_size_bytes", "node_uname_info",
+            "node_time_seconds", "node_filefd_allocated"} <= common
     missing = [s for s, (ne, ag) in paired.items()
                if ag is None and not (s[0] == "node_network_speed_bytes" and ne < 0)]
     assert not missing, f"series node_exporter has and the agent lacks: {missing[:10]}"

@@ -16,7 +16,16 @@ from typing import Any
 
 from microrack.agent._families import PointSink
 from microrack.sample import Point, Sample, SeriesKey
-from microrack.sensors import cpu, diskstats, filesystems, hwmon, memory, network, thermal
+from microrack.sensors import (
+    cpu,
+    diskstats,
+    filesystems,
+    hwmon,
+    memory,
+    network,
+    system,
+    thermal,
+)
 from microrack.sensors._fs import HostFS
 from microrack.sensors.diskstats import DiskRates, DiskStats
 from microrack.sensors.power import PowerModel
@@ -81,6 +90,7 @@ class Collector:
         self.extra = list(extra)
         self.vcgencmd = find_vcgencmd(fs) if allow_vcgencmd else None
         self.throttled_path = find_throttled_path(fs)
+        self._uname = system.read_uname(fs)  # read once: it does not change while running
         self._clock, self._monotonic = clock, monotonic
         self._keys: dict[tuple, SeriesKey] = {}
         self._seq = 0
@@ -169,6 +179,7 @@ class Collector:
 
         self._guard("stat", errors, do_stat)
         self._guard("loadavg", errors, do_load)
+        self._guard("system", errors, lambda: out.system(ts, self._uname, system.read_filefd(fs)))
         self._guard("cpufreq", errors, lambda: out.cpufreq(cpu.read_cpufreq(fs)))
         self._guard("meminfo", errors, do_mem)
         self._guard("filesystem", errors, lambda: out.filesystems(filesystems.read_filesystems(fs)))

@@ -17,6 +17,7 @@ from microrack.sensors.filesystems import Filesystem
 from microrack.sensors.hwmon import HwmonChip
 from microrack.sensors.memory import MemField
 from microrack.sensors.network import RECEIVE_FIELDS, TRANSMIT_FIELDS, NetDev, NetLink
+from microrack.sensors.system import FileFd, Uname
 from microrack.sensors.thermal import CoolingDevice, ThermalZone
 from microrack.sensors.throttle import Throttled
 
@@ -32,6 +33,10 @@ HELP: dict[str, str] = {
     "node_procs_running": "Number of processes in runnable state.",
     "node_procs_blocked": "Number of processes blocked waiting for I/O to complete.",
     "node_load1": "1m load average.",
+    "node_time_seconds": "System time in seconds since epoch (1970).",
+    "node_uname_info": "Labeled system information as provided by the uname system call.",
+    "node_filefd_allocated": "File descriptor statistics: allocated.",
+    "node_filefd_maximum": "File descriptor statistics: maximum.",
     "node_load5": "5m load average.",
     "node_load15": "15m load average.",
     "node_cpu_frequency_hertz": "Current cpu thread frequency in hertz.",
@@ -178,6 +183,16 @@ class PointSink:
         self.add("node_intr_total", st.interrupts, "counter")
         self.add("node_procs_running", st.procs_running)
         self.add("node_procs_blocked", st.procs_blocked)
+
+    def system(self, now: float, uname: Uname | None, filefd: FileFd | None) -> None:
+        self.add("node_time_seconds", now)
+        if uname is not None:
+            self.add("node_uname_info", 1, domainname=uname.domainname, machine=uname.machine,
+                     nodename=uname.nodename, release=uname.release, sysname=uname.sysname,
+                     version=uname.version)
+        if filefd is not None:
+            self.add("node_filefd_allocated", filefd.allocated)
+            self.add("node_filefd_maximum", filefd.maximum)
 
     def loadavg(self, la: LoadAvg) -> None:
         self.add("node_load1", la.load1)
