@@ -206,3 +206,26 @@ def test_concurrent_readers_and_the_fan_loop_see_consistent_physics(tmp_path: Pa
         t.join(120)
     assert not errors
     assert temps and min(temps) >= 25 and max(temps) < 90
+
+
+@pytest.mark.parametrize("board", __import__("microrack.catalog").catalog.board_ids())
+def test_every_catalog_board_has_a_readable_tree(board: str) -> None:
+    node = open_node(board, clock=FakeClock())
+    files = 0
+
+    def walk(path: str) -> None:
+        nonlocal files
+        for name in node.listdir(path):
+            child = f"{path.rstrip('/')}/{name}"
+            try:
+                node.listdir(child)
+            except NotADirectoryError:
+                node.read_text(child)
+                files += 1
+            else:
+                walk(child)
+
+    walk("/")
+    assert files > 30
+    assert node.exists("/sys/class/hwmon/hwmon0/name")
+    assert node.statvfs("/").size_bytes > 0

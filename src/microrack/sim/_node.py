@@ -85,6 +85,9 @@ class TwinNode:
         self._writable: dict[str, Callable[[str], None]] = {}
         self._dirs: dict[str, set[str]] = {}
         self._links: dict[str, str] = {}
+        self._links_longest: list[tuple[str, str]] = []
+        self._canon: dict[str, str] = {}  # device path -> class path holding the content
+        self._canon_longest: list[tuple[str, str]] = []
         self._build()
 
     # -- time
@@ -229,10 +232,23 @@ class TwinNode:
 
     # -- HostFS
     def _norm(self, path: str) -> str:
-        p = os.path.normpath(path)
-        for link, target in self._links.items():
+        """The path under which a file's content is kept (links resolved, then canonical)."""
+        p = self._resolve(path)
+        for target, canonical in self._canon_longest:
             if p == target or p.startswith(target + "/"):
-                return link + p[len(target):]
+                return canonical + p[len(target):]
+        return p
+
+    def _resolve(self, path: str) -> str:
+        """Follow the symlinks in ``path`` (hwmonN, thermal_zoneN, device), as realpath does."""
+        p = os.path.normpath(path)
+        for _ in range(8):
+            for link, target in self._links_longest:
+                if p == link or p.startswith(link + "/"):
+                    p = target + p[len(link):]
+                    break
+            else:
+                return p
         return p
 
     def _check(self) -> None:
@@ -268,11 +284,7 @@ class TwinNode:
         return p in self._files or p in self._dirs
 
     def realpath(self, path: str) -> str:
-        p = os.path.normpath(path)
-        for link, target in sorted(self._links.items(), key=lambda kv: -len(kv[0])):
-            if p == link or p.startswith(link + "/"):
-                return target + p[len(link):]
-        return p
+        return self._resolve(path)
 
     def write_text(self, path: str, data: str) -> None:
         with self._lock:
@@ -309,9 +321,21 @@ class TwinNode:
                 break
             child, parent = parent, os.path.dirname(parent)
 
-    def _link(self, link: str, target: str) -> None:
-        """``link`` (a class path) is a symlink to ``target`` (a device path)."""
+    def _link(self, link: str, target: str, *, canonical: bool = False) -> None:
+        """``link`` is a symlink to ``target``; ``canonical``: content is kept under ``link``."""
         self._links[link] = target
+        self._links_longest = sorted(self._links.items(), key=lambda kv: -len(kv[0]))
+        if canonical:
+            self._canon[target] = link
+            self._canon_longest = sorted(self._canon.items(), key=lambda kv: -len(kv[0]))
+        else:
+            self._dirs.setdefault(target, set())  # the device directory exists
+            parent = os.path.dirname(target)
+            while parent not in self._dirs or os.path.basename(target) not in self._dirs[parent]:
+                self._dirs.setdefault(parent, set()).add(os.path.basename(target))
+                if parent == "/":
+                    break
+                target, parent = parent, os.path.dirname(parent)
         parent = os.path.dirname(link)
         self._dirs.setdefault(parent, set()).add(os.path.basename(link))
 
@@ -344,7 +368,7 @@ class TwinNode:
 
         for i, z in enumerate(zones):
             cls = f"/sys/class/thermal/thermal_zone{i}"
-            self._link(cls, f"/sys/devices/virtual/thermal/thermal_zone{i}")
+            self._link(cls, f"/sys/devices/virtual/thermal/thermal_zone{i}", canonical=True)
             milli = self._milli(zone_temp(z.factor))
             self._add(f"{cls}/type", self._const(f"{z.type}\n"))
             self._add(f"{cls}/temp", self._sensor("soc", milli))
@@ -401,7 +425,7 @@ class TwinNode:
 
     def _hwmon(self, index: int, device: str, name: str) -> str:
         cls = f"/sys/class/hwmon/hwmon{index}"
-        self._link(cls, f"{device}/hwmon/hwmon{index}")
+        self._link(cls, f"{device}/hwmon/hwmon{index}", canonical=True)
         self._link(f"{cls}/device", device)
         self._add(f"{cls}/name", lambda: f"{name}\n")
         return cls
