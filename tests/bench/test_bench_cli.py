@@ -124,11 +124,6 @@ def test_bad_profile_is_one_line(tmp_path):
     assert "storage.runtime" in line
 
 
-def test_ray_engine_is_optional(tmp_path):
-    proc = bench("cpu", "--engine", "ray")
-    one_line_error(proc, "--engine")
-
-
 def test_all_writes_json_report_and_compares(tmp_path):
     a, b, html = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "r.html"
     run = bench("all", "--profile", str(EXAMPLES / "bench-quick.yaml"), "--no-progress",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from microrack.bench.engine import BenchCluster, WorkerInfo
+from microrack.bench.engine import BenchCluster
 from microrack.bench.measure import WorkloadResult
 
 __all__ = ["CpuParams", "float_kernel", "int_kernel", "node_clock", "run_cpu"]
@@ -102,11 +102,6 @@ def node_clock(root: str = "/") -> dict[str, float | None]:
     return {"frequency_hz": freq, "temperature_celsius": temp}
 
 
-def _on(bench: BenchCluster, w: WorkerInfo, fn: Callable[..., Any], *args: Any) -> Any:
-    return bench.client.submit(fn, *args, workers=[w.address], allow_other_workers=False,
-                               pure=False)
-
-
 def run_cpu(bench: BenchCluster, params: CpuParams = CpuParams(),
             step: Callable[[str], None] = lambda _: None) -> WorkloadResult:
     """Per node: clock/temp, single-core int and float, all-core int; then the whole cluster."""
@@ -114,13 +109,12 @@ def run_cpu(bench: BenchCluster, params: CpuParams = CpuParams(),
     checks: dict[str, Any] = {}
     p = params
     for w in bench.workers:
-        before = bench.client.run(node_clock, workers=[w.address])[w.address]
-        one = _on(bench, w, int_kernel, p.int_elements, p.int_rounds, 0).result()
-        flt = _on(bench, w, float_kernel, p.matrix, p.matmuls, 0).result()
-        futures = [_on(bench, w, int_kernel, p.int_elements, p.int_rounds, i)
-                   for i in range(w.nthreads)]
-        many = bench.client.gather(futures)
-        after = bench.client.run(node_clock, workers=[w.address])[w.address]
+        before = bench.call(w, node_clock)
+        one = bench.call(w, int_kernel, p.int_elements, p.int_rounds, 0)
+        flt = bench.call(w, float_kernel, p.matrix, p.matmuls, 0)
+        many = bench.call_all_at_once([(w, int_kernel, (p.int_elements, p.int_rounds, i))
+                                       for i in range(w.nthreads)])
+        after = bench.call(w, node_clock)
         span = max(r["end"] for r in many) - min(r["start"] for r in many)
         result.add("int_single_core", one["ops"] / one["seconds"], "ops/s", node=w.node)
         result.add("int_all_cores", sum(r["ops"] for r in many) / span, "ops/s", node=w.node)
@@ -136,9 +130,9 @@ def run_cpu(bench: BenchCluster, params: CpuParams = CpuParams(),
                           "int_all": [r["checksum"] for r in many]}
         step(w.node)
     # Every thread of every worker at once: what the cluster does together.
-    futures = [_on(bench, w, int_kernel, p.int_elements, p.int_rounds, i)
-               for w in bench.workers for i in range(w.nthreads)]
-    together = bench.client.gather(futures)
+    together = bench.call_all_at_once(
+        [(w, int_kernel, (p.int_elements, p.int_rounds, i))
+         for w in bench.workers for i in range(w.nthreads)])
     total_ops = sum(r["ops"] for r in together)
     span = max(r["end"] for r in together) - min(r["start"] for r in together)
     result.add("int_cluster", total_ops / span, "ops/s")

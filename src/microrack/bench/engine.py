@@ -12,7 +12,7 @@ import contextlib
 import logging
 import platform
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,13 +88,42 @@ def _identify(address: str, timeout: float) -> str:
         return f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
 
 
+Call = tuple[WorkerInfo, Callable[..., Any], tuple[Any, ...]]
+
+
 class BenchCluster:
-    """A connected Dask client plus what microrack knows about its workers."""
+    """A connected Dask client plus what microrack knows about its workers.
+
+    ``call``, ``call_all_at_once`` and ``call_everywhere`` are the engine-neutral
+    operations the cpu and storage workloads need; the Ray engine
+    (:mod:`microrack.bench.ray_engine`) provides the same three.
+    """
+
+    engine = "dask"
+    #: workloads this engine can run
+    supports: tuple[str, ...] = ("cpu", "storage", "net", "mixed")
 
     def __init__(self, client: Any, cluster: Any | None, workers: list[WorkerInfo]) -> None:
         self.client = client
         self.cluster = cluster
         self.workers = workers
+
+    def call(self, w: WorkerInfo, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in a thread of worker ``w`` and wait for its result."""
+        return self.call_all_at_once([(w, fn, args)])[0]
+
+    def call_all_at_once(self, calls: list[Call]) -> list[Any]:
+        """Every ``(worker, fn, args)`` submitted at once; results in order.
+
+        As many run in parallel on a worker as it has threads.
+        """
+        futures = [self.client.submit(fn, *args, workers=[w.address], allow_other_workers=False,
+                                      pure=False) for w, fn, args in calls]
+        return list(self.client.gather(futures))
+
+    def call_everywhere(self, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+        """``fn(*args)`` on every worker, by address (quick functions only)."""
+        return dict(self.client.run(fn, *args))
 
     @property
     def embedded(self) -> bool:
@@ -228,15 +257,15 @@ def board_id_for(model: str) -> str | None:
     return max(hits)[1] if hits else None
 
 
-def probe_environment(bench: BenchCluster) -> dict[str, Any]:
+def probe_environment(bench: Any) -> dict[str, Any]:
     """The environment section of ``--json``: this client and every worker."""
-    per_worker = bench.client.run(worker_environment)
+    per_worker = bench.call_everywhere(worker_environment)
     for env in per_worker.values():
         if env.get("board"):
             env["board_id"] = board_id_for(env["board"])
     return {
         "client": worker_environment(),
-        "engine": "dask",
+        "engine": bench.engine,
         "embedded": bench.embedded,
         "workers": [
             {"node": w.node, "address": w.address, "nthreads": w.nthreads,

@@ -130,9 +130,9 @@ def preflight_local(params: StorageParams, size: int | None = None) -> None:
 def preflight_workers(bench: BenchCluster, params: StorageParams,
                       size: int | None = None) -> dict[str, bool]:
     """Ask every worker the same questions; the first problem names the worker."""
-    answers = bench.client.run(check_directory, params.directory,
-                               params.file_size() if size is None else size,
-                               params.direct, params.block_size if size is None else 1)
+    answers = bench.call_everywhere(check_directory, params.directory,
+                                    params.file_size() if size is None else size,
+                                    params.direct, params.block_size if size is None else 1)
     direct: dict[str, bool] = {}
     for w in bench.workers:
         answer = answers.get(w.address, {})
@@ -262,17 +262,15 @@ def run_storage(bench: BenchCluster, params: StorageParams,
                            "latency_samples_s": {}})
     try:
         for w in bench.workers:
-            fut = bench.client.submit(
-                storage_job, params.directory, params.run_id, w.node, size, params.block_size,
-                params.queue_depth, direct[w.address], params.runtime, params.random_block,
-                workers=[w.address], allow_other_workers=False, pure=False)
-            job = fut.result()
+            job = bench.call(w, storage_job, params.directory, params.run_id, w.node, size,
+                             params.block_size, params.queue_depth, direct[w.address],
+                             params.runtime, params.random_block)
             _record(result, w.node, job, params)
             step(w.node)
     except BaseException:
         # Ctrl-C (or a lost worker): stop the loops and remove the files everywhere.
         with contextlib.suppress(Exception):
-            bench.client.run(cleanup, params.run_id, params.directory, wait=True)
+            bench.call_everywhere(cleanup, params.run_id, params.directory)
         if bench.embedded:
             cleanup(params.run_id, params.directory)
         raise

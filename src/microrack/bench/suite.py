@@ -36,6 +36,7 @@ class SuiteOptions:
     net: Any = None  # NetParams
     mixed: Any = None  # MixedParams
     progress: bool = True
+    engine: str = "dask"
 
 
 @dataclass(slots=True)
@@ -99,6 +100,31 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield p
 
 
+def engine_workloads(engine: str, workloads: tuple[str, ...], explicit: bool) -> tuple[str, ...]:
+    """The workloads ``engine`` runs; asking one it cannot run by name is an error."""
+    if engine == "dask":
+        return workloads
+    from microrack.bench.ray_engine import RAY_WORKLOADS
+
+    missing = [w for w in workloads if w not in RAY_WORKLOADS]
+    if missing and explicit:
+        raise UsageError("--engine", f"ray runs {' and '.join(RAY_WORKLOADS)}; "
+                                     f"{', '.join(missing)} needs --engine dask")
+    return tuple(w for w in workloads if w in RAY_WORKLOADS)
+
+
+@contextlib.contextmanager
+def _open_engine(opts: SuiteOptions) -> Iterator[Any]:
+    if opts.engine == "ray":
+        from microrack.bench.ray_engine import open_ray
+
+        with open_ray(opts.scheduler, opts.local * opts.threads) as bench:
+            yield bench
+    else:
+        with open_cluster(opts.scheduler, opts.local, opts.threads) as bench:
+            yield bench
+
+
 def run_suite(opts: SuiteOptions) -> BenchRun:
     """Check inputs, open the engine, run each workload, return every number."""
     from microrack.bench.mixed import MixedParams, run_mixed
@@ -119,7 +145,7 @@ def run_suite(opts: SuiteOptions) -> BenchRun:
         preflight_local(opts.storage, size=opts.mixed.chunk_bytes)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     results: dict[str, WorkloadResult] = {}
-    with open_cluster(opts.scheduler, opts.local, opts.threads) as bench:
+    with _open_engine(opts) as bench:
         if "storage" in opts.workloads:
             preflight_workers(bench, opts.storage)
         if "mixed" in opts.workloads:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 
 from microrack.errors import UsageError
 
@@ -22,7 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--local", type=int, metavar="N",
                        help="start a LocalCluster of N worker processes (default 2)")
     eng.add_argument("--threads", type=int, help="threads per local worker (default 1)")
-    eng.add_argument("--engine", choices=("dask", "ray"), default="dask")
+    eng.add_argument("--engine", choices=("dask", "ray"), default="dask",
+                     help="dask (default) or ray (cpu and storage; pip install "
+                          "'microrack[ray]'); with ray, --scheduler is the Ray address")
     out = parser.add_argument_group("output")
     out.add_argument("--json", metavar="FILE", help="write every number with its unit")
     out.add_argument("--report", metavar="FILE.html", help="write an HTML page of plots")
@@ -55,6 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from microrack.bench import report, resolve_workloads, run_suite
     from microrack.bench.profile import resolve_settings, suite_options
+    from microrack.bench.suite import engine_workloads
 
     if args.workload == "compare":
         if len(args.files) != 2:
@@ -66,12 +70,18 @@ def run(args: argparse.Namespace) -> int:
     workloads = resolve_workloads(args.workload)
     if args.files:
         raise UsageError("workload", f"unexpected extra arguments {' '.join(args.files)}")
-    if args.engine == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise UsageError("--engine", "ray is not installed (pip install 'microrack[ray]')")
-        raise UsageError("--engine", "the Ray engine is not implemented yet; use --engine dask")
+    if args.engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--engine", "ray is not installed (pip install 'microrack[ray]')")
+    chosen = engine_workloads(args.engine, workloads, explicit=args.workload != "all")
+    if chosen != workloads:
+        skipped = ", ".join(w for w in workloads if w not in chosen)
+        print(f"microrack bench: the {args.engine} engine does not run {skipped}; skipped",
+              file=sys.stderr)
+    workloads = chosen
     settings = resolve_settings(vars(args), args.profile)
-    result = run_suite(suite_options(workloads, settings, progress=not args.no_progress))
+    opts = suite_options(workloads, settings, progress=not args.no_progress)
+    opts.engine = args.engine
+    result = run_suite(opts)
     report.print_summary(result)
     if args.json:
         report.write_json(result, args.json)
