@@ -50,8 +50,17 @@ def cluster(artifacts_dir, tmp_path_factory):
                 yield ns, sched
 
 
+def rx_bytes(ns: NetNS, i: int) -> int:
+    """Bytes received on namespace ``i``'s bridge interface (sysfs as seen inside it)."""
+    out = subprocess.run(ns.exec_argv(i, ["cat", f"/sys/class/net/{ns.iface(i)}/statistics/"
+                                               "rx_bytes"]),
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
 def test_all_workloads_cross_the_bridge(cluster, tmp_path, artifacts_dir):
     ns, sched = cluster
+    rx_before = rx_bytes(ns, 2)
     out = tmp_path / "netns.json"
     html = artifacts_dir / "bench-netns.html"
     argv = ns.exec_argv(0, microrack_cmd(
@@ -63,6 +72,8 @@ def test_all_workloads_cross_the_bridge(cluster, tmp_path, artifacts_dir):
     run = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     data = json.loads(out.read_text())
+    # node1 (namespace 2) received both 2 MiB streams through its veth interface
+    assert rx_bytes(ns, 2) - rx_before >= 2 * (2 << 20)
     workers = data["environment"]["workers"]
     hosts = sorted(w["address"].split("//")[1].rsplit(":", 1)[0] for w in workers)
     assert hosts == ns.addresses[1:]  # two workers, two hosts, neither is the scheduler's
@@ -94,3 +105,14 @@ def test_wrong_scheduler_address_from_a_namespace(cluster):
     run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "--scheduler" in run.stderr
+
+
+def test_unusable_directory_on_the_workers_names_the_worker(cluster, tmp_path):
+    ns, sched = cluster
+    argv = ns.exec_argv(0, microrack_cmd("bench", "storage", "--scheduler", sched,
+                                         "--dir", str(tmp_path / "absent")))
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    line = run.stderr.strip()
+    assert "\n" not in line and line.count("--dir") == 1
+    assert "node0 (tcp://198.18.77.2:" in line
