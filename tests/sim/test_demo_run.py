@@ -137,3 +137,19 @@ def test_demo_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     assert p.returncode == 2 and "--listen" in p.stderr
     after = {p.name for p in Path(tempfile.gettempdir()).glob("microrack-demo-*")}
     assert after <= before
+
+
+def test_demo_without_hub_shows_the_story_in_the_terminal(tmp_path: Path) -> None:
+    """The terminal-only path (no hub installed, or --no-hub): same rules on the snapshots."""
+    p = subprocess.run(microrack_cmd("demo", "--nodes", "2", "--boards", "pi4b,rk1", "--no-hub",
+                                     "--duration", "50"),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = p.stdout
+    assert "terminal only" in out
+    assert "FanStalled:pi4b-0" in out and "Throttling:pi4b-0" in out
+    assert "NodeDown:rk1-1" in out
+    assert "FanStalled:rk1-1" not in out
+    workdir = Path(re.search(r"workdir (\S+)", out).group(1))  # type: ignore[union-attr]
+    assert not workdir.exists()
+    assert not any(_alive(int(pid)) for pid in re.findall(r"pid (\d+)", out))

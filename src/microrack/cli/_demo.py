@@ -22,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where the hub's dashboard listens (default %(default)s)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this long (default: until Ctrl-C)")
+    parser.add_argument("--no-hub", action="store_true",
+                        help="no hub: the live summary in this terminal only")
     parser.add_argument("--speed", type=float, default=10.0, metavar="X",
                         help="twin seconds per real second (default %(default)s)")
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--boards", "name at least one board")
     host, port = _listen(args.listen)
     demo = Demo(nodes=args.nodes, boards=boards, listen=(host, port), duration=args.duration,
-                story=Story(speed=args.speed))
+                story=Story(speed=args.speed), use_hub=False if args.no_hub else None)
     out = sys.stdout
     try:
         with running(demo):
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             if demo.hub is not None:
                 out.write(f"  dashboard: http://{host}:{port}/  (hub pid {demo.hub.pid})\n")
             else:
-                out.write("  no hub installed: live summary in this terminal only\n")
+                out.write("  no hub: live summary in this terminal only\n")
             for n in demo.nodes:
                 pid = n.proc.pid if n.proc else 0
                 out.write(f"  agent {n.name} pid {pid} http://127.0.0.1:{n.port}/metrics"
