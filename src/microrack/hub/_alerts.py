@@ -297,7 +297,9 @@ class AlertEngine:
         changed: list[Alert] = []
         seen: set[str] = set()
         skipped_nodes: set[str] = set()
+        evaluated: set[str] = set()
         for node in nodes:
+            evaluated.add(node.key)
             for rule in self.rules:
                 if node.status in ("down", "unknown") and not rule.on_down:
                     skipped_nodes.add(node.key)
@@ -326,6 +328,8 @@ class AlertEngine:
                         alert.fired_at = now
                         changed.append(alert)
         for fp, alert in list(self.active.items()):
+            if alert.node not in evaluated:
+                continue
             if fp in seen or (alert.node in skipped_nodes and alert.rule != "NodeDown"):
                 continue
             del self.active[fp]

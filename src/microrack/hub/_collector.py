@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-
+from microrack.hub._http import KeepAliveClient
 from microrack.hub._nodes import LabelSet, NodeState
 from microrack.hub._store import Batch, SeriesTriple
 
@@ -47,13 +47,10 @@ def _series(body: dict[str, Any]) -> list[SeriesTriple]:
     return out
 
 
-async def pull_once(client: httpx.AsyncClient, node: NodeState) -> PullResult:
+async def pull_once(client: KeepAliveClient, node: NodeState) -> PullResult:
     """One pull of ``node``; updates its identity and position, returns the batch."""
     t0 = time.perf_counter()
-    url = f"http://{_hostport(node.host, node.port)}/api/v1/samples"
-    resp = await client.get(url, params={"since": node.since})
-    resp.raise_for_status()
-    body = resp.json()
+    body = json.loads(await client.get(f"/api/v1/samples?since={node.since}"))
     ident = body["node"]
     boot_id = str(ident["boot_id"])
     last_seq = int(body["last_seq"])
@@ -66,9 +63,7 @@ async def pull_once(client: httpx.AsyncClient, node: NodeState) -> PullResult:
         node.since = 0
         node.stored_seq = 0
         restarted = True
-        resp = await client.get(url, params={"since": 0})
-        resp.raise_for_status()
-        body = resp.json()
+        body = json.loads(await client.get("/api/v1/samples?since=0"))
         ident = body["node"]
         last_seq = int(body["last_seq"])
     node.boot_id = boot_id
@@ -112,12 +107,7 @@ def _remember_latest(node: NodeState, series: list[SeriesTriple], values: list[A
     node.latest = latest
 
 
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def pull_loop(
-    client: httpx.AsyncClient,
     node: NodeState,
     deliver: Callable[[NodeState, PullResult], Awaitable[None]],
     failed: Callable[[NodeState, str], Awaitable[None]],
@@ -125,21 +115,25 @@ async def pull_loop(
     min_interval: float | None = None,
 ) -> None:
     """Pull ``node`` every interval until ``stop`` is set; catch up at once when behind."""
-    while not stop.is_set():
-        t0 = time.monotonic()
-        more = False
-        try:
-            result = await pull_once(client, node)
-            more = result.more
-            node.last_ok = time.monotonic()
-            node.last_error = None
-            await deliver(node, result)
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            node.last_error = f"{type(exc).__name__}: {exc}"
-            await failed(node, node.last_error)
-        if more:
-            continue
-        interval = min_interval if min_interval is not None else node.interval
-        wait = max(0.05, interval - (time.monotonic() - t0))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+    client = KeepAliveClient(node.host, node.port)
+    try:
+        while not stop.is_set():
+            t0 = time.monotonic()
+            more = False
+            try:
+                result = await pull_once(client, node)
+                more = result.more
+                node.last_ok = time.monotonic()
+                node.last_error = None
+                await deliver(node, result)
+            except (OSError, EOFError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+                node.last_error = f"{type(exc).__name__}: {exc}"
+                await failed(node, node.last_error)
+            if more:
+                continue
+            interval = min_interval if min_interval is not None else node.interval
+            wait = max(0.05, interval - (time.monotonic() - t0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+    finally:
+        client.close()

@@ -48,6 +48,8 @@ class NodeState:
     lost: int = 0
     latest: dict[tuple[str, LabelSet], float] = field(default_factory=dict)
     beacon_headline: dict[str, float] = field(default_factory=dict)
+    _index: dict[str, list[tuple[dict[str, str], float]]] | None = field(default=None, repr=False)
+    _index_stamp: tuple[int, int] = (0, 0)
 
     @property
     def key(self) -> str:
@@ -60,14 +62,20 @@ class NodeState:
 
     def values(self, metric: str, **match: str) -> list[tuple[dict[str, str], float]]:
         """Latest values of ``metric`` whose labels include ``match``."""
-        out = []
-        for (name, labels), v in self.latest.items():
-            if name != metric:
-                continue
-            lab = dict(labels)
-            if all(lab.get(k) == want for k, want in match.items()):
-                out.append((lab, v))
-        return out
+        rows = self._by_name().get(metric, [])
+        if not match:
+            return rows
+        return [(lab, v) for lab, v in rows if all(lab.get(k) == w for k, w in match.items())]
+
+    def _by_name(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        # Rules and cards look values up by name many times per second: index once per pull.
+        stamp = (id(self.latest), len(self.latest))
+        if self._index is None or self._index_stamp != stamp:
+            index: dict[str, list[tuple[dict[str, str], float]]] = {}
+            for (name, labels), v in self.latest.items():
+                index.setdefault(name, []).append((dict(labels), v))
+            self._index, self._index_stamp = index, stamp
+        return self._index
 
     def first(self, metric: str, **match: str) -> float | None:
         vals = self.values(metric, **match)

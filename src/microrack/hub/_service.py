@@ -99,11 +99,7 @@ class Hub:
         self.nodes[key] = node
         log.info("target %s (%s) from %s, since seq %d", key, node.name or "?", source, node.since)
         if self._client is not None:
-            self._spawn(
-                pull_loop(
-                    self._client, node, self._deliver, self._failed, self._stop, self.config.poll
-                )
-            )
+            self._spawn(pull_loop(node, self._deliver, self._failed, self._stop, self.config.poll))
         return node
 
     # -- lifecycle ---------------------------------------------------------
@@ -155,6 +151,10 @@ class Hub:
         if result.batch is not None and (result.batch.samples or result.restarted):
             await self._queue.put(result.batch)
         self._set_status(node)
+        if result.batch is not None and result.batch.samples:
+            # Rules see every pull's newest values, not a once-a-second sample of them.
+            for alert in self.alerts.evaluate([node]):
+                self._announce(alert)
 
     async def _failed(self, node: NodeState, error: str) -> None:
         self.pulls["error"] += 1
@@ -208,15 +208,18 @@ class Hub:
             self.bus.publish("node", node.describe())
 
     async def _ticker(self) -> None:
+        """Statuses four times a second, alert rules once a second."""
+        tick = 0
         while not self._stop.is_set():
             now = time.monotonic()
             for node in list(self.nodes.values()):
                 if node.last_ok is None:
                     continue
                 self._set_status(node, now)
-            changed = self.alerts.evaluate(list(self.nodes.values()))
-            for alert in changed:
-                self._announce(alert)
+            tick += 1
+            if tick % 4 == 0:
+                for alert in self.alerts.evaluate(list(self.nodes.values())):
+                    self._announce(alert)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=0.25)
 
