@@ -53,6 +53,9 @@ def test_unknown_workload():
     (["--block-size", "0"], "--block-size"),
     (["--queue-depth", "0"], "--queue-depth"),
     (["--local", "0"], "--local"),
+    (["--block-size", "1000", "--direct"], "--block-size"),
+    (["--json", "/nonexistent-dir/run.json"], "--json"),
+    (["--report", "/nonexistent-dir/run.html"], "--report"),
 ])
 def test_bad_values_name_the_argument(args, argument, tmp_path):
     one_line_error(bench("storage", "--dir", str(tmp_path), *args), argument)

@@ -75,6 +75,10 @@ def test_check_directory_answers_instead_of_raising(tmp_path: Path):
     assert check_directory(str(tmp_path / "missing"), 1 << 20, None)["argument"] == "--dir"
     assert check_directory(str(tmp_path), 1 << 60, None)["argument"] == "--size"
     assert check_directory(str(tmp_path), 1024, None, block_size=4096)["argument"] == "--size"
+    # direct I/O needs 4k-aligned blocks: "where allowed" falls back, --direct refuses
+    assert check_directory(str(tmp_path), 1 << 20, None, block_size=1000)["direct"] is False
+    assert check_directory(str(tmp_path), 1 << 20, True, block_size=1000)["argument"] \
+        == "--block-size"
     ok = check_directory(str(tmp_path), 1 << 20, False)
     assert ok["direct"] is False and ok["free"] > 0
     assert list(tmp_path.iterdir()) == []  # the probe file is gone

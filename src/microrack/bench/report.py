@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,8 @@ from microrack.bench.measure import Measurement, format_value
 from microrack.bench.suite import BenchRun
 from microrack.errors import ResourceError, UsageError
 
-__all__ = ["compare_runs", "load_run", "print_compare", "print_summary", "write_html",
-           "write_json"]
+__all__ = ["check_writable", "compare_runs", "load_run", "print_compare", "print_summary",
+           "write_html", "write_json"]
 
 
 def _console() -> Any:
@@ -55,10 +56,32 @@ def print_summary(run: BenchRun) -> None:
         console.print(table)
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinity are not JSON: they become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def check_writable(path: str, argument: str) -> None:
+    """Before any work: an output file that cannot be written would lose the whole run."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UsageError(argument, f"{parent} is not a directory")
+    if Path(path).is_dir():
+        raise UsageError(argument, f"{path} is a directory")
+    if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
+        raise UsageError(argument, f"{path} is not writable")
+
+
 def write_json(run: BenchRun, path: str) -> None:
     try:
-        Path(path).write_text(json.dumps(run.to_json(), indent=1, allow_nan=False) + "\n",
-                              encoding="utf-8")
+        Path(path).write_text(json.dumps(_finite(run.to_json()), indent=1, allow_nan=False)
+                              + "\n", encoding="utf-8")
     except OSError as exc:
         raise ResourceError(f"--json: cannot write {path} ({exc.strerror or exc})") from None
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from microrack.bench.engine import BenchCluster
 from microrack.bench.measure import WorkloadResult, format_bytes, percentiles
-from microrack.errors import UsageError
+from microrack.errors import ResourceError, UsageError
 
 __all__ = [
     "StorageParams",
@@ -112,7 +112,12 @@ def check_directory(directory: str, size: int, direct: bool | None,
         return {"argument": "--size", "message": f"{format_bytes(size)} is larger than the "
                                                  f"free space in {directory} "
                                                  f"({format_bytes(free)})"}
-    can_direct = _direct_supported(directory)
+    aligned = block_size % 4096 == 0
+    if direct is True and not aligned:
+        return {"argument": "--block-size", "message": f"{block_size} bytes is not a multiple "
+                                                       "of 4k, which direct I/O needs; use "
+                                                       "--buffered"}
+    can_direct = aligned and _direct_supported(directory)
     if direct is True and not can_direct:
         return {"argument": "--direct", "message": f"the filesystem of {directory} does not "
                                                    "allow O_DIRECT; use --buffered"}
@@ -260,13 +265,19 @@ def run_storage(bench: BenchCluster, params: StorageParams,
                            "block_size": params.block_size, "queue_depth": params.queue_depth,
                            "random_block": params.random_block, "runtime": params.runtime,
                            "latency_samples_s": {}})
+    where = "?"
     try:
         for w in bench.workers:
+            where = f"{w.node} ({w.address})"
             job = bench.call(w, storage_job, params.directory, params.run_id, w.node, size,
                              params.block_size, params.queue_depth, direct[w.address],
                              params.runtime, params.random_block)
             _record(result, w.node, job, params)
             step(w.node)
+    except OSError as exc:  # the disk filled up, went read-only, ... on that worker
+        with contextlib.suppress(Exception):
+            bench.call_everywhere(cleanup, params.run_id, params.directory)
+        raise ResourceError(f"storage on {where}: {exc}") from None
     except BaseException:
         # Ctrl-C (or a lost worker): stop the loops and remove the files everywhere.
         with contextlib.suppress(Exception):

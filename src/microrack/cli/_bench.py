@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"microrack bench: the {args.engine} engine does not run {skipped}; skipped",
               file=sys.stderr)
     workloads = chosen
+    for path, argument in ((args.json, "--json"), (args.report, "--report")):
+        if path:
+            report.check_writable(path, argument)
     settings = resolve_settings(vars(args), args.profile)
     opts = suite_options(workloads, settings, progress=not args.no_progress)
     opts.engine = args.engine
