@@ -230,7 +230,8 @@ def main() -> int:
         print(f"{label:28} {sa:>14} {sb:>10} {ratio:7.2f}")
     print(f"agent CPU per scrape (cached text): {res['agent_cpu_per_scrape_s'] * 1e3:.2f} ms; "
           f"collections measured at {args.fast_interval:g} s: {res['agent_fast_collections']}")
-    print(f"agent with a full ring ({min(720, int(res['agent_full_ring_samples']))} samples): "
+    kept = min(720, int(res["agent_full_ring_samples"]))
+    print(f"agent with {kept} samples in its ring (720 = full): "
           f"peak RSS {res['agent_full_ring_peak_rss_mb']:.1f} MB, "
           f"whole-ring /api/v1/samples pull {res['agent_full_ring_pull_ms']:.0f} ms")
     return 0
