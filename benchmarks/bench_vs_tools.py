@@ -88,12 +88,7 @@ def raw_echo(port_q: Any, size: int) -> None:
             conn.sendall(buf)
 
 
-def raw_floor(size: int, count: int) -> float:
-    """Median round trip between two bare Python processes on loopback."""
-    q: Any = multiprocessing.get_context("spawn").Queue()
-    proc = multiprocessing.get_context("spawn").Process(target=raw_echo, args=(q, size))
-    proc.start()
-    port = q.get(timeout=60)
+def raw_client(port: int, size: int, count: int, out: Any) -> None:
     lat = []
     msg = b"x" * size
     with socket.create_connection(("127.0.0.1", port)) as c:
@@ -105,8 +100,26 @@ def raw_floor(size: int, count: int) -> float:
             while got < size:
                 got += len(c.recv(size - got))
             lat.append(time.perf_counter_ns() - t0)
-    proc.join(10)
-    return statistics.median(lat) / 1e9
+    out.put(statistics.median(lat) / 1e9)
+
+
+def raw_floor(size: int, count: int) -> float:
+    """Median round trip between two bare Python processes on loopback.
+
+    Both ends are fresh processes: this one hosts the Dask scheduler, whose
+    threads would otherwise share the GIL with the measuring loop.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    q: Any = ctx.Queue()
+    server = ctx.Process(target=raw_echo, args=(q, size))
+    server.start()
+    port = q.get(timeout=60)
+    client = ctx.Process(target=raw_client, args=(port, size, count, q))
+    client.start()
+    median = float(q.get(timeout=300))
+    client.join(10)
+    server.join(10)
+    return median
 
 
 def iperf3(nbytes: int, chunk: int) -> float:
