@@ -125,14 +125,21 @@ class Proc:
 
 
 @contextlib.contextmanager
-def started(argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
-            cwd: str | Path | None = None, wait: tuple[str, int] | None = None,
-            timeout: float = 30.0) -> Iterator[Proc]:
+def started(
+    argv: Sequence[str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    wait: tuple[str, int] | None = None,
+    timeout: float = 30.0,
+) -> Iterator[Proc]:
     """Start ``argv`` with output to ``log``; wait for a port; stop it on exit."""
     log.parent.mkdir(parents=True, exist_ok=True)
     fh = open(log, "wb")  # noqa: SIM115 - closed in finally
-    popen = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                             stdin=subprocess.DEVNULL)
+    popen = subprocess.Popen(
+        list(argv), stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd, stdin=subprocess.DEVNULL
+    )
     proc = Proc(argv, popen, log)
     try:
         if wait is not None:

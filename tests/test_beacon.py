@@ -8,8 +8,16 @@ from microrack import beacon
 from microrack.errors import ResourceError
 
 KEY = b"s3cret"
-PAYLOAD = {"node": "pi-1", "board": "rpi-4b", "address": "127.0.0.1", "port": 9101,
-           "boot_id": "b1", "seq": 42, "ts": 1000.0, "headline": {"cpu": 0.25}}
+PAYLOAD = {
+    "node": "pi-1",
+    "board": "rpi-4b",
+    "address": "127.0.0.1",
+    "port": 9101,
+    "boot_id": "b1",
+    "seq": 42,
+    "ts": 1000.0,
+    "headline": {"cpu": 0.25},
+}
 
 
 def test_sign_then_verify_round_trips():

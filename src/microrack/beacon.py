@@ -69,7 +69,9 @@ def load_key(path: str | Path) -> bytes:
     try:
         key = Path(path).read_bytes().strip()
     except OSError as exc:
-        raise ResourceError(f"beacon key file {str(path)!r} cannot be read: {exc.strerror or exc}") from exc
+        raise ResourceError(
+            f"beacon key file {str(path)!r} cannot be read: {exc.strerror or exc}"
+        ) from exc
     if not key:
         raise ResourceError(f"beacon key file {str(path)!r} is empty")
     return key
@@ -102,7 +104,9 @@ def verify(datagram: bytes, key: bytes, now: float, max_age: float = 30.0) -> Be
             boot_id=str(p["boot_id"]),
             seq=int(p["seq"]),
             ts=float(p["ts"]),
-            headline={str(k): float(v) for k, v in (p.get("headline") or {}).items() if v is not None},
+            headline={
+                str(k): float(v) for k, v in (p.get("headline") or {}).items() if v is not None
+            },
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BeaconRejected("malformed", repr(exc)) from exc
@@ -121,8 +125,9 @@ def sender_socket(interface: str = "0.0.0.0", ttl: int = 1) -> socket.socket:
     return s
 
 
-def receiver_socket(group: str = DEFAULT_GROUP, port: int = DEFAULT_PORT,
-                    interface: str = "0.0.0.0") -> socket.socket:
+def receiver_socket(
+    group: str = DEFAULT_GROUP, port: int = DEFAULT_PORT, interface: str = "0.0.0.0"
+) -> socket.socket:
     """A UDP socket joined to the beacon group on the interface with address ``interface``."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -7,7 +7,7 @@ both ends read it from one place.
 Wire format (JSON) of ``GET /api/v1/samples?since=SEQ``::
 
     {
-      "node": {"name": "pi-1", "board": "rpi4b", "address": "127.0.0.1",
+      "node": {"name": "pi-1", "board": "rpi-4b", "address": "127.0.0.1",
                "port": 9101, "boot_id": "…", "interval": 5.0},
       "first_seq": 1,            # oldest sequence number still in the ring
       "last_seq": 720,           # newest sequence number
@@ -135,9 +135,7 @@ def encode_batch(
             {
                 "seq": seq,
                 "ts": ts,
-                "values": [
-                    _finite(row[i]) if i in row else None for i in range(width)
-                ],
+                "values": [_finite(row[i]) if i in row else None for i in range(width)],
             }
             for seq, ts, row in rows
         ],
@@ -159,13 +157,21 @@ def decode_batch(body: Mapping[str, Any]) -> SampleBatch:
         keys: list[SeriesKey] = []
         for entry in body["series"]:
             name, labels, mtype = entry
-            keys.append(SeriesKey(str(name), tuple(sorted((str(k), str(v)) for k, v in labels.items())), mtype))
+            keys.append(
+                SeriesKey(
+                    str(name), tuple(sorted((str(k), str(v)) for k, v in labels.items())), mtype
+                )
+            )
         samples: list[Sample] = []
         for s in body["samples"]:
             values: Sequence[float | None] = s["values"]
             if len(values) != len(keys):
-                raise ValueError(f"sample {s.get('seq')} has {len(values)} values for {len(keys)} series")
-            points = tuple(Point(k, float(v)) for k, v in zip(keys, values, strict=True) if v is not None)
+                raise ValueError(
+                    f"sample {s.get('seq')} has {len(values)} values for {len(keys)} series"
+                )
+            points = tuple(
+                Point(k, float(v)) for k, v in zip(keys, values, strict=True) if v is not None
+            )
             samples.append(Sample(int(s["seq"]), float(s["ts"]), points))
         return SampleBatch(node, int(body["first_seq"]), int(body["last_seq"]), tuple(samples))
     except (KeyError, TypeError) as exc:

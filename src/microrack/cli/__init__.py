@@ -56,7 +56,9 @@ def _command_in(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = _Parser(prog="microrack", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"microrack {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output on stderr"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = _command_in(argv)
     for name, (help_text, _extra) in COMMANDS.items():
@@ -76,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _missing_extra(_command_in(argv), exc)
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        level=logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
@@ -102,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _missing_extra(command: str | None, exc: ModuleNotFoundError) -> int:
     extra = COMMANDS[command][1] if command in COMMANDS else "all"
+    if (exc.name or "").split(".")[0] == "plotly":
+        extra = "plot"  # charts are optional on parts that run on a board
     print(
         f"microrack {command or ''}: error: missing module {exc.name!r}; "
         f"install it with: pip install 'microrack[{extra}]'",
