@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import ARTIFACTS  # noqa: E402
+from support import ARTIFACTS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -1,9 +1,8 @@
 import subprocess
 
-from support import microrack_cmd
-
 from microrack import __version__
 from microrack.cli import COMMANDS, main
+from support import microrack_cmd
 
 
 def test_version_prints_package_version(capsys):
