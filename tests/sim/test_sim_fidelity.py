@@ -99,3 +99,13 @@ def test_rock5b_uncooled_throttles_only_slightly() -> None:
     tw = _steady(model, util, duty=0.0, ambient=26.0)
     assert 75.0 <= float(tw.temp[0]) <= 80.0
     assert 0.85 <= float(tw.clock[0]) < 1.0
+
+
+def test_rk1_idle_with_its_nvme() -> None:
+    """Source geerling_rk1_issue: a booted, idle RK1 node with NVMe draws 5.2 W (above the BMC)."""
+    tw = Twin([board_model("rk1")], nvme=[True])
+    tw.auto_fan[:] = False
+    tw.duty[:] = 0.0  # the measurement is of the node, not a fan
+    for _ in range(3600):
+        tw.step(2.0)
+    assert float(tw.power[0]) == pytest.approx(5.2, rel=0.10)

@@ -13,7 +13,7 @@ resistance is derived from it: ``R = (T_load - T_ambient) / P_load``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["BoardPhysics", "Param", "physics_for"]
 
@@ -126,6 +126,12 @@ _RK3588 = BoardPhysics(
     off_w=_s(0.0, "tk_rock5b", "'0 W or just a few mW' when off"),
 )
 
+# Turing RK1: Geerling measured 5.2 W for a booted, idle node with its NVMe (above the
+# Turing Pi 2 BMC), against 2.85 W for the board alone: the drive idles at ~2.35 W on
+# the RK1's PCIe 3.0 x4 link (no deep power states).
+_RK1 = replace(_RK3588, nvme_idle_w=_s(2.35, "geerling_rk1_issue",
+                                       "5.2 W idle with NVMe - 2.85 W board (geerling_sbc)"))
+
 _JH7110 = BoardPhysics(
     r_fan_off=_e(10.0, "small heatsink, fan stopped"),
     r_fan_full=_e(6.0, "small fan"),
@@ -170,6 +176,7 @@ _BY_BOARD: dict[str, BoardPhysics] = {
     "rpi-cm5": _BCM2712,
     "rpi-3bplus": _OLDER_PI,
     "rpi-2b": _OLDER_PI,
+    "turing-rk1": _RK1,
 }
 
 
