@@ -53,6 +53,7 @@ faults:
   - {at: 5m, kind: crash, node: pi-01, duration: 10m}
   - {at: 8m, kind: crash, node: pi-03, duration: 1m}
   - {at: 20m, kind: partition, groups: [[pi-01], [pi-02], [pi-03]], duration: 1m}
+  - {at: 10m, kind: fan_stall, node: pi-05, duration: 1m}
 """)
     p = _sim(str(CLUSTER), "--scenario", str(sc), "--json")
     assert p.returncode == 0, p.stderr
@@ -62,6 +63,9 @@ faults:
     assert second["etcd" if "etcd" in second else "control-plane"]["ok"] is False
     split = {g["group"]: g for g in r["faults"][2]["groups"]}
     assert split["consul-server"]["ok"] is False and split["consul-server"]["worst_lost"] == 2
+    # a fault that starts while another one holds a server down sees that loss too
+    during = {g["group"]: g for g in r["faults"][3]["groups"]}
+    assert during["consul-server"]["worst_lost"] == 1 and during["consul-server"]["ok"] is True
     text = _sim(str(CLUSTER), "--scenario", str(sc))
     assert "LOST" in text.stdout
 

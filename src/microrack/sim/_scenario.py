@@ -191,6 +191,31 @@ def _lost_in_group(members: list[int], up: np.ndarray, side: np.ndarray | None) 
     return len(members) - int(counts.max())
 
 
+def _assign_workloads(cl: _Cluster, scenario: Scenario, path: str) -> dict[int, list[int]]:
+    """Workload index -> node indices: node match, then role, then the catch-all (-1: none)."""
+    plan: dict[int, list[int]] = {}
+    for i in range(len(cl.names)):
+        chosen = None
+        for k, w in enumerate(scenario.workloads):
+            if w.node == cl.names[i]:
+                chosen = k
+                break
+        if chosen is None:
+            chosen = next((k for k, w in enumerate(scenario.workloads)
+                           if w.role is not None and w.role in cl.roles[i]), None)
+        if chosen is None:
+            chosen = next((k for k, w in enumerate(scenario.workloads)
+                           if w.role is None and w.node is None), -1)
+        plan.setdefault(chosen, []).append(i)
+    for k, w in enumerate(scenario.workloads):
+        where = f"workloads[{k}]"
+        if w.node is not None and w.node not in cl.index:
+            raise ConfigError(path, f"{where}.node", f"no node {w.node!r} in the cluster")
+        if w.role is not None and not cl.with_role(w.role):
+            raise ConfigError(path, f"{where}.role", f"no node has role {w.role!r}")
+    return plan
+
+
 def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
                  cluster_name: str | None = None) -> SimResult:
     """Run ``scenario`` on the cluster ``spec``; ``path`` names the file in errors."""
@@ -218,27 +243,7 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     ])
     disk_used = disk_size * _START_DISK_RATIO
 
-    # workloads: node > role > everyone; nodes with none idle at 10 %
-    plan: dict[int, list[int]] = {}
-    for i in range(n):
-        chosen = None
-        for k, w in enumerate(scenario.workloads):
-            if w.node == cl.names[i]:
-                chosen = k
-                break
-        if chosen is None:
-            chosen = next((k for k, w in enumerate(scenario.workloads)
-                           if w.role is not None and w.role in cl.roles[i]), None)
-        if chosen is None:
-            chosen = next((k for k, w in enumerate(scenario.workloads)
-                           if w.role is None and w.node is None), -1)
-        plan.setdefault(chosen, []).append(i)
-    for k, w in enumerate(scenario.workloads):
-        where = f"workloads[{k}]"
-        if w.node is not None and w.node not in cl.index:
-            raise ConfigError(path, f"{where}.node", f"no node {w.node!r} in the cluster")
-        if w.role is not None and not cl.with_role(w.role):
-            raise ConfigError(path, f"{where}.role", f"no node has role {w.role!r}")
+    plan = _assign_workloads(cl, scenario, path)
 
     targets = [_targets(cl, f, f"faults[{k}]", path) for k, f in enumerate(scenario.faults)]
     sides = [_partition_sides(cl, f, f"faults[{k}]", path) if f.kind == "partition" else None
@@ -268,7 +273,8 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
             tw.util[idx] = interp(scenario.workloads[k].load, tmid, "util") if k >= 0 else 0.1
         amb = interp(scenario.ambient, tmid, "c") if scenario.ambient else scenario.ambient_c
         active = tuple(k for k, f in enumerate(scenario.faults) if f.active(tmid))
-        if active != last_active:
+        faults_changed = active != last_active
+        if faults_changed:
             last_active = active
             tw.up[:] = 1.0
             tw.fan_ok[:] = 1.0
@@ -300,7 +306,7 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         down_s += (tw.up == 0) * dt
         # quorum and redundancy whenever the set of lost nodes changes
         lost_key = (tuple(np.nonzero(tw.up == 0)[0]), None if side is None else tuple(side))
-        if lost_key != last_lost_key:
+        if lost_key != last_lost_key or faults_changed:
             last_lost_key = lost_key
             lost = {g: _lost_in_group(m, tw.up, side) for g, m in cl.groups.items()}
             for k in active:
