@@ -17,9 +17,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from microrack.sim import run_files, summary_text, write_html
+    from rich.console import Console
+    from rich.progress import Progress
 
-    result = run_files(args.cluster, args.scenario)
+    from microrack.sim import load_scenario, run_scenario, summary_text, write_html
+    from microrack.spec import load_spec
+
+    spec = load_spec(args.cluster)
+    scenario = load_scenario(args.scenario)
+    console = Console(stderr=True)
+    if console.is_terminal:  # a bar for long scenarios, on a terminal only
+        with Progress(transient=True, console=console) as bar:
+            task = bar.add_task("simulating", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = run_scenario(spec, scenario, path=args.scenario, progress=progress)
+    else:
+        result = run_scenario(spec, scenario, path=args.scenario)
     if args.report:
         write_html(result, args.report)
     if args.json:

@@ -12,6 +12,7 @@ changes, every consensus group and storage pool is checked against
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,8 +218,12 @@ def _assign_workloads(cl: _Cluster, scenario: Scenario, path: str) -> dict[int, 
 
 
 def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
-                 cluster_name: str | None = None) -> SimResult:
-    """Run ``scenario`` on the cluster ``spec``; ``path`` names the file in errors."""
+                 cluster_name: str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> SimResult:
+    """Run ``scenario`` on the cluster ``spec``; ``path`` names the file in errors.
+
+    ``progress(done, total)`` is called every few thousand steps (a progress bar).
+    """
     from microrack.thermal import default_curve
 
     cl = _Cluster(spec)
@@ -267,6 +272,8 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     tw.time = 0.0
 
     for s in range(steps):
+        if progress is not None and s % 2000 == 0:
+            progress(s, steps)
         t = s * dt
         tmid = t + dt / 2
         for k, idx in plan.items():
@@ -326,6 +333,8 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
             series["clock"].append(tw.clock.astype(float).round(3).tolist())
             series["up"].append(tw.up.astype(int).tolist())
 
+    if progress is not None:
+        progress(steps, steps)
     price = scenario.price_kwh
     alerts_per = {name: 0 for name in cl.names}
     for ep in tracker.episodes:
@@ -353,11 +362,12 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         alerts=tracker.episodes, faults=faults, series=series)
 
 
-def run_files(cluster: str | Path, scenario: str | Path) -> SimResult:
+def run_files(cluster: str | Path, scenario: str | Path,
+              progress: Callable[[int, int], None] | None = None) -> SimResult:
     """``run_scenario`` on files: errors name the file and the field."""
     from microrack.sim._script import load_scenario
     from microrack.spec import load_spec
 
     spec = load_spec(cluster)
     sc = load_scenario(scenario)
-    return run_scenario(spec, sc, path=str(scenario))
+    return run_scenario(spec, sc, path=str(scenario), progress=progress)
