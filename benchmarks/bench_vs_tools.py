@@ -13,7 +13,7 @@
 Targets (issue 7): storage throughput and QD1 random-read IOPS within
 0.8-1.25 of fio; TCP throughput at least 0.8 of iperf3's.
 
-    .venv/bin/python benchmarks/bench_vs_tools.py --dir /var/tmp --size 256M
+    .venv/bin/python benchmarks/bench_vs_tools.py --dir /var/tmp --size 1G
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from microrack.bench import NetParams, StorageParams, open_cluster, parse_size
 from microrack.bench.net import run_net
 from microrack.bench.storage import preflight_local, run_storage
 
-Row = tuple[str, float, float, str, tuple[float, float] | None]
+# name, microrack (median), peer (median), median of paired ratios, unit, target
+Row = tuple[str, float, float, float, str, tuple[float, float] | None]
 
 
 def fio(args: argparse.Namespace, name: str, rw: str, bs: int, depth: int,
@@ -51,21 +53,14 @@ def fio(args: argparse.Namespace, name: str, rw: str, bs: int, depth: int,
     return json.loads(out.stdout)["jobs"][0]
 
 
-def fio_storage(args: argparse.Namespace) -> dict[str, Any]:
-    path = os.path.join(args.dir, "microrack-fio.dat")
-    try:
-        res = {
-            "seq_write": fio(args, "seqw", "write", args.block_bytes, 1, False)["write"],
-            "seq_read": fio(args, "seqr", "read", args.block_bytes, 1, False)["read"],
-        }
-        for kind, rw in (("randread", "randread"), ("randwrite", "randwrite")):
-            for qd in sorted({1, args.queue_depth}):
-                side = "read" if rw == "randread" else "write"
-                res[f"{kind}_qd{qd}"] = fio(args, f"{kind}{qd}", rw, 4096, qd, True)[side]
-        return res
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
+def fio_phases(args: argparse.Namespace, phase: str) -> dict[str, Any]:
+    """fio's jobs for one microrack phase (``seq`` is the write then the read)."""
+    if phase == "seq":
+        return {"seq_write": fio(args, "seqw", "write", args.block_bytes, 1, False)["write"],
+                "seq_read": fio(args, "seqr", "read", args.block_bytes, 1, False)["read"]}
+    kind, qd = phase.split("_qd")
+    side = "read" if kind == "randread" else "write"
+    return {phase: fio(args, phase, kind, 4096, int(qd), True)[side]}
 
 
 def fio_p(job: dict[str, Any], q: str) -> float:
@@ -155,7 +150,8 @@ def fmt(v: float, unit: str) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dir", default="/var/tmp")
-    p.add_argument("--size", default="256M")
+    p.add_argument("--size", default="1G", help="long enough that the sequential phases "
+                   "are not dominated by start-up noise")
     p.add_argument("--block-size", default="1M")
     p.add_argument("--queue-depth", type=int, default=16)
     p.add_argument("--runtime", type=float, default=5.0)
@@ -165,7 +161,7 @@ def main() -> int:
     p.add_argument("--stream-size", default="1G")
     p.add_argument("--message-size", default="64")
     p.add_argument("--round-trips", type=int, default=5000)
-    p.add_argument("--repeat", type=int, default=3, help="interleaved runs; medians shown")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved pairs; medians shown")
     p.add_argument("--json", help="write the pairs and ratios here")
     args = p.parse_args()
     args.size_bytes = parse_size(args.size, "--size")
@@ -187,59 +183,77 @@ def main() -> int:
                      all_to_all_bytes=1 << 20)
     print(f"storage: {sp.directory} size={args.size_bytes} bs={args.block_bytes} "
           f"qd={args.queue_depth} direct={args.direct} runtime={args.runtime}s", flush=True)
-    sts, ffs = [], []
-    with open_cluster(None, local=1) as bench:
-        for _ in range(args.repeat):  # interleaved: a noisy neighbour hits both sides
-            sts.append(run_storage(bench, sp))
-            ffs.append(fio_storage(args))
+    # Phase by phase, microrack then fio, --repeat times: a noisy neighbour hits both
+    # sides of a pair, and the ratio shown is the median of the paired ratios.
+    groups = ["seq", *(f"{k}_qd{qd}" for k in ("randread", "randwrite")
+                       for qd in sorted({1, args.queue_depth}))]
+    pairs: dict[str, list[tuple[Any, dict[str, Any]]]] = {g: [] for g in groups}
+    fio_file = os.path.join(args.dir, "microrack-fio.dat")
+    try:
+        with open_cluster(None, local=1) as bench:
+            for group in groups:
+                only = replace(sp, random_phases=() if group == "seq" else (group,))
+                for _ in range(args.repeat):
+                    pairs[group].append((run_storage(bench, only), fio_phases(args, group)))
+    finally:
+        if os.path.exists(fio_file):
+            os.unlink(fio_file)
 
-    def st(name: str, **labels: object) -> float:
-        return statistics.median(r.get(name, **labels).value for r in sts)
-
-    def ff(pick: Any) -> float:
-        return statistics.median(float(pick(f)) for f in ffs)
+    def pair_row(group: str, name: str, mine: Any, peer: Any, unit: str,
+                 target: tuple[float, float] | None) -> Row:
+        ms = [float(mine(st)) for st, _ in pairs[group]]
+        ps = [float(peer(ff)) for _, ff in pairs[group]]
+        return (name, statistics.median(ms), statistics.median(ps),
+                statistics.median(m / p for m, p in zip(ms, ps, strict=True)), unit, target)
 
     rows: list[Row] = []
     for phase in ("seq_write", "seq_read"):
-        rows.append((f"{phase} throughput", st(f"{phase}_throughput"),
-                     ff(lambda f, ph=phase: f[ph]["bw_bytes"]), "bytes/s", (0.8, 1.25)))
-    for kind in ("randread", "randwrite"):
-        for qd in sorted({1, args.queue_depth}):
-            target = (0.8, 1.25) if (kind, qd) == ("randread", 1) else None
-            rows.append((f"{kind} 4k QD{qd}", st(f"{kind}_iops", qd=qd),
-                         ff(lambda f, k=f"{kind}_qd{qd}": f[k]["iops"]), "iops", target))
-    for phase in ("randread_qd1", "randwrite_qd1"):
+        rows.append(pair_row("seq", f"{phase} throughput",
+                             lambda st, ph=phase: st.get(f"{ph}_throughput").value,
+                             lambda ff, ph=phase: ff[ph]["bw_bytes"], "bytes/s", (0.8, 1.25)))
+    for group in groups[1:]:
+        kind, qd = group.split("_qd")
+        target = (0.8, 1.25) if group == "randread_qd1" else None
+        rows.append(pair_row(group, f"{kind} 4k QD{qd}",
+                             lambda st, k=kind, q=qd: st.get(f"{k}_iops", qd=q).value,
+                             lambda ff, g=group: ff[g]["iops"], "iops", target))
+    for group in ("randread_qd1", "randwrite_qd1"):
         for q, fq in (("p50", "50.000000"), ("p99", "99.000000")):
-            rows.append((f"{phase} latency {q}", st("latency", phase=phase, quantile=q),
-                         ff(lambda f, ph=phase, fq=fq: fio_p(f[ph], fq)), "s", None))
+            rows.append(pair_row(group, f"{group} latency {q}",
+                                 lambda st, g=group, q=q: st.get("latency", phase=g,
+                                                                 quantile=q).value,
+                                 lambda ff, g=group, fq=fq: fio_p(ff[g], fq), "s", None))
+    direct = pairs["seq"][0][0].get("direct_io").value == 1
     print(f"net: loopback, stream {npar.stream_bytes} bytes in {npar.chunk}-byte writes, "
           f"{npar.round_trips} round trips of {small} bytes", flush=True)
     nets, ips, floors = [], [], []
-    with open_cluster(None, local=2) as bench:
-        for _ in range(args.repeat):
+    for _ in range(args.repeat):
+        # the cluster is closed while the peers run: its heartbeats would disturb them
+        with open_cluster(None, local=2) as bench:
             nets.append(run_net(bench, npar))
-            ips.append(iperf3(npar.stream_bytes, npar.chunk))
-            floors.append(raw_floor(small, args.round_trips))
-    ip, floor = statistics.median(ips), statistics.median(floors)
+        ips.append(iperf3(npar.stream_bytes, npar.chunk))
+        floors.append(raw_floor(small, args.round_trips))
     pair = "node0-node1"
 
-    def nt(name: str, **labels: object) -> float:
-        return statistics.median(r.get(name, pair=pair, **labels).value for r in nets)
+    def net_row(name: str, metric: str, peers: list[float], unit: str,
+                target: tuple[float, float] | None, **labels: str) -> Row:
+        ms = [r.get(metric, pair=pair, **labels).value for r in nets]
+        return (name, statistics.median(ms), statistics.median(peers),
+                statistics.median(m / p for m, p in zip(ms, peers, strict=True)), unit, target)
 
-    rows.append(("TCP throughput vs iperf3", nt("throughput", transport="tcp"), ip, "bytes/s",
-                 (0.8, float("inf"))))
-    rows.append(("Dask comm throughput vs iperf3", nt("throughput", transport="dask"), ip,
-                 "bytes/s", None))
+    rows.append(net_row("TCP throughput vs iperf3", "throughput", ips, "bytes/s",
+                        (0.8, float("inf")), transport="tcp"))
+    rows.append(net_row("Dask comm throughput vs iperf3", "throughput", ips, "bytes/s", None,
+                        transport="dask"))
     for transport in ("tcp", "dask"):
-        rows.append((f"{transport} ping-pong p50 vs raw socket",
-                     nt("pingpong_latency", transport=transport, quantile="p50"), floor, "s",
-                     None))
+        rows.append(net_row(f"{transport} ping-pong p50 vs raw socket", "pingpong_latency",
+                            floors, "s", None, transport=transport, quantile="p50"))
 
     print(f"\n{'measurement':40} {'microrack':>16} {'peer tool':>16} {'ratio':>7}  target")
+    print(f"{'(medians of ' + str(args.repeat) + ' interleaved pairs)':40}")
     ok = True
     out = []
-    for name, mine, peer, unit, target in rows:
-        ratio = mine / peer if peer else float("nan")
+    for name, mine, peer, ratio, unit, target in rows:
         verdict = ""
         if target is not None:
             hit = target[0] <= ratio <= target[1]
@@ -251,8 +265,7 @@ def main() -> int:
                     "ratio": ratio, "target": target})
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"rows": out, "direct": st("direct_io") == 1, "repeat": args.repeat}, fh,
-                      indent=1)
+            json.dump({"rows": out, "direct": direct, "repeat": args.repeat}, fh, indent=1)
     print("\nall targets met" if ok else "\nsome targets missed (see MISSED)")
     return 0
 

@@ -158,3 +158,13 @@ def test_device_tree_model_to_catalog_board(model, board):
     from microrack.bench.engine import board_id_for
 
     assert board_id_for(model) == board
+
+
+def test_storage_job_runs_only_the_random_phases_asked(tmp_path: Path):
+    from microrack.bench.storage import storage_job
+
+    job = storage_job(str(tmp_path), "unit", "node0", 256 << 10, 64 << 10, 4, False, 0.05,
+                      random_phases=("randwrite_qd4",))
+    assert set(job["phases"]) == {"seq_write", "seq_read", "randwrite_qd4"}
+    assert job["phases"]["seq_read"]["verified_blocks"] == 4
+    assert job["removed"] and list(tmp_path.iterdir()) == []

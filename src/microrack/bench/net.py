@@ -28,7 +28,7 @@ from typing import Any
 
 from microrack.bench.engine import BenchCluster, WorkerInfo
 from microrack.bench.measure import WorkloadResult, percentiles
-from microrack.errors import UsageError
+from microrack.errors import ResourceError, UsageError
 
 __all__ = [
     "NetParams",
@@ -302,6 +302,8 @@ def run_net(bench: BenchCluster, params: NetParams,
                             workers=[a.address])[a.address]
             dask_tp = c.run(dask_throughput, listener, params.stream_bytes, params.chunk,
                             workers=[a.address])[a.address]
+        except OSError as exc:  # a firewall or a route between the two workers
+            raise ResourceError(f"net {pair}: {a.address} -> {b.host}: {exc}") from None
         finally:
             c.run(stop_tcp_server, port, workers=[b.address])
             c.run(stop_dask_listener, listener, workers=[b.address])

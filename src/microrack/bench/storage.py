@@ -62,6 +62,8 @@ class StorageParams:
     runtime: float = 5.0
     random_block: int = 4096
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    #: random phases to run (``randread_qd1`` ...); None: all of them
+    random_phases: tuple[str, ...] | None = None
 
     def file_size(self) -> int:
         """``size`` rounded down to whole blocks (fio does the same)."""
@@ -199,8 +201,12 @@ def _sample(values: list[int]) -> list[float]:
 
 def storage_job(directory: str, run_id: str, node: str, file_size: int, block: int,
                 depth: int, direct: bool, runtime: float, random_block: int = 4096,
-                seed: int = 0) -> dict[str, Any]:
-    """Runs on a worker: every phase on one file, which is always removed."""
+                seed: int = 0, random_phases: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Runs on a worker: every phase on one file, which is always removed.
+
+    The sequential phases always run (they lay out and verify the file);
+    ``random_phases`` picks among ``randread_qd1``, ``randread_qd<depth>``, ...
+    """
     stop = _STOP.setdefault(run_id, threading.Event())
     path = os.path.join(directory, f"{FILE_PREFIX}{run_id}-{node}.dat")
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | (os.O_DIRECT if direct else 0)
@@ -241,6 +247,8 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
 
         for name, write in (("randread", False), ("randwrite", True)):
             for qd in sorted({1, depth}):
+                if random_phases is not None and f"{name}_qd{qd}" not in random_phases:
+                    continue
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                 phases[f"{name}_qd{qd}"] = _random_phase(
                     fd, write=write, depth=qd, runtime=runtime, file_size=file_size,
@@ -271,7 +279,7 @@ def run_storage(bench: BenchCluster, params: StorageParams,
             where = f"{w.node} ({w.address})"
             job = bench.call(w, storage_job, params.directory, params.run_id, w.node, size,
                              params.block_size, params.queue_depth, direct[w.address],
-                             params.runtime, params.random_block)
+                             params.runtime, params.random_block, 0, params.random_phases)
             _record(result, w.node, job, params)
             step(w.node)
     except OSError as exc:  # the disk filled up, went read-only, ... on that worker
