@@ -63,9 +63,9 @@ def test_remote_write_survives_outage_and_matches_store(tmp_path: Path) -> None:
                 lambda: (pts := _vm_series(vm, selector)) and abs(pts[0][0] - first_ts) < 0.002,
                 timeout=60,
             )
-            time.sleep(1.0)
+            time.sleep(4.0)
             stored = raw_series(base, "node_network_receive_bytes_total", "r1", "device=eth0")
-            cutoff = stored[-1][0] - 2.0  # allow the newest batches to be in flight
+            cutoff = stored[-1][0] - 3.0  # allow the newest batches to be in flight
             want = [(round(t, 3), v) for t, v in stored if t <= cutoff]
 
             def complete() -> list[tuple[float, float]] | None:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from microrack.hub._http import KeepAliveClient
-from microrack.hub._nodes import LabelSet, NodeState
+from microrack.hub._nodes import NodeState
 from microrack.hub._store import Batch, SeriesTriple
 
 __all__ = ["PullResult", "pull_once"]
@@ -70,7 +70,12 @@ async def pull_once(client: KeepAliveClient, node: NodeState) -> PullResult:
     node.name = str(ident["name"])
     node.board = None if ident.get("board") is None else str(ident["board"])
     node.interval = float(ident.get("interval") or node.interval)
-    series = _series(body)
+    wire = body["series"]
+    if wire != node.wire_series:
+        node.wire_series = wire
+        node.parsed_series = _series(body)
+        node.series_keys = [(n, tuple(sorted(lab.items()))) for n, lab, _ in node.parsed_series]
+    series = node.parsed_series
     samples = [
         (int(s["seq"]), float(s["ts"]), s["values"])
         for s in body["samples"]
@@ -93,18 +98,10 @@ async def pull_once(client: KeepAliveClient, node: NodeState) -> PullResult:
         samples=samples,
     )
     if samples:
-        _remember_latest(node, series, samples[-1][2])
+        node.set_latest(node.series_keys, samples[-1][2])
         node.last_seen = samples[-1][1]
     node.since = top
     return PullResult(batch, more, restarted, time.perf_counter() - t0)
-
-
-def _remember_latest(node: NodeState, series: list[SeriesTriple], values: list[Any]) -> None:
-    latest: dict[tuple[str, LabelSet], float] = {}
-    for (name, labels, _), v in zip(series, values, strict=False):
-        if v is not None:
-            latest[(name, tuple(sorted(labels.items())))] = float(v)
-    node.latest = latest
 
 
 async def pull_loop(

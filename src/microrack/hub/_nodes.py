@@ -46,10 +46,18 @@ class NodeState:
     last_error: str | None = None
     restarts: int = 0
     lost: int = 0
-    latest: dict[tuple[str, LabelSet], float] = field(default_factory=dict)
+    latest: dict[tuple[str, LabelSet], float | None] = field(default_factory=dict)
     beacon_headline: dict[str, float] = field(default_factory=dict)
-    _index: dict[str, list[tuple[dict[str, str], float]]] | None = field(default=None, repr=False)
-    _index_stamp: tuple[int, int] = (0, 0)
+    _index: dict[str, list[tuple[dict[str, str], tuple[str, LabelSet]]]] | None = field(
+        default=None, repr=False
+    )
+    _index_len: int = 0
+    _index_src: list[tuple[str, LabelSet]] | None = field(default=None, repr=False)
+    _keys_ref: list[tuple[str, LabelSet]] | None = field(default=None, repr=False)
+    # the last series list seen on the wire, parsed (series change rarely between pulls)
+    wire_series: list[Any] | None = field(default=None, repr=False)
+    parsed_series: list[Any] = field(default_factory=list, repr=False)
+    series_keys: list[tuple[str, LabelSet]] = field(default_factory=list, repr=False)
 
     @property
     def key(self) -> str:
@@ -62,19 +70,32 @@ class NodeState:
 
     def values(self, metric: str, **match: str) -> list[tuple[dict[str, str], float]]:
         """Latest values of ``metric`` whose labels include ``match``."""
-        rows = self._by_name().get(metric, [])
-        if not match:
-            return rows
-        return [(lab, v) for lab, v in rows if all(lab.get(k) == w for k, w in match.items())]
+        latest = self.latest
+        out = []
+        for lab, key in self._by_name().get(metric, ()):
+            v = latest.get(key)
+            if v is not None and all(lab.get(k) == w for k, w in match.items()):
+                out.append((lab, v))
+        return out
 
-    def _by_name(self) -> dict[str, list[tuple[dict[str, str], float]]]:
-        # Rules and cards look values up by name many times per second: index once per pull.
-        stamp = (id(self.latest), len(self.latest))
-        if self._index is None or self._index_stamp != stamp:
-            index: dict[str, list[tuple[dict[str, str], float]]] = {}
-            for (name, labels), v in self.latest.items():
-                index.setdefault(name, []).append((dict(labels), v))
-            self._index, self._index_stamp = index, stamp
+    def set_latest(self, keys: list[tuple[str, LabelSet]], values: list[float | None]) -> None:
+        """Newest values of one pull; ``keys`` is reused between pulls of unchanged series."""
+        self.latest = dict(zip(keys, values, strict=False))  # type: ignore[arg-type]
+        self._keys_ref = keys
+
+    def _by_name(self) -> dict[str, list[tuple[dict[str, str], tuple[str, LabelSet]]]]:
+        # Rules and cards look values up by name many times per pull: index the series
+        # once, and again only when the set of series changes.
+        keys = self.latest.keys()
+        if (
+            self._index is None
+            or self._index_len != len(keys)
+            or self._index_src is not self._keys_ref
+        ):
+            index: dict[str, list[tuple[dict[str, str], tuple[str, LabelSet]]]] = {}
+            for key in keys:
+                index.setdefault(key[0], []).append((dict(key[1]), key))
+            self._index, self._index_len, self._index_src = index, len(keys), self._keys_ref
         return self._index
 
     def first(self, metric: str, **match: str) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class HubConfig:
     alertmanager: str | None = None
     retention: Retention = field(default_factory=Retention)
     poll: float | None = None  # override each agent's own interval
-    flush_seconds: float = 0.5
+    flush_seconds: float = 2.0
     maintenance_seconds: float = 60.0
 
 
@@ -151,6 +152,8 @@ class Hub:
         if result.batch is not None and (result.batch.samples or result.restarted):
             await self._queue.put(result.batch)
         self._set_status(node)
+        if result.batch is not None and result.batch.samples and self.bus.subscribers:
+            self.bus.publish("node", node.describe())
         if result.batch is not None and result.batch.samples:
             # Rules see every pull's newest values, not a once-a-second sample of them.
             for alert in self.alerts.evaluate([node]):
@@ -172,6 +175,7 @@ class Hub:
             batches.append(self._queue.get_nowait())
         if not batches:
             return
+        batches = merge_batches(batches)
         t0 = time.perf_counter()
         try:
             await asyncio.to_thread(self.store.write, batches)
@@ -189,10 +193,8 @@ class Hub:
         last = {b.node: b for b in batches}
         for name, b in last.items():
             node = self._by_name(name)
-            if node is not None:
-                if b.boot_id == node.boot_id:
-                    node.stored_seq = b.last_seq
-                self.bus.publish("node", node.describe())
+            if node is not None and b.boot_id == node.boot_id:
+                node.stored_seq = b.last_seq
 
     def _by_name(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes.values() if n.name == name), None)
@@ -318,3 +320,20 @@ class Hub:
         kwh = joules / 3.6e6
         self._energy_cache = (now, kwh)
         return kwh
+
+
+def merge_batches(batches: list[Batch]) -> list[Batch]:
+    """One batch per node and series list: fewer, larger head rows (order kept)."""
+    out: list[Batch] = []
+    last: dict[str, int] = {}
+    for b in batches:
+        i = last.get(b.node)
+        prev = out[i] if i is not None else None
+        if prev is not None and prev.boot_id == b.boot_id and prev.series is b.series:
+            out[i] = dataclasses.replace(
+                prev, last_seq=b.last_seq, samples=prev.samples + b.samples
+            )
+        else:
+            last[b.node] = len(out)
+            out.append(b)
+    return out

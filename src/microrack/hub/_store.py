@@ -20,7 +20,9 @@ those are deleted after the rollup retention.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import operator
 import sqlite3
 import threading
 import time
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS series (
     name TEXT NOT NULL,
     labels TEXT NOT NULL,
     type TEXT NOT NULL,
-    UNIQUE (node_id, name, labels)
+    hkey INTEGER NOT NULL UNIQUE  -- 64-bit hash of (node, name, labels): a small index
 );
 CREATE INDEX IF NOT EXISTS series_by_name ON series (name);
 CREATE TABLE IF NOT EXISTS head (
@@ -144,6 +146,7 @@ class Store:
         except sqlite3.Error as exc:
             raise ResourceError(f"database {self.path!r} cannot be opened: {exc}") from exc
         self._series_ids: dict[tuple[int, str, str], int] = {}
+        self._ids_by_list: dict[int, tuple[list[SeriesTriple], list[int]]] = {}
         self._node_ids: dict[str, int] = {}
         self.samples_stored = 0
 
@@ -196,19 +199,29 @@ class Store:
         key = (node_id, name, lk)
         sid = self._series_ids.get(key)
         if sid is None:
-            row = conn.execute(
-                "SELECT id FROM series WHERE node_id=? AND name=? AND labels=?", key
-            ).fetchone()
+            digest = hashlib.blake2b(f"{node_id}\0{name}\0{lk}".encode(), digest_size=8).digest()
+            hkey = int.from_bytes(digest, "big", signed=True)
+            row = conn.execute("SELECT id FROM series WHERE hkey=?", (hkey,)).fetchone()
             if row is None:
                 cur = conn.execute(
-                    "INSERT INTO series (node_id, name, labels, type) VALUES (?,?,?,?)",
-                    (node_id, name, lk, mtype),
+                    "INSERT INTO series (node_id, name, labels, type, hkey) VALUES (?,?,?,?,?)",
+                    (node_id, name, lk, mtype, hkey),
                 )
                 sid = int(cur.lastrowid or 0)
             else:
                 sid = int(row[0])
             self._series_ids[key] = sid
         return sid
+
+    def _batch_ids(self, conn: sqlite3.Connection, node_id: int, b: Batch) -> list[int]:
+        # The collector hands over the same series list object while a node's series do
+        # not change: resolve it to ids once, not on every pull.
+        cached = self._ids_by_list.get(node_id)
+        if cached is not None and cached[0] is b.series:
+            return cached[1]
+        ids = [self._series_id(conn, node_id, s) for s in b.series]
+        self._ids_by_list[node_id] = (b.series, ids)
+        return ids
 
     # -- writing -----------------------------------------------------------
     def write(self, batches: Sequence[Batch]) -> int:
@@ -222,13 +235,13 @@ class Store:
             try:
                 for b in batches:
                     nid = self._node_id(conn, b)
-                    ids = [self._series_id(conn, nid, s) for s in b.series]
+                    ids = self._batch_ids(conn, nid, b)
                     if b.samples:
                         body = json.dumps(
                             {"ids": ids, "samples": b.samples}, separators=(",", ":")
                         ).encode()
                         ts = [s[1] for s in b.samples]
-                        n = sum(1 for s in b.samples for v in s[2] if v is not None)
+                        n = sum(len(s[2]) - s[2].count(None) for s in b.samples)
                         conn.execute(
                             "INSERT INTO head (node_id, t_lo, t_hi, n, data) VALUES (?,?,?,?,?)",
                             (nid, min(ts), max(ts), n, _ZC.compress(body)),
@@ -291,9 +304,10 @@ class Store:
     def _insert_chunks(
         self, conn: sqlite3.Connection, sid: int, res: int, ts: list[int], vs: list[float]
     ) -> int:
-        order = sorted(range(len(ts)), key=ts.__getitem__)
-        ts = [ts[i] for i in order]
-        vs = [vs[i] for i in order]
+        if not all(map(operator.le, ts, ts[1:])):
+            order = sorted(range(len(ts)), key=ts.__getitem__)
+            ts = [ts[i] for i in order]
+            vs = [vs[i] for i in order]
         made = 0
         for lo in range(0, len(ts), 4096):
             t_part, v_part = ts[lo : lo + 4096], vs[lo : lo + 4096]
@@ -490,16 +504,27 @@ class Store:
 def _collect(
     cols: dict[int, tuple[list[int], list[float]]], data: bytes, only: Iterable[int] | None = None
 ) -> None:
+    """Append one head blob's samples to per-series columns (``None`` = absent, skipped)."""
     body = json.loads(_ZD.decompress(data))
     ids: list[int] = body["ids"]
+    samples = body["samples"]
+    if not samples:
+        return
     keep = None if only is None else set(only)
-    for _seq, ts, values in body["samples"]:
-        t = round(ts * 1000)
-        for sid, v in zip(ids, values, strict=False):
-            if v is None or (keep is not None and sid not in keep):
-                continue
-            acc = cols.get(sid)
-            if acc is None:
-                acc = cols[sid] = ([], [])
-            acc[0].append(t)
-            acc[1].append(v)
+    width = len(ids)
+    ts = [round(s[1] * 1000) for s in samples]
+    rows = [s[2] if len(s[2]) == width else (s[2] + [None] * width)[:width] for s in samples]
+    # transpose in C: one tuple per series
+    for sid, column in zip(ids, zip(*rows, strict=True), strict=True):
+        if keep is not None and sid not in keep:
+            continue
+        acc = cols.get(sid)
+        if acc is None:
+            acc = cols[sid] = ([], [])
+        if None in column:
+            pairs = [(t, v) for t, v in zip(ts, column, strict=True) if v is not None]
+            acc[0].extend(t for t, _ in pairs)
+            acc[1].extend(v for _, v in pairs)
+        else:
+            acc[0].extend(ts)
+            acc[1].extend(column)
