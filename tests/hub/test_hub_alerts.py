@@ -226,3 +226,11 @@ def test_webhook_and_real_alertmanager(tmp_path: Path) -> None:
         api = get_json(f"{base}/api/v1/alerts")
         assert any(a["name"] == "FanFast" and a["state"] == "firing" for a in api["alerts"])
     sink.server.shutdown()
+
+
+def test_example_rules_file_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "rules.yaml"
+    engine = AlertEngine(load_rules(example))
+    assert {"NodeDown", "CpuBusy", "PiUnderVoltageSinceBoot"} <= {r.name for r in engine.rules}
+    node = _node(**{"microrack_throttled__flag=under_voltage__when=since_boot": 1.0})
+    assert _fired(engine, node, 0.0) == ["PiUnderVoltageSinceBoot:firing"]
