@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -51,8 +52,9 @@ def standin_cmd(
 
 
 @contextlib.contextmanager
-def standin(log: Path, port: int, **kw: Any) -> Iterator[Proc]:
-    with started(standin_cmd(port, **kw), log, wait=("127.0.0.1", port)) as p:
+def standin(log: Path, port: int, wait_port: int | None = None, **kw: Any) -> Iterator[Proc]:
+    """Stand-in agents (``count`` of them on ports ``port`` ...) in one process."""
+    with started(standin_cmd(port, **kw), log, wait=("127.0.0.1", wait_port or port)) as p:
         yield p
 
 
@@ -62,6 +64,27 @@ def hub(log: Path, db: Path, *args: str, port: int | None = None) -> Iterator[tu
     argv = microrack_cmd("hub", "--listen", f"127.0.0.1:{port}", "--db", str(db), *args)
     with started(argv, log, wait=("127.0.0.1", port), timeout=60) as p:
         yield p, f"http://127.0.0.1:{port}"
+
+
+def free_block(n: int) -> int:
+    """A first port such that ``n`` consecutive ports are free on loopback."""
+    for _ in range(100):
+        base = free_port()
+        if base + n > 65000:
+            continue
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise RuntimeError(f"no {n} consecutive free ports")
 
 
 def get_json(url: str) -> Any:

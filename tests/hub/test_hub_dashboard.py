@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from hub_helpers import hub
+from hub_helpers import free_block, hub, standin
 
 from support import free_port, microrack_cmd, missing, started
 
@@ -111,3 +111,40 @@ def test_dashboard_live_cards_charts_and_down_alert(tmp_path: Path, artifacts_di
     finally:
         for cm, _ in agents.values():
             cm.__exit__(None, None, None)
+
+
+def test_dashboard_stays_readable_with_100_nodes(tmp_path: Path, artifacts_dir: Path) -> None:
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        missing("playwright (PyPI)")
+    if not os.access(CHROMIUM, os.X_OK):
+        missing("chromium (Debian)")
+    port = free_block(100)
+    targets = [a for i in range(100) for a in ("--agent", f"127.0.0.1:{port + i}")]
+    with (
+        standin(
+            tmp_path / "agents.log",
+            port,
+            name="rack",
+            count=100,
+            interval=1.0,
+            series=20,
+            wait_port=port + 99,
+        ),
+        hub(tmp_path / "hub.log", tmp_path / "hub.db", *targets) as (_, base),
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(base + "/")
+        expect(page.locator(".card.up")).to_have_count(100, timeout=60000)
+        assert page.locator("#t-nodes").inner_text() == "100/100"
+        # cards keep a readable size: several per row, none squeezed below its minimum width
+        boxes = [page.locator(".card").nth(i).bounding_box() for i in (0, 1, 99)]
+        assert all(b is not None and b["width"] >= 200 for b in boxes)
+        page.fill("#filter", "rack-042")
+        expect(page.locator(".card:visible")).to_have_count(1)
+        page.fill("#filter", "")
+        page.screenshot(path=str(artifacts_dir / "hub-dashboard-100.png"), full_page=False)
+        browser.close()

@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     n INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (series_id, res, t_lo)
-);
+) WITHOUT ROWID;  -- the key is the only index: no second copy of it
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
