@@ -192,9 +192,9 @@ class Hub:
             self.remote.submit(batches)
         last = {b.node: b for b in batches}
         for name, b in last.items():
-            node = self._by_name(name)
-            if node is not None and b.boot_id == node.boot_id:
-                node.stored_seq = b.last_seq
+            owner = self._by_name(name)
+            if owner is not None and b.boot_id == owner.boot_id:
+                owner.stored_seq = b.last_seq
 
     def _by_name(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes.values() if n.name == name), None)
@@ -329,7 +329,12 @@ def merge_batches(batches: list[Batch]) -> list[Batch]:
     for b in batches:
         i = last.get(b.node)
         prev = out[i] if i is not None else None
-        if prev is not None and prev.boot_id == b.boot_id and prev.series is b.series:
+        if (
+            i is not None
+            and prev is not None
+            and prev.boot_id == b.boot_id
+            and prev.series is b.series
+        ):
             out[i] = dataclasses.replace(
                 prev, last_seq=b.last_seq, samples=prev.samples + b.samples
             )
