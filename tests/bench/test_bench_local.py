@@ -169,5 +169,5 @@ def test_json_html_and_compare(results, tmp_path: Path):
     text = html.read_text()
     assert "Plotly.newPlot" in text
     for section in ("cpu", "storage-seq", "storage-latency", "net-latency", "net-throughput",
-                    "mixed-on", "mixed-off"):
+                    "mixed-on", "mixed-off", "mixed-utilisation"):
         assert f'id="{section}"' in text

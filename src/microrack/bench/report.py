@@ -202,6 +202,17 @@ def _figures(run: BenchRun) -> list[tuple[str, Any]]:
             fig.update_layout(title=f"Mixed graph per-worker timeline, work stealing {mode}",
                               xaxis_title="seconds since submit", barmode="overlay")
             figs.append((f"mixed-{mode}", fig))
+        fig = go.Figure()
+        for mode, data in mixed.details.get("runs", {}).items():
+            width = data.get("bin_seconds", 0.0)
+            for node, row in data.get("utilisation", {}).items():
+                fig.add_scatter(x=[(i + 0.5) * width for i in range(len(row))], y=row,
+                                mode="lines", line_shape="hv", name=f"{node} stealing {mode}",
+                                line_dash="solid" if mode == "on" else "dot")
+        fig.update_layout(title="Mixed graph: per-worker utilisation over time",
+                          xaxis_title="seconds since submit", yaxis_title="busy threads / threads",
+                          yaxis_range=[0, 1.05])
+        figs.append(("mixed-utilisation", fig))
     return figs
 
 
