@@ -9,8 +9,10 @@ message between workers crosses two veth interfaces and the bridge.  The
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,31 @@ def test_unusable_directory_on_the_workers_names_the_worker(cluster, tmp_path):
     line = run.stderr.strip()
     assert "\n" not in line and line.count("--dir") == 1
     assert "node0 (tcp://198.18.77.2:" in line
+
+
+def test_ctrl_c_removes_the_test_file_on_remote_workers(cluster, tmp_path):
+    """The client asks every worker to stop and delete its file; none is left behind."""
+    ns, sched = cluster
+    argv = ns.exec_argv(0, microrack_cmd("bench", "storage", "--scheduler", sched,
+                                         "--no-progress", "--dir", str(tmp_path),
+                                         "--size", "256M", "--block-size", "4k", "--buffered",
+                                         "--runtime", "30"))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".microrack-bench-*-node*.dat")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the test file never appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    deadline = time.monotonic() + 30  # the worker thread notices the stop flag
+    while list(tmp_path.glob(".microrack-bench-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.glob(".microrack-bench-*")) == []

@@ -168,3 +168,39 @@ def test_storage_job_runs_only_the_random_phases_asked(tmp_path: Path):
     assert set(job["phases"]) == {"seq_write", "seq_read", "randwrite_qd4"}
     assert job["phases"]["seq_read"]["verified_blocks"] == 4
     assert job["removed"] and list(tmp_path.iterdir()) == []
+
+
+def test_mixed_analysis_queue_delay_stragglers_and_utilisation():
+    """A hand-made task stream: the numbers follow from the definitions."""
+    from microrack.bench.mixed import MixedParams, _analyse
+
+    def rec(key, worker, start, stop, transfer=None):
+        ss = [{"action": "compute", "start": start, "stop": stop}]
+        if transfer:
+            ss.insert(0, {"action": "transfer", "start": transfer[0], "stop": transfer[1]})
+        return {"key": key, "worker": worker, "startstops": ss}
+
+    t = 100.0
+    records = [
+        rec("cpu-0-x", "w0", t + 0.0, t + 1.0),
+        rec("cpu-1-x", "w1", t + 0.0, t + 1.0),
+        rec("cpu-2-x", "w0", t + 1.0, t + 5.0),  # queued 1 s behind cpu-0; a straggler
+        rec("final-x", "w1", t + 6.0, t + 6.5, transfer=(t + 5.5, t + 6.0)),
+        rec("unrelated", "w0", t, t + 100),  # not part of this graph: ignored
+    ]
+    deps = {"cpu-0-x": [], "cpu-1-x": [], "cpu-2-x": [],
+            "final-x": ["cpu-0-x", "cpu-1-x", "cpu-2-x"]}
+    a = _analyse(records, deps, t, {"w0": "node0", "w1": "node1"}, {"node0": 1, "node1": 1},
+                 MixedParams(straggler_factor=2.0, bins=13))
+    tasks = a["tasks"]
+    assert set(tasks) == set(deps)
+    assert tasks["cpu-2-x"]["queue"] == pytest.approx(1.0)
+    assert tasks["final-x"]["queue"] == pytest.approx(0.5)  # ready at 5.0, transfer at 5.5
+    assert tasks["final-x"]["transfer"] == pytest.approx(0.5)
+    assert a["stragglers"] == ["cpu-2-x"]
+    assert a["bin_seconds"] == pytest.approx(0.5)
+    # node0 is busy from 0 to 5 s: the first ten half-second bins are full
+    assert a["utilisation"]["node0"][:10] == pytest.approx([1.0] * 10)
+    assert a["utilisation"]["node0"][10:] == pytest.approx([0.0] * 3)
+    assert a["utilisation"]["node1"][:2] == pytest.approx([1.0, 1.0])
+    assert a["utilisation"]["node1"][12] == pytest.approx(1.0)
