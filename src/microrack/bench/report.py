@@ -108,7 +108,8 @@ def compare_runs(a: BenchRun, b: BenchRun) -> list[dict[str, Any]]:
         other = {m.key: m for m in rb.measurements}
         for m in ra.measurements:
             n = other.get(m.key)
-            if n is None or m.unit in {"bool"} or m.unit != n.unit:
+            # a checksum or a yes/no has no meaningful ratio
+            if n is None or m.unit == "bool" or "checksum" in m.name or m.unit != n.unit:
                 continue
             ratio = n.value / m.value if m.value and math.isfinite(m.value) else math.nan
             rows.append({"workload": name, "name": m.name, "labels": dict(m.labels),
