@@ -186,7 +186,7 @@ def open_cluster(scheduler: str | None = None, local: int = 2, threads: int = 1,
         resources = {"cpu": float(threads), "io": 1.0, "net": 1.0}
         cluster = LocalCluster(
             n_workers=local, threads_per_worker=threads, processes=True,
-            host="127.0.0.1", dashboard_address=None, resources=resources,
+            host="127.0.0.1", dashboard_address=":0", resources=resources,
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
