@@ -71,10 +71,11 @@ class Agent:
         self.boot_id = str(uuid.uuid4())
         self.node = config.node or socket.gethostname()
         self.ring = RingBuffer(config.buffer)
-        self.collector = Collector(
-            self.fs, node=self.node, board=config.board, boot_id=self.boot_id,
-            version=__version__, power=power_model(config.board), extra=extra,
-        )
+        self._extra = tuple(extra)
+        self.collector = self._new_collector()
+        # A simulated board (microrack.sim) can crash, reboot or be cut off; the
+        # agent then behaves as the agent on such a board would (see _follow_board).
+        self._board_boot_id: str | None = getattr(self.fs, "boot_id", None)
         self._latest: Collection | None = None
         self._text: tuple[int, bytes] = (0, b"")
         self._lock = threading.Lock()
@@ -83,6 +84,35 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self.beacon: BeaconSender | None = None
         self.started_at = time.monotonic()
+
+    def _new_collector(self) -> Collector:
+        return Collector(
+            self.fs, node=self.node, board=self.config.board, boot_id=self.boot_id,
+            version=__version__, power=power_model(self.config.board), extra=self._extra,
+        )
+
+    def reachable(self) -> bool:
+        """False while the node is down or cut off: a host FS may say so (the twin does)."""
+        return bool(getattr(self.fs, "reachable", True))
+
+    def _follow_board(self) -> None:
+        """After a simulated board reboots, start over as a freshly started agent would.
+
+        On a real board the agent dies with the kernel; on the twin the process
+        lives on, so a new board boot id means: new agent boot id, empty ring and
+        counters read from zero, which is what a reader must cope with anyway.
+        """
+        board_boot = getattr(self.fs, "boot_id", None)
+        if board_boot is None or board_boot == self._board_boot_id:
+            return
+        self._board_boot_id = board_boot
+        self.boot_id = str(uuid.uuid4())
+        with self._lock:
+            self.ring = RingBuffer(self.config.buffer)
+            self.collector = self._new_collector()
+            self._latest = None
+            self._text = (0, b"")
+        log.info("the simulated board rebooted: starting over with boot id %s", self.boot_id)
 
     # --- serving ----------------------------------------------------------------
 
@@ -136,7 +166,7 @@ class Agent:
 
     def beacon_payload(self) -> dict[str, Any] | None:
         latest = self._latest
-        if latest is None:
+        if latest is None or not self.reachable():
             return None
         ident = self.identity()
         return {"node": ident.name, "board": ident.board, "address": ident.address,
@@ -157,7 +187,9 @@ class Agent:
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:
-                self.collect_once()
+                if self.reachable():
+                    self._follow_board()
+                    self.collect_once()
             except Exception:  # keep serving the last good collection
                 log.exception("collection failed")
             next_at += interval

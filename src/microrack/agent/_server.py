@@ -72,6 +72,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         agent = self.server.agent
+        if not agent.reachable():  # a crashed or partitioned board does not answer
+            self.close_connection = True
+            return
         url = urlsplit(self.path)
         if url.path == "/metrics":
             self._send(200, agent.metrics_text(), CONTENT_TYPE)
