@@ -21,7 +21,8 @@ from microrack.plan._requirements import Requirements
 
 __all__ = ["emit_spec", "spec_document"]
 
-_LAN = ipaddress.IPv4Network("192.168.42.0/24")
+# Placeholder addressing from the benchmarking range; edit it to your LAN before use.
+_LAN = ipaddress.IPv4Network("198.18.42.0/24")
 _SWITCH_SIZES = (5, 8, 16, 24, 48)
 
 
