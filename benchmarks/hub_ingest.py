@@ -453,7 +453,7 @@ def main() -> int:
 
 
 def report(r: dict[str, Any]) -> None:
-    out = Console()
+    out = Console(width=120)
     t = Table(title="microrack hub ingest vs Prometheus (same agents, same run)")
     t.add_column("measure")
     t.add_column("hub", justify="right")

@@ -130,6 +130,8 @@ def test_metrics_report_hub_health(running: str) -> None:
         (["--retention-raw", "forever"], "--retention-raw"),
         (["--db", "/nonexistent/dir/hub.db"], "--db"),
         (["--beacon-key", "/nonexistent/key"], "/nonexistent/key"),
+        (["--spec", "/nonexistent/cluster.yaml"], "/nonexistent/cluster.yaml"),
+        (["--poll", "0s"], "--poll"),
     ],
 )
 def test_bad_command_line_is_one_line_naming_the_flag(
