@@ -6,6 +6,7 @@ import math
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +102,22 @@ def test_rate_handles_counter_reset() -> None:
         [1000, 2000, 3000],
         [10.0, 5.0, 10.0],
     )
+
+
+def test_energy_meter_seeds_from_store_then_adds_samples(tmp_path: Path) -> None:
+    from microrack.hub._energy import EnergyMeter
+
+    store = Store(tmp_path / "s.db")
+    day = 1_700_006_400.0  # a UTC midnight
+    series = [("microrack_power_watts", {"source": "estimate"}, "gauge")]
+    samples = [(s, day + 3600 + s * 10.0, [5.0]) for s in range(1, 361)]  # 1 h at 5 W
+    store.write([Batch("n1", None, "h", 1, "b", 10.0, 360, series, samples)])
+    meter = EnergyMeter()
+    meter.seed(store, now=day + 3 * 3600)
+    assert meter.kwh_today(day + 3 * 3600) == pytest.approx(5 * 3590 / 3.6e6)
+    meter.add("n1", day + 3600 + 3610.0, 7.0)  # the next sample: 10 s at 6 W on average
+    assert meter.kwh_today(day + 3 * 3600) == pytest.approx((5 * 3590 + 60) / 3.6e6)
+    meter.add("n1", day + 3600 + 5000.0, 7.0)  # after a long gap: not bridged
+    assert meter.kwh_today(day + 3 * 3600) == pytest.approx((5 * 3590 + 60) / 3.6e6)
+    meter.add("n1", day + 86400 + 1.0, 7.0)  # the next day starts from zero
+    assert meter.kwh_today(day + 86400 + 2.0) == 0.0

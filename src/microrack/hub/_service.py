@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import httpx
 from microrack import beacon as beacon_mod
 from microrack.hub._alerts import Alert, AlertEngine, RulesFile
 from microrack.hub._collector import PullResult, pull_loop
+from microrack.hub._energy import POWER_METRIC, EnergyMeter
 from microrack.hub._events import EventBus
 from microrack.hub._nodes import NodeState, status_for
 from microrack.hub._notify import Notifier
@@ -76,7 +76,7 @@ class Hub:
         self._client: httpx.AsyncClient | None = None
         self.remote: RemoteWriter | None = None
         self.notifier: Notifier | None = None
-        self._energy_cache: tuple[float, float] | None = None
+        self.energy = EnergyMeter()
         self._known = {r.name: r for r in self.store.nodes()}
 
     # -- targets -----------------------------------------------------------
@@ -105,6 +105,7 @@ class Hub:
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> None:
+        await asyncio.to_thread(self.energy.seed, self.store, time.time())
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits)
         for host, port in self.config.agents:
@@ -155,9 +156,20 @@ class Hub:
         if result.batch is not None and result.batch.samples and self.bus.subscribers:
             self.bus.publish("node", node.describe())
         if result.batch is not None and result.batch.samples:
+            self._meter(result.batch)
+        if result.batch is not None and result.batch.samples:
             # Rules see every pull's newest values, not a once-a-second sample of them.
             for alert in self.alerts.evaluate([node]):
                 self._announce(alert)
+
+    def _meter(self, batch: Batch) -> None:
+        idx = next((i for i, s in enumerate(batch.series) if s[0] == POWER_METRIC), None)
+        if idx is None:
+            return
+        for _seq, ts, values in batch.samples:
+            w = values[idx] if idx < len(values) else None
+            if w is not None:
+                self.energy.add(batch.node, ts, w)
 
     async def _failed(self, node: NodeState, error: str) -> None:
         self.pulls["error"] += 1
@@ -306,20 +318,7 @@ class Hub:
         }
 
     def energy_today_kwh(self) -> float:
-        now = time.time()
-        if self._energy_cache and now - self._energy_cache[0] < 5:
-            return self._energy_cache[1]
-        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        series = self.store.find_series("microrack_power_watts")
-        joules = 0.0
-        for ts, vs in self.store.read(series, midnight, now).values():
-            for i in range(1, len(ts)):
-                dt = (ts[i] - ts[i - 1]) / 1000
-                if 0 < dt <= 600:  # do not bridge long gaps
-                    joules += (vs[i] + vs[i - 1]) / 2 * dt
-        kwh = joules / 3.6e6
-        self._energy_cache = (now, kwh)
-        return kwh
+        return self.energy.kwh_today(time.time())
 
 
 def merge_batches(batches: list[Batch]) -> list[Batch]:
