@@ -126,19 +126,30 @@ def test_kill_9_mid_ingest_leaves_a_sound_gap_free_store(tmp_path: Path) -> None
         count=1,
         backdate=60,
     ):
-        for round_no in range(5):
+        chunks = 0
+        for round_no in range(6):
             with hub(
-                tmp_path / f"hub{round_no}.log", db, "--agent", f"127.0.0.1:{port}", "--chunk", "2s"
+                tmp_path / f"hub{round_no}.log",
+                db,
+                "--agent",
+                f"127.0.0.1:{port}",
+                # cut heads into chunks all the time, so that kills land in that too
+                "--chunk",
+                "1s",
+                "--maintenance",
+                "300ms",
             ) as (proc, base):
                 wait_until("some pulls", lambda: node(base, "k1") is not None)
-                time.sleep(rng.uniform(0.2, 1.5))
+                time.sleep(rng.uniform(0.5, 5.0))  # writes every 2 s, chunking every 0.3 s
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.popen.wait(10)
             conn = sqlite3.connect(db)
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            chunks += conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
             conn.close()
         with hub(tmp_path / "final.log", db, "--agent", f"127.0.0.1:{port}") as (_, base):
             now_seq = get_json(f"{agent}/api/v1/samples?since=0")["last_seq"]
             wait_until("caught up", lambda: node(base, "k1")["stored_seq"] >= now_seq, timeout=120)
             count = assert_complete(base, agent, "k1")
             assert count >= now_seq
+        assert chunks > 0  # the kills also hit a store that was cutting chunks
