@@ -51,8 +51,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="shared key: discover agents from signed multicast beacons",
     )
-    parser.add_argument("--beacon-group", default=None, metavar="ADDR")
-    parser.add_argument("--beacon-port", type=int, default=None, metavar="PORT")
+    parser.add_argument(
+        "--beacon-group",
+        default=None,
+        metavar="ADDR",
+        help="beacon multicast group (default 239.255.77.77)",
+    )
+    parser.add_argument(
+        "--beacon-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="beacon UDP port (default 9797)",
+    )
     parser.add_argument(
         "--beacon-interface",
         default="0.0.0.0",
