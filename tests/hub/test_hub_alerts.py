@@ -51,12 +51,14 @@ def test_defaults_fire_and_resolve(tmp_path: Path) -> None:
         }
     )
     assert _fired(engine, hot, 100.0) == [
-        "FanStalled:firing",
         "FilesystemFull:firing",
         "NearThrottleLimit:firing",
         "NvmeHot:firing",
         "Throttling:firing",
     ]
+    # 0 rpm while driven must last (spin-up, tach read before the duty is written)
+    assert _fired(engine, hot, 105.0) == []
+    assert _fired(engine, hot, 110.5) == ["FanStalled:firing"]
     cool = _node(
         **{
             "microrack_throttle_limit_celsius__kind=soft": 80.0,

@@ -99,6 +99,9 @@ class DefaultsSpec(BaseModel):
     nvme_celsius: float = 70.0
     fan_stalled: bool = True
     fan_start_duty_ratio: float = Field(default=0.2, ge=0, le=1)
+    # A fan needs a moment to spin up after it is switched on, and a controller
+    # reads the tach before it writes the new duty: 0 rpm must last to count.
+    fan_stalled_for_seconds: float = Field(default=10.0, ge=0)
 
 
 class RulesFile(BaseModel):
@@ -276,7 +279,13 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
             ]
 
         rules.append(
-            Rule("FanStalled", "critical", "{node} fan {fan} at 0 rpm while driven", 0.0, stalled)
+            Rule(
+                "FanStalled",
+                "critical",
+                "{node} fan {fan} at 0 rpm while driven",
+                d.fan_stalled_for_seconds,
+                stalled,
+            )
         )
     return rules
 
