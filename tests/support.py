@@ -56,6 +56,44 @@ def require_binary(name: str, *candidates: str) -> str:
     raise AssertionError("unreachable")
 
 
+# Chromium in a closed sandbox: without the background-networking flags it
+# keeps trying to reach Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[object]:
+    """A Playwright ``Browser`` on Debian's Chromium; fails under CI if either is missing."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright (PyPI)")
+    chromium = require_binary("chromium", "/usr/bin/chromium")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def offline(page: object) -> None:
+    """Let ``page`` load ``file:`` URLs only: a report must carry its own scripts."""
+    page.route(  # type: ignore[attr-defined]
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+
+
 def require_root() -> None:
     if os.geteuid() != 0:
         missing("root (network namespaces)")

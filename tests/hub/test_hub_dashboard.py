@@ -8,31 +8,14 @@ from pathlib import Path
 
 import pytest
 from hub_helpers import free_block, hub, standin
+from playwright.sync_api import expect
 
-from support import free_port, microrack_cmd, missing, started
+from support import browser, free_port, microrack_cmd, started
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def test_dashboard_live_cards_charts_and_down_alert(tmp_path: Path, artifacts_dir: Path) -> None:
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        missing("playwright (PyPI)")
-    if not os.access(CHROMIUM, os.X_OK):
-        missing("chromium (Debian)")
     boards = {"pi-a": "pi5", "rk-b": "rk1", "pi-c": "pi4"}
     ports = {name: free_port() for name in boards}
     agents = {}
@@ -66,10 +49,9 @@ def test_dashboard_live_cards_charts_and_down_alert(tmp_path: Path, artifacts_di
                 "--currency",
                 "EUR",
             ) as (_, base),
-            sync_playwright() as pw,
+            browser() as b,
         ):
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = b.new_page(viewport={"width": 1400, "height": 900})
             page.goto(base + "/")
             for name in boards:
                 expect(page.locator(f'.card[data-node="{name}"]')).to_have_class(
@@ -107,19 +89,12 @@ def test_dashboard_live_cards_charts_and_down_alert(tmp_path: Path, artifacts_di
             )
             page.locator('#ranges button[data-range="900"]').click()
             page.screenshot(path=str(artifacts_dir / "hub-node.png"), full_page=True)
-            browser.close()
     finally:
         for cm, _ in agents.values():
             cm.__exit__(None, None, None)
 
 
 def test_dashboard_stays_readable_with_100_nodes(tmp_path: Path, artifacts_dir: Path) -> None:
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        missing("playwright (PyPI)")
-    if not os.access(CHROMIUM, os.X_OK):
-        missing("chromium (Debian)")
     port = free_block(100)
     targets = [a for i in range(100) for a in ("--agent", f"127.0.0.1:{port + i}")]
     with (
@@ -133,10 +108,9 @@ def test_dashboard_stays_readable_with_100_nodes(tmp_path: Path, artifacts_dir: 
             wait_port=port + 99,
         ),
         hub(tmp_path / "hub.log", tmp_path / "hub.db", *targets) as (_, base),
-        sync_playwright() as pw,
+        browser() as b,
     ):
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = b.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(base + "/")
         expect(page.locator(".card.up")).to_have_count(100, timeout=60000)
         assert page.locator("#t-nodes").inner_text() == "100/100"
@@ -147,4 +121,3 @@ def test_dashboard_stays_readable_with_100_nodes(tmp_path: Path, artifacts_dir: 
         expect(page.locator(".card:visible")).to_have_count(1)
         page.fill("#filter", "")
         page.screenshot(path=str(artifacts_dir / "hub-dashboard-100.png"), full_page=False)
-        browser.close()

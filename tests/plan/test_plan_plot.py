@@ -3,57 +3,35 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from microrack.plan import plan
-from support import microrack_cmd, missing
+from support import browser, microrack_cmd, offline
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "requirements"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        missing("chromium")
-    return path
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["quiet-k8s-ceph-lab.yaml", "impossible.yaml"])
 def test_plan_html_draws_every_build_offline(tmp_path, artifacts_dir, name):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright (PyPI)")
-    chromium = _chromium()
     html = tmp_path / "plan.html"
     json_out = subprocess.run(microrack_cmd("plan", str(EXAMPLES / name), "--top", "4", "--json",
                                             "--html", str(html)),
                               capture_output=True, text=True, timeout=300)
     assert json_out.returncode in (0, 3), json_out.stderr
     doc = json.loads(json_out.stdout)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 700})
-            # no network: the page must carry plotly.js itself
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
-                "file:") else route.abort())
-            page.goto(html.as_uri())
-            page.wait_for_selector(".main-svg", timeout=60_000)
-            markers = page.locator(".scatterlayer .point").count()
-            bars = page.locator(".barlayer .point").count()
-            title = page.locator(".gtitle").first.text_content() or ""
-            page.screenshot(path=str(artifacts_dir / f"plan-{Path(name).stem}.png"))
-        finally:
-            browser.close()
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 700})
+        offline(page)  # no network: the page must carry plotly.js itself
+        page.goto(html.as_uri())
+        page.wait_for_selector(".main-svg", timeout=60_000)
+        markers = page.locator(".scatterlayer .point").count()
+        bars = page.locator(".barlayer .point").count()
+        title = page.locator(".gtitle").first.text_content() or ""
+        page.screenshot(path=str(artifacts_dir / f"plan-{Path(name).stem}.png"))
     shown = doc["ranked"] if doc["ranked"] else doc["closest"]
     assert doc["requirements"]["name"] in title
     # the scatter shows every ranked (or closest) build; the bars only the top 4, two parts each

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from support import microrack_cmd, missing
+from support import browser, microrack_cmd, offline
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
 @pytest.mark.integration
 def test_report_plots_every_node_in_three_panels_offline(tmp_path: Path,
                                                          artifacts_dir: Path) -> None:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright (PyPI)")
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        missing("chromium (Debian)")
     html = tmp_path / "report.html"
     p = subprocess.run(microrack_cmd("sim", str(ROOT / "examples" / "cluster-pi4-13.yaml"),
                                      "--scenario", str(ROOT / "examples" / "scenarios" /
@@ -35,20 +24,15 @@ def test_report_plots_every_node_in_three_panels_offline(tmp_path: Path,
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     result = json.loads(p.stdout)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
-                "file:") else route.abort())
-            page.goto(html.as_uri())
-            page.wait_for_selector(".main-svg", timeout=60_000)
-            lines = page.locator(".scatterlayer .trace").count()
-            legend = page.locator(".legend .traces").count()
-            shaded = page.locator(".shapelayer path").count()
-            page.screenshot(path=str(artifacts_dir / "sim-heatwave.png"), full_page=True)
-        finally:
-            browser.close()
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        offline(page)
+        page.goto(html.as_uri())
+        page.wait_for_selector(".main-svg", timeout=60_000)
+        lines = page.locator(".scatterlayer .trace").count()
+        legend = page.locator(".legend .traces").count()
+        shaded = page.locator(".shapelayer path").count()
+        page.screenshot(path=str(artifacts_dir / "sim-heatwave.png"), full_page=True)
     nodes = len(result["nodes"])
     assert lines == 3 * nodes  # temperature, power and clock per node
     assert legend == nodes
