@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import struct
 from pathlib import Path
 
 import pytest
@@ -15,19 +16,42 @@ from microrack.hub._codec import decode_chunk, encode_chunk
 from microrack.hub._query import downsample, rate
 from microrack.hub._store import Batch
 
-floats = st.floats(allow_nan=False, allow_infinity=True, width=64)
+# every double: NaN (with payloads), +-inf, -0.0, subnormals, and decimals with 0-9 places,
+# small and huge, so that both the scaled-integer and the XOR-ed-double paths are exercised
+floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True, width=64),
+    st.integers(-(2**64), 2**64).map(float),
+    st.integers(0, 9).flatmap(
+        lambda p: st.integers(-(10**15), 10**15).map(lambda i: round(i / 10**p, p))
+    ),
+    st.integers(0, 2**64 - 1).map(lambda b: struct.unpack("<d", struct.pack("<Q", b))[0]),
+    st.sampled_from([-0.0, 0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308]),
+)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2**40), floats), min_size=1, max_size=300))
+def _bits(values: list[float]) -> list[bytes]:
+    return [struct.pack("<d", v) for v in values]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**42), floats), min_size=1, max_size=300))
 def test_codec_round_trips_any_values(points: list[tuple[int, float]]) -> None:
     ts = sorted(t for t, _ in points)
     vs = [v for _, v in points]
     got_t, got_v = decode_chunk(encode_chunk(ts, vs))
     assert got_t == ts
-    assert [math.copysign(1, v) if v == 0 else v for v in got_v] == [
-        math.copysign(1, v) if v == 0 else v for v in vs
-    ]
+    # bit for bit: -0.0 stays -0.0, a NaN keeps its payload, a decimal its last digit
+    assert _bits(got_v) == _bits(vs)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [math.nan, math.inf, -math.inf, -0.0, 5e-324, -2.5e-320, 1e-300, 1e300, 0.1, 21.375, 4.6e12],
+)
+def test_codec_round_trips_runs_of_one_special_value(value: float) -> None:
+    ts = [1_700_000_000_000 + 5000 * i for i in range(50)]
+    vs = [value] * 49 + [-0.0]
+    assert _bits(decode_chunk(encode_chunk(ts, vs))[1]) == _bits(vs)
 
 
 def test_codec_compresses_regular_series_below_two_bytes_per_sample() -> None:
