@@ -238,3 +238,20 @@ def test_hosts_file_resolves_through_the_system_resolver(tmp_path: Path) -> None
         "rv2-3.rv.lab.internal": "198.18.32.13",
         "rv2-2-mgmt.rv.lab.internal": "198.18.33.12",
     }
+
+
+def test_unwritable_out_is_one_line(tmp_path: Path) -> None:
+    """--out under a file (or any path that cannot be created) names --out, no traceback."""
+    spec = write(tmp_path, base())
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me\n")
+    for argv, shown in (
+        (["render", str(spec), "--out", str(blocker / "out")], str(blocker / "out")),
+        (["schema", "--out", str(blocker / "schema.json")], str(blocker / "schema.json")),
+    ):
+        r = _run(microrack_cmd("spec", *argv))
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("microrack spec: error: --out: "), r.stderr
+        assert shown in lines[0] and "Not a directory" in lines[0]
+    assert blocker.read_text() == "keep me\n"

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from microrack.errors import UsageError
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -38,8 +40,12 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "schema":
         text = json.dumps(mspec.json_schema(), indent=2, sort_keys=True) + "\n"
         if args.out:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            try:
+                with open(args.out, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                raise UsageError("--out", f"cannot write {args.out} "
+                                          f"({exc.strerror or exc})") from None
         else:
             sys.stdout.write(text)
         return 0

@@ -17,7 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from microrack.errors import MicrorackError, ResourceError
+from microrack.errors import MicrorackError, ResourceError, UsageError
 from microrack.spec._model import ClusterSpec
 
 MANIFEST = ".microrack-render.json"
@@ -70,6 +70,17 @@ def _prune_empty(out: Path, directory: Path) -> None:
         directory = directory.parent
 
 
+def _check_writable(out: Path) -> None:
+    """Before the first file: ``out`` exists (or is created) and takes a file."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".microrack-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError("--out", f"{out} is not writable ({exc.strerror or exc})") from None
+
+
 def render_to(spec: ClusterSpec, out: str | Path, *, force: bool = False) -> list[str]:
     """Write the rendered files of ``spec`` under ``out``; return the paths written."""
     from microrack.spec.render import render
@@ -78,6 +89,7 @@ def render_to(spec: ClusterSpec, out: str | Path, *, force: bool = False) -> lis
     files = render(spec)
     if out.exists() and not out.is_dir():
         raise ResourceError(f"{out}: exists and is not a directory")
+    _check_writable(out)
     previous = _read_manifest(out)
     edited = []
     for rel, data in files.items():
@@ -94,12 +106,16 @@ def render_to(spec: ClusterSpec, out: str | Path, *, force: bool = False) -> lis
             edited.append(rel)
     if edited and not force:
         raise EditedFiles(out, sorted(edited))
-    written = []
+    written: list[str] = []
     for rel, data in files.items():
         target = out / rel
         if target.exists() and target.read_bytes() == data:
             continue
-        _atomic_write(target, data)
+        try:
+            _atomic_write(target, data)
+        except OSError as exc:
+            raise ResourceError(f"{target}: cannot write ({exc.strerror or exc}); "
+                                f"{len(written)} file(s) were written before it") from None
         written.append(rel)
     for rel in stale:
         if force or rel not in edited:
