@@ -171,3 +171,52 @@ def test_json_html_and_compare(results, tmp_path: Path):
     for section in ("cpu", "storage-seq", "storage-latency", "net-latency", "net-throughput",
                     "mixed-on", "mixed-off", "mixed-utilisation"):
         assert f'id="{section}"' in text
+
+
+def test_storage_progress_advances_once_per_phase_while_a_node_runs(bench, tmp_path):
+    """The storage bar has a step per phase of each node, counted while the job runs.
+
+    The job's phases are read from the worker beside the running job; with four
+    random phases of 1.5 s each, the client sees at least one phase finished
+    before the node's job returns (a condition, not a speed).
+    """
+    import threading
+    import time
+
+    from microrack.bench.storage import phase_names, phases_done
+
+    params = StorageParams(directory=str(tmp_path), size=1 << 20, block_size=256 << 10,
+                           queue_depth=2, runtime=1.5)
+    names = phase_names(params)
+    assert names == ["seq_write", "seq_read", "randread_qd1", "randread_qd2",
+                     "randwrite_qd1", "randwrite_qd2"]
+    steps: list[tuple[str, str]] = []
+    running = threading.Event()
+
+    def step(what: str) -> None:
+        steps.append((what, threading.current_thread().name))
+
+    first = bench.workers[0].node
+    seen_mid_run: list[list[str]] = []
+
+    def watch() -> None:
+        while running.is_set():
+            done = bench.call_everywhere(phases_done, params.run_id, first)
+            got = max(done.values(), key=len)
+            if 0 < len(got) < len(names):
+                seen_mid_run.append(got)
+            time.sleep(0.05)
+
+    running.set()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run_storage(bench, params, step)
+    finally:
+        running.clear()
+        watcher.join(timeout=60)
+    assert [what for what, _ in steps] == [f"{w.node} {n}" for w in bench.workers for n in names]
+    # the first phase of the first node was counted by the poller, i.e. while the job ran
+    assert steps[0][1] == "storage-progress"
+    assert seen_mid_run and all(got == names[:len(got)] for got in seen_mid_run)
+    assert not list(tmp_path.glob(f"{FILE_PREFIX}*"))

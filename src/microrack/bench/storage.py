@@ -27,7 +27,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,8 @@ __all__ = [
     "StorageParams",
     "check_directory",
     "cleanup",
+    "phase_names",
+    "phases_done",
     "preflight_local",
     "preflight_workers",
     "run_storage",
@@ -47,6 +49,9 @@ __all__ = [
 
 FILE_PREFIX = ".microrack-bench-"
 _STOP: dict[str, threading.Event] = {}
+#: phases finished so far by the job of ``<run_id>-<node>`` (read by the client's progress bar)
+_DONE: dict[str, list[str]] = {}
+_POLL_S = 0.5
 _LATENCY_SAMPLE = 2000
 
 
@@ -69,6 +74,21 @@ class StorageParams:
         """``size`` rounded down to whole blocks (fio does the same)."""
         unit = max(self.block_size, self.random_block)
         return self.size // unit * unit
+
+
+def phase_names(params: StorageParams) -> list[str]:
+    """Every phase a node runs, in order (the storage progress bar has one step per phase)."""
+    names = ["seq_write", "seq_read"]
+    for kind in ("randread", "randwrite"):
+        for qd in sorted({1, params.queue_depth}):
+            if params.random_phases is None or f"{kind}_qd{qd}" in params.random_phases:
+                names.append(f"{kind}_qd{qd}")
+    return names
+
+
+def phases_done(run_id: str, node: str) -> list[str]:
+    """Runs on a worker (beside a running job): the phases it has finished."""
+    return list(_DONE.get(f"{run_id}-{node}", ()))
 
 
 def _direct_supported(directory: str) -> bool:
@@ -212,6 +232,7 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | (os.O_DIRECT if direct else 0)
     fd = os.open(path, flags, 0o600)
     phases: dict[str, Any] = {}
+    done = _DONE[f"{run_id}-{node}"] = []
     try:
         buf = mmap.mmap(-1, block)
         buf[:] = random.Random(seed).randbytes(block)
@@ -229,6 +250,7 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
         os.fsync(fd)
         phases["seq_write"] = {"bytes": written, "seconds": time.perf_counter() - t0,
                                "latency_ns": lat}
+        done.append("seq_write")
 
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         lat = []
@@ -244,6 +266,7 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
             verified += n == block and int.from_bytes(buf[0:8], "little") == off
         phases["seq_read"] = {"bytes": read, "seconds": time.perf_counter() - t0,
                               "latency_ns": lat, "verified_blocks": verified}
+        done.append("seq_read")
 
         for name, write in (("randread", False), ("randwrite", True)):
             for qd in sorted({1, depth}):
@@ -255,8 +278,10 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
                     block=random_block, seed=seed + qd, stop=stop)
                 if write:
                     os.fsync(fd)
+                done.append(f"{name}_qd{qd}")
     finally:
         os.close(fd)
+        _DONE.pop(f"{run_id}-{node}", None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     return {"path": path, "direct": direct, "phases": phases, "interrupted": stop.is_set(),
@@ -277,11 +302,11 @@ def run_storage(bench: BenchCluster, params: StorageParams,
     try:
         for w in bench.workers:
             where = f"{w.node} ({w.address})"
-            job = bench.call(w, storage_job, params.directory, params.run_id, w.node, size,
-                             params.block_size, params.queue_depth, direct[w.address],
-                             params.runtime, params.random_block, 0, params.random_phases)
+            with _phase_steps(bench, params, w.node, step):
+                job = bench.call(w, storage_job, params.directory, params.run_id, w.node, size,
+                                 params.block_size, params.queue_depth, direct[w.address],
+                                 params.runtime, params.random_block, 0, params.random_phases)
             _record(result, w.node, job, params)
-            step(w.node)
     except OSError as exc:  # the disk filled up, went read-only, ... on that worker
         with contextlib.suppress(Exception):
             bench.call_everywhere(cleanup, params.run_id, params.directory)
@@ -294,6 +319,42 @@ def run_storage(bench: BenchCluster, params: StorageParams,
             cleanup(params.run_id, params.directory)
         raise
     return result
+
+
+@contextlib.contextmanager
+def _phase_steps(bench: BenchCluster, params: StorageParams, node: str,
+                 step: Callable[[str], None]) -> Iterator[None]:
+    """One ``step`` per finished phase of ``node``'s job while it runs.
+
+    A thread asks the workers every half second which phases are done (a quick
+    call beside the job); when the job returns, the phases not yet counted are.
+    """
+    names = phase_names(params)
+    counted = 0
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def advance(upto: int) -> None:
+        nonlocal counted
+        with lock:
+            while counted < min(upto, len(names)):
+                step(f"{node} {names[counted]}")
+                counted += 1
+
+    def poll() -> None:
+        while not stop.wait(_POLL_S):
+            with contextlib.suppress(Exception):
+                answers = bench.call_everywhere(phases_done, params.run_id, node)
+                advance(max((len(a) for a in answers.values()), default=0))
+
+    poller = threading.Thread(target=poll, name="storage-progress", daemon=True)
+    poller.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        poller.join(timeout=10)
+    advance(len(names))
 
 
 def _record(result: WorkloadResult, node: str, job: dict[str, Any],

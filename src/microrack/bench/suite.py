@@ -79,7 +79,9 @@ def _steps(name: str, bench: BenchCluster, opts: SuiteOptions) -> int:
     if name == "cpu":
         return n + 1
     if name == "storage":
-        return n
+        from microrack.bench.storage import phase_names
+
+        return n * len(phase_names(opts.storage))
     if name == "net":
         return len(opts.net.pairs(bench)) + 1
     return 2
