@@ -132,6 +132,14 @@ def test_metrics_report_hub_health(running: str) -> None:
         (["--beacon-key", "/nonexistent/key"], "/nonexistent/key"),
         (["--spec", "/nonexistent/cluster.yaml"], "/nonexistent/cluster.yaml"),
         (["--poll", "0s"], "--poll"),
+        (["--price-kwh", "nan"], "--price-kwh"),
+        (["--remote-write", "victoria:8428"], "--remote-write"),
+        (["--webhook", "ftp://x/hook"], "--webhook"),
+        (["--alertmanager", "http://am:99999"], "--alertmanager"),
+        (["--rollup-step", "100ms"], "--rollup-step"),
+        (["--beacon-port", "70000"], "--beacon-port"),
+        (["--beacon-group", "198.18.0.1"], "--beacon-group"),
+        (["--beacon-interface", "eth0"], "--beacon-interface"),
     ],
 )
 def test_bad_command_line_is_one_line_naming_the_flag(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import math
 import socket
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from microrack.errors import UsageError
 
@@ -23,6 +27,28 @@ def _hostport(text: str, flag: str, default_port: int | None = None) -> tuple[st
     if not 0 < number < 65536:
         raise UsageError(flag, f"{text!r}: port {number} is out of range")
     return host, number
+
+
+def _url(text: str, flag: str) -> str:
+    """An http(s) URL with a host, checked now rather than at the first failed send."""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise UsageError(flag, f"{text!r}: the port is not a number from 0 to 65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(flag, f"{text!r} is not an http:// or https:// URL with a host")
+    return text
+
+
+def _ipv4(text: str, flag: str, *, multicast: bool = False) -> str:
+    try:
+        addr = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise UsageError(flag, f"{text!r} is not an IPv4 address") from None
+    if multicast and not addr.is_multicast:
+        raise UsageError(flag, f"{text!r} is not a multicast group (224.0.0.0/4)")
+    return text
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -158,8 +184,18 @@ def run(args: argparse.Namespace) -> int:
         from microrack.spec import agent_targets, load_spec
 
         spec_targets = agent_targets(load_spec(args.spec))
-    if args.price_kwh is not None and args.price_kwh < 0:
-        raise UsageError("--price-kwh", "must not be negative")
+    if args.price_kwh is not None and not (math.isfinite(args.price_kwh) and args.price_kwh >= 0):
+        raise UsageError("--price-kwh", f"{args.price_kwh} must be a price of zero or more")
+    if args.rollup_step and duration("--rollup-step", args.rollup_step) < 1:
+        raise UsageError("--rollup-step", f"{args.rollup_step!r} is shorter than 1s")
+    if args.beacon_port is not None and not 0 < args.beacon_port < 65536:
+        raise UsageError("--beacon-port", f"port {args.beacon_port} is out of range")
+    if args.beacon_group is not None:
+        _ipv4(args.beacon_group, "--beacon-group", multicast=True)
+    _ipv4(args.beacon_interface, "--beacon-interface")
+    remote_write = _url(args.remote_write, "--remote-write") if args.remote_write else None
+    webhooks = [_url(w, "--webhook") for w in args.webhook]
+    alertmanager = _url(args.alertmanager, "--alertmanager") if args.alertmanager else None
     db = Path(args.db)
     if db.parent and not db.parent.exists():
         raise UsageError("--db", f"directory {str(db.parent)!r} does not exist")
@@ -174,14 +210,16 @@ def run(args: argparse.Namespace) -> int:
         rules=load_rules(args.rules),
         price_kwh=args.price_kwh,
         currency=args.currency,
-        remote_write=args.remote_write,
-        webhooks=list(args.webhook),
-        alertmanager=args.alertmanager,
+        remote_write=remote_write,
+        webhooks=webhooks,
+        alertmanager=alertmanager,
         retention=retention,
         poll=duration("--poll", args.poll) if args.poll else None,
         maintenance_seconds=duration("--maintenance", args.maintenance),
     )
     _check_port_free(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"microrack hub: http://{shown}:{port}/ (store {db})", file=sys.stderr, flush=True)
     serve(config, host, port)
     return 0
 
