@@ -66,8 +66,12 @@ def test_unreadable_key_file(tmp_path, kind):
 def test_bad_root_interval_and_board(tmp_path):
     p = run_agent("--root", str(tmp_path / "nope"))
     assert p.returncode == 2 and "--root" in one_line(p)
-    p = run_agent("--interval", "0")
-    assert p.returncode == 2 and "--interval" in one_line(p)
+    for interval in ("0", "inf", "nan", "soon"):
+        p = run_agent("--interval", interval)
+        assert p.returncode == 2 and "--interval" in one_line(p)
+    for group in ("198.18.0.1", "not-an-address"):
+        p = run_agent("--beacon-group", group, "--root", TREE)
+        assert p.returncode == 2 and "--beacon-group" in one_line(p)
     p = run_agent("--buffer", "0")
     assert p.returncode == 2 and "--buffer" in one_line(p)
     p = run_agent("--sim-script", str(tmp_path / "x.yaml"), "--root", TREE)

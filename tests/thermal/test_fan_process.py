@@ -89,6 +89,34 @@ def test_missing_config_argument_is_a_usage_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "--config" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("argv", "argument", "code"),
+    [
+        (["--board", "no-such-board"], "--board", 2),
+        (["--simulate", "no-such-board", "--board", "pi5"], "--simulate", 2),
+        (["--config", "{cfg}", "--root", "{tmp}/nope"], "--root", 2),
+        (["--config", "{cfg}", "--output", "{tmp}/x.yaml"], "--output", 2),
+        (["--simulate", "pi5", "--board", "pi5", "--sim-script", "{tmp}/nope.yaml"],
+         "--sim-script", 2),
+        (["--config", "{cfg}", "--root", "{root}", "--plot", "{tmp}/nope/law.html"], "--plot", 1),
+        (["--import-fancontrol", "{tmp}/nope"], "{tmp}/nope", 1),
+    ],
+)
+def test_bad_arguments_are_one_line_naming_the_argument(
+    tree: Tree, tmp_path: Path, argv: list[str], argument: str, code: int
+) -> None:
+    subst = {"cfg": str(fan_yaml(tmp_path)), "tmp": str(tmp_path), "root": str(tree.root)}
+    r = subprocess.run(
+        microrack_cmd("fan", *[a.format(**subst) for a in argv]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == code and len(lines) == 1, r.stderr
+    assert argument.format(**subst) in lines[0] and "Traceback" not in r.stderr
+
+
 def test_simulated_board_default_curve(tmp_path: Path) -> None:
     r = subprocess.run(
         microrack_cmd("fan", "--simulate", "pi5", "--board", "pi5", "--once", "--json"),

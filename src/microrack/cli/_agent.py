@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import math
 import os
 
 from microrack.errors import UsageError
@@ -16,8 +18,8 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
 
 
@@ -68,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
     host, port = parse_listen(args.listen)
     if not 0 < args.beacon_port < 65536:
         raise UsageError("--beacon-port", f"expected 1-65535, got {args.beacon_port}")
+    try:
+        multicast = ipaddress.IPv4Address(args.beacon_group).is_multicast
+    except ValueError:
+        multicast = False
+    if not multicast:
+        raise UsageError("--beacon-group", "expected an IPv4 multicast address (224.0.0.0/4), "
+                         f"got {args.beacon_group!r}")
     key = load_key(args.beacon_key) if args.beacon_key else None
     board = _check_board(args.board, "--board") if args.board else None
     fs: HostFS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -12,7 +13,7 @@ from types import FrameType
 
 import yaml
 
-from microrack.errors import UsageError
+from microrack.errors import MicrorackError, ResourceError, UsageError
 
 log = logging.getLogger("microrack.thermal")
 
@@ -58,18 +59,41 @@ def _import(args: argparse.Namespace) -> int:
 
     text = yaml.safe_dump(import_fancontrol(args.import_fancontrol), sort_keys=False)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        _write(args.output, text, "--output")
     else:
         sys.stdout.write(text)
     return 0
 
 
+def _write(path: str, text: str, argument: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ResourceError(f"{argument} {path}: cannot write: {exc.strerror or exc}") from exc
+
+
+def _board(board: str, argument: str) -> str:
+    """The catalog id of ``board``; an unknown board is a usage error naming ``argument``."""
+    from microrack.catalog import board_profile
+
+    try:
+        return str(board_profile(board).id)
+    except MicrorackError as exc:
+        raise UsageError(argument, str(exc)) from exc
+
+
 def run(args: argparse.Namespace) -> int:
     if args.import_fancontrol:
         return _import(args)
+    if args.output:
+        raise UsageError("--output", "only with --import-fancontrol FILE")
     if not args.config and not args.board:
         raise UsageError("--config", "give a fan.yaml (or --board ID, or --import-fancontrol FILE)")
+    if args.board:
+        args.board = _board(args.board, "--board")
+    if args.sim_script and not args.simulate:
+        raise UsageError("--sim-script", "only with --simulate BOARD")
 
     from microrack.sensors._fs import HostFS, LocalFS
     from microrack.thermal import FanService
@@ -78,10 +102,13 @@ def run(args: argparse.Namespace) -> int:
     if args.simulate:
         from microrack.sim import open_node
 
-        fs = open_node(args.simulate, seed=args.seed, script=args.sim_script)
-    elif args.sim_script:
-        raise UsageError("--sim-script", "only with --simulate BOARD")
+        board = _board(args.simulate, "--simulate")
+        if args.sim_script and not os.path.isfile(args.sim_script):
+            raise UsageError("--sim-script", f"no such file: {args.sim_script!r}")
+        fs = open_node(board, seed=args.seed, script=args.sim_script)
     else:
+        if not os.path.isdir(args.root):
+            raise UsageError("--root", f"not a directory: {args.root!r}")
         fs = LocalFS(args.root)
     if args.config:
         service = FanService.from_file(args.config, fs, dry_run=args.dry_run)
@@ -91,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from microrack.thermal._plot import law_figure
 
-        law_figure(service.fans).write_html(args.plot, include_plotlyjs=True)
+        _write(args.plot, law_figure(service.fans).to_html(include_plotlyjs=True), "--plot")
         print(args.plot)
         return 0
 
