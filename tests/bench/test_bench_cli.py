@@ -56,6 +56,9 @@ def test_unknown_workload():
     (["--block-size", "1000", "--direct"], "--block-size"),
     (["--json", "/nonexistent-dir/run.json"], "--json"),
     (["--report", "/nonexistent-dir/run.html"], "--report"),
+    (["--json", "/proc/run.json"], "--json"),  # a directory that takes no new file
+    (["--runtime", "nan"], "--runtime"),
+    (["--runtime", "inf"], "--runtime"),
 ])
 def test_bad_values_name_the_argument(args, argument, tmp_path):
     one_line_error(bench("storage", "--dir", str(tmp_path), *args), argument)
@@ -75,6 +78,37 @@ def test_port_that_is_not_a_dask_scheduler(tmp_path):
         port = mute.getsockname()[1]
         line = one_line_error(bench("cpu", "--scheduler", f"127.0.0.1:{port}"), "--scheduler")
     assert "not a Dask scheduler" in line
+
+
+def test_port_that_speaks_another_protocol(tmp_path):
+    """A server that greets first (ssh-like): its bytes are not taken for a Dask frame."""
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        stop = threading.Event()
+
+        def greet() -> None:
+            server.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    continue
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.6 not dask at all\r\n" * 4)
+                    conn.recv(4096)
+                conn.close()
+
+        t = threading.Thread(target=greet, daemon=True)
+        t.start()
+        try:
+            line = one_line_error(bench("cpu", "--scheduler", f"127.0.0.1:{port}"),
+                                  "--scheduler")
+        finally:
+            stop.set()
+            t.join(timeout=10)
+    assert "not a Dask scheduler" in line and "MemoryError" not in line, line
 
 
 def test_size_larger_than_free_space(tmp_path):

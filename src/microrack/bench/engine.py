@@ -84,6 +84,8 @@ def _identify(address: str, timeout: float) -> str:
         return asyncio.run(asyncio.wait_for(ask(), timeout))
     except TimeoutError:
         return f"no Dask answer within {timeout:g} s"
+    except MemoryError:  # the first bytes of another protocol, read as a frame length
+        return "it does not speak Dask's protocol"
     except Exception as exc:  # any protocol error means: not a scheduler
         return f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
 

@@ -7,6 +7,7 @@ built-in default.  Sizes are fio-style strings (``4k``, ``256M``).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -156,8 +157,8 @@ def suite_options(workloads: tuple[str, ...], s: dict[str, Any], progress: bool)
         if len(parts) != 2 or not all(parts):
             raise UsageError("--pair", f"{s['pair']!r}: expected A,B")
         pair = (parts[0], parts[1])
-    if float(s["runtime"]) <= 0:
-        raise UsageError("--runtime", f"{s['runtime']} must be more than 0 seconds")
+    if not math.isfinite(float(s["runtime"])) or float(s["runtime"]) <= 0:
+        raise UsageError("--runtime", f"{s['runtime']} must be a number of seconds above 0")
     storage = StorageParams(
         directory=os.path.abspath(str(s["dir"])),
         size=parse_size(s["size"], "--size"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,14 @@ def check_writable(path: str, argument: str) -> None:
         raise UsageError(argument, f"{parent} is not a directory")
     if Path(path).is_dir():
         raise UsageError(argument, f"{path} is a directory")
-    if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
+    if Path(path).exists() and not os.access(path, os.W_OK):
         raise UsageError(argument, f"{path} is not writable")
+    try:  # a real file in that directory (os.access says yes to root on a read-only mount)
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".microrack-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(argument, f"{path} is not writable ({exc.strerror or exc})") from None
 
 
 def write_json(run: BenchRun, path: str) -> None:
