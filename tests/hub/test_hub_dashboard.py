@@ -68,6 +68,22 @@ def test_dashboard_live_cards_charts_and_down_alert(tmp_path: Path, artifacts_di
             )
             assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
             assert page.locator("#t-cost").inner_text().endswith("EUR")
+            # the cluster view: one trace per node for power and for the hottest SoC sensor
+            for chart in ("cl-power", "cl-temp"):
+                page.wait_for_function(
+                    f"() => (document.getElementById('{chart}').data || []).length === 3"
+                    f" && document.getElementById('{chart}').data.every(t => t.y.length > 0)",
+                    timeout=60000,
+                )
+            traces = page.evaluate(
+                "(ids) => Object.fromEntries(ids.map(id => [id, document.getElementById(id)"
+                ".data.map(t => [t.name, Math.min(...t.y), Math.max(...t.y)])]))",
+                ["cl-power", "cl-temp"],
+            )
+            assert sorted(name for name, _, _ in traces["cl-power"]) == sorted(boards)
+            assert sorted(name for name, _, _ in traces["cl-temp"]) == sorted(boards)
+            assert all(0 < lo <= hi < 40 for _, lo, hi in traces["cl-power"]), traces
+            assert all(15 < lo <= hi < 110 for _, lo, hi in traces["cl-temp"]), traces
             page.screenshot(path=str(artifacts_dir / "hub-dashboard.png"), full_page=True)
             # killing an agent turns its card down and raises an alert
             cm, proc = agents.pop("rk-b")
@@ -117,6 +133,11 @@ def test_dashboard_stays_readable_with_100_nodes(tmp_path: Path, artifacts_dir: 
         # cards keep a readable size: several per row, none squeezed below its minimum width
         boxes = [page.locator(".card").nth(i).bounding_box() for i in (0, 1, 99)]
         assert all(b is not None and b["width"] >= 200 for b in boxes)
+        # the cluster charts hold every node, without a legend that would bury them
+        page.wait_for_function(
+            "() => (document.getElementById('cl-power').data || []).length === 100", timeout=60000
+        )
+        assert page.evaluate("document.getElementById('cl-power').layout.showlegend") is False
         page.fill("#filter", "rack-042")
         expect(page.locator(".card:visible")).to_have_count(1)
         page.fill("#filter", "")

@@ -100,7 +100,9 @@ function connect() {
   const es = new EventSource("/api/v1/events");
   es.onopen = () => $("live").classList.add("on");
   es.onerror = () => $("live").classList.remove("on");
-  es.addEventListener("node", (e) => { renderNode(JSON.parse(e.data)); refreshSummarySoon(); chartsSoon(); });
+  es.addEventListener("node", (e) => {
+    renderNode(JSON.parse(e.data)); refreshSummarySoon(); chartsSoon(); clusterSoon();
+  });
   es.addEventListener("summary", (e) => renderSummary(JSON.parse(e.data)));
   es.addEventListener("alert", (e) => {
     const a = JSON.parse(e.data);
@@ -158,6 +160,61 @@ async function drawCharts() {
   }
 }
 
+// ---- cluster view: every node on one chart, last hour ------------------------
+const CLUSTER_SPAN = 3600, CLUSTER_POINTS = 120;
+
+// One query for a metric over all nodes; every series is bucketed on the same time grid
+// (a fixed step), so per-node values can be combined by timestamp.
+async function clusterSeries(metric, from, to) {
+  const step = (to - from) / CLUSTER_POINTS;
+  const d = await getJSON(`/api/v1/query?metric=${metric}&from=${from}&to=${to}&step=${step}s&points=${CLUSTER_POINTS}`);
+  return d.series;
+}
+
+// Per node, per timestamp, combine the values of all its series (max, or the first seen).
+function perNode(series, combine) {
+  const byNode = new Map();
+  for (const s of series) {
+    const m = byNode.get(s.node) || new Map();
+    for (const [t, v] of s.points) m.set(t, m.has(t) ? combine(m.get(t), v) : v);
+    byNode.set(s.node, m);
+  }
+  return [...byNode.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([node, m]) => {
+    const pts = [...m.entries()].sort((a, b) => a[0] - b[0]);
+    return { x: pts.map((p) => new Date(p[0] * 1000)), y: pts.map((p) => p[1]), name: node,
+             mode: pts.length < 3 ? "lines+markers" : "lines", type: "scatter",
+             hovertemplate: `${node}: %{y:.1f}<extra></extra>` };
+  });
+}
+
+async function drawCluster() {
+  if (state.current) return;
+  const to = Date.now() / 1000, from = to - CLUSTER_SPAN;
+  let power, temps;
+  try {
+    power = await clusterSeries("microrack_power_watts", from, to);
+    temps = (await clusterSeries("node_thermal_zone_temp", from, to)).concat(
+      (await clusterSeries("node_hwmon_temp_celsius", from, to))
+        .filter((s) => !(s.labels.chip || "").includes("nvme")));  // SoC only, as the cards
+  } catch (e) { return; }  // keep the old charts
+  const legend = state.nodes.size <= 12;
+  const layout = (title) => ({
+    ...LAYOUT, title: { text: title, font: { size: 13 } }, showlegend: legend,
+    xaxis: { ...LAYOUT.xaxis, range: [new Date(from * 1000), new Date(to * 1000)] },
+    legend: { orientation: "h", y: -0.3 }, margin: { l: 50, r: 10, t: 30, b: legend ? 55 : 30 },
+  });
+  Plotly.react("cl-power", perNode(power, (a, b) => a), layout("Power per node, last hour (W)"),
+               { displaylogo: false, responsive: true });
+  Plotly.react("cl-temp", perNode(temps, Math.max), layout("Hottest temperature per node, last hour (°C)"),
+               { displaylogo: false, responsive: true });
+}
+
+let clusterTimer = null;
+function clusterSoon() {
+  if (state.current || clusterTimer) return;
+  clusterTimer = setTimeout(() => { clusterTimer = null; drawCluster(); }, 5000);
+}
+
 let chartTimer = null;
 function chartsSoon() {
   if (!state.current || chartTimer) return;
@@ -174,6 +231,8 @@ function route() {
     const n = state.nodes.get(state.current);
     if (n) { $("nv-status").textContent = n.status; $("nv-status").className = `badge ${n.status}`; }
     drawCharts();
+  } else {
+    drawCluster();
   }
 }
 
