@@ -58,6 +58,15 @@ def test_duty_outside_0_to_100_percent(tmp_path: Path) -> None:
     assert "100" in err.message
 
 
+def test_not_a_number_temperature(tmp_path: Path) -> None:
+    def change(d: dict) -> None:
+        d["fans"][0]["curve"][0]["temp_c"] = float("nan")
+
+    err = _error(_edit(fan_yaml(tmp_path), change))
+    assert err.field == "fans[0].curve[0].temp_c"
+    assert "finite" in err.message
+
+
 def test_unknown_sensor_name(tmp_path: Path) -> None:
     err = _error(fan_yaml(tmp_path, sensors=["cpu", "gpu"]))
     assert err.field == "fans[0].sensors[1]" and "'gpu'" in err.message

@@ -36,7 +36,7 @@ Pct = Annotated[float, Field(ge=0, le=100)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SensorModel(_Strict):
