@@ -159,6 +159,12 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "services.ceph.pools[0].size",
         "pool rbd keeps 4 replicas (one per host) but only 3",
     ),
+    (
+        "multicast MAC",
+        _set("nodes.1.nics.0.mac", "01:00:5e:00:00:01"),
+        "nodes[1].nics[0].mac",
+        "'01:00:5e:00:00:01' is a multicast MAC address",
+    ),
     ("unknown board", _set("nodes.0.board", "pi9"), "nodes[0].board", "pi9"),
     ("unknown field", _set("nodes.0.ram", 8), "nodes[0].ram", "unknown field"),
 ]
@@ -348,3 +354,14 @@ def test_address_outside_network_is_always_found(third: int, fourth: int, prefix
     assert bool(outside) == (address not in net), found
     if inside and str(address) not in ("198.18.0.11", "198.18.0.13", "198.18.0.1"):
         assert found == [], found
+
+
+def test_unquoted_digit_only_mac_stays_a_mac(tmp_path: Path) -> None:
+    """YAML 1.1 would read 52:54:00:12:34:56 as a base-60 integer; cluster.yaml does not."""
+    path = write(tmp_path, base())
+    text = path.read_text()
+    assert "mac: 02:00:00:00:00:01" in text  # unquoted, as people write it
+    path.write_text(text.replace("mac: 02:00:00:00:00:01", "mac: 52:54:00:12:34:56"))
+    spec = load_spec(path)
+    assert spec.nodes[0].nics[0].mac == "52:54:00:12:34:56"
+    assert spec.nodes[0].ram_gb == 8  # plain integers are still integers

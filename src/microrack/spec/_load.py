@@ -124,14 +124,36 @@ def _locate(root: yaml.Node | None, problems: Sequence[Problem]) -> list[Problem
     return [replace(p, lineno=yaml_line(root, p.field)) for p in problems]
 
 
+_INT = "tag:yaml.org,2002:int"
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's base-60 integers.
+
+    YAML 1.1 reads an unquoted MAC made of digits only (``52:54:00:12:34:56``)
+    as the integer 675...; YAML 1.2 dropped that form, and so does cluster.yaml.
+    """
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+
+
 def _read(p: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_SpecLoader)  # a SafeLoader subclass
+        root = yaml.compose(text, Loader=_SpecLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -59,6 +59,11 @@ def _mac(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a MAC address (expected six hex pairs, e.g. 02:00:c6:12:00:01)"
         )
+    if int(v[:2], 16) & 1:
+        raise ValueError(f"{value!r} is a multicast MAC address (odd first byte); "
+                         "a NIC's own address is unicast")
+    if v == "00:00:00:00:00:00":
+        raise ValueError(f"{value!r} is the all-zero MAC address, not a NIC's")
     return v
 
 
