@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -121,6 +122,22 @@ def test_endpoints(agent):
     assert status == 200
     assert 'node_hwmon_fan_rpm{chip="platform_cooling_fan",sensor="fan1"} 2934' in text
     assert f'boot_id="{agent.boot_id}"' in text
+
+
+def test_collections_are_an_interval_apart_from_the_first(tmp_path):
+    cfg = AgentConfig(host="127.0.0.1", port=0, interval=1.0, node="pi4-a", buffer=5)
+    a = Agent(cfg, LocalFS(str(TREES / "rpi4b")))
+    a.start()
+    try:
+        _wait_seq(a, 3)
+        status, body = http_get(_url(a, "/api/v1/samples?since=0"))
+    finally:
+        a.stop()
+    assert status == 200
+    ts = [s.ts for s in decode_batch(json.loads(body)).samples]
+    # the loop waits a whole interval after the collection start() made (never less; a slow
+    # machine may make it more), so no interval is a few milliseconds long
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(ts)), ts
 
 
 def test_signed_beacon_on_loopback(tmp_path):

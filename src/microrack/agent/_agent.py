@@ -183,9 +183,11 @@ class Agent:
         return c
 
     def _loop(self) -> None:
+        # start() has just collected: the next collection is one interval later (collecting
+        # again at once would give a first "interval" of a few ms and a meaningless busy ratio)
         interval = self.config.interval
-        next_at = time.monotonic()
-        while not self._stop.is_set():
+        next_at = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             try:
                 if self.reachable():
                     self._follow_board()
@@ -196,7 +198,6 @@ class Agent:
             now = time.monotonic()
             if next_at < now:  # fell behind (suspended, overloaded): skip, do not burst
                 next_at = now + interval
-            self._stop.wait(next_at - now)
 
     def bind(self) -> None:
         """Open the listening socket; :class:`ResourceError` naming the address on failure."""
