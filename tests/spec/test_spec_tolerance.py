@@ -117,6 +117,15 @@ def test_describe_cli(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "gpu-01" in r.stdout and "What survives losing nodes" in r.stdout
+    narrow = subprocess.run(
+        microrack_cmd("spec", "describe", str(PI4)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    assert "…" not in narrow.stdout  # wrapped, not cut: every node of a loss stays readable
 
 
 def test_switch_and_power_losses_are_scenarios() -> None:

@@ -79,7 +79,9 @@ def describe(spec: ClusterSpec, *, as_json: bool = False) -> int:
     nodes = Table(title=f"{spec.cluster.name} ({spec.cluster.domain}): {len(spec.nodes)} nodes")
     for col in ("node", "board", "RAM GB", "needs GB", "peak W", "address", "MAC", "roles"):
         nodes.add_column(
-            col, justify="right" if col in ("RAM GB", "needs GB", "peak W") else "left"
+            col,
+            justify="right" if col in ("RAM GB", "needs GB", "peak W") else "left",
+            overflow="fold",  # a narrow terminal wraps names, never elides them
         )
     for n in data["nodes"]:  # type: ignore[attr-defined]
         nodes.add_row(
@@ -95,7 +97,7 @@ def describe(spec: ClusterSpec, *, as_json: bool = False) -> int:
     console.print(nodes)
     groups = Table(title="What survives losing nodes")
     for col in ("group", "kind", "tolerates", "any 1 lost", "any 2 lost", "switch/PSU lost"):
-        groups.add_column(col)
+        groups.add_column(col, overflow="fold")
     for g in data["groups"]:  # type: ignore[attr-defined]
         one = "yes" if g["survives_any_one"] else f"no: {_losses(g['broken_by_one'])}"
         two = "yes" if g["survives_any_two"] else f"no: {_losses(g['broken_by_two'])}"
