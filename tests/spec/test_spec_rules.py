@@ -365,3 +365,20 @@ def test_unquoted_digit_only_mac_stays_a_mac(tmp_path: Path) -> None:
     spec = load_spec(path)
     assert spec.nodes[0].nics[0].mac == "52:54:00:12:34:56"
     assert spec.nodes[0].ram_gb == 8  # plain integers are still integers
+
+
+def test_validate_json_on_a_file_that_is_not_yaml(tmp_path: Path) -> None:
+    """--json callers get one JSON document on stdout even when the file does not parse."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text("cluster: [\n")
+    r = subprocess.run(
+        microrack_cmd("spec", "validate", "--json", str(path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["ok"] is False and out["file"] == str(path)
+    (problem,) = out["problems"]
+    assert problem["severity"] == "error" and "not valid YAML" in problem["message"]

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from microrack.errors import UsageError
+from microrack.errors import MicrorackError, UsageError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from microrack.spec import check_file
 
-    _, problems = check_file(args.spec)
+    try:
+        _, problems = check_file(args.spec)
+    except MicrorackError as exc:  # unreadable, or not YAML: still one JSON document
+        if not args.json:
+            raise
+        problem = {"severity": "error", "field": None, "line": None, "message": str(exc)}
+        print(json.dumps({"file": args.spec, "ok": False, "problems": [problem]}, indent=2))
+        return 1
     errors = [p for p in problems if p.severity == "error"]
     if args.json:
         found = [
