@@ -45,6 +45,17 @@ def _alive(pid: int) -> bool:
     return False
 
 
+def _holding(workdir: Path) -> list[int]:
+    """Live processes whose command line names the demo's directory (agents, hub)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if str(workdir).encode() in (d / "cmdline").read_bytes() and _alive(int(d.name)):
+                    out.append(int(d.name))
+    return out
+
+
 @pytest.fixture
 def demo(tmp_path: Path):  # type: ignore[no-untyped-def]
     port = free_port()
@@ -114,6 +125,38 @@ def test_demo_fan_stall_throttles_and_alerts_then_cleans_up(demo) -> None:  # ty
     assert proc.wait(60) == 0, log.read_text(errors="replace")[-3000:]
     assert "stopped every process" in log.read_text()
     assert not any(_alive(p) for p in pids)
+    assert not _holding(workdir)  # the rebooted agent too, whose pid was never printed
+    assert not workdir.exists()
+
+
+def test_demo_ctrl_c_after_the_reboot_leaves_nothing(tmp_path: Path) -> None:
+    """Ctrl-C once node 1 has crashed and come back (a process started mid-run)."""
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            microrack_cmd("demo", "--nodes", "2", "--boards", "pi4b,rk1",
+                          "--listen", f"127.0.0.1:{free_port()}"),
+            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            _, workdir = _started(log)
+            deadline = time.monotonic() + 300
+            back = False
+            while time.monotonic() < deadline and proc.poll() is None and not back:
+                time.sleep(1)
+                text = log.read_text(errors="replace")
+                down = text.find("rk1-1=down")
+                back = down >= 0 and re.search(r"rk1-1=\d+C", text[down:]) is not None
+            assert back, log.read_text(errors="replace")[-3000:]
+            assert len(_holding(workdir)) >= 2
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(60) == 0, log.read_text(errors="replace")[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+    text = log.read_text(errors="replace")
+    assert "stopped every process" in text and "rk1-1: peak" in text and "boots 2" in text
+    assert not _holding(workdir)
     assert not workdir.exists()
 
 

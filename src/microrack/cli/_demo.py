@@ -13,6 +13,8 @@ from microrack.errors import UsageError
 if TYPE_CHECKING:
     from microrack.demo import Demo
 
+MAX_NODES = 100
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=4, help="simulated nodes (default 4)")
@@ -39,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from microrack.demo import Demo, Story, running
     from microrack.demo._live import render, status_line
 
-    if args.nodes < 1:
-        raise UsageError("--nodes", f"must be at least 1, got {args.nodes}")
+    if not 1 <= args.nodes <= MAX_NODES:
+        raise UsageError("--nodes", f"expected 1 to {MAX_NODES} (one agent process each), "
+                         f"got {args.nodes}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration", f"must be positive, got {args.duration:g}")
     if not 0 < args.speed <= 1000:
@@ -71,7 +74,12 @@ def run(args: argparse.Namespace) -> int:
         out.write("stopping\n")
     out.write("microrack demo: stopped every process it started\n")
     for n in demo.nodes:
-        out.write(f"  {n.name}: peak {n.peak_c:.1f} °C, boots {n.boots}\n")
+        out.write(f"  {n.name}: peak {n.peak_c:.1f} °C, boots {n.boots}"
+                  f"{'  (' + n.role + ')' if n.role else ''}\n")
+    if demo.raised:
+        out.write("  alerts raised: " + ", ".join(
+            f"{rule} {node} at {t:.0f} s"
+            for (rule, node), t in sorted(demo.raised.items(), key=lambda kv: kv[1])) + "\n")
     out.flush()
     return 0
 

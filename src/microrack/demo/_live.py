@@ -40,9 +40,13 @@ def render(demo: Demo) -> Group:
         table.add_column(col)
     for node in demo.nodes:
         table.add_row(*_row(node))
-    alerts = [a for a in demo.hub_alerts() if a.get("state") != "resolved"]
+    colour = {"firing": "red", "pending": "yellow", "resolved": "green"}
     lines = [Text.from_markup(
-        f"[bold]{a.get('name')}[/bold] {a.get('node')} ({a.get('state')})") for a in alerts]
+        f"  [bold]{a.get('name')}[/bold] {a.get('node')} "
+        f"[{colour.get(str(a.get('state')), 'white')}]{a.get('state')}[/]"
+        + (f" — {a['summary']}" if a.get("summary") else ""))
+        for a in sorted(demo.alerts, key=lambda a: (a.get("state") == "resolved",
+                                                   str(a.get("node")), str(a.get("name"))))]
     source = "hub" if demo.hub is not None else "terminal-only (no hub installed)"
     return Group(table, Text(f"alerts [{source}]:" + ("" if lines else " none")), *lines)
 
@@ -55,7 +59,7 @@ def status_line(demo: Demo) -> str:
         t = head.get("temp_max_celsius")
         parts.append(f"{node.name}={'down' if node.crashed or not node.last else f'{t:.0f}C'}"
                      + ("!" if head.get("throttled") else ""))
-    alerts = sorted({f"{a.get('name')}:{a.get('node')}" for a in demo.hub_alerts()
+    alerts = sorted({f"{a.get('name')}:{a.get('node')}" for a in demo.alerts
                      if a.get("state") == "firing"})
     return f"[{demo.elapsed:5.0f}s] " + " ".join(parts) + " | alerts: " + (
         ", ".join(alerts) or "none")

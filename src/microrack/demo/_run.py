@@ -122,6 +122,8 @@ class Demo:
             role = "fan stalls" if i == 0 else "crashes" if i == 1 else ""
             self.nodes.append(DemoNode(i, f"{board}-{i}", board, 0, role))
         self.local_alerts: dict[tuple[str, str], float] = {}
+        self.alerts: list[dict[str, Any]] = []  # as of the last tick, one per (rule, node)
+        self.raised: dict[tuple[str, str], float] = {}  # every alert that fired, and when
         self.t0 = time.monotonic()
 
     # -- processes
@@ -150,8 +152,17 @@ class Demo:
             node.port = _free_port("127.0.0.1", taken)
             self._start_agent(node)
         for node in self.nodes:
-            assert node.proc is not None
-            if not _wait_port("127.0.0.1", node.port, node.proc, 60.0):
+            for _attempt in range(5):
+                assert node.proc is not None
+                if _wait_port("127.0.0.1", node.port, node.proc, 60.0) and self._answers(node):
+                    break
+                if node.proc.poll() is None or "already in use" not in self._tail(node.name):
+                    raise ResourceError(f"agent {node.name} did not start: "
+                                        f"{self._tail(node.name)}")
+                # another program took the port between our check and the agent's bind
+                node.port = _free_port("127.0.0.1", taken)
+                self._start_agent(node)
+            else:
                 raise ResourceError(f"agent {node.name} did not start: {self._tail(node.name)}")
         if self.use_hub:
             argv = [sys.executable, "-m", "microrack", "hub", "--listen",
@@ -163,6 +174,16 @@ class Demo:
             if not _wait_port(self.host, self.hub_port, self.hub, 60.0):
                 raise ResourceError(f"hub did not start: {self._tail('hub')}")
         self.t0 = time.monotonic()
+
+    def _answers(self, node: DemoNode) -> bool:
+        """The agent on ``node.port`` is ours (not another program that holds the port)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and node.proc is not None and node.proc.poll() is None:
+            snap = _get_json(f"http://127.0.0.1:{node.port}/api/v1/snapshot")
+            if isinstance(snap, dict) and (snap.get("node") or {}).get("name") == node.name:
+                return True
+            time.sleep(0.2)
+        return False
 
     def _tail(self, name: str) -> str:
         try:
@@ -220,6 +241,10 @@ class Demo:
             raise ResourceError(f"hub exited: {self._tail('hub')}")
         if self.hub is None:
             self._local_alerts()
+        self.alerts = _one_per_node(self.hub_alerts())
+        for a in self.alerts:
+            if a.get("state") in ("firing", "resolved"):
+                self.raised.setdefault((str(a.get("name")), str(a.get("node"))), self.elapsed)
 
     def _local_alerts(self) -> None:
         """The hub's FanStalled / Throttling / NodeDown rules, on the snapshots (no hub)."""
@@ -241,6 +266,20 @@ class Demo:
         return list(data.get("alerts", [])) + list(data.get("resolved", []))
 
 
+_RANK = {"firing": 0, "pending": 1, "resolved": 2}
+
+
+def _one_per_node(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One alert per (rule, node): the hub keeps one per sensor (e.g. each thermal zone)."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for a in alerts:
+        key = (str(a.get("name")), str(a.get("node")))
+        if key not in best or (_RANK.get(str(a.get("state")), 3)
+                               < _RANK.get(str(best[key].get("state")), 3)):
+            best[key] = a
+    return list(best.values())
+
+
 @contextlib.contextmanager
 def running(demo: Demo) -> Iterator[Demo]:
     """Start the demo; whatever happens, stop every process and clean up."""
@@ -249,8 +288,14 @@ def running(demo: Demo) -> Iterator[Demo]:
         demo.start()
         yield demo
     finally:
-        demo.stop()
-        signal.signal(signal.SIGTERM, previous)
+        # a second Ctrl-C (or SIGTERM) while stopping must not leave processes behind
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            demo.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
