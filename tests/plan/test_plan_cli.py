@@ -198,3 +198,12 @@ def test_examples_readme_shows_the_current_output():
                               cwd=EXAMPLES.parents[1], timeout=300)
         printed = "\n".join(line.rstrip() for line in proc.stdout.splitlines()) + "\n"
         assert printed == shown, command
+
+
+@pytest.mark.parametrize("flag", ["--emit-spec", "--html"])
+def test_an_output_file_that_cannot_be_written_is_one_line_naming_the_flag(tmp_path, flag):
+    for target in (tmp_path / "no" / "such" / "out", tmp_path):
+        proc = run("plan", str(EXAMPLES / "riscv-learning.yaml"), flag, str(target))
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and flag in proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -80,3 +80,10 @@ def test_a_bad_scenario_is_one_line_naming_the_field(tmp_path: Path) -> None:
     sc.write_text("duration: soon\n")
     p = _sim(str(CLUSTER), "--scenario", str(sc))
     assert p.returncode == 1 and "duration" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_a_report_that_cannot_be_written_is_one_line_before_the_run(tmp_path: Path) -> None:
+    for target in (tmp_path / "no" / "such" / "r.html", tmp_path):
+        p = _sim(str(CLUSTER), "--scenario", str(HEATWAVE), "--report", str(target))
+        assert p.returncode == 2 and p.stderr.count("\n") == 1 and "--report" in p.stderr
+        assert p.stdout == ""  # refused before the scenario ran
