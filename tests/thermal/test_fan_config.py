@@ -67,6 +67,20 @@ def test_not_a_number_temperature(tmp_path: Path) -> None:
     assert "finite" in err.message
 
 
+def test_duplicate_names_name_the_second(tmp_path: Path) -> None:
+    def change(d: dict) -> None:
+        d["sensors"].append(dict(d["sensors"][0]))
+
+    err = _error(_edit(fan_yaml(tmp_path), change))
+    assert err.field == "sensors[2].name" and "sensors[0]" in err.message
+
+    def change_fans(d: dict) -> None:
+        d["fans"].append(dict(d["fans"][0]))
+
+    err = _error(_edit(fan_yaml(tmp_path), change_fans))
+    assert err.field == "fans[1].name" and "fans[0]" in err.message
+
+
 def test_unknown_sensor_name(tmp_path: Path) -> None:
     err = _error(fan_yaml(tmp_path, sensors=["cpu", "gpu"]))
     assert err.field == "fans[0].sensors[1]" and "'gpu'" in err.message

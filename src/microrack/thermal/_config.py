@@ -154,10 +154,11 @@ class FanConfig(_Strict):
     @model_validator(mode="after")
     def _references(self) -> FanConfig:
         names = [s.name for s in self.sensors]
-        if len(set(names)) != len(names):
-            raise ValueError("sensor names must be unique")
-        if len({f.name for f in self.fans}) != len(self.fans):
-            raise ValueError("fan names must be unique")
+        for what, given in (("sensors", names), ("fans", [f.name for f in self.fans])):
+            for i, name in enumerate(given):
+                if name in given[:i]:
+                    raise ValueError(f"{what}[{i}].name: {name!r} is already the name of "
+                                     f"{what}[{given.index(name)}]; names must be unique")
         for i, fan in enumerate(self.fans):
             for j, s in enumerate(fan.sensors or []):
                 if s not in names:
@@ -191,7 +192,7 @@ def parse_config(data: Any, source: str) -> FanConfig:
         message = str(err["msg"]).removeprefix("Value error, ")
         # Cross-field checks name their own sub-path at the start of the message.
         head, sep, rest = message.partition(": ")
-        if sep and (head.startswith(("curve[", "fans[")) and " " not in head):
+        if sep and (head.startswith(("curve[", "fans[", "sensors[")) and " " not in head):
             field = f"{field}.{head}" if field and head.startswith("curve[") else head
             message = rest
         raise ConfigError(source, field or None, message) from None
