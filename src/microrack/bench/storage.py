@@ -334,9 +334,11 @@ def _phase_steps(bench: BenchCluster, params: StorageParams, node: str,
     lock = threading.Lock()
     stop = threading.Event()
 
-    def advance(upto: int) -> None:
+    def advance(upto: int, final: bool = False) -> None:
         nonlocal counted
         with lock:
+            if stop.is_set() and not final:  # a poll that came back after the job
+                return
             while counted < min(upto, len(names)):
                 step(f"{node} {names[counted]}")
                 counted += 1
@@ -354,7 +356,7 @@ def _phase_steps(bench: BenchCluster, params: StorageParams, node: str,
     finally:
         stop.set()
         poller.join(timeout=10)
-    advance(len(names))
+    advance(len(names), final=True)
 
 
 def _record(result: WorkloadResult, node: str, job: dict[str, Any],
