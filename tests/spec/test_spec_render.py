@@ -145,6 +145,21 @@ def test_render_is_deterministic(path: Path) -> None:
     assert render(spec) == render(load_spec(path))
 
 
+def test_render_is_byte_identical_across_processes(tmp_path: Path) -> None:
+    """Two processes with different hash seeds (set and dict order) write the same bytes."""
+    trees = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"out-{seed}"
+        r = _run(
+            microrack_cmd("spec", "render", str(EXAMPLES[0].parent / "cluster-pi4-13.yaml"),
+                          "--out", str(out)),
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert r.returncode == 0, r.stderr
+        trees.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()})
+    assert len(trees[0]) > 10 and trees[0] == trees[1]
+
+
 def test_hosts_and_dnsmasq_name_every_nic(tmp_path: Path) -> None:
     spec = load_spec(spec_cases.EXAMPLES / "cluster-rv2-3.yaml")
     files = render(spec)
