@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from hub_helpers import assert_complete, get_json, hub, node, raw_series, standin, wait_until
 
-from support import free_port
+from support import free_port, http_get
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +153,30 @@ def test_kill_9_mid_ingest_leaves_a_sound_gap_free_store(tmp_path: Path) -> None
             count = assert_complete(base, agent, "k1")
             assert count >= now_seq
         assert chunks > 0  # the kills also hit a store that was cutting chunks
+
+
+def test_store_locked_by_another_writer_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    """Another process holds the database's write lock past the hub's 30 s busy timeout
+    (a sqlite3 shell left in a transaction): the failed writes are retried, not lost."""
+    port = free_port()
+    agent = f"http://127.0.0.1:{port}"
+    db = tmp_path / "hub.db"
+    with (
+        standin(tmp_path / "agent.log", port, name="L1", interval=0.1, ring=5000),
+        hub(tmp_path / "hub.log", db, "--agent", f"127.0.0.1:{port}") as (_, base),
+    ):
+        wait_until("L1 stored", lambda: (n := node(base, "L1")) and n["stored_seq"] > 10)
+        other = sqlite3.connect(db, isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+            time.sleep(40.0)  # one write waits out the busy timeout and fails; pulls go on
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        now_seq = get_json(f"{agent}/api/v1/samples?since=0")["last_seq"]
+        wait_until("caught up", lambda: node(base, "L1")["stored_seq"] >= now_seq, timeout=120)
+        assert_complete(base, agent, "L1")
+        health = http_get(f"{base}/metrics")[1].decode().splitlines()
+        failures = next(x for x in health if x.startswith("microrack_hub_store_write_failures"))
+        assert float(failures.split()[-1]) >= 1
+    assert "store write failed" in (tmp_path / "hub.log").read_text()

@@ -178,6 +178,12 @@ def _hub_metrics(hub: Hub) -> str:
         [({}, hub.write_seconds_sum)],
     )
     metric(
+        "microrack_hub_store_write_failures_total",
+        "counter",
+        "Store writes that failed (their samples are kept and written with the next one).",
+        [({}, float(hub.write_failures))],
+    )
+    metric(
         "microrack_hub_samples_stored_total",
         "counter",
         "Samples written to the store.",

@@ -71,6 +71,8 @@ class Hub:
         self.writes = 0
         self.started = time.time()
         self._queue: asyncio.Queue[Batch] = asyncio.Queue()
+        self._unwritten: list[Batch] = []  # batches of a failed write, retried first
+        self.write_failures = 0
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._client: httpx.AsyncClient | None = None
@@ -182,7 +184,9 @@ class Hub:
             await self._flush()
 
     async def _flush(self) -> None:
-        batches: list[Batch] = []
+        # Batches of a failed write go first: the pull loops have moved on past them, so
+        # dropping them would leave a gap, and re-pulling them would store the queued ones twice.
+        batches, self._unwritten = self._unwritten, []
         while not self._queue.empty():
             batches.append(self._queue.get_nowait())
         if not batches:
@@ -192,11 +196,12 @@ class Hub:
         try:
             await asyncio.to_thread(self.store.write, batches)
         except Exception:
-            log.exception("store write failed; re-pulling from the last stored position")
-            stored = {r.name: r.last_seq for r in self.store.nodes()}
-            for node in self.nodes.values():
-                if node.name in stored:
-                    node.since = min(node.since, stored[node.name])
+            log.exception(
+                "store write failed; keeping %d samples for the next write",
+                sum(len(b.samples) for b in batches),
+            )
+            self._unwritten = batches
+            self.write_failures += 1
             return
         self.write_seconds_sum += time.perf_counter() - t0
         self.writes += 1

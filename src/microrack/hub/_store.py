@@ -265,6 +265,10 @@ class Store:
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
+                # ids handed out inside the rolled-back transaction no longer exist
+                self._node_ids.clear()
+                self._series_ids.clear()
+                self._ids_by_list.clear()
                 raise
         self.samples_stored += stored
         return stored
