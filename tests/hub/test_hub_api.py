@@ -30,7 +30,12 @@ def running(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_nodes_carry_identity_status_and_headline(running: str) -> None:
-    body = get_json(f"{running}/api/v1/nodes")
+    # at 0.1 s a node is stale after 0.2 s without an answer: wait for a moment it is up,
+    # rather than assume a loaded machine never lets a pull run late
+    body = wait_until(
+        "api1 up",
+        lambda: (b := get_json(f"{running}/api/v1/nodes"))["summary"]["nodes"]["up"] == 1 and b,
+    )
     (n,) = body["nodes"]
     assert n["name"] == "api1" and n["board"] == "rpi-4b" and n["address"] == "127.0.0.1"
     assert n["status"] == "up" and n["last_seen"] > 0
@@ -104,14 +109,19 @@ def test_events_stream_node_updates(running: str) -> None:
 
 
 def test_metrics_report_hub_health(running: str) -> None:
-    status, body = http_get(f"{running}/metrics")
-    text = body.decode()
-    assert status == 200
-    values = {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line and not line.startswith("#")
-    }
+    def scrape() -> dict[str, float]:
+        status, body = http_get(f"{running}/metrics")
+        assert status == 200
+        return {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in body.decode().splitlines()
+            if line and not line.startswith("#")
+        }
+
+    values = wait_until(
+        "api1 up in /metrics",
+        lambda: (v := scrape()) and (v['microrack_hub_nodes{status="up"}'] == 1) and v,
+    )
     assert values["microrack_hub_samples_stored_total"] > 1000 * 12
     assert values['microrack_hub_pulls_total{result="ok"}'] > 0
     assert values["microrack_hub_pull_duration_seconds_sum"] > 0
