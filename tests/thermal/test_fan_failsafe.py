@@ -115,6 +115,8 @@ def test_unhandled_error_goes_full_before_it_propagates(tree: Tree, tmp_path: Pa
     with pytest.raises(RuntimeError):
         service.step(1.0)
     assert tree.pwm == 255
+    # what is exported is what was written: full duty, in failsafe
+    assert _flags(service)["duty_ratio"] == 1.0 and _flags(service)["failsafe"] == 1
 
 
 def test_stop_leaves_full_duty_and_restores_pwm_enable(tree: Tree, tmp_path: Path) -> None:

@@ -290,6 +290,9 @@ class FanService:
                 fan.driver.set_duty(1.0)
             except Exception as exc:  # keep going: the other fans still matter
                 log.error("fan %s: cannot set full duty: %s", fan.name, exc)
+            else:  # the exported state says what was written, not the last curve value
+                fan.state = replace(fan.state, duty=1.0, stage=Stage.FAILSAFE,
+                                    failsafe=fan.state.failsafe or "error")
 
     def close(self) -> None:
         """Every fan to full duty and back to the mode it was in before."""
