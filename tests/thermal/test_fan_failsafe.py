@@ -143,3 +143,24 @@ def test_background_thread_runs_and_stops_safely(tree: Tree, tmp_path: Path) -> 
         service.stop()
     assert tree.pwm == 255 and tree.read(tree.ENABLE) == "2"
     assert service.error is None
+
+
+@pytest.mark.parametrize("source", ["board default", "fan-pi5-pwm.yaml"])
+def test_an_idle_nvme_holding_one_whole_degree_is_not_stale(
+    tree: Tree, tmp_path: Path, source: str
+) -> None:
+    """A real drive reports whole kelvins and, idle, holds one value for many minutes."""
+    fs = LocalFS(str(tree.root))
+    if source == "board default":
+        service = FanService.for_board("pi5", fs)
+    else:
+        service = FanService.from_file(Path(__file__).parents[2] / "examples" / source, fs)
+    tree.write(tree.TACH, 3000)
+    tree.write(tree.NVME, 38850)  # 312 K
+    for t in range(0, 1800, 2):  # half an hour; the SoC jitters, the drive does not
+        tree.set_temp(55.0 + (t % 4) * 0.25)
+        service.step(float(t))
+        assert service.fans[0].state.failsafe is None, (t, service.fans[0].state)
+    tree.path(tree.NVME).unlink()  # a drive that stops answering still fails safe
+    service.step(1800.0)
+    assert tree.pwm == 255 and service.fans[0].state.failsafe == "nvme:missing"
