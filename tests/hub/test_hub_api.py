@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -159,3 +164,62 @@ def test_bad_command_line_is_one_line_naming_the_flag(
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert out.returncode in (1, 2)
     assert out.stderr.count("\n") == 1 and flag in out.stderr, out.stderr
+
+
+def test_nan_and_inf_from_an_agent_are_stored_and_served_as_null(tmp_path: Path) -> None:
+    """An agent whose JSON carries NaN/Infinity tokens (Python's json writes them) must not
+    turn /api/v1/nodes, /api/v1/query or the event stream into errors browsers cannot parse."""
+    t0 = time.time()
+    port = free_port()
+
+    def values(seq: int) -> str:
+        return ["NaN", "Infinity", "-Infinity", "1e400", str(seq)][seq % 5]
+
+    class Agent(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            since = int(self.path.partition("since=")[2] or 0)
+            last = int((time.time() - t0) / 0.2) + 1
+            samples = ",".join(
+                f'{{"seq":{s},"ts":{t0 + s * 0.2},"values":[{values(s)}]}}'
+                for s in range(since + 1, last + 1)
+            )
+            body = (
+                '{"node":{"name":"odd1","board":"rpi-4b","address":"127.0.0.1",'
+                f'"port":{port},"boot_id":"b","interval":0.2}},"first_seq":1,"last_seq":{last},'
+                '"series":[["microrack_power_watts",{"source":"estimate"},"gauge"]],'
+                f'"samples":[{samples}]}}'
+            ).encode()
+            with contextlib.suppress(OSError):  # the hub stopping mid-answer
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Agent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with hub(tmp_path / "hub.log", tmp_path / "hub.db", "--agent", f"127.0.0.1:{port}") as (
+            _,
+            base,
+        ):
+            wait_until("odd1 stored", lambda: (n := node(base, "odd1")) and n["stored_seq"] > 15)
+            status, body = http_get(
+                f"{base}/api/v1/query?metric=microrack_power_watts&from=0&to=now&points=100000"
+            )
+            assert status == 200, body[:300]
+            points = json.loads(body)["series"][0]["points"]  # strict JSON: no NaN tokens
+            got = {round((t - t0) / 0.2): v for t, v in points}
+            assert got[5] is None and got[6] is None and got[7] is None and got[8] is None
+            assert got[9] == 9 and got[10] is None and got[14] == 14
+            status, body = http_get(f"{base}/api/v1/nodes")
+            assert status == 200 and json.loads(body)["summary"]["watts"] >= 0, body[:300]
+            with httpx.stream("GET", f"{base}/api/v1/events", timeout=30) as r:
+                frames = [x for x in itertools.islice(r.iter_lines(), 12) if x.startswith("data:")]
+            assert frames and all(json.loads(x[5:]) for x in frames)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,21 +7,23 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
-    JSONResponse,
     PlainTextResponse,
     Response,
     StreamingResponse,
 )
+from starlette.responses import JSONResponse as StrictJSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from microrack import __version__
+from microrack.hub._events import json_bytes
 from microrack.hub._query import BadParameter, downsample, parse_query, rate
 from microrack.hub._service import Hub
 
@@ -35,6 +37,13 @@ def plotly_js_path() -> Path:
     import plotly
 
     return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+class JSONResponse(StrictJSONResponse):
+    """JSON in which a NaN or infinite value (an agent's broken reading) is null, not a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
 
 
 def _error(status: int, parameter: str | None, message: str) -> JSONResponse:

@@ -7,6 +7,7 @@ joules since UTC midnight per node and adds each new sample's trapezoid.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from microrack.hub._store import SeriesInfo, Store
@@ -45,6 +46,8 @@ class EnergyMeter:
                 self.add(node, t / 1000, v)
 
     def add(self, node: str, ts: float, watts: float) -> None:
+        if not math.isfinite(watts):
+            return  # a broken reading (NaN, inf) would spoil the whole day's sum
         day = _day(ts)
         if day != self.day:
             if day < self.day:

@@ -5,10 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-__all__ = ["EventBus"]
+__all__ = ["EventBus", "json_bytes"]
+
+
+def _finite(o: Any) -> Any:
+    """``o`` with every NaN or infinite float replaced by None (JSON has no such numbers)."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    return o
+
+
+def json_bytes(content: Any) -> bytes:
+    """Strict JSON; a value an agent sent as NaN or inf becomes null instead of an error.
+
+    The store keeps such values bit for bit; only what leaves as JSON is changed, and
+    the cleaning pass runs only when the fast strict encoding refused.
+    """
+    try:
+        text = json.dumps(content, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        text = json.dumps(_finite(content), allow_nan=False, separators=(",", ":"))
+    return text.encode()
 
 
 class EventBus:
@@ -53,4 +78,4 @@ class EventBus:
 
 
 def _frame(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return b"event: " + kind.encode() + b"\ndata: " + json_bytes(data) + b"\n\n"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,7 +308,7 @@ class Hub:
         for n in self.nodes.values():
             counts[n.status] += 1
             w = n.headline()["power_watts"]
-            if w is not None and n.status == "up":
+            if w is not None and math.isfinite(w) and n.status == "up":
                 watts += w
         kwh = self.energy_today_kwh()
         price = self.config.price_kwh
