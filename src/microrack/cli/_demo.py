@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                 pid = n.proc.pid if n.proc else 0
                 out.write(f"  agent {n.name} pid {pid} http://127.0.0.1:{n.port}/metrics"
                           f"{'  (' + n.role + ')' if n.role else ''}\n")
-            out.write(f"  workdir {demo.workdir} (removed at exit)\nCtrl-C stops everything.\n")
+            out.write(f"  workdir {demo.workdir} (removed at exit)\n")
+            out.write(_script_text(demo) + "Ctrl-C stops everything.\n")
             out.flush()
             _loop(demo, render, status_line)
     except KeyboardInterrupt:
@@ -82,6 +83,19 @@ def run(args: argparse.Namespace) -> int:
             for (rule, node), t in sorted(demo.raised.items(), key=lambda kv: kv[1])) + "\n")
     out.flush()
     return 0
+
+
+def _script_text(demo: Demo) -> str:
+    """What the default script will do, in real seconds, so the newcomer knows what to watch."""
+    s, nodes = demo.story, demo.nodes
+    lines = [f"script: load ramps {s.idle_util:.0%} -> {s.busy_util:.0%} on every node "
+             f"over {s.ramp_s:g} s"]
+    lines.append(f"  at {s.stall_at_s:g} s {nodes[0].name}'s fan stalls for {s.stall_for_s:g} s: "
+                 "it heats, throttles, and FanStalled / Throttling fire")
+    if len(nodes) > 1:
+        lines.append(f"  at {s.crash_at_s:g} s {nodes[1].name} crashes (NodeDown); at "
+                     f"{s.crash_at_s + s.crash_for_s:g} s it boots again with a new boot id")
+    return "\n".join(lines) + "\n"
 
 
 def _loop(demo: Demo, render: Callable[[Demo], Any], status_line: Callable[[Demo], str]) -> None:

@@ -36,7 +36,7 @@ def _row(node: Any) -> list[str]:
 
 def render(demo: Demo) -> Group:
     table = Table(title=f"microrack demo — {demo.elapsed:.0f} s", expand=False)
-    for col in ("node", "board", "state", "°C", "cpu", "fan rpm", "W", "throttled", "story"):
+    for col in ("node", "board", "state", "max °C", "cpu", "fan rpm", "W", "throttled", "story"):
         table.add_column(col)
     for node in demo.nodes:
         table.add_row(*_row(node))
