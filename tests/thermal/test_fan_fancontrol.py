@@ -95,6 +95,8 @@ def test_cli_writes_yaml(tmp_path: Path) -> None:
     [
         (("MAXTEMP=hwmon1/pwm1=70", "MAXTEMP=hwmon1/pwm1=40"), "MAXTEMP"),
         (("MINSTOP=hwmon1/pwm1=60", "MINSTOP=hwmon1/pwm1=300"), "MINSTOP"),
+        (("MINSTOP=hwmon1/pwm1=60", "MINSTOP=hwmon1/pwm1=255"), "MINSTOP"),
+        (("MINPWM=hwmon1/pwm1=0", "MINPWM=hwmon1/pwm1=90"), "MINPWM"),
         (("DEVNAME=hwmon0=cpu_thermal hwmon1=pwmfan", "DEVNAME=hwmon1=pwmfan"), "DEVNAME"),
     ],
 )

@@ -93,6 +93,19 @@ def import_fancontrol(path: str | Path) -> dict[str, Any]:
         ):
             if not 0 <= v <= 255:
                 raise ConfigError(source, key, f"{pwm_path}={v:g} is outside 0..255")
+        # fancontrol's own checks
+        if min_stop >= max_pwm:
+            raise ConfigError(
+                source,
+                "MINSTOP",
+                f"{pwm_path}: MINSTOP {min_stop:g} must be below MAXPWM {max_pwm:g}",
+            )
+        if min_pwm > min_stop:
+            raise ConfigError(
+                source,
+                "MINPWM",
+                f"{pwm_path}: MINPWM {min_pwm:g} must not exceed MINSTOP {min_stop:g}",
+            )
 
         temp_hwmon, temp_file = _split(temp_path)
         sensor_chip = chip(temp_hwmon, "FCTEMPS")
