@@ -64,6 +64,19 @@ def test_bad_values_name_the_argument(args, argument, tmp_path):
     one_line_error(bench("storage", "--dir", str(tmp_path), *args), argument)
 
 
+@pytest.mark.parametrize("workload, args, argument", [
+    ("cpu", ["--matrix", "2000000"], "--matrix"),  # 96 TB of matrices
+    ("cpu", ["--cpu-elements", str(1 << 42)], "--cpu-elements"),
+    ("net", ["--exchange-size", "64T"], "--exchange-size"),
+    ("net", ["--message-size", "1G"], "--message-size"),
+])
+def test_sizes_beyond_memory_fail_before_any_work(workload, args, argument):
+    """A size no worker can hold is one line naming it, not a worker's MemoryError."""
+    line = one_line_error(bench(workload, "--local", "1" if workload == "cpu" else "2",
+                                "--no-progress", *args), argument)
+    assert "memory" in line or "ping-pong" in line, line
+
+
 def test_unreachable_scheduler_fails_before_any_work(tmp_path):
     port = free_port()
     line = one_line_error(bench("all", "--scheduler", f"tcp://127.0.0.1:{port}",

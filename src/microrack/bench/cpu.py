@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from microrack.bench.engine import BenchCluster
-from microrack.bench.measure import WorkloadResult
+from microrack.bench.measure import WorkloadResult, format_bytes
+from microrack.errors import UsageError
 
 __all__ = ["CpuParams", "float_kernel", "int_kernel", "node_clock", "run_cpu"]
 
@@ -32,6 +33,42 @@ class CpuParams:
     int_rounds: int = 64
     matrix: int = 512
     matmuls: int = 8
+
+
+def memory_needed(params: CpuParams, threads: int) -> dict[str, int]:
+    """Bytes a worker holds at once, per argument: the matmul's three n×n float64
+    matrices, and two uint64 arrays per integer lane set on each of its threads."""
+    return {"--matrix": 3 * params.matrix**2 * 8,
+            "--cpu-elements": 2 * params.int_elements * 8 * max(1, threads)}
+
+
+def available_memory() -> int | None:
+    """Runs on a worker: bytes the kernel could hand out now (MemAvailable), if known."""
+    try:
+        import psutil  # a dependency of distributed and of ray
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
+
+
+def preflight_cpu(bench: BenchCluster, params: CpuParams) -> None:
+    """Before any work: every worker has the memory the chosen sizes need."""
+    preflight_memory(bench, lambda w: memory_needed(params, w.nthreads))
+
+
+def preflight_memory(bench: BenchCluster,
+                     needs: dict[str, int] | Callable[[Any], dict[str, int]]) -> None:
+    """Every worker has the bytes each argument's size needs, or one line naming it."""
+    free = bench.call_everywhere(available_memory)
+    for w in bench.workers:
+        have = free.get(w.address)
+        if have is None:
+            continue
+        for argument, need in (needs(w) if callable(needs) else needs).items():
+            if need > have:
+                raise UsageError(argument, f"needs {format_bytes(need)} of memory, "
+                                           f"{w.node} ({w.address}) has "
+                                           f"{format_bytes(have)} available")
 
 
 def int_kernel(elements: int, rounds: int, seed: int) -> dict[str, Any]:

@@ -147,6 +147,10 @@ def _positive(value: Any, argument: str) -> int:
     return int(value)
 
 
+#: ping-pong messages are built and compared in Python; larger ones are a stream's job
+MAX_MESSAGE = 64 << 20
+
+
 def suite_options(workloads: tuple[str, ...], s: dict[str, Any], progress: bool) -> Any:
     """Settings -> SuiteOptions, each bad value named by its flag."""
     from microrack.bench.suite import SuiteOptions
@@ -167,6 +171,11 @@ def suite_options(workloads: tuple[str, ...], s: dict[str, Any], progress: bool)
         direct=s["direct"],
         runtime=float(s["runtime"]),
     )
+    message_size = parse_size(s["message_size"], "--message-size")
+    if message_size > MAX_MESSAGE:
+        raise UsageError("--message-size", f"{s['message_size']} is more than the "
+                                           f"{MAX_MESSAGE >> 20}M a ping-pong message may be "
+                                           "(--stream-size measures large transfers)")
     return SuiteOptions(
         workloads=workloads,
         scheduler=s["scheduler"],
@@ -175,7 +184,7 @@ def suite_options(workloads: tuple[str, ...], s: dict[str, Any], progress: bool)
         cpu=CpuParams(int_elements=_positive(s["cpu_elements"], "--cpu-elements"),
                       matrix=_positive(s["matrix"], "--matrix")),
         storage=storage,
-        net=NetParams(pair=pair, small=parse_size(s["message_size"], "--message-size"),
+        net=NetParams(pair=pair, small=message_size,
                       round_trips=_positive(s["round_trips"], "--round-trips"),
                       stream_bytes=parse_size(s["stream_size"], "--stream-size"),
                       all_to_all_bytes=parse_size(s["exchange_size"], "--exchange-size")),

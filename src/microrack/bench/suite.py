@@ -154,6 +154,16 @@ def run_suite(opts: SuiteOptions) -> BenchRun:
             preflight_workers(bench, opts.storage, size=opts.mixed.chunk_bytes)
         if "net" in opts.workloads:
             opts.net.pairs(bench)  # a bad --pair fails here, before any work
+        if "cpu" in opts.workloads:
+            from microrack.bench.cpu import preflight_cpu
+
+            preflight_cpu(bench, opts.cpu)
+        if "net" in opts.workloads:
+            from microrack.bench.cpu import preflight_memory
+
+            # all-to-all: a worker makes one block per peer and receives one from each
+            peers = max(1, len(bench.workers) - 1)
+            preflight_memory(bench, {"--exchange-size": 2 * peers * opts.net.all_to_all_bytes})
         environment = probe_environment(bench)
         runners: dict[str, Callable[[Callable[[str], None]], WorkloadResult]] = {
             "cpu": lambda step: run_cpu(bench, opts.cpu, step),
