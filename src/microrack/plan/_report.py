@@ -94,8 +94,10 @@ def render(result: PlanResult, top: int) -> RenderableType:
         rej = Table(box=None, show_header=False, title="Boards with no build that qualifies",
                     title_justify="left")
         for r in result.rejected:
+            tried = ", ".join(f"{g.count} x {g.variant.ram_gb:g} GB" for g in r.closest.groups)
             rej.add_row(Text(f"{r.board_name}: ", style="bold"),
-                        Text("; ".join(c.message for c in r.closest.failures), style="yellow"))
+                        Text(f"as {tried}: ", style="dim")  # its closest build
+                        + Text("; ".join(c.message for c in r.closest.failures), style="yellow"))
         parts.append(rej)
     return RichGroup(*parts)
 
