@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microrack.bench.cpu import node_clock
@@ -33,6 +33,7 @@ def test_parse_size_rejects_and_names_the_argument(text):
     assert str(exc.value).startswith("--block-size:")
 
 
+@settings(deadline=None)  # no wall-clock limit on a loaded CI machine
 @given(st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=200))
 def test_percentiles_are_ordered_seconds(values):
     p = percentiles(values)
