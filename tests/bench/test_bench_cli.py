@@ -193,6 +193,16 @@ def test_all_writes_json_report_and_compares(tmp_path):
     assert "int_single_core" in cmp.stdout and "B/A" in cmp.stdout
     bad = bench("compare", str(a), str(html))
     one_line_error(bad, "B.json")
+    # runs with no workload in common: one line, not an empty table
+    only_storage = json.loads(a.read_text())
+    only_storage["workloads"] = {"storage": only_storage["workloads"]["storage"]}
+    only_cpu = json.loads(a.read_text())
+    only_cpu["workloads"] = {"cpu": only_cpu["workloads"]["cpu"]}
+    (tmp_path / "s.json").write_text(json.dumps(only_storage))
+    (tmp_path / "c.json").write_text(json.dumps(only_cpu))
+    line = one_line_error(bench("compare", str(tmp_path / "c.json"), str(tmp_path / "s.json")),
+                          "compare")
+    assert "no measurement in common" in line and "(cpu)" in line and "(storage)" in line
 
 
 def test_ctrl_c_removes_the_test_file(tmp_path):

@@ -65,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("compare", "needs exactly two files: A.json B.json")
         a = report.load_run(args.files[0], "A.json")
         b = report.load_run(args.files[1], "B.json")
-        report.print_compare(report.compare_runs(a, b), args.files[0], args.files[1])
+        rows = report.compare_runs(a, b)
+        if not rows:
+            raise UsageError("compare", f"{args.files[0]} ({', '.join(a.results) or 'empty'}) "
+                                        f"and {args.files[1]} ({', '.join(b.results) or 'empty'})"
+                                        " have no measurement in common")
+        report.print_compare(rows, args.files[0], args.files[1])
         return 0
     workloads = resolve_workloads(args.workload)
     if args.files:
