@@ -4,7 +4,7 @@ These are the documented defaults of ``microrack hub`` (``hub/_alerts.py``,
 ``defaults:`` in a rules file): NodeDown, NearThrottleLimit (hottest sensor
 within 5 degC of the soft limit), Throttling (any ``get_throttled``-style
 flag now), FilesystemFull (> 90 % used), NvmeHot (> 70 degC), FanStalled
-(0 rpm while the duty is above 0.2).  The sim evaluates them vectorised at the
+(0 rpm while the duty is above 0.2, held 10 s).  The sim evaluates them vectorised at the
 hub's cadence instead of through the hub's per-node engine, so that a scenario
 of many nodes runs without the hub's dependencies.  When the hub is installed
 its ``DefaultsSpec`` supplies the thresholds, so the two cannot drift apart.
@@ -25,6 +25,7 @@ class Thresholds:
     filesystem_used_ratio: float = 0.9
     nvme_c: float = 70.0
     fan_start_duty: float = 0.2
+    fan_stalled_for_s: float = 10.0  # FanStalled must hold this long before it fires
 
 
 def thresholds() -> Thresholds:
@@ -35,7 +36,7 @@ def thresholds() -> Thresholds:
         return Thresholds()
     d = DefaultsSpec()
     return Thresholds(d.near_throttle_margin_celsius, d.filesystem_used_ratio, d.nvme_celsius,
-                      d.fan_start_duty_ratio)
+                      d.fan_start_duty_ratio, d.fan_stalled_for_seconds)
 
 
 @dataclass(slots=True)
@@ -71,6 +72,10 @@ class AlertTracker:
         self.names = names
         self.th = th or thresholds()
         self._active = np.zeros((len(RULES), len(names)), bool)
+        # how long each condition must hold before the alert fires (the hub's ``for``)
+        self._hold = np.array([self.th.fan_stalled_for_s if r == "FanStalled" else 0.0
+                               for r, _ in RULES])[:, None]
+        self._since = np.full((len(RULES), len(names)), np.inf)  # condition true since
         self._open: dict[tuple[int, int], AlertEpisode] = {}
         self.episodes: list[AlertEpisode] = []
 
@@ -88,6 +93,8 @@ class AlertTracker:
             alive & (has_nvme > 0) & (nvme_temp > th.nvme_c),
             alive & (has_fan > 0) & rpm_zero & (duty > th.fan_start_duty),
         ])
+        self._since = np.where(cond, np.minimum(self._since, t), np.inf)
+        cond = cond & (t - self._since >= self._hold)
         started = cond & ~self._active
         ended = ~cond & self._active
         for r, i in zip(*np.nonzero(started), strict=True):
