@@ -117,8 +117,10 @@ const CHARTS = [
   { id: "ch-temp", title: "Temperatures (°C)", metric: ["node_hwmon_temp_celsius", "node_thermal_zone_temp"], limit: true },
   { id: "ch-power", title: "Power (W)", metric: "microrack_power_watts" },
   { id: "ch-fan", title: "Fan (rpm)", metric: "microrack_fan_rpm" },
-  { id: "ch-mem", title: "Memory available (bytes)", metric: "node_memory_MemAvailable_bytes" },
-  { id: "ch-net", title: "Network received (bytes/s)", metric: "node_network_receive_bytes_total", rate: true },
+  { id: "ch-mem", title: "Memory available (bytes)", metric: "node_memory_MemAvailable_bytes",
+    yaxis: { tickformat: ".3s", rangemode: "tozero" } },  // 6.75G, not a clipped 6750376965B
+  { id: "ch-net", title: "Network received (bytes/s)", metric: "node_network_receive_bytes_total", rate: true,
+    yaxis: { tickformat: ".3s" } },
 ];
 const LAYOUT = {
   paper_bgcolor: "#1a2129", plot_bgcolor: "#1a2129", font: { color: "#e6e6e6", size: 11 },
@@ -149,7 +151,8 @@ async function drawCharts() {
         }
       } catch (e) { /* keep the old chart */ }
     }
-    const layout = { ...LAYOUT, title: { text: c.title, font: { size: 13 } } };
+    const layout = { ...LAYOUT, title: { text: c.title, font: { size: 13 } },
+                     yaxis: { ...LAYOUT.yaxis, ...(c.yaxis || {}) } };
     const n = state.nodes.get(node);
     const limit = n && n.headline && n.headline.throttle_limit_celsius;
     if (c.limit && limit) {
