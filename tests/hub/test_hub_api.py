@@ -152,6 +152,7 @@ def test_metrics_report_hub_health(running: str) -> None:
         (["--webhook", "ftp://x/hook"], "--webhook"),
         (["--alertmanager", "http://am:99999"], "--alertmanager"),
         (["--rollup-step", "100ms"], "--rollup-step"),
+        (["--retention-raw", "30d", "--retention-rollup", "7d"], "--retention-rollup"),
         (["--beacon-port", "70000"], "--beacon-port"),
         (["--beacon-group", "198.18.0.1"], "--beacon-group"),
         (["--beacon-interface", "eth0"], "--beacon-interface"),

@@ -179,6 +179,12 @@ def run(args: argparse.Namespace) -> int:
         rollup_step=max(1, int(duration("--rollup-step", args.rollup_step))),
         chunk_seconds=duration("--chunk", args.chunk),
     )
+    if retention.rollup_seconds <= retention.raw_seconds:
+        raise UsageError(
+            "--retention-rollup",
+            f"{args.retention_rollup!r} must be longer than --retention-raw {args.retention_raw!r}"
+            " (averages are kept after the raw samples expire)",
+        )
     spec_targets: list[tuple[str, str, int]] = []
     if args.spec:
         from microrack.spec import agent_targets, load_spec
