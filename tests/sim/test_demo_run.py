@@ -196,3 +196,34 @@ def test_demo_without_hub_shows_the_story_in_the_terminal(tmp_path: Path) -> Non
     workdir = Path(re.search(r"workdir (\S+)", out).group(1))  # type: ignore[union-attr]
     assert not workdir.exists()
     assert not any(_alive(int(pid)) for pid in re.findall(r"pid (\d+)", out))
+
+
+def test_an_agent_port_taken_after_the_check_is_retried_elsewhere(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Another program binds the agent's port between the demo's check and the agent's bind."""
+    import http.server
+    import threading
+
+    import microrack.demo._run as run_mod
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Quiet)  # answers 501: not an agent
+    taken = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    real = run_mod._port_free
+    monkeypatch.setattr(run_mod, "_AGENT_PORTS", [taken, *range(29101, 32700)])
+    monkeypatch.setattr(run_mod, "_port_free", lambda h, p: p == taken or real(h, p))
+    demo = run_mod.Demo(nodes=1, boards=["pi4b"], listen=("127.0.0.1", free_port()),
+                        duration=5, use_hub=False)
+    try:
+        demo.start()
+        node = demo.nodes[0]
+        assert node.port != taken and node.proc is not None and node.proc.poll() is None
+        snap = _json(f"http://127.0.0.1:{node.port}/api/v1/snapshot")
+        assert snap["node"]["name"] == node.name
+    finally:
+        demo.stop()
+        srv.shutdown()
+    assert not demo.workdir.exists()
