@@ -79,7 +79,9 @@ def test_spec_targets_and_link_down_partition(tmp_path: Path) -> None:
             subprocess.run(["ip", "link", "set", ns.host_link(0), "down"], check=True)
             try:
                 wait_until("ns-a down", lambda: node(base, "ns-a")["status"] == "down", timeout=30)
-                assert node(base, "ns-b")["status"] == "up"
+                # the other node goes on (a deadline, not one look: a pull may run late)
+                wait_until("ns-b up meanwhile", lambda: node(base, "ns-b")["status"] == "up")
+                assert node(base, "ns-a")["status"] == "down"
                 time.sleep(3.0)
             finally:
                 subprocess.run(["ip", "link", "set", ns.host_link(0), "up"], check=True)
