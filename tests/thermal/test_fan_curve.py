@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from microrack.thermal import FanCurve, FanState, FanTuning, OnOffSwitch, control_step, play
+
+# Pure functions: a slow or busy CI machine must not fail them on Hypothesis's 200 ms deadline.
+no_deadline = settings(deadline=None)
 
 temps = st.floats(min_value=-40, max_value=150, allow_nan=False)
 
@@ -25,24 +28,28 @@ def _max_slope(c: FanCurve) -> float:
     return max((abs(d1 - d0) / (t1 - t0) for t0, t1, d0, d1 in pairs), default=0.0)
 
 
+@no_deadline
 @given(curves(), temps)
 def test_curve_is_bounded_by_its_points(curve: FanCurve, t: float) -> None:
     assert min(curve.duties) <= curve(t) <= max(curve.duties)
     assert 0.0 <= curve(t) <= 1.0
 
 
+@no_deadline
 @given(curves(), temps, temps)
 def test_curve_is_monotone(curve: FanCurve, a: float, b: float) -> None:
     lo, hi = sorted((a, b))
     assert curve(lo) <= curve(hi) + 1e-12
 
 
+@no_deadline
 @given(curves(), temps, st.floats(min_value=0, max_value=1))
 def test_curve_is_continuous(curve: FanCurve, t: float, eps: float) -> None:
     # Lipschitz with the steepest segment's slope: no jump anywhere, including at points.
     assert abs(curve(t + eps) - curve(t)) <= _max_slope(curve) * eps + 1e-9
 
 
+@no_deadline
 @given(curves())
 def test_curve_passes_through_its_points(curve: FanCurve) -> None:
     for t, d in zip(curve.temps, curve.duties, strict=True):
@@ -55,6 +62,7 @@ def test_curve_interpolates_and_fails_safe_on_nan() -> None:
     assert c(math.nan) == 1.0
 
 
+@no_deadline
 @given(
     temps,
     st.floats(min_value=0.5, max_value=10),
@@ -69,6 +77,7 @@ def test_play_never_moves_while_temperature_wanders_inside_the_band(
         assert play(held, start - f * band, band) == held
 
 
+@no_deadline
 @given(temps, st.floats(min_value=0.5, max_value=10), temps)
 def test_play_follows_rises_at_once_and_falls_beyond_the_band(
     start: float, band: float, t: float
@@ -82,6 +91,7 @@ def test_play_follows_rises_at_once_and_falls_beyond_the_band(
     assert out - band - 1e-9 <= t <= out + 1e-9  # input within the band below
 
 
+@no_deadline
 @given(
     st.floats(min_value=30, max_value=80),
     st.floats(min_value=1, max_value=10),
@@ -110,6 +120,7 @@ def test_switch_switches_at_its_edges() -> None:
 PI5 = FanCurve.of([(50, 0.3), (60, 0.5), (67.5, 0.7), (75, 1.0)])
 
 
+@no_deadline
 @given(
     st.floats(min_value=45, max_value=90),
     st.lists(st.floats(min_value=0, max_value=1), min_size=2, max_size=40),
@@ -152,6 +163,7 @@ def test_min_duty_stop_and_kick() -> None:
     assert (s.duty, s.stage) == (0.25, "normal")
 
 
+@no_deadline
 @given(
     st.lists(st.floats(min_value=20, max_value=100), min_size=2, max_size=40),
     st.floats(min_value=0.01, max_value=0.5),
@@ -170,6 +182,7 @@ def test_rate_limit_bounds_every_change(seq: list[float], rate: float) -> None:
         assert 0.0 <= s.duty <= 1.0
 
 
+@no_deadline
 @given(
     st.floats(min_value=-100, max_value=200),
     st.sampled_from(["soc:missing", "soc:stale", "soc:out_of_range"]),
