@@ -4,6 +4,8 @@ to a webhook and to a real Alertmanager (Debian prometheus-alertmanager)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -182,7 +184,7 @@ def test_webhook_and_real_alertmanager(tmp_path: Path) -> None:
     ]
     with (
         started(am_argv, tmp_path / "am.log", wait=("127.0.0.1", am_port)),
-        standin(tmp_path / "agent.log", agent_port, name="w1", interval=0.2),
+        standin(tmp_path / "agent.log", agent_port, name="w1", interval=0.2) as agent,
         hub(
             tmp_path / "hub.log",
             tmp_path / "hub.db",
@@ -225,6 +227,33 @@ def test_webhook_and_real_alertmanager(tmp_path: Path) -> None:
             lambda: [a for a in sink.alerts("/am") if a["labels"]["alertname"] == "FanFast"],
         )
         assert routed[0]["status"] == "firing"
+        # ... and learns of a resolution from the hub's endsAt: the agent stops answering
+        # (NodeDown fires), then answers again (NodeDown resolves), and the receiver is told
+        os.kill(agent.pid, signal.SIGSTOP)
+        try:
+            wait_until(
+                "Alertmanager routed NodeDown firing",
+                lambda: any(
+                    a["labels"]["alertname"] == "NodeDown" and a["status"] == "firing"
+                    for a in sink.alerts("/am")
+                ),
+            )
+        finally:
+            os.kill(agent.pid, signal.SIGCONT)
+        wait_until(
+            "Alertmanager routed NodeDown resolved",
+            lambda: any(
+                a["labels"]["alertname"] == "NodeDown" and a["status"] == "resolved"
+                for a in sink.alerts("/am")
+            ),
+        )
+        # webhook fingerprints are stable digests, one per alert identity
+        fps = {
+            a["fingerprint"]
+            for a in sink.alerts("/direct")
+            if a["labels"]["alertname"] == "PowerPeak"
+        }
+        assert len(fps) == 1 and all(len(f) == 16 for f in fps)
         api = get_json(f"{base}/api/v1/alerts")
         assert any(a["name"] == "FanFast" and a["state"] == "firing" for a in api["alerts"])
     sink.server.shutdown()

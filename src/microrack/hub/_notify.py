@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -59,7 +60,9 @@ def webhook_payload(alerts: list[Alert], external_url: str = "") -> dict[str, An
         item = alertmanager_alert(a, external_url)
         item["status"] = "resolved" if a.state == "resolved" else "firing"
         item.setdefault("endsAt", "0001-01-01T00:00:00Z")
-        item["fingerprint"] = format(abs(hash(a.fingerprint)) & 0xFFFFFFFFFFFFFFFF, "016x")
+        # a digest, not hash(): Python salts str hashes per process, and a receiver
+        # must see the same fingerprint for the same alert after a hub restart
+        item["fingerprint"] = hashlib.blake2b(a.fingerprint.encode(), digest_size=8).hexdigest()
         items.append(item)
     status = "firing" if any(a["status"] == "firing" for a in items) else "resolved"
     common = dict(items[0]["labels"]) if items else {}
