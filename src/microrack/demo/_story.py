@@ -28,13 +28,14 @@ class Story:
 
 
 def write_script(path: Path, story: Story, *, index: int, after_reboot: bool = False) -> Path:
-    """The twin script of demo node ``index`` (node 0 stalls; a rebooted node starts busy)."""
+    """The twin script of demo node ``index`` (node 0 stalls).
+
+    Every node boots idle, in its idle steady state, and the load ramps up: at
+    the start of the demo and again after node 1's reboot (its work comes back).
+    """
     k = story.speed
-    if after_reboot:
-        load = [{"at": 0, "util": story.busy_util}]
-    else:
-        load = [{"at": 0, "util": story.idle_util},
-                {"at": story.ramp_s * k, "util": story.busy_util}]
+    load = [{"at": 0, "util": story.idle_util},
+            {"at": story.ramp_s * k, "util": story.busy_util}]
     script: dict[str, object] = {"speed": k, "load": load, "faults": []}
     if index == 0 and not after_reboot:
         script["faults"] = [{"at": story.stall_at_s * k, "kind": "fan_stall",
