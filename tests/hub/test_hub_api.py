@@ -95,6 +95,14 @@ def test_bad_query_is_json_4xx_naming_the_parameter(
     assert err["parameter"] == parameter and parameter in err["error"]
 
 
+def test_unknown_node_is_json_404_but_a_missing_metric_is_empty(running: str) -> None:
+    status, body = http_get(f"{running}/api/v1/query?metric=microrack_power_watts&node=api2")
+    assert status == 404 and json.loads(body)["parameter"] == "node"
+    assert "api2" in json.loads(body)["error"]
+    empty = get_json(f"{running}/api/v1/query?metric=no_such_metric&node=api1")
+    assert empty["series"] == []
+
+
 def test_unknown_path_is_json_404(running: str) -> None:
     status, body = http_get(f"{running}/api/v1/nope")
     assert status == 404 and "/api/v1/nope" in json.loads(body)["error"]

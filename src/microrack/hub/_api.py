@@ -70,6 +70,11 @@ def create_app(hub: Hub) -> Starlette:
         except BadParameter as exc:
             return _error(400, exc.parameter, str(exc))
         series = await asyncio.to_thread(hub.store.find_series, q.metric, q.node, q.labels)
+        if not series and q.node is not None:
+            # a node without this metric is an empty answer; a node nobody knows is a typo
+            known = {r.name for r in await asyncio.to_thread(hub.store.nodes)}
+            if q.node not in known:
+                return _error(404, "node", f"node={q.node!r} is not a node the hub has stored")
         data = await asyncio.to_thread(hub.store.read, series, q.t_from, q.t_to)
         out = []
         for s in series:
