@@ -100,6 +100,16 @@ def test_user_rule_waits_for_its_duration_and_defaults_switch_off(tmp_path: Path
     assert _fired(engine, _node(microrack_cpu_busy_ratio=0.2), 40.0) == ["Busy:resolved"]
 
 
+def test_a_nan_reading_fires_no_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n- {name: FanNotStopped, metric: microrack_fan_rpm, op: '!=', value: 0}\n"
+    )
+    engine = AlertEngine(load_rules(rules))
+    assert _fired(engine, _node(microrack_fan_rpm=float("nan")), 0.0) == []
+    assert _fired(engine, _node(microrack_fan_rpm=1200.0), 1.0) == ["FanNotStopped:firing"]
+
+
 @pytest.mark.parametrize(
     ("text", "field"),
     [

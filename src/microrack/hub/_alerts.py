@@ -185,7 +185,12 @@ def _threshold_rule(spec: RuleSpec) -> Rule:
     op = _OPS[spec.op]
 
     def check(node: NodeState) -> list[Candidate]:
-        return [(lab, v) for lab, v in node.values(spec.metric, **spec.labels) if op(v, spec.value)]
+        # v == v drops NaN: a broken reading is no evidence, even for "!="
+        return [
+            (lab, v)
+            for lab, v in node.values(spec.metric, **spec.labels)
+            if v == v and op(v, spec.value)
+        ]
 
     return Rule(
         spec.name,
