@@ -20,9 +20,13 @@ from support import free_port, http_get, microrack_cmd
 pytestmark = pytest.mark.integration
 
 
+_RUNNING_DB: list[str] = []  # the store of the module's running hub
+
+
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("api")
+    _RUNNING_DB[:] = [str(tmp / "hub.db")]
     port = free_port()
     with (
         standin(tmp / "agent.log", port, name="api1", interval=0.1, backdate=120),
@@ -173,6 +177,17 @@ def test_bad_command_line_is_one_line_naming_the_flag(
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert out.returncode in (1, 2)
     assert out.stderr.count("\n") == 1 and flag in out.stderr, out.stderr
+
+
+def test_second_hub_on_the_same_store_is_refused(running: str, tmp_path: Path) -> None:
+    db = Path(_RUNNING_DB[0])
+    before = get_json(f"{running}/api/v1/nodes")["nodes"][0]["stored_seq"]
+    argv = microrack_cmd("hub", "--listen", f"127.0.0.1:{free_port()}", "--db", str(db))
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert "in use by another running hub" in out.stderr and str(db) in out.stderr
+    # the running hub goes on storing
+    wait_until("still storing", lambda: node(running, "api1")["stored_seq"] > before)
 
 
 def test_nan_and_inf_from_an_agent_are_stored_and_served_as_null(tmp_path: Path) -> None:

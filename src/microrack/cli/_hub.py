@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import ipaddress
 import math
 import socket
 import sys
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 from microrack.errors import UsageError
@@ -224,10 +226,31 @@ def run(args: argparse.Namespace) -> int:
         maintenance_seconds=duration("--maintenance", args.maintenance),
     )
     _check_port_free(host, port)
+    lock = _lock_store(db)  # held until the process ends, however it ends
     shown = f"[{host}]" if ":" in host else host
     print(f"microrack hub: http://{shown}:{port}/ (store {db})", file=sys.stderr, flush=True)
-    serve(config, host, port)
+    try:
+        serve(config, host, port)
+    finally:
+        lock.close()
     return 0
+
+
+def _lock_store(db: Path) -> IO[bytes]:
+    """One hub per store: a second one would pull the same agents and store every sample twice."""
+    from microrack.errors import ResourceError
+
+    path = db.with_name(db.name + ".lock")
+    try:
+        handle = open(path, "ab")  # noqa: SIM115 - kept open for the life of the hub
+    except OSError as exc:
+        raise ResourceError(f"--db {db}: cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ResourceError(f"--db {db} is in use by another running hub") from None
+    return handle
 
 
 def _check_port_free(host: str, port: int) -> None:
