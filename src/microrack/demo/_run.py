@@ -146,7 +146,8 @@ class Demo:
     def start(self) -> None:
         """Start every agent, then the hub; raise ``ResourceError`` if one fails."""
         if self.use_hub and not _port_free(self.host, self.hub_port):
-            raise ResourceError(f"--listen {self.host}:{self.hub_port}: address already in use")
+            raise ResourceError(f"--listen {self.host}:{self.hub_port}: address already in use; "
+                                "choose a free port with --listen HOST:PORT")
         taken: set[int] = {self.hub_port}
         for node in self.nodes:
             node.port = _free_port("127.0.0.1", taken)
