@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 from microrack.bench import NetParams, StorageParams, open_cluster, parse_size
-from microrack.bench.net import run_net
+from microrack.bench.net import run_net, start_tcp_server, stop_tcp_server, tcp_throughput
 from microrack.bench.storage import preflight_local, run_storage
 
 # name, microrack (median), peer (median), median of paired ratios, unit, target
@@ -139,48 +139,42 @@ def iperf3(nbytes: int, chunk: int) -> float:
         server.wait(5)
 
 
-def fmt(v: float, unit: str) -> str:
-    if unit == "bytes/s":
-        return f"{v / 2**20:10.1f} MiB/s"
-    if unit == "iops":
-        return f"{v:10.0f} IOPS "
-    return f"{v * 1e6:10.1f} µs   "
+def stream_pairs(n: int, nbytes: int, chunk: int) -> tuple[list[float], list[float]]:
+    """``n`` back-to-back pairs: microrack's worker-to-worker TCP stream and iperf3.
+
+    Both run while the same idle two-worker cluster is up (so both see the same
+    background), the order alternates pair by pair (ABBA: a drifting load hits both
+    sides alike), and every microrack stream must arrive complete.
+    """
+    mine: list[float] = []
+    peers: list[float] = []
+    with open_cluster(None, local=2) as bench:
+        a, b = bench.workers
+        port = bench.client.run(start_tcp_server, b.host, workers=[b.address])[b.address]
+        try:
+            for i in range(n):
+                for side in ("mine", "iperf3") if i % 2 == 0 else ("iperf3", "mine"):
+                    if side == "iperf3":
+                        peers.append(iperf3(nbytes, chunk))
+                        continue
+                    r = bench.call(a, tcp_throughput, b.host, port, nbytes, chunk)
+                    if r["received"] != r["sent"] or r["sent"] != nbytes:
+                        raise RuntimeError(f"stream lost bytes: {r}")
+                    mine.append(r["received"] / r["seconds"])
+                print(f"  stream pair {i + 1}/{n}: microrack {mine[-1] / 2**20:.0f} MiB/s, "
+                      f"iperf3 {peers[-1] / 2**20:.0f} MiB/s", flush=True)
+        finally:
+            bench.client.run(stop_tcp_server, port, workers=[b.address])
+    return mine, peers
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dir", default="/var/tmp")
-    p.add_argument("--size", default="1G", help="long enough that the sequential phases "
-                   "are not dominated by start-up noise")
-    p.add_argument("--block-size", default="1M")
-    p.add_argument("--queue-depth", type=int, default=16)
-    p.add_argument("--runtime", type=float, default=5.0)
-    io = p.add_mutually_exclusive_group()
-    io.add_argument("--direct", dest="direct", action="store_true", default=True)
-    io.add_argument("--buffered", dest="direct", action="store_false")
-    p.add_argument("--stream-size", default="1G")
-    p.add_argument("--message-size", default="64")
-    p.add_argument("--round-trips", type=int, default=5000)
-    p.add_argument("--repeat", type=int, default=3, help="interleaved pairs; medians shown")
-    p.add_argument("--json", help="write the pairs and ratios here")
-    args = p.parse_args()
-    args.size_bytes = parse_size(args.size, "--size")
-    args.block_bytes = parse_size(args.block_size, "--block-size")
-    for tool in ("fio", "iperf3"):
-        if shutil.which(tool) is None:
-            print(f"bench_vs_tools: {tool} is not installed (Debian package {tool})",
-                  file=sys.stderr)
-            return 1
-
+def storage_rows(args: argparse.Namespace, rows: list[Row]) -> bool:
+    """microrack's storage workload against fio, phase by phase; returns whether I/O was direct."""
     sp = StorageParams(directory=os.path.abspath(args.dir), size=args.size_bytes,
                        block_size=args.block_bytes, queue_depth=args.queue_depth,
                        direct=args.direct, runtime=args.runtime)
     preflight_local(sp)
     args.size_bytes = sp.file_size()
-    small = parse_size(args.message_size, "--message-size")
-    npar = NetParams(pair=("node0", "node1"), small=small, round_trips=args.round_trips,
-                     stream_bytes=parse_size(args.stream_size, "--stream-size"),
-                     all_to_all_bytes=1 << 20)
     print(f"storage: {sp.directory} size={args.size_bytes} bs={args.block_bytes} "
           f"qd={args.queue_depth} direct={args.direct} runtime={args.runtime}s", flush=True)
     # Phase by phase, microrack then fio, --repeat times: a noisy neighbour hits both
@@ -206,7 +200,6 @@ def main() -> int:
         return (name, statistics.median(ms), statistics.median(ps),
                 statistics.median(m / p for m, p in zip(ms, ps, strict=True)), unit, target)
 
-    rows: list[Row] = []
     for phase in ("seq_write", "seq_read"):
         rows.append(pair_row("seq", f"{phase} throughput",
                              lambda st, ph=phase: st.get(f"{ph}_throughput").value,
@@ -223,9 +216,14 @@ def main() -> int:
                                  lambda st, g=group, q=q: st.get("latency", phase=g,
                                                                  quantile=q).value,
                                  lambda ff, g=group, fq=fq: fio_p(ff[g], fq), "s", None))
-    direct = pairs["seq"][0][0].get("direct_io").value == 1
+    return bool(pairs["seq"][0][0].get("direct_io").value == 1)
+
+
+def net_rows(args: argparse.Namespace, npar: NetParams, rows: list[Row]) -> None:
+    """The net workload against iperf3 and a raw-socket floor; then the stream pairs."""
     print(f"net: loopback, stream {npar.stream_bytes} bytes in {npar.chunk}-byte writes, "
-          f"{npar.round_trips} round trips of {small} bytes", flush=True)
+          f"{npar.round_trips} round trips of {npar.small} bytes", flush=True)
+    small = npar.small
     nets, ips, floors = [], [], []
     for _ in range(args.repeat):
         # the cluster is closed while the peers run: its heartbeats would disturb them
@@ -241,13 +239,68 @@ def main() -> int:
         return (name, statistics.median(ms), statistics.median(peers),
                 statistics.median(m / p for m, p in zip(ms, peers, strict=True)), unit, target)
 
-    rows.append(net_row("TCP throughput vs iperf3", "throughput", ips, "bytes/s",
-                        (0.8, float("inf")), transport="tcp"))
+    rows.append(net_row("TCP in the net workload vs iperf3", "throughput", ips, "bytes/s",
+                        None, transport="tcp"))
     rows.append(net_row("Dask comm throughput vs iperf3", "throughput", ips, "bytes/s", None,
                         transport="dask"))
     for transport in ("tcp", "dask"):
         rows.append(net_row(f"{transport} ping-pong p50 vs raw socket", "pingpong_latency",
                             floors, "s", None, transport=transport, quantile="p50"))
+
+    mine, peers = stream_pairs(args.stream_pairs, npar.stream_bytes, npar.chunk)
+    rows.append((f"TCP stream vs iperf3 ({args.stream_pairs} pairs)", statistics.median(mine),
+                 statistics.median(peers),
+                 statistics.median(m / p for m, p in zip(mine, peers, strict=True)), "bytes/s",
+                 (0.8, float("inf"))))
+
+
+def fmt(v: float, unit: str) -> str:
+    if unit == "bytes/s":
+        return f"{v / 2**20:10.1f} MiB/s"
+    if unit == "iops":
+        return f"{v:10.0f} IOPS "
+    return f"{v * 1e6:10.1f} µs   "
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dir", default="/var/tmp")
+    p.add_argument("--size", default="1G", help="long enough that the sequential phases "
+                   "are not dominated by start-up noise")
+    p.add_argument("--block-size", default="1M")
+    p.add_argument("--queue-depth", type=int, default=16)
+    p.add_argument("--runtime", type=float, default=5.0)
+    io = p.add_mutually_exclusive_group()
+    io.add_argument("--direct", dest="direct", action="store_true", default=True)
+    io.add_argument("--buffered", dest="direct", action="store_false")
+    p.add_argument("--stream-size", default="1G")
+    p.add_argument("--message-size", default="64")
+    p.add_argument("--round-trips", type=int, default=5000)
+    p.add_argument("--repeat", type=int, default=3, help="interleaved pairs; medians shown")
+    p.add_argument("--stream-pairs", type=int, default=9,
+                   help="back-to-back TCP stream/iperf3 pairs for the throughput target")
+    p.add_argument("--only", choices=("all", "storage", "net"), default="all",
+                   help="run only the storage comparisons or only the net ones")
+    p.add_argument("--json", help="write the pairs and ratios here")
+    args = p.parse_args()
+    args.size_bytes = parse_size(args.size, "--size")
+    args.block_bytes = parse_size(args.block_size, "--block-size")
+    for tool in ("fio", "iperf3"):
+        if shutil.which(tool) is None:
+            print(f"bench_vs_tools: {tool} is not installed (Debian package {tool})",
+                  file=sys.stderr)
+            return 1
+
+    rows: list[Row] = []
+    direct = args.direct
+    if args.only in ("all", "storage"):
+        direct = storage_rows(args, rows)
+    small = parse_size(args.message_size, "--message-size")
+    npar = NetParams(pair=("node0", "node1"), small=small, round_trips=args.round_trips,
+                     stream_bytes=parse_size(args.stream_size, "--stream-size"),
+                     all_to_all_bytes=1 << 20)
+    if args.only in ("all", "net"):
+        net_rows(args, npar, rows)
 
     print(f"\n{'measurement':40} {'microrack':>16} {'peer tool':>16} {'ratio':>7}  target")
     print(f"{'(medians of ' + str(args.repeat) + ' interleaved pairs)':40}")
