@@ -215,7 +215,8 @@ async function drawCluster() {
 let clusterTimer = null;
 function clusterSoon() {
   if (state.current || clusterTimer) return;
-  clusterTimer = setTimeout(() => { clusterTimer = null; drawCluster(); }, 5000);
+  // the buckets are 30 s wide: a redraw every 15 s is live enough and spares the store
+  clusterTimer = setTimeout(() => { clusterTimer = null; drawCluster(); }, 15000);
 }
 
 let chartTimer = null;
