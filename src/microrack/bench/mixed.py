@@ -189,6 +189,10 @@ def _analyse(records: list[dict[str, Any]], deps: dict[str, list[str]], t_submit
 
 def run_mixed(bench: BenchCluster, params: MixedParams, directory: str,
               step: Callable[[str], None] = lambda _: None) -> WorkloadResult:
+    if bench.engine == "ray":
+        from microrack.bench.ray_engine import run_mixed_ray
+
+        return run_mixed_ray(bench, params, directory, step)
     from distributed import get_task_stream
 
     result = WorkloadResult("mixed")
@@ -211,22 +215,7 @@ def run_mixed(bench: BenchCluster, params: MixedParams, directory: str,
                 del final
             analysis = _analyse(ts.data, deps, t_submit, node_of, threads, params)
             runs[mode] = analysis
-            tasks = analysis["tasks"]
-            result.add("makespan", makespan, "s", stealing=mode)
-            result.add("checksum", checksum, "count", stealing=mode)
-            result.add("tasks", len(tasks), "count", stealing=mode)
-            result.add("stragglers", len(analysis["stragglers"]), "count", stealing=mode)
-            queues = sorted(t["queue"] for t in tasks.values())
-            result.add("queue_delay_mean", statistics.fmean(queues), "s", stealing=mode)
-            result.add("queue_delay_max", queues[-1], "s", stealing=mode)
-            for node, row in analysis["utilisation"].items():
-                result.add("utilisation_mean", statistics.fmean(row), "ratio", stealing=mode,
-                           node=node)
-                for kind in _KINDS:
-                    result.add("tasks_placed",
-                               sum(1 for t in tasks.values()
-                                   if t["node"] == node and t["kind"] == kind),
-                               "count", stealing=mode, node=node, kind=kind)
+            report_run(result, mode, makespan, checksum, analysis)
             step(f"stealing {mode}")
     finally:
         if before is not None:
@@ -235,6 +224,32 @@ def run_mixed(bench: BenchCluster, params: MixedParams, directory: str,
                result.get("makespan", stealing="off").value
                / result.get("makespan", stealing="on").value, "ratio")
     result.add("resource_annotations", annotate, "bool")
+    report_details(result, params, reducers, annotate, runs)
+    return result
+
+
+def report_run(result: WorkloadResult, mode: str, makespan: float, checksum: int,
+               analysis: dict[str, Any]) -> None:
+    """One run of the graph as measurements labelled ``stealing=mode`` (either engine)."""
+    tasks = analysis["tasks"]
+    result.add("makespan", makespan, "s", stealing=mode)
+    result.add("checksum", checksum, "count", stealing=mode)
+    result.add("tasks", len(tasks), "count", stealing=mode)
+    result.add("stragglers", len(analysis["stragglers"]), "count", stealing=mode)
+    queues = sorted(t["queue"] for t in tasks.values())
+    result.add("queue_delay_mean", statistics.fmean(queues), "s", stealing=mode)
+    result.add("queue_delay_max", queues[-1], "s", stealing=mode)
+    for node, row in analysis["utilisation"].items():
+        result.add("utilisation_mean", statistics.fmean(row), "ratio", stealing=mode, node=node)
+        for kind in _KINDS:
+            result.add("tasks_placed",
+                       sum(1 for t in tasks.values() if t["node"] == node and t["kind"] == kind),
+                       "count", stealing=mode, node=node, kind=kind)
+
+
+def report_details(result: WorkloadResult, params: MixedParams, reducers: int, annotate: bool,
+                   runs: dict[str, dict[str, Any]]) -> None:
+    """Every task's placement and timing, per run, for the JSON and the timeline plot."""
     result.details.update({
         "reducers": reducers, "width": params.width, "chunk_bytes": params.chunk_bytes,
         "resource_annotations": annotate,
@@ -248,4 +263,3 @@ def run_mixed(bench: BenchCluster, params: MixedParams, directory: str,
             "bin_seconds": a["bin_seconds"],
         } for mode, a in runs.items()},
     })
-    return result

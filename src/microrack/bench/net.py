@@ -59,9 +59,12 @@ class NetParams:
     def pairs(self, bench: BenchCluster) -> list[tuple[WorkerInfo, WorkerInfo]]:
         if self.pair is not None:
             a, b = (bench.by_node(n) for n in self.pair)
-            if a.address == b.address:
+            if a.address == b.address and bench.engine != "ray":
                 raise UsageError("--pair", f"{self.pair[0]} and {self.pair[1]} are one worker")
             return [(a, b)]
+        if len(bench.workers) == 1 and bench.engine == "ray":
+            # one Ray node: the pair is two actors (two processes) on it, over loopback
+            return [(bench.workers[0], bench.workers[0])]
         if len(bench.workers) < 2:
             arg = "--local" if bench.embedded else "--scheduler"
             raise UsageError(arg, "the net workload needs at least 2 workers")
@@ -292,9 +295,49 @@ def _all_to_all(bench: BenchCluster, nbytes: int) -> dict[str, Any]:
             "crc": [g["crc"] for g in got], "tasks": len(blocks) + len(sinks)}
 
 
+def report_pair(result: WorkloadResult, pair: str, small: int,
+                by_transport: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+                ) -> dict[str, list[float]]:
+    """One pair's ping-pong and stream per transport (``tcp`` first, then the engine's).
+
+    Adds ``<engine>_over_tcp_throughput`` and ``..._latency_p50``; returns the
+    sampled latencies (s) per transport for the report's histograms.
+    """
+    samples: dict[str, list[float]] = {}
+    for transport, (pp, tp) in by_transport.items():
+        for q, v in percentiles(pp["latency_ns"]).items():
+            result.add("pingpong_latency", v, "s", pair=pair, transport=transport,
+                       quantile=q, message_bytes=small)
+        result.add("round_trips", len(pp["latency_ns"]), "count", pair=pair,
+                   transport=transport)
+        result.add("echo_ok", pp["echo_ok"], "bool", pair=pair, transport=transport)
+        result.add("throughput", tp["received"] / tp["seconds"], "bytes/s", pair=pair,
+                   transport=transport)
+        result.add("bytes_sent", tp["sent"], "bytes", pair=pair, transport=transport)
+        result.add("bytes_received", tp["received"], "bytes", pair=pair, transport=transport)
+        step_ = max(1, len(pp["latency_ns"]) // _SAMPLE)
+        samples[transport] = [v / 1e9 for v in pp["latency_ns"][::step_]]
+    for engine in by_transport:
+        if engine == "tcp":
+            continue
+        result.add(f"{engine}_over_tcp_throughput",
+                   result.get("throughput", pair=pair, transport=engine).value
+                   / result.get("throughput", pair=pair, transport="tcp").value, "ratio",
+                   pair=pair)
+        p50 = {t: result.get("pingpong_latency", pair=pair, transport=t, quantile="p50").value
+               for t in ("tcp", engine)}
+        result.add(f"{engine}_over_tcp_latency_p50", p50[engine] / p50["tcp"], "ratio",
+                   pair=pair)
+    return samples
+
+
 def run_net(bench: BenchCluster, params: NetParams,
             step: Callable[[str], None] = lambda _: None) -> WorkloadResult:
     """Pairwise latency and throughput over TCP and over Dask, then all-to-all."""
+    if bench.engine == "ray":
+        from microrack.bench.ray_engine import run_net_ray
+
+        return run_net_ray(bench, params, step)
     result = WorkloadResult("net")
     c = bench.client
     samples: dict[str, dict[str, list[float]]] = {}
@@ -318,26 +361,8 @@ def run_net(bench: BenchCluster, params: NetParams,
         finally:
             c.run(stop_tcp_server, port, workers=[b.address])
             c.run(stop_dask_listener, listener, workers=[b.address])
-        samples[pair] = {}
-        for transport, pp, tp in (("tcp", tcp_pp, tcp_tp), ("dask", dask_pp, dask_tp)):
-            for q, v in percentiles(pp["latency_ns"]).items():
-                result.add("pingpong_latency", v, "s", pair=pair, transport=transport,
-                           quantile=q, message_bytes=params.small)
-            result.add("round_trips", len(pp["latency_ns"]), "count", pair=pair,
-                       transport=transport)
-            result.add("echo_ok", pp["echo_ok"], "bool", pair=pair, transport=transport)
-            result.add("throughput", tp["received"] / tp["seconds"], "bytes/s", pair=pair,
-                       transport=transport)
-            result.add("bytes_sent", tp["sent"], "bytes", pair=pair, transport=transport)
-            result.add("bytes_received", tp["received"], "bytes", pair=pair, transport=transport)
-            step_ = max(1, len(pp["latency_ns"]) // _SAMPLE)
-            samples[pair][transport] = [v / 1e9 for v in pp["latency_ns"][::step_]]
-        result.add("dask_over_tcp_throughput",
-                   result.get("throughput", pair=pair, transport="dask").value
-                   / result.get("throughput", pair=pair, transport="tcp").value, "ratio", pair=pair)
-        p50 = {t: result.get("pingpong_latency", pair=pair, transport=t, quantile="p50").value
-               for t in ("tcp", "dask")}
-        result.add("dask_over_tcp_latency_p50", p50["dask"] / p50["tcp"], "ratio", pair=pair)
+        samples[pair] = report_pair(result, pair, params.small,
+                                    {"tcp": (tcp_pp, tcp_tp), "dask": (dask_pp, dask_tp)})
         step(pair)
     ata = _all_to_all(bench, params.all_to_all_bytes)
     result.add("all_to_all_throughput", ata["bytes"] / ata["seconds"], "bytes/s")

@@ -188,11 +188,13 @@ def _figures(run: BenchRun) -> list[tuple[str, Any]]:
                           barmode="overlay")
         figs.append(("net-latency", fig))
         fig = go.Figure()
-        for transport in ("tcp", "dask"):
+        for transport in ("tcp", "dask", "ray"):
             ms = [m for m in net.all("throughput") if m.label("transport") == transport]
+            if not ms:
+                continue
             fig.add_bar(name=transport, x=[m.label("pair") for m in ms],
                         y=[m.value * 8 / 1e9 for m in ms])
-        fig.update_layout(title="Stream throughput: plain TCP vs Dask comm",
+        fig.update_layout(title="Stream throughput: plain TCP vs the engine's own transfer",
                           yaxis_title="Gbit/s", barmode="group")
         figs.append(("net-throughput", fig))
     mixed = run.results.get("mixed")

@@ -84,7 +84,7 @@ def _steps(name: str, bench: BenchCluster, opts: SuiteOptions) -> int:
         return n * len(phase_names(opts.storage))
     if name == "net":
         return len(opts.net.pairs(bench)) + 1
-    return 2
+    return 1 if bench.engine == "ray" else 2  # Ray: no stealing switch, the graph runs once
 
 
 @contextlib.contextmanager

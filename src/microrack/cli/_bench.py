@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="start a LocalCluster of N worker processes (default 2)")
     eng.add_argument("--threads", type=int, help="threads per local worker (default 1)")
     eng.add_argument("--engine", choices=("dask", "ray"), default="dask",
-                     help="dask (default) or ray (cpu and storage; pip install "
+                     help="dask (default) or ray (every workload; pip install "
                           "'microrack[ray]'); with ray, --scheduler is the Ray address")
     out = parser.add_argument_group("output")
     out.add_argument("--json", metavar="FILE", help="write every number with its unit")
