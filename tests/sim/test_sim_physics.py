@@ -66,3 +66,23 @@ def test_energy_is_power_integrated_over_time() -> None:
         tw.step(1.0)
     assert float(tw.energy_j[0]) - e0 == __import__("pytest").approx(float(tw.power[0]) * 3600,
                                                                       rel=1e-3)
+
+
+def test_accumulators_add_up_across_changing_steps() -> None:
+    """Busy and throttled time are the sums of every step, whatever mix of dt (and batching)."""
+    tw = Twin([MODELS["pi4b"], MODELS["pi4b"]], nvme=[False, False])
+    tw.auto_fan[:] = False
+    tw.util[:] = [0.25, 1.0]
+    tw.temp[:] = [30.0, 200.0]  # the second one throttles on every step here
+    tw.ambient[:] = [25.0, 200.0]
+    dts = [1.0] * 100 + [0.5, 30.0, 0.1] * 7 + [2.0] * 70
+    for dt in dts:
+        tw.step(dt)
+        if dt == 0.1:
+            _ = tw.busy_s  # a read between steps must not change the sums
+    total = sum(dts)
+    assert float(tw.busy_s[0]) == __import__("pytest").approx(0.25 * total, rel=1e-6)
+    assert float(tw.busy_s[1]) == __import__("pytest").approx(total, rel=1e-6)
+    assert float(tw.throttled_s[0]) == 0.0
+    assert float(tw.throttled_s[1]) == __import__("pytest").approx(total, rel=1e-6)
+    assert float(tw.work_s[1]) < float(tw.busy_s[1])

@@ -33,6 +33,7 @@ __all__ = ["Twin"]
 
 _F = np.float32  # state and parameters: halves memory traffic
 _ACC = np.float64  # accumulators: a month of 1 s steps must not lose increments
+_BATCH = 64  # steps summed in float32 before they are added to the float64 totals
 
 
 class Twin:
@@ -91,15 +92,23 @@ class Twin:
         self.power = np.zeros(n, _F)  # board + fan + NVMe, W
         self.board_power = np.zeros(n, _F)
         self.fan_duty = np.zeros(n, _F)  # effective duty (0 when stalled or down)
-        self.energy_j = np.zeros(n, _ACC)
-        self.throttled_s = np.zeros(n, _ACC)
-        self.work_s = np.zeros(n, _ACC)
-        self.busy_s = np.zeros(n, _ACC)
+        # accumulators (energy J, throttled s, work s, busy s): float64 totals,
+        # fed from float32 sums of at most _BATCH steps of one dt (see _flush)
+        self._totals = np.zeros((4, n), _ACC)
+        self._pending = np.zeros((4, n), _F)
+        self._pending_steps = 0
+        self._pending_dt = 0.0
         self.peak_temp = self.temp.copy()
         self.time = 0.0
 
         self._derived()
         self._buf = [np.empty(n, _F) for _ in range(4)]
+        self._flush_buf = np.empty((4, n), _ACC)
+        # clock = 1 - (T - soft) * inv_band * span, before clipping
+        self._neg_slope = (-self.inv_band * self.clock_span).astype(_F)
+        self._dt_key: float | None = None
+        self._neg_dt_inv_c = np.empty(n, _F)
+        self._nvme_decay = np.empty(n, _F)
 
     # -- inputs that change rarely: recompute the arrays derived from them
     def _derived(self) -> None:
@@ -109,7 +118,8 @@ class Twin:
         self._fan_live = self.fan_ok * up * self.has_fan
         self._nvme_idle_up = self.nvme_idle_w * up
         self._nvme_act_up = self.nvme_act_w * up
-        self._clock_cap = np.where(self.under_voltage & self.is_pi, self.min_clock, 1.0)
+        self._clock_cap = np.where(self.under_voltage & self.is_pi, self.min_clock,
+                                   _F(1.0)).astype(_F)
 
     def use_curve(self, nodes: Sequence[int] | np.ndarray,
                   points: Sequence[tuple[float, float]]) -> None:
@@ -131,18 +141,33 @@ class Twin:
         for _ in range(400):
             self.step(30.0, track=False)
 
+    def _dt_terms(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per-node factors that depend only on ``dt``, cached for the last ``dt`` used."""
+        if self._dt_key != dt:
+            self._neg_dt_inv_c = (self.inv_c * _F(-dt)).astype(_F)
+            self._nvme_decay = np.exp(self.nvme_inv_tau * _F(-dt)).astype(_F)
+            self._dt_key = dt
+        return self._neg_dt_inv_c, self._nvme_decay
+
     def step(self, dt: float, *, track: bool = True) -> None:
-        """Advance every node by ``dt`` seconds."""
+        """Advance every node by ``dt`` seconds.
+
+        Every operation writes into preallocated arrays (no temporaries), and
+        the factors that depend only on ``dt`` are computed once per ``dt``.
+        """
         t1, t2, g, teq = self._buf
+        neg_dt_inv_c, nvme_decay = self._dt_terms(dt)
         temp = self.temp
-        # firmware throttle from the temperature at the start of the step
+        amb = self.ambient
+        util = self.util
+        # firmware throttle from the temperature at the start of the step:
+        # clock = clip(1 - (T - soft) / band * span, min_clock, cap)
         clock = self.clock
-        np.subtract(temp, self.soft_c, out=t1)
-        t1 *= self.inv_band
-        np.clip(t1, 0.0, 1.0, out=t1)
-        np.multiply(t1, self.clock_span, out=clock)
-        np.subtract(1.0, clock, out=clock)
-        np.minimum(clock, self._clock_cap, out=clock)
+        np.subtract(temp, self.soft_c, out=clock)
+        clock *= self._neg_slope
+        clock += 1.0
+        np.maximum(clock, self.min_clock, out=clock)  # (np.clip with array bounds
+        np.minimum(clock, self._clock_cap, out=clock)  # is several times slower)
         # fan
         for curve, mask in self._curves.items() if self.auto_fan.any() else ():
             sel = mask & self.auto_fan
@@ -153,7 +178,7 @@ class Twin:
         np.multiply(self.duty, self._fan_live, out=duty)
         # board power
         bp = self.board_power
-        np.multiply(self.util, clock, out=bp)
+        np.multiply(util, clock, out=bp)
         bp *= clock
         bp *= self._dyn_up
         bp += self._base_w
@@ -161,45 +186,79 @@ class Twin:
         np.multiply(duty, self.g_fan, out=g)
         g += self.g_off
         np.divide(bp, g, out=teq)
-        teq += self.ambient
-        np.multiply(g, -dt, out=t2)
-        t2 *= self.inv_c
-        np.exp(t2, out=t2)
-        np.subtract(temp, teq, out=t1)
-        t1 *= t2
-        np.add(teq, t1, out=temp)
+        teq += amb
+        g *= neg_dt_inv_c
+        np.exp(g, out=g)
+        temp -= teq
+        temp *= g
+        temp += teq
         # NVMe: own power plus a share of the board's rise
         nv = self.nvme_temp
-        np.multiply(self.util, self._nvme_act_up, out=t1)
+        np.multiply(util, self._nvme_act_up, out=t1)
         t1 += self._nvme_idle_up  # NVMe power
         p = self.power
         np.add(bp, t1, out=p)
         t1 *= self.nvme_r
-        np.subtract(temp, self.ambient, out=t2)
+        np.subtract(temp, amb, out=t2)
         t2 *= self.nvme_k
         t1 += t2
-        t1 += self.ambient  # drive's equilibrium
-        np.multiply(self.nvme_inv_tau, -dt, out=t2)
-        np.exp(t2, out=t2)
+        t1 += amb  # drive's equilibrium
         nv -= t1
-        nv *= t2
+        nv *= nvme_decay
         nv += t1
-        # fan power (affinity law)
-        np.power(duty, 3, out=t1)
+        # fan power (affinity law): fan_w * duty**3
+        np.multiply(duty, duty, out=t1)
+        t1 *= duty
         t1 *= self.fan_w
         p += t1
         self.time += dt
         if not track:
             return
-        np.multiply(p, dt, out=t1)
-        self.energy_j += t1
         np.maximum(self.peak_temp, temp, out=self.peak_temp)
-        np.multiply(self.util, self.up, out=t1)
-        t1 *= dt
-        self.busy_s += t1
+        if self._pending_steps and (dt != self._pending_dt or self._pending_steps >= _BATCH):
+            self._flush()
+        self._pending_dt = dt
+        self._pending_steps += 1
+        energy, throttled, work, busy = self._pending  # per-step amounts / dt
+        energy += p
+        np.less(clock, 0.999, out=t1)
+        throttled += t1
+        np.multiply(util, self.up, out=t1)
+        busy += t1
         t1 *= clock
-        self.work_s += t1
-        self.throttled_s += (clock < 0.999) * dt
+        work += t1
+
+    def _flush(self) -> None:
+        """Add the pending float32 sums, times their common dt, to the float64 totals."""
+        if self._pending_steps:
+            np.multiply(self._pending, self._pending_dt, out=self._flush_buf)
+            self._totals += self._flush_buf
+            self._pending.fill(0.0)
+            self._pending_steps = 0
+
+    @property
+    def energy_j(self) -> np.ndarray:
+        """Energy used since the start, J (float64)."""
+        self._flush()
+        return self._totals[0]
+
+    @property
+    def throttled_s(self) -> np.ndarray:
+        """Time spent with the clock below full speed, s."""
+        self._flush()
+        return self._totals[1]
+
+    @property
+    def work_s(self) -> np.ndarray:
+        """Work done, in full-speed busy seconds."""
+        self._flush()
+        return self._totals[2]
+
+    @property
+    def busy_s(self) -> np.ndarray:
+        """Time the CPU was demanded (utilisation times time while up), s."""
+        self._flush()
+        return self._totals[3]
 
     # -- views
     def flags(self) -> np.ndarray:
