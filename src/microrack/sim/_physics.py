@@ -18,7 +18,8 @@ Per node, each step of ``dt`` seconds:
   The NVMe drive has its own RC, heated by its power and by a share of the
   board's rise above ambient.
 * bookkeeping: energy (J), time throttled (s), work done (full-speed seconds),
-  busy time (s), peak temperature.
+  busy time (s), peak temperature.  The first four are float64 totals fed
+  from float32 per-step sums of at most ``_BATCH`` steps of one ``dt``.
 """
 
 from __future__ import annotations
