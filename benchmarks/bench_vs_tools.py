@@ -19,6 +19,7 @@ Targets (issue 7): storage throughput and QD1 random-read IOPS within
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -56,6 +57,10 @@ def fio(args: argparse.Namespace, name: str, rw: str, bs: int, depth: int,
 def fio_phases(args: argparse.Namespace, phase: str) -> dict[str, Any]:
     """fio's jobs for one microrack phase (``seq`` is the write then the read)."""
     if phase == "seq":
+        # a fresh file, as microrack's is: overwriting the previous pair's already
+        # allocated file would spare fio the block allocation microrack pays for
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(args.dir, "microrack-fio.dat"))
         return {"seq_write": fio(args, "seqw", "write", args.block_bytes, 1, False)["write"],
                 "seq_read": fio(args, "seqr", "read", args.block_bytes, 1, False)["read"]}
     kind, qd = phase.split("_qd")
