@@ -128,6 +128,23 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
         return int(e.code), e.read()
 
 
+def wait_http_ok(url: str, timeout: float = 120.0) -> None:
+    """Wait until ``url`` answers 200: a server may listen before it is ready
+    (Prometheus answers 503 while it replays its write-ahead log)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            status, body = http_get(url, timeout=5)
+            if status == 200:
+                return
+            last = (status, body[:200])
+        except OSError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout:g} s: {last!r}")
+
+
 def microrack_cmd(*args: str) -> list[str]:
     """The command line that runs microrack from this interpreter."""
     return [sys.executable, "-m", "microrack", *args]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port, http_get, microrack_cmd, require_binary, started
+from support import free_port, http_get, microrack_cmd, require_binary, started, wait_http_ok
 
 pytestmark = pytest.mark.integration
 
@@ -237,6 +237,7 @@ def test_prometheus_scrapes_the_agent(tmp_path, artifacts_dir):
 
     with started(agent, logs / "agent-prometheus.log", wait=("127.0.0.1", ag_port)), \
          started(prom, logs / "prometheus.log", wait=("127.0.0.1", prom_port)):
+        wait_http_ok(f"http://127.0.0.1:{prom_port}/-/ready")
         deadline = time.monotonic() + 120
         while True:
             fan = query('node_hwmon_fan_rpm{chip="platform_cooling_fan",sensor="fan1"}')
