@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
+from microrack.cli._paths import check_writable
 from microrack.errors import UsageError
 
 
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--top", f"expected at least 1, got {args.top}")
     for flag, path in (("--emit-spec", args.emit_spec), ("--html", args.html)):
         if path:
-            _writable(flag, path)
+            check_writable(flag, path)
     catalog = load_catalog(args.catalog)
     req = load_requirements(args.requirements, catalog)
     rules = planning_rules()
@@ -59,15 +58,3 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"wrote {args.html}")
     # nothing qualifying is an answer, not an error; a script can still tell from the status
     return 0 if result.ranked else 3
-
-
-def _writable(flag: str, path: str) -> None:
-    """Fail before the work, in one line naming the flag, if ``path`` cannot be written."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise UsageError(flag, f"{path} is a directory")
-    if not parent.is_dir():
-        raise UsageError(flag, f"{path}: no such directory {parent}")
-    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise UsageError(flag, f"{path}: not writable")

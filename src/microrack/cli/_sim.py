@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
-from microrack.errors import UsageError
+from microrack.cli._paths import check_writable
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from microrack.spec import load_spec
 
     if args.report:
-        _writable("--report", args.report)
+        check_writable("--report", args.report)
     spec = load_spec(args.cluster)
     scenario = load_scenario(args.scenario)
     console = Console(stderr=True)
@@ -52,15 +50,3 @@ def run(args: argparse.Namespace) -> int:
         if args.report:
             sys.stdout.write(f"report: {args.report}\n")
     return 0
-
-
-def _writable(flag: str, path: str) -> None:
-    """Fail before the work, in one line naming the flag, if ``path`` cannot be written."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise UsageError(flag, f"{path} is a directory")
-    if not parent.is_dir():
-        raise UsageError(flag, f"{path}: no such directory {parent}")
-    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise UsageError(flag, f"{path}: not writable")
