@@ -107,7 +107,7 @@ def test_bad_requirement_file_is_one_line_naming_file_and_field(tmp_path, text, 
 
 def test_missing_requirement_file_and_bad_top_are_one_line(tmp_path):
     proc = run("plan", str(tmp_path / "none.yaml"))
-    assert proc.returncode == 1 and "no such file" in proc.stderr
+    assert proc.returncode == 1 and "cannot read: No such file" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = run("plan", str(EXAMPLES / "riscv-learning.yaml"), "--top", "0")
     assert proc.returncode == 2 and "--top" in proc.stderr

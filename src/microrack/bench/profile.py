@@ -96,16 +96,11 @@ def _model() -> Any:
 
 def load_profile(path: str) -> dict[str, Any]:
     """The settings a profile file sets (only those it sets), or a ConfigError."""
-    import yaml
     from pydantic import ValidationError
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, None, f"not YAML ({str(exc).splitlines()[0]})") from None
+    from microrack._yaml import read_yaml
+
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(path, None, "expected a mapping with engine/storage/net/cpu/mixed")
     try:

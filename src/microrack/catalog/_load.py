@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from microrack._yaml import read_yaml
 from microrack.catalog._model import (
     Backplane,
     BoardProfile,
@@ -163,17 +164,7 @@ def read_packaged() -> RawCatalog:
 def read_file(path: str | os.PathLike[str], base: RawCatalog | None = None) -> RawCatalog:
     """Parse one catalog file.  ``base`` supplies sources and profiles it may refer to."""
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.load(fh, Loader=_LOADER)
-    except FileNotFoundError:
-        raise ConfigError(path, None, "no such file") from None
-    except OSError as exc:
-        raise ConfigError(path, None, exc.strerror or str(exc)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise ConfigError(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    doc = read_yaml(path, _LOADER)
     root = _Node(path, "", doc if doc is not None else {})
     root.mapping()
     unknown = set(root.mapping()) - {"schema_version", "sources", "thermal_profiles", "boards"}

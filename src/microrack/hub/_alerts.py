@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
 from microrack.hub._nodes import NodeState
 
@@ -116,15 +116,7 @@ def load_rules(path: str | Path | None) -> RulesFile:
     if path is None:
         return RulesFile()
     p = str(path)
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(p, None, f"cannot be read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(p, where, f"not valid YAML: {problem}") from exc
+    raw = read_yaml(p) or {}
     if not isinstance(raw, dict):
         raise ConfigError(p, None, "expected a mapping with 'defaults' and/or 'rules'")
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from microrack._yaml import read_yaml
 from microrack.catalog import Catalog, UnknownBoard
 from microrack.errors import ConfigError
 
@@ -141,17 +141,7 @@ def load_requirements(
     With ``catalog``, board names the file lists are checked against it too.
     """
     name = os.fspath(path)
-    try:
-        with open(name, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise ConfigError(name, None, "no such file") from None
-    except OSError as exc:
-        raise ConfigError(name, None, exc.strerror or str(exc)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise ConfigError(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    doc = read_yaml(name)
     if not isinstance(doc, dict):
         raise ConfigError(name, None, "expected a mapping of requirements")
     try:

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
 
 __all__ = [
@@ -181,14 +181,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 def _load(path: str | Path, model: type[_Model]) -> Any:
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(p), None, f"cannot read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise ConfigError(str(p), where, "not valid YAML") from exc
+    raw = read_yaml(p)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

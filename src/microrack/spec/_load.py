@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from microrack._yaml import parse_yaml, read_text
 from microrack.errors import ConfigError
 from microrack.spec._model import ClusterSpec
 
@@ -147,18 +148,9 @@ _SpecLoader.add_implicit_resolver(
 
 
 def _read(p: Path) -> tuple[Any, yaml.Node | None]:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.load(text, Loader=_SpecLoader)  # a SafeLoader subclass
-        root = yaml.compose(text, Loader=_SpecLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(p), None, f"not valid YAML: {where}{problem}") from None
+    text = read_text(p)
+    data = parse_yaml(text, p, _SpecLoader)  # a SafeLoader subclass
+    root = yaml.compose(text, Loader=_SpecLoader)  # the same text parsed: for line numbers
     if not isinstance(data, dict):
         raise ConfigError(str(p), None, "expected a mapping with cluster, networks, nodes")
     return data, root

@@ -13,9 +13,9 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
 
 __all__ = [
@@ -201,18 +201,7 @@ def parse_config(data: Any, source: str) -> FanConfig:
 def load_config(path: str | Path) -> FanConfig:
     """Read and validate a ``fan.yaml``."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(source, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise ConfigError(
-            source, where, f"not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+    data = read_yaml(source)
     if not isinstance(data, dict):
         raise ConfigError(source, None, "expected a mapping with sensors: and fans:")
     return parse_config(data, source)
