@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,12 @@ class Tree:
 
     @property
     def pwm(self) -> int:
-        return int(self.read(self.PWM))
+        # A plain file stands in for sysfs here: a write truncates it first, so a
+        # reader racing the control thread can see it empty for a moment.
+        deadline = time.monotonic() + 5
+        while not (text := self.read(self.PWM)) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return int(text)
 
 
 def build_tree(root: Path) -> Tree:
