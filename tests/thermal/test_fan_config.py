@@ -10,7 +10,7 @@ import yaml
 from fan_trees import Tree, fan_yaml
 
 from microrack.errors import ConfigError
-from microrack.sensors._fs import LocalFS
+from microrack.sensors import LocalFS
 from microrack.thermal import FanService, load_config
 from support import microrack_cmd
 

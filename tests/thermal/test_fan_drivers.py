@@ -19,7 +19,7 @@ import pytest
 import yaml
 from fan_trees import ADDR, Emc2301, Tree
 
-from microrack.sensors._fs import LocalFS
+from microrack.sensors import LocalFS
 from microrack.thermal import Emc230xDriver, FanService, GpioDriver, HwmonPwmDriver
 from support import kernel_lacks
 

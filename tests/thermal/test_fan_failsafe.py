@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fan_trees import Tree, fan_yaml
 
-from microrack.sensors._fs import LocalFS
+from microrack.sensors import LocalFS
 from microrack.thermal import FanService
 
 

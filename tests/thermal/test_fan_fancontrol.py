@@ -10,7 +10,7 @@ import yaml
 from fan_trees import Tree
 
 from microrack.errors import ConfigError
-from microrack.sensors._fs import LocalFS
+from microrack.sensors import LocalFS
 from microrack.thermal import FanService, import_fancontrol
 from microrack.thermal._config import parse_config
 from support import microrack_cmd

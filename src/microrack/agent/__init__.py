@@ -7,9 +7,9 @@ and runs on a 1 GB RISC-V board.
 
 from microrack.agent._agent import DEFAULT_BUFFER, Agent, AgentConfig, parse_listen
 from microrack.agent._collector import Collection, Collector
-from microrack.agent._exposition import CONTENT_TYPE, render
 from microrack.agent._families import HELP
 from microrack.agent._ring import RingBuffer
+from microrack.exposition import CONTENT_TYPE, render
 
 __all__ = [
     "CONTENT_TYPE",

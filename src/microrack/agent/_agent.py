@@ -16,15 +16,15 @@ from typing import Any
 from microrack import __version__
 from microrack.agent._beacon import BeaconSender, primary_address
 from microrack.agent._collector import Collection, Collector, PointSource
-from microrack.agent._exposition import render
 from microrack.agent._families import HELP
 from microrack.agent._ring import RingBuffer
 from microrack.agent._server import AgentServer
 from microrack.agent._wire import iter_rows
 from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
 from microrack.errors import ResourceError, UsageError
+from microrack.exposition import render
 from microrack.sample import NodeIdentity
-from microrack.sensors._fs import HostFS, LocalFS
+from microrack.sensors import HostFS, LocalFS
 from microrack.sensors.power import power_model
 
 __all__ = ["Agent", "AgentConfig", "parse_listen"]

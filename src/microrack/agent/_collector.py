@@ -17,6 +17,7 @@ from typing import Any
 from microrack.agent._families import PointSink
 from microrack.sample import Point, Sample, SeriesKey
 from microrack.sensors import (
+    HostFS,
     cpu,
     diskstats,
     filesystems,
@@ -26,7 +27,6 @@ from microrack.sensors import (
     system,
     thermal,
 )
-from microrack.sensors._fs import HostFS
 from microrack.sensors.diskstats import DiskRates, DiskStats
 from microrack.sensors.power import PowerModel
 from microrack.sensors.throttle import find_throttled_path, find_vcgencmd, read_throttled

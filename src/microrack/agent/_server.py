@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from microrack.agent._exposition import CONTENT_TYPE
+from microrack.exposition import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from microrack.agent._agent import Agent

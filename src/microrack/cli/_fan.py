@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sim_script and not args.simulate:
         raise UsageError("--sim-script", "only with --simulate BOARD")
 
-    from microrack.sensors._fs import HostFS, LocalFS
+    from microrack.sensors import HostFS, LocalFS
     from microrack.thermal import FanService
 
     fs: HostFS

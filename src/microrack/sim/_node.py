@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microrack.sensors._fs import FsUsage
+from microrack.sensors import FsUsage
 from microrack.sim._layout import zones_for
 from microrack.sim._model import BoardModel, board_model
 from microrack.sim._physics import Twin

@@ -10,7 +10,7 @@ a curve that reaches full duty 5 °C below the soft throttle limit.
 from __future__ import annotations
 
 from microrack.errors import ResourceError
-from microrack.sensors._fs import HostFS
+from microrack.sensors import HostFS
 from microrack.thermal._config import FanConfig
 from microrack.thermal._inputs import THERMAL, find_hwmon_temp, list_hwmon
 

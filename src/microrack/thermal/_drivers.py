@@ -13,7 +13,7 @@ import logging
 import os
 from typing import Any, Protocol
 
-from microrack.sensors._fs import HostFS
+from microrack.sensors import HostFS
 
 __all__ = [
     "EMC230X_PRODUCTS",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from microrack.sensors._fs import HostFS
+from microrack.sensors import HostFS
 
 __all__ = ["Input", "InputReading", "find_hwmon", "find_thermal_zone", "list_hwmon"]
 

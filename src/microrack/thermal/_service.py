@@ -19,7 +19,7 @@ from typing import Any
 
 from microrack.errors import ConfigError, ResourceError
 from microrack.sample import Point, SeriesKey
-from microrack.sensors._fs import HostFS
+from microrack.sensors import HostFS
 from microrack.thermal._config import (
     Emc230xModel,
     FanConfig,

@@ -1,4 +1,8 @@
-"""Prometheus text exposition (format 0.0.4) of one collection."""
+"""Prometheus text exposition (format 0.0.4): the one writer that the agent and the hub share.
+
+Label values are escaped and numbers formatted as Go's ``strconv`` does
+(``NaN``, ``+Inf``), as prometheus_client's ``floatToGoString``.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,23 @@ from collections.abc import Iterable, Mapping
 
 from microrack.sample import Point
 
-__all__ = ["CONTENT_TYPE", "render"]
+__all__ = ["CONTENT_TYPE", "escape_help", "escape_label", "format_value", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _escape(value: str) -> str:
+def escape_label(value: str) -> str:
+    """Escape a label value: backslash, double quote and line feed."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _format(value: float) -> str:
+def escape_help(value: str) -> str:
+    """Escape HELP text: backslash and line feed only (a quote stays as it is)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    """A sample value as the text format writes it."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -37,13 +48,14 @@ def render(points: Iterable[Point], help_text: Mapping[str, str]) -> str:
             lines = families[k.name] = []
             types[k.name] = k.type
         if k.labels:
-            inner = ",".join(f'{n}="{_escape(v)}"' for n, v in k.labels)
-            lines.append(f"{k.name}{{{inner}}} {_format(p.value)}")
+            inner = ",".join(f'{n}="{escape_label(v)}"' for n, v in k.labels)
+            lines.append(f"{k.name}{{{inner}}} {format_value(p.value)}")
         else:
-            lines.append(f"{k.name} {_format(p.value)}")
+            lines.append(f"{k.name} {format_value(p.value)}")
     out: list[str] = []
     for name, lines in families.items():
-        out.append(f"# HELP {name} {_escape(help_text.get(name, name.replace('_', ' ')).strip())}")
+        help_line = escape_help(help_text.get(name, name.replace("_", " ")).strip())
+        out.append(f"# HELP {name} {help_line}")
         out.append(f"# TYPE {name} {types[name]}")
         out.extend(lines)
     out.append("")

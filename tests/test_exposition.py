@@ -1,0 +1,28 @@
+"""The one Prometheus text writer: escaping and number formatting."""
+
+from __future__ import annotations
+
+import math
+
+from microrack.exposition import escape_help, escape_label, format_value, render
+from microrack.sample import Point, SeriesKey
+
+
+def test_label_values_escape_backslash_quote_and_newline() -> None:
+    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+def test_help_escapes_only_backslash_and_newline() -> None:
+    # A quote in HELP is literal in the text format; escaping it would be an invalid sequence.
+    assert escape_help('say "hi"\\\n') == 'say "hi"\\\\\\n'
+    text = render([Point(SeriesKey.of("x"), 1.0)], {"x": 'the "x"\nvalue'})
+    assert text.splitlines()[0] == '# HELP x the "x"\\nvalue'
+
+
+def test_numbers_as_go_formats_them() -> None:
+    assert format_value(math.nan) == "NaN"
+    assert format_value(math.inf) == "+Inf"
+    assert format_value(-math.inf) == "-Inf"
+    assert format_value(3.0) == "3"
+    assert format_value(1e20) == "1e+20"
+    assert format_value(0.25) == "0.25"
