@@ -9,7 +9,7 @@ one :class:`~microrack.errors.ConfigError` naming the file and the field path
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +22,8 @@ from microrack.catalog._model import (
     BoardProfile,
     Carrier,
     FanPoint,
+    Hpl,
+    LaneSharing,
     M2Slot,
     Nic,
     PoE,
@@ -43,6 +45,8 @@ POE_SUPPORT = ("none", "native", "hat", "carrier")
 M2_VIA = ("onboard", "hat", "carrier")
 EMMC = ("none", "socket", "onboard", "module")
 POWER_AT = ("wall", "usb_input")
+BONDS = ("lacp",)
+SHARED_WITH = ("backplane",)
 
 
 class RawCatalog:
@@ -138,11 +142,21 @@ class _Node:
             sub.number()
         basis = data.get("basis")
         note = data.get("note")
+        others: list[Quantity] = []
+        also = self.get("also", required=False)
+        for other in also.items() if also is not None else []:
+            if isinstance(other.value, dict) and "also" in other.value:
+                raise other.err("`also` entries cannot nest", "also")
+            found = other.quantity(sources)
+            if found.source is None:
+                raise other.err("a disagreeing value needs its `source: ID`", "source")
+            others.append(found)
         return Quantity(
             value=tuple(value) if isinstance(value, list) else value,
             source=source,
             basis=str(basis) if basis is not None else None,
             note=str(note) if note is not None else None,
+            others=tuple(others),
         )
 
 
@@ -283,20 +297,42 @@ def build_board(raw: RawCatalog, board_id: str) -> BoardProfile:
         )
     if not variants:
         raise node.err("at least one RAM variant is needed", "variants")
-    nics = []
-    for i, n in enumerate(node.req("nics").items()):
-        count = q(n.req("count"), f"nics[{i}].count")
-        speed = q(n.req("speed_gbps"), f"nics[{i}].speed_gbps")
-        note = n.mapping().get("note")
-        nics.append(Nic(int(count.value), float(speed.value), str(note) if note else None))
+    nics = _nics(node.req("nics"), "nics", q, sources)
     backplane = None
     bp = node.get("backplane", required=False)
     if bp is not None:
+        bp_uplink = bp.get("uplink_gbps", required=False)
         backplane = Backplane(
             name=bp.req("name").text(),
             speed_gbps=float(q(bp.req("speed_gbps"), "backplane.speed_gbps").value),
-            uplink_gbps=float(q(bp.req("uplink_gbps"), "backplane.uplink_gbps").value),
+            uplink_gbps=float(q(bp_uplink, "backplane.uplink_gbps").value) if bp_uplink else 0.0,
         )
+    sharing = None
+    ls = node.get("lane_sharing", required=False)
+    if ls is not None:
+        lanes = int(q(ls.req("lanes"), "lane_sharing.lanes").value)
+        m2_lanes = int(q(ls.req("m2_lanes"), "lane_sharing.m2_lanes").value)
+        if m2_lanes > lanes:
+            raise ls.err(f"{m2_lanes} M.2 lanes out of {lanes}", "m2_lanes")
+        with_node = ls.get("shared_with", required=False)
+        shared_with = with_node.choice(SHARED_WITH) if with_node else "backplane"
+        if shared_with == "backplane" and backplane is None:
+            raise ls.err("lanes shared with a backplane the board does not have", "shared_with")
+        sharing = LaneSharing(lanes, m2_lanes, shared_with)
+    hpl = None
+    hn = node.get("hpl", required=False)
+    if hn is not None:
+        watts = hn.get("watts", required=False)
+        hpl = Hpl(
+            gflops=float(q(hn.req("gflops"), "hpl.gflops").value),
+            watts=float(q(watts, "hpl.watts").value) if watts else None,
+        )
+        if hpl.gflops <= 0:
+            raise hn.err("expected Gflops > 0", "gflops")
+    measured = node.get("measured_mhz", required=False)
+    noise = node.get("noise_dba", required=False)
+    emmc_gb = node.get("emmc_gb", required=False)
+    sd = node.get("sd_card", required=False)
     slots = []
     m2 = node.get("m2", required=False)
     for i, s in enumerate(m2.items() if m2 is not None else []):
@@ -353,11 +389,13 @@ def build_board(raw: RawCatalog, board_id: str) -> BoardProfile:
     carrier = None
     cn = node.get("carrier", required=False)
     if cn is not None:
+        uplinks = cn.get("uplinks", required=False)
         carrier = Carrier(
             name=cn.req("name").text(),
             nodes=int(q(cn.req("nodes"), "carrier.nodes").value),
             price_usd=float(q(cn.req("price_usd"), "carrier.price_usd").value),
             idle_w=float(q(cn.req("idle_w"), "carrier.idle_w").value),
+            uplinks=_nics(uplinks, "carrier.uplinks", q, sources) if uplinks else (),
         )
         if carrier.nodes < 1:
             raise cn.err("a carrier holds at least one node", "nodes")
@@ -395,8 +433,39 @@ def build_board(raw: RawCatalog, board_id: str) -> BoardProfile:
         carrier=carrier,
         psu_w=float(q(psu, "psu_w").value) if psu else None,
         notes=_opt_text(data.get("notes")),
+        emmc_gb=float(q(emmc_gb, "emmc_gb").value) if emmc_gb else None,
+        sd_card=sd.boolean() if sd else False,
+        lane_sharing=sharing,
+        hpl=hpl,
+        measured_mhz=int(q(measured, "measured_mhz").value) if measured else None,
+        noise_dba=float(q(noise, "noise_dba").value) if noise else None,
         facts=MappingProxyType(facts),
     )
+
+
+def _nics(
+    node: _Node, name: str, q: Callable[[_Node, str], Quantity], sources: Mapping[str, Source]
+) -> tuple[Nic, ...]:
+    """``[{count, speed_gbps, uplink?, bond?, note?}]``: ports of one speed each."""
+    out = []
+    for i, n in enumerate(node.items()):
+        count = q(n.req("count"), f"{name}[{i}].count")
+        speed = q(n.req("speed_gbps"), f"{name}[{i}].speed_gbps")
+        note = n.mapping().get("note")
+        uplink = n.get("uplink", required=False)
+        bond = n.get("bond", required=False)
+        bond_source = n.get("bond_source", required=False)
+        if bond is not None and bond_source is None:
+            raise n.err("bonding needs its `bond_source: ID`", "bond_source")
+        if bond_source is not None and bond_source.text() not in sources:
+            raise bond_source.err(f"unknown source {bond_source.value!r} (not in `sources:`)")
+        out.append(Nic(
+            int(count.value), float(speed.value), str(note) if note else None,
+            uplink=uplink.boolean() if uplink else True,
+            bond=bond.choice(BONDS) if bond else None,
+            bond_source=bond_source.text() if bond_source else None,
+        ))
+    return tuple(out)
 
 
 def _opt_text(value: Any) -> str | None:

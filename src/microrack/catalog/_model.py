@@ -17,6 +17,8 @@ __all__ = [
     "BoardProfile",
     "Carrier",
     "FanPoint",
+    "Hpl",
+    "LaneSharing",
     "M2Slot",
     "Nic",
     "PoE",
@@ -42,6 +44,8 @@ class Quantity:
     source: str | None = None
     basis: str | None = None
     note: str | None = None
+    # the same fact from other sources that disagree (``also:`` in the catalog file)
+    others: tuple[Quantity, ...] = ()
 
     @property
     def estimate(self) -> bool:
@@ -95,9 +99,21 @@ class RamVariant:
 
 @dataclass(frozen=True, slots=True)
 class Nic:
+    """``count`` ports of one speed; ``uplink``: they can reach the outside network;
+    ``bond``: they can be aggregated (``"lacp"``, 802.3ad) into one link."""
+
     count: int
     speed_gbps: float
     note: str | None = None
+    uplink: bool = True
+    bond: str | None = None
+    bond_source: str | None = None
+
+    def uplink_gbps(self, bonding: bool) -> float:
+        """What these ports carry to the outside: all of them bonded, else one."""
+        if not self.uplink or self.count < 1:
+            return 0.0
+        return self.count * self.speed_gbps if bonding and self.bond else self.speed_gbps
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +122,34 @@ class Backplane:
 
     name: str
     speed_gbps: float
-    uplink_gbps: float
+    uplink_gbps: float = 0.0  # the carrier's own port to the outside, 0 when it has none
+
+
+@dataclass(frozen=True, slots=True)
+class LaneSharing:
+    """PCIe lanes a board shares: with its M.2 drive in use, ``m2_lanes`` of the
+    ``lanes`` that feed ``shared_with`` (``backplane``) go to the drive."""
+
+    lanes: int
+    m2_lanes: int
+    shared_with: str = "backplane"
+
+    @property
+    def remaining(self) -> float:
+        """Fraction of the shared link left while the M.2 drive is in use."""
+        return max(0.0, (self.lanes - self.m2_lanes) / self.lanes) if self.lanes else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hpl:
+    """A published HPL (Linpack) run on one node: Gflops and the watts drawn meanwhile."""
+
+    gflops: float
+    watts: float | None = None
+
+    @property
+    def gflops_per_watt(self) -> float | None:
+        return self.gflops / self.watts if self.watts else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +187,7 @@ class Carrier:
     nodes: int
     price_usd: float
     idle_w: float
+    uplinks: tuple[Nic, ...] = ()  # the carrier's own ports (a switch's uplinks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +230,12 @@ class BoardProfile:
     carrier: Carrier | None = None
     psu_w: float | None = None
     notes: str | None = None
+    emmc_gb: float | None = None
+    sd_card: bool = False
+    lane_sharing: LaneSharing | None = None
+    hpl: Hpl | None = None
+    measured_mhz: int | None = None  # what sbc-bench measured at the top clock
+    noise_dba: float | None = None  # only where a source measured it
     facts: Mapping[str, Quantity] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
 
     @property
@@ -194,11 +244,45 @@ class BoardProfile:
         best = max((n.speed_gbps for n in self.nics), default=0.0)
         return max(best, self.backplane.speed_gbps) if self.backplane else best
 
+    def backplane_gbps(self, m2_in_use: bool) -> float | None:
+        """The backplane's speed, less the lanes an M.2 drive in use takes from it."""
+        if self.backplane is None:
+            return None
+        sharing = self.lane_sharing
+        if m2_in_use and sharing is not None and sharing.shared_with == "backplane":
+            return self.backplane.speed_gbps * sharing.remaining
+        return self.backplane.speed_gbps
+
+    def link_gbps(self, m2_in_use: bool) -> float:
+        """Fastest link one node has to the others, given whether its M.2 drive is used."""
+        best = max((n.speed_gbps for n in self.nics), default=0.0)
+        bp = self.backplane_gbps(m2_in_use)
+        return best if bp is None else max(best, bp)
+
+    def node_uplink_gbps(self, bonding: bool) -> float:
+        """What one node carries to the outside over its own uplink-capable ports: its
+        best link, which with ``bonding`` is a bond of same-speed LACP-capable ports."""
+        return max((n.uplink_gbps(bonding) for n in self.nics), default=0.0)
+
+    def carrier_uplink_gbps(self, bonding: bool) -> float:
+        """What one carrier's own ports carry to the outside (0 without a carrier)."""
+        if self.carrier is None:
+            return 0.0
+        per_port = [n.uplink_gbps(bonding) for n in self.carrier.uplinks]
+        # ports of one carrier switch that are not bonded form a loop: one of them counts
+        return sum(per_port) if bonding else max(per_port, default=0.0)
+
     @property
     def uplink_gbps(self) -> float:
-        """Fastest link to the outside; a carrier's shared uplink caps it."""
-        best = max((n.speed_gbps for n in self.nics), default=0.0)
-        return min(best, self.backplane.uplink_gbps) if self.backplane else best
+        """Fastest single link one node has to the outside (its own port or its carrier's)."""
+        own = max((n.speed_gbps for n in self.nics if n.uplink), default=0.0)
+        via = max((n.speed_gbps for n in self.carrier.uplinks if n.uplink), default=0.0) \
+            if self.carrier is not None else 0.0
+        return max(own, via)
+
+    @property
+    def gflops(self) -> float | None:
+        return self.hpl.gflops if self.hpl else None
 
     @property
     def hw_transcode(self) -> bool:
