@@ -34,6 +34,15 @@ from microrack.catalog._model import (
     ThermalProfile,
     Video,
 )
+from microrack.catalog._quorum import (
+    ceph_pool_size_for,
+    ceph_pool_tolerates,
+    ceph_replicas_left,
+    quorum_majority,
+    quorum_members,
+    quorum_members_for,
+    quorum_tolerates,
+)
 from microrack.catalog._rules import PlanningRules, PoEClass, read_rules
 from microrack.errors import ConfigError, MicrorackError
 
@@ -58,8 +67,15 @@ __all__ = [
     "Video",
     "board_ids",
     "board_profile",
+    "ceph_pool_size_for",
+    "ceph_pool_tolerates",
+    "ceph_replicas_left",
     "load_catalog",
     "planning_rules",
+    "quorum_majority",
+    "quorum_members",
+    "quorum_members_for",
+    "quorum_tolerates",
     "thermal_profile",
 ]
 

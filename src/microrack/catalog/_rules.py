@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from microrack.catalog._quorum import ceph_pool_size_for, quorum_members_for, quorum_tolerates
 from microrack.errors import ConfigError
 
 __all__ = ["PlanningRules", "PoEClass", "read_rules"]
@@ -58,15 +59,13 @@ class PlanningRules:
                 return entry.pse_w
         raise ValueError(f"no PoE class {pd_class}")
 
-    @staticmethod
-    def quorum_tolerates(members: int) -> int:
-        """Failures a majority-quorum group of ``members`` survives: floor((n-1)/2)."""
-        return max(0, (members - 1) // 2)
+    # the arithmetic itself lives in microrack.catalog._quorum
+    quorum_tolerates = staticmethod(quorum_tolerates)
+    quorum_members_for = staticmethod(quorum_members_for)
 
-    @staticmethod
-    def quorum_members_for(failures: int) -> int:
-        """Smallest majority-quorum group surviving ``failures``: n = 2f+1."""
-        return 2 * failures + 1
+    def ceph_pool_size(self, failures: int) -> int:
+        """Replicas a pool needs to keep ``ceph_min_size`` after ``failures`` host losses."""
+        return ceph_pool_size_for(failures, self.ceph_replica_size, self.ceph_min_size)
 
 
 def _classes(text: str) -> tuple[int, ...]:

@@ -2,21 +2,33 @@
 
 ``evaluate`` is a pure function of the boards, the requirements and the
 planning rules: it prices the hardware, works out idle/typical/peak watts and
-the energy bill, the RAM left after losing the nodes the build must survive,
-the failure tolerance of its consensus groups and Ceph pool, and one
-:class:`Check` per requirement with the margin (or the shortfall in words).
+the energy bill, lays out each board's drives (data drive, OS drive, whether
+the M.2 slot takes lanes from the backplane), works out the RAM left after
+losing the nodes the build must survive, and then asks each requirement in
+turn (one function each, ``_REQUIREMENTS``) for its :class:`Check` with the
+margin (or the shortfall in words).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from microrack.catalog import BoardProfile, PlanningRules, RamVariant
+from microrack.catalog import (
+    BoardProfile,
+    M2Slot,
+    PlanningRules,
+    Quantity,
+    RamVariant,
+    ceph_pool_tolerates,
+    quorum_members,
+    quorum_tolerates,
+)
 from microrack.plan._power import annual_cost_usd, annual_kwh, average_watts
-from microrack.plan._requirements import Requirements
+from microrack.plan._requirements import Requirements, Storage
 
-__all__ = ["Build", "Check", "Group", "evaluate", "gbe"]
+__all__ = ["Build", "Check", "Group", "Layout", "evaluate", "gbe", "layout", "rank_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,27 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
+class Layout:
+    """Where one board keeps its data drive and its OS, and what that costs the network.
+
+    ``data``/``os`` name the medium (``M.2 NVMe 2280``, ``SATA``, ``eMMC``, ...), or
+    are None when not asked for; ``why`` is set when no layout meets the requirement.
+    """
+
+    data: str | None
+    os: str | None
+    m2_in_use: bool
+    adapter_usd: float
+    link_gbps: float
+    why: str = ""
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.why
+
+
+@dataclass(frozen=True, slots=True)
 class Build:
     groups: tuple[Group, ...]
     nodes: int
@@ -74,6 +107,13 @@ class Build:
     tolerance: tuple[tuple[str, int], ...]
     poe_used_w: float | None
     checks: tuple[Check, ...]
+    node_link_gbps: float = 0.0
+    uplink_gbps: float = 0.0  # to the outside in total, as the requirements allow it
+    uplink_ports: tuple[tuple[str, str], ...] = ()  # (board id, "2 x 2.5 GbE LACP") per group
+    gflops: float | None = None  # sum of single-node HPL runs; None if a board has none
+    hpl_w: float | None = None
+    layouts: tuple[tuple[str, Layout], ...] = ()
+    estimates: tuple[str, ...] = ()  # facts behind this build that have no source
 
     @property
     def ok(self) -> bool:
@@ -91,6 +131,26 @@ class Build:
     def mixed(self) -> bool:
         return len(self.groups) > 1
 
+    @property
+    def gflops_per_watt(self) -> float | None:
+        return self.gflops / self.hpl_w if self.gflops and self.hpl_w else None
+
+    @property
+    def usd_per_gflops(self) -> float | None:
+        return self.tco_usd / self.gflops if self.gflops else None
+
+
+def rank_key(build: Build, by: str) -> tuple[float, float, int]:
+    """Sort key, best first: cost of ownership, its cost per Gflops, or Gflops per watt
+    (builds without an HPL figure last); ties go to the cheaper, then smaller build."""
+    if by == "cost_per_gflops":
+        first = build.usd_per_gflops if build.usd_per_gflops is not None else math.inf
+    elif by == "gflops_per_watt":
+        first = -build.gflops_per_watt if build.gflops_per_watt is not None else math.inf
+    else:
+        first = build.tco_usd
+    return (first, build.tco_usd, build.nodes)
+
 
 _ETHERNET = (1, 2.5, 5, 10, 25, 40, 50, 100)
 
@@ -104,6 +164,10 @@ def gbe(speed_gbps: float) -> str:
 
 def _nodes(count: int) -> str:
     return f"{count} node" if count == 1 else f"{count} nodes"
+
+
+def _losses(count: int) -> str:
+    return f"loss{'es' if count != 1 else ''}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,47 +189,162 @@ def _node(g: Group, rules: PlanningRules) -> _Node:
     return _Node(g.board, g.variant, idle, load, measured)
 
 
-def _storage_fits(board: BoardProfile, req: Requirements) -> tuple[bool, str, float]:
-    """Whether one drive of the required kind fits; why not; the adapter cost if it does."""
-    storage = req.storage
-    if storage is None:
-        return True, "", 0.0
-    length = storage.m2_length or (2280 if storage.power_loss_protection else None)
-    want_nvme = storage.kind in ("nvme", "any")
-    want_sata = storage.kind in ("sata", "any")
-    slots = [s for s in board.m2_slots if (want_nvme and s.nvme) or (want_sata and s.sata)]
-    fitting = [s for s in slots if length is None or length in s.lengths]
-    if fitting:
-        best = min(fitting, key=lambda s: s.extra_usd)
-        return True, "", best.extra_usd
-    if want_sata and board.sata_ports > 0:
-        return True, "", 0.0
-    if slots and length is not None:
+# --- drives: which medium holds the data, which the OS -------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Medium:
+    kind: str  # m2 | sata | emmc | sd | usb
+    name: str
+    slot: M2Slot | None = None
+
+
+def _media(board: BoardProfile) -> list[_Medium]:
+    out = []
+    for s in board.m2_slots:
+        if s.nvme or s.sata:
+            kind = "NVMe" if s.nvme else "SATA"
+            lengths = "/".join(str(x) for x in s.lengths)
+            out.append(_Medium("m2", f"M.2 {kind} {lengths}", s))
+    out += [_Medium("sata", "SATA port") for _ in range(board.sata_ports)]
+    if board.emmc != "none":
+        size = f" {board.emmc_gb:g} GB" if board.emmc_gb else ""
+        out.append(_Medium("emmc", f"eMMC{size}" + (" (module not included)"
+                                                      if board.emmc == "socket" else "")))
+    if board.sd_card:
+        out.append(_Medium("sd", "microSD"))
+    out.append(_Medium("usb", "USB drive"))
+    return out
+
+
+def _holds(m: _Medium, want: Storage) -> bool:
+    """Whether medium ``m`` takes a data drive of the kind ``want`` describes."""
+    if m.kind == "sata":
+        return want.kind in ("sata", "any")
+    if m.kind != "m2" or m.slot is None:
+        return False
+    s = m.slot
+    if not ((want.kind in ("nvme", "any") and s.nvme) or (want.kind in ("sata", "any") and s.sata)):
+        return False
+    if want.m2_min_length is not None:  # PLP drives are 2280 or longer
+        least = max(want.m2_min_length, 2280 if want.power_loss_protection else 0)
+        return max(s.lengths) >= least
+    length = want.m2_length or (2280 if want.power_loss_protection else None)
+    return length is None or length in s.lengths
+
+
+def _os_medium_allowed(m: _Medium, allow: Sequence[str]) -> bool:
+    if m.kind in ("m2", "sata"):
+        return "second_slot" in allow
+    return m.kind in allow
+
+
+def _miss(board: BoardProfile, options: tuple[Storage, ...]) -> str:
+    """Why no medium of ``board`` takes any of the data drives asked for."""
+    wanted = " or ".join(dict.fromkeys(o.describe().split(" (")[0] for o in options))
+    slots = [m.slot for m in _media(board) if m.slot is not None]
+    if not slots and not board.sata_ports:
+        return f"no {wanted} slot (storage only over USB)"
+    first = options[0]
+    if len(options) == 1 and slots and (first.m2_length or first.m2_min_length
+                                        or first.power_loss_protection):
         took = "/".join(str(x) for x in sorted({x for s in slots for x in s.lengths}))
-        why = "a power-loss-protected drive" if storage.power_loss_protection else "the drive"
-        return False, f"M.2 slot takes {took}, {why} needs {length}", 0.0
-    wanted = {"nvme": "NVMe", "sata": "SATA", "any": "NVMe or SATA"}[storage.kind]
-    return False, f"no {wanted} slot (storage only over USB)" if not board.m2_slots and not \
-        board.sata_ports else f"no {wanted} slot", 0.0
+        length = first.m2_length or first.m2_min_length or 2280
+        why = "a power-loss-protected drive" if first.power_loss_protection else "the drive"
+        return f"M.2 slot takes {took}, {why} needs {length}"
+    if len(options) == 1:
+        return f"no {wanted} slot"
+    return f"no slot for {' or '.join(o.describe() for o in options)}"
 
 
-def _quorum_members(nodes: int, failures: int) -> int:
-    """Voters in a majority-quorum group: 2f+1 when there are enough nodes, else the largest odd."""
-    want = 2 * failures + 1
-    if nodes >= want:
-        return want
-    return nodes if nodes % 2 else max(1, nodes - 1)
+def layout(board: BoardProfile, req: Requirements) -> Layout:
+    """The best place for the data drive and the OS on ``board``: every alternative that
+    meets the storage and OS-drive requirements, preferring the fastest backplane left
+    (an M.2 drive can take lanes from it) and then the cheapest adapter."""
+    options = req.storage_options
+    media = _media(board)
+    if not options:
+        return Layout(None, None, False, 0.0, board.link_gbps(False))
+    best: tuple[tuple[float, float], Layout] | None = None
+    data_fits = False
+    for want in options:
+        for i, data in enumerate(media):
+            if not _holds(data, want):
+                continue
+            data_fits = True
+            os_choices: list[_Medium | None] = [None]
+            if req.os_drive is not None:
+                os_choices = [m for j, m in enumerate(media)
+                              if j != i and _os_medium_allowed(m, req.os_drive.allow)]
+            for os_medium in os_choices:
+                m2 = data.kind == "m2" or (os_medium is not None and os_medium.kind == "m2")
+                adapter = sum(m.slot.extra_usd for m in (data, os_medium)
+                              if m is not None and m.slot is not None)
+                link = board.link_gbps(m2)
+                note = ""
+                if m2 and board.backplane_gbps(True) != board.backplane_gbps(False):
+                    note = (f"the M.2 drive takes PCIe lanes from the backplane: "
+                            f"{gbe(board.backplane_gbps(True) or 0)} left of "
+                            f"{gbe(board.backplane_gbps(False) or 0)}")
+                found = Layout(data.name, os_medium.name if os_medium else None, m2, adapter,
+                               link, note=note)
+                score = (-link, adapter)
+                if best is None or score < best[0]:
+                    best = (score, found)
+    if best is not None:
+        return best[1]
+    if not data_fits:
+        why = _miss(board, options)
+    else:
+        allowed = ", ".join(req.os_drive.allow) if req.os_drive else ""
+        why = f"no separate OS drive ({allowed}) beside the data drive"
+    return Layout(None, None, False, 0.0, board.link_gbps(False), why=why)
 
 
-def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules) -> Build:
-    f = req.survive_node_losses
-    nodes = [_node(g, rules) for g in groups for _ in range(g.count)]
-    n = len(nodes)
-    checks: list[Check] = []
+# --- the facts one build rests on ----------------------------------------------------------
 
-    # --- what it costs -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Ram:
+    usable: float
+    left: float
+    tolerance: tuple[tuple[str, int], ...]
+    control_plane: int
+    short: bool  # some node is used up by its overhead
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    groups: tuple[Group, ...]
+    nodes: tuple[_Node, ...]
+    req: Requirements
+    rules: PlanningRules
+    layouts: dict[str, Layout]
+    hardware: float
+    uplink: float
+    ram: _Ram
+
+    @property
+    def n(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def f(self) -> int:
+        return self.req.survive_node_losses
+
+    def boards(self) -> Iterator[BoardProfile]:
+        """Each board of the build once, in group order."""
+        seen: set[str] = set()
+        for g in self.groups:
+            if g.board.id not in seen:
+                seen.add(g.board.id)
+                yield g.board
+
+
+def _costs(groups: tuple[Group, ...], req: Requirements, layouts: dict[str, Layout],
+           n: int) -> tuple[list[tuple[str, float]], float, list[Check]]:
+    """Bill lines, the watts of carriers and extras, and a check per variant with no price."""
     lines: list[tuple[str, float]] = []
-    const_idle = const_peak = 0.0
+    checks: list[Check] = []
+    const_w = 0.0
     for g in groups:
         price = g.variant.price_usd
         if price is None:
@@ -173,101 +352,64 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
                                 f"variant of {g.board.name}"))
             price = 0.0
         lines.append((g.label, g.count * price))
-        fits, _why, adapter = _storage_fits(g.board, req)
-        if fits and adapter:
+        adapter = layouts[g.board.id].adapter_usd
+        if layouts[g.board.id].ok and adapter:
             lines.append((f"{g.count} x M.2 adapter for {g.board.id}", g.count * adapter))
         poe = g.board.poe
         if req.poe is not None and poe.support in ("hat", "carrier") and poe.extra_usd:
-            lines.append((f"{g.count} x PoE {g.board.poe.support} for {g.board.id}",
-                          g.count * g.board.poe.extra_usd))
+            lines.append((f"{g.count} x PoE {poe.support} for {g.board.id}",
+                          g.count * poe.extra_usd))
         if g.board.carrier is not None:
             carriers = math.ceil(g.count / g.board.carrier.nodes)
             lines.append((f"{carriers} x {g.board.carrier.name}",
                           carriers * g.board.carrier.price_usd))
-            const_idle += carriers * g.board.carrier.idle_w
-            const_peak += carriers * g.board.carrier.idle_w
+            const_w += carriers * g.board.carrier.idle_w
     for extra in req.extras:
         count = n if extra.per_node else 1
         lines.append((f"{count} x {extra.name}" if extra.per_node else extra.name,
                       count * extra.cost_usd))
-        const_idle += count * extra.watts
-        const_peak += count * extra.watts
-    hardware = sum(cost for _, cost in lines)
+        const_w += count * extra.watts
+    return lines, const_w, checks
 
-    # --- what it draws -------------------------------------------------------------------
-    idle = sum(x.idle_w for x in nodes) + const_idle
-    peak = sum(x.load_w for x in nodes) + const_peak
-    typical = average_watts(idle, peak, req.typical_load)
-    kwh = annual_kwh(typical, rules.kwh_per_watt_year)
-    energy = annual_cost_usd(typical, req.electricity_usd_per_kwh, rules.kwh_per_watt_year)
 
-    # --- hard requirements on each board -------------------------------------------------
-    seen: set[str] = set()
+def _uplinks(groups: tuple[Group, ...], req: Requirements
+             ) -> tuple[float, tuple[tuple[str, str], ...]]:
+    """Gbps to the outside in total, and the ports each board uses for it.
+
+    A node counts its best uplink-capable link (a bond of its LACP ports when the
+    requirements allow bonds); a carrier counts its own ports once per carrier. With
+    ``uplink_nodes`` only that many of the best nodes (or carriers) are wired out.
+    """
+    bonding = req.network.uplink_bonding
+    units: list[float] = []
+    ports: list[tuple[str, str]] = []
     for g in groups:
         b = g.board
-        if b.isa not in req.isa:
-            checks.append(Check("isa", False, f"{b.isa} is not an allowed ISA "
-                                f"({', '.join(req.isa)})"))
-        if req.min_node_ram_gb and g.variant.ram_gb < req.min_node_ram_gb:
-            checks.append(Check("min_node_ram_gb", False, f"{g.variant.ram_gb:g} GB per node < "
-                                f"{req.min_node_ram_gb:g} GB required"))
-        if b.id in seen:
-            continue
-        seen.add(b.id)
-        fits, why, _ = _storage_fits(b, req)
-        if not fits:
-            checks.append(Check("storage", False, why))
-        if req.max_node_load_w is not None and max(x.load_w for x in nodes if x.board is b) \
-                > req.max_node_load_w:
-            load = max(x.load_w for x in nodes if x.board is b)
-            checks.append(Check("max_node_load_w", False, f"{load:.3g} W at full load > "
-                                f"{req.max_node_load_w:g} W allowed per node"))
-        if req.poe is not None and b.poe.support == "none":
-            checks.append(Check("poe", False, "no PoE (native, HAT or carrier)"))
-    if req.storage is not None and "storage" not in {c.requirement for c in checks}:
-        checks.append(Check("storage", True, f"{req.storage.kind} drive fits on every node"))
+        own = b.node_uplink_gbps(bonding)
+        if own > 0:
+            units += [own] * g.count
+            nic = max((x for x in b.nics if x.uplink), key=lambda x: x.uplink_gbps(bonding))
+            bonded = bonding and nic.bond and nic.count > 1
+            ports.append((b.id, f"{nic.count if bonded else 1} x {gbe(nic.speed_gbps)}"
+                                + (f" {nic.bond.upper()}" if bonded and nic.bond else "")
+                                + " per node"))
+        if b.carrier is not None and b.carrier_uplink_gbps(bonding) > 0:
+            carriers = math.ceil(g.count / b.carrier.nodes)
+            units += [b.carrier_uplink_gbps(bonding)] * carriers
+            used = [x for x in b.carrier.uplinks if x.uplink]
+            ports.append((b.id, ", ".join(f"{(x.count if bonding and x.bond else 1)} x "
+                                          f"{gbe(x.speed_gbps)}" for x in used)
+                          + f" per {b.carrier.name}"))
+    units.sort(reverse=True)
+    if req.network.uplink_nodes is not None:
+        units = units[: req.network.uplink_nodes]
+    return sum(units), tuple(ports)
 
-    link = min(g.board.node_link_gbps for g in groups)
-    need = req.network.node_link_gbps
-    checks.append(Check("node_link_gbps", link >= need,
-                        f"{gbe(link)} per node < {need:g} Gbps required" if link < need
-                        else f"{gbe(link)} between nodes", link - need, need))
-    uplink = max(g.board.uplink_gbps for g in groups)
-    need = req.network.uplink_gbps
-    checks.append(Check("uplink_gbps", uplink >= need,
-                        f"{gbe(uplink)} to the outside < {need:g} Gbps required" if uplink < need
-                        else f"{gbe(uplink)} uplink", uplink - need, need))
-    if req.transcode_nodes:
-        have = sum(g.count for g in groups if g.board.hw_transcode)
-        checks.append(Check("transcode_nodes", have >= req.transcode_nodes,
-                            f"{have} of {req.transcode_nodes} nodes with hardware video encode"
-                            if have < req.transcode_nodes else f"{have} transcoding nodes",
-                            have - req.transcode_nodes, req.transcode_nodes))
-    if req.max_node_load_w is not None and "max_node_load_w" not in {c.requirement for c in checks}:
-        worst = max(x.load_w for x in nodes)
-        checks.append(Check("max_node_load_w", True, f"{worst:.3g} W per node at full load",
-                            req.max_node_load_w - worst))
 
-    # --- PoE budget --------------------------------------------------------------------------
-    poe_used: float | None = None
-    if req.poe is not None and all(g.board.poe.support != "none" for g in groups):
-        if req.poe.allocation == "class":
-            poe_used = sum(rules.poe_reservation_w(x.board.poe.pd_class or 0) for x in nodes)
-        else:
-            # the HAT replaces the wall adapter: its loss applies to the board's own draw
-            poe_used = sum(x.input_load_w / rules.pd_hat_efficiency for x in nodes)
-        budget = req.poe.switch_budget_w
-        if budget is not None:
-            checks.append(Check("poe_budget_w", poe_used <= budget,
-                                f"PoE {poe_used:.0f} W ({req.poe.allocation} allocation) > "
-                                f"{budget:g} W switch budget" if poe_used > budget
-                                else f"PoE {poe_used:.0f} W of {budget:g} W", budget - poe_used,
-                                budget))
-
-    # --- RAM and failure tolerance ----------------------------------------------------------
+def _ram(nodes: tuple[_Node, ...], req: Requirements, rules: PlanningRules) -> _Ram:
+    n, f = len(nodes), req.survive_node_losses
     order = sorted(nodes, key=lambda x: -x.variant.ram_gb)  # control plane on the largest nodes
-    tolerance: list[tuple[str, int]] = []
-    cp = _quorum_members(n, f) if req.kubernetes is not None else 0
+    cp = quorum_members(n, f) if req.kubernetes is not None else 0
     usable: list[float] = []
     for i, x in enumerate(order):
         overhead = req.system_reserved_gb
@@ -280,57 +422,291 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
         if req.ceph is not None:
             overhead += req.ceph.osd_memory_gb or rules.ceph_osd_memory_gb
         usable.append(x.variant.ram_gb - overhead)
-    if any(u < 0 for u in usable):
-        low = min(x.variant.ram_gb for x in nodes)
-        checks.append(Check("node_overhead", False, f"{low:g} GB per node is used up by the OS, "
-                            "Kubernetes and Ceph before any workload"))
     usable_sorted = sorted((max(0.0, u) for u in usable), reverse=True)
-    total_usable = sum(usable_sorted)
-    left = total_usable - sum(usable_sorted[:f])
-    ram_tolerates = 0
-    while ram_tolerates < n - 1 and \
-            total_usable - sum(usable_sorted[: ram_tolerates + 1]) >= req.workload_ram_gb:
-        ram_tolerates += 1
-    tolerance.append(("ram", ram_tolerates))
-    if req.workload_ram_gb or f:
-        checks.append(Check("workload_ram_gb", left >= req.workload_ram_gb and n > f,
-                            f"RAM left after losing {_nodes(f)} {left:.1f} GB < "
-                            f"{req.workload_ram_gb:g} GB required" if left < req.workload_ram_gb
-                            else f"cannot survive losing {f} of {_nodes(n)}" if n <= f
-                            else f"{left:.1f} GB left after losing {_nodes(f)}",
-                            left - req.workload_ram_gb, req.workload_ram_gb))
+    total = sum(usable_sorted)
+    left = total - sum(usable_sorted[:f])
+    survives = 0
+    while survives < n - 1 and total - sum(usable_sorted[: survives + 1]) >= req.workload_ram_gb:
+        survives += 1
+    tolerance = [("ram", survives)]
     if req.kubernetes is not None:
-        etcd = rules.quorum_tolerates(cp)
-        tolerance.append(("etcd", etcd))
-        need_members = rules.quorum_members_for(f)
-        checks.append(Check("quorum", etcd >= f,
-                            f"{_nodes(n)} cannot keep an etcd quorum through {f} "
-                            f"loss{'es' if f != 1 else ''} (needs {need_members})" if etcd < f
-                            else f"{cp} control-plane nodes, etcd survives {etcd}", etcd - f))
-        if req.kubernetes.distribution == "kubeadm":
-            small = [x for x in order[:cp] if x.variant.ram_gb < rules.kubeadm_min_ram_gb
-                     or x.board.cores < rules.kubeadm_min_cpus]
-            if small:
-                checks.append(Check("kubeadm", False, f"kubeadm control plane needs "
-                                    f"{rules.kubeadm_min_ram_gb:g} GB and "
-                                    f"{rules.kubeadm_min_cpus} CPUs per node"))
+        tolerance.append(("etcd", quorum_tolerates(cp)))
     if req.ceph is not None:
-        size = max(rules.ceph_replica_size, f + rules.ceph_min_size)
-        mons = _quorum_members(n, max(f, (rules.ceph_min_monitors - 1) // 2))
-        ceph = min(rules.quorum_tolerates(mons), max(0, min(size, n) - rules.ceph_min_size))
-        tolerance.append(("ceph", ceph))
-        checks.append(Check("ceph", n >= size and ceph >= f,
-                            f"Ceph needs {size} hosts for size-{size} replicas surviving {f} "
-                            f"loss{'es' if f != 1 else ''}, have {n}" if n < size or ceph < f
-                            else f"Ceph size {size}/min {rules.ceph_min_size}, {mons} mons",
-                            n - size))
-    tolerates = min(t for _, t in tolerance)
-    if req.budget_usd is not None:
-        checks.append(Check("budget_usd", hardware <= req.budget_usd,
-                            f"hardware ${hardware:,.0f} > ${req.budget_usd:,.0f} budget"
-                            if hardware > req.budget_usd
-                            else f"${req.budget_usd - hardware:,.0f} under budget",
-                            req.budget_usd - hardware, req.budget_usd))
+        size = rules.ceph_pool_size(f)
+        mons = quorum_members(n, max(f, (rules.ceph_min_monitors - 1) // 2))
+        pool = ceph_pool_tolerates(size, rules.ceph_min_size, n)
+        tolerance.append(("ceph", min(quorum_tolerates(mons), pool)))
+    return _Ram(total, left, tuple(tolerance), cp, any(u < 0 for u in usable))
+
+
+# --- one function per requirement ----------------------------------------------------------
+
+def _check_isa(c: _Ctx) -> list[Check]:
+    return [Check("isa", False, f"{b.isa} is not an allowed ISA ({', '.join(c.req.isa)})")
+            for b in c.boards() if b.isa not in c.req.isa]
+
+
+def _check_node_ram(c: _Ctx) -> list[Check]:
+    need = c.req.min_node_ram_gb
+    return [Check("min_node_ram_gb", False, f"{g.variant.ram_gb:g} GB per node < "
+                  f"{need:g} GB required", g.variant.ram_gb - need, need)
+            for g in c.groups if need and g.variant.ram_gb < need]
+
+
+def _check_storage(c: _Ctx) -> list[Check]:
+    if c.req.storage is None:
+        return []
+    misses = [Check("storage", False, c.layouts[b.id].why) for b in c.boards()
+              if not c.layouts[b.id].ok]
+    if misses:
+        return misses
+    parts = []
+    for b in c.boards():
+        lay = c.layouts[b.id]
+        parts.append(f"{lay.data}" + (f", OS on {lay.os}" if lay.os else ""))
+    what = "; ".join(dict.fromkeys(parts))
+    return [Check("storage", True, f"data on {what}")]
+
+
+def _check_load(c: _Ctx) -> list[Check]:
+    cap = c.req.max_node_load_w
+    if cap is None:
+        return []
+    out = []
+    for b in c.boards():
+        load = max(x.load_w for x in c.nodes if x.board is b)
+        if load > cap:
+            out.append(Check("max_node_load_w", False, f"{load:.3g} W at full load > "
+                             f"{cap:g} W allowed per node", cap - load, cap))
+    if out:
+        return out
+    worst = max(x.load_w for x in c.nodes)
+    return [Check("max_node_load_w", True, f"{worst:.3g} W per node at full load", cap - worst)]
+
+
+def _check_poe_support(c: _Ctx) -> list[Check]:
+    if c.req.poe is None:
+        return []
+    return [Check("poe", False, "no PoE (native, HAT or carrier)")
+            for b in c.boards() if b.poe.support == "none"]
+
+
+def _poe_used(c: _Ctx) -> float | None:
+    if c.req.poe is None or any(g.board.poe.support == "none" for g in c.groups):
+        return None
+    if c.req.poe.allocation == "class":
+        return sum(c.rules.poe_reservation_w(x.board.poe.pd_class or 0) for x in c.nodes)
+    # the HAT replaces the wall adapter: its loss applies to the board's own draw
+    return sum(x.input_load_w / c.rules.pd_hat_efficiency for x in c.nodes)
+
+
+def _check_poe_budget(c: _Ctx) -> list[Check]:
+    used = _poe_used(c)
+    budget = c.req.poe.switch_budget_w if c.req.poe is not None else None
+    if used is None or budget is None or c.req.poe is None:
+        return []
+    return [Check("poe_budget_w", used <= budget,
+                  f"PoE {used:.0f} W ({c.req.poe.allocation} allocation) > {budget:g} W switch "
+                  "budget" if used > budget else f"PoE {used:.0f} W of {budget:g} W",
+                  budget - used, budget)]
+
+
+def _check_node_link(c: _Ctx) -> list[Check]:
+    link = min(c.layouts[g.board.id].link_gbps for g in c.groups)
+    need = c.req.network.node_link_gbps
+    shared = [c.layouts[b.id].note for b in c.boards() if c.layouts[b.id].note]
+    why = f" ({shared[0]})" if shared else ""
+    return [Check("node_link_gbps", link >= need,
+                  f"{gbe(link)} per node < {need:g} Gbps required{why}" if link < need
+                  else f"{gbe(link)} between nodes{why}", link - need, need)]
+
+
+def _check_uplink(c: _Ctx) -> list[Check]:
+    need = c.req.network.uplink_gbps
+    how = "bonded" if c.req.network.uplink_bonding else "without bonding"
+    wired = c.req.network.uplink_nodes
+    over = f" over {_nodes(wired)}" if wired else ""
+    return [Check("uplink_gbps", c.uplink >= need,
+                  f"{c.uplink:g} Gbps to the outside in total ({how}{over}) < {need:g} Gbps "
+                  "required" if c.uplink < need
+                  else f"{c.uplink:g} Gbps uplink in total ({how}{over})", c.uplink - need, need)]
+
+
+def _check_transcode(c: _Ctx) -> list[Check]:
+    need = c.req.transcode_nodes
+    if not need:
+        return []
+    have = sum(g.count for g in c.groups if g.board.hw_transcode)
+    return [Check("transcode_nodes", have >= need,
+                  f"{have} of {need} nodes with hardware video encode" if have < need
+                  else f"{have} transcoding nodes", have - need, need)]
+
+
+def _check_workload_ram(c: _Ctx) -> list[Check]:
+    out = []
+    if c.ram.short:
+        low = min(x.variant.ram_gb for x in c.nodes)
+        out.append(Check("node_overhead", False, f"{low:g} GB per node is used up by the OS, "
+                         "Kubernetes and Ceph before any workload"))
+    need, f, left = c.req.workload_ram_gb, c.f, c.ram.left
+    if need or f:
+        out.append(Check("workload_ram_gb", left >= need and c.n > f,
+                         f"RAM left after losing {_nodes(f)} {left:.1f} GB < {need:g} GB "
+                         "required" if left < need
+                         else f"cannot survive losing {f} of {_nodes(c.n)}" if c.n <= f
+                         else f"{left:.1f} GB left after losing {_nodes(f)}", left - need, need))
+    return out
+
+
+def _check_quorum(c: _Ctx) -> list[Check]:
+    if c.req.kubernetes is None:
+        return []
+    cp, f = c.ram.control_plane, c.f
+    etcd = quorum_tolerates(cp)
+    out = [Check("quorum", etcd >= f,
+                 f"{_nodes(c.n)} cannot keep an etcd quorum through {f} {_losses(f)} (needs "
+                 f"{c.rules.quorum_members_for(f)})" if etcd < f
+                 else f"{cp} control-plane nodes, etcd survives {etcd}", etcd - f)]
+    if c.req.kubernetes.distribution == "kubeadm":
+        order = sorted(c.nodes, key=lambda x: -x.variant.ram_gb)
+        small = [x for x in order[:cp] if x.variant.ram_gb < c.rules.kubeadm_min_ram_gb
+                 or x.board.cores < c.rules.kubeadm_min_cpus]
+        if small:
+            out.append(Check("kubeadm", False, f"kubeadm control plane needs "
+                             f"{c.rules.kubeadm_min_ram_gb:g} GB and "
+                             f"{c.rules.kubeadm_min_cpus} CPUs per node"))
+    return out
+
+
+def _check_ceph(c: _Ctx) -> list[Check]:
+    if c.req.ceph is None:
+        return []
+    rules, f, n = c.rules, c.f, c.n
+    size = rules.ceph_pool_size(f)
+    mons = quorum_members(n, max(f, (rules.ceph_min_monitors - 1) // 2))
+    survives = dict(c.ram.tolerance)["ceph"]
+    return [Check("ceph", n >= size and survives >= f,
+                  f"Ceph needs {size} hosts for size-{size} replicas surviving {f} {_losses(f)}, "
+                  f"have {n}" if n < size or survives < f
+                  else f"Ceph size {size}/min {rules.ceph_min_size}, {mons} mons", n - size)]
+
+
+def _gflops(c: _Ctx) -> tuple[float | None, float | None]:
+    if any(g.board.hpl is None for g in c.groups):
+        return None, None
+    gflops = sum(g.count * g.board.hpl.gflops for g in c.groups if g.board.hpl)
+    watts = [g.count * g.board.hpl.watts for g in c.groups if g.board.hpl and g.board.hpl.watts]
+    return gflops, (sum(watts) if len(watts) == len(c.groups) else None)
+
+
+def _check_gflops(c: _Ctx) -> list[Check]:
+    need = c.req.min_cluster_gflops
+    if need is None:
+        return []
+    unknown = [b.name.split(" (")[0] for b in c.boards() if b.hpl is None]
+    if unknown:
+        return [Check("min_cluster_gflops", False, f"no published HPL figure for "
+                      f"{', '.join(unknown)}")]
+    have, _ = _gflops(c)
+    assert have is not None
+    return [Check("min_cluster_gflops", have >= need,
+                  f"{have:.1f} Gflops (HPL, sum of single nodes) < {need:g} required"
+                  if have < need else f"{have:.1f} Gflops (HPL, sum of single nodes)",
+                  have - need, need)]
+
+
+def _check_noise(c: _Ctx) -> list[Check]:
+    cap = c.req.max_noise_dba
+    if cap is None:
+        return []
+    out, unknown = [], []
+    for b in c.boards():
+        if b.noise_dba is None:
+            unknown.append(b.name.split(" (")[0])
+        elif b.noise_dba > cap:
+            out.append(Check("max_noise_dba", False, f"{b.noise_dba:g} dBA > {cap:g} dBA "
+                             "allowed", cap - b.noise_dba, cap))
+    if out:
+        return out
+    known = [b.noise_dba for b in c.boards() if b.noise_dba is not None]
+    # a limit is only enforced where a source measured the noise; never guessed
+    text = (f"noise unknown for {', '.join(unknown)} (no sourced figure, not checked)"
+            if unknown else f"{max(known):g} dBA")
+    return [Check("max_noise_dba", True, text, cap - max(known) if known and not unknown
+                  else None, cap)]
+
+
+def _check_budget(c: _Ctx) -> list[Check]:
+    budget = c.req.budget_usd
+    if budget is None:
+        return []
+    return [Check("budget_usd", c.hardware <= budget,
+                  f"hardware ${c.hardware:,.0f} > ${budget:,.0f} budget" if c.hardware > budget
+                  else f"${budget - c.hardware:,.0f} under budget", budget - c.hardware, budget)]
+
+
+_REQUIREMENTS: tuple[Callable[[_Ctx], list[Check]], ...] = (
+    _check_isa, _check_node_ram, _check_storage, _check_load, _check_poe_support,
+    _check_node_link, _check_uplink, _check_transcode, _check_poe_budget, _check_workload_ram,
+    _check_quorum, _check_ceph, _check_gflops, _check_noise, _check_budget,
+)
+
+
+def _fact_used(key: str, variant_index: int, c: _Ctx) -> bool:
+    """Whether the catalog fact ``key`` of a board is one this build's numbers rest on."""
+    req = c.req
+    if key.startswith("variants["):
+        return key.startswith(f"variants[{variant_index}].")
+    if key in ("idle_w", "load_w", "cores", "max_mhz") or key.startswith("carrier."):
+        return True
+    if key.startswith(("nics[", "backplane.", "lane_sharing.")):
+        return bool(req.network.node_link_gbps or req.network.uplink_gbps)
+    if key.startswith(("m2[", "sata_ports", "emmc_gb")):
+        return req.storage is not None
+    if key.startswith("hpl."):
+        return req.min_cluster_gflops is not None or req.rank_by != "tco"
+    if key.startswith("poe."):
+        return req.poe is not None
+    if key == "noise_dba":
+        return req.max_noise_dba is not None
+    return False
+
+
+def _estimates(c: _Ctx) -> tuple[str, ...]:
+    out: list[str] = []
+    for g in c.groups:
+        b = g.board
+        index = b.variants.index(g.variant)
+        overridden = {k for k in ("idle_w", "load_w") if getattr(g.variant, k) is not None}
+        for key, q in b.facts.items():
+            if key in overridden or not q.estimate or not _fact_used(key, index, c):
+                continue
+            out.append(f"{b.name.split(' (')[0]} {key} = {_show(q)}: {q.cite()}")
+    return tuple(dict.fromkeys(out))
+
+
+def _show(q: Quantity) -> str:
+    value = q.value
+    if isinstance(value, tuple):
+        return "/".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules) -> Build:
+    nodes = tuple(_node(g, rules) for g in groups for _ in range(g.count))
+    n = len(nodes)
+    layouts = {g.board.id: layout(g.board, req) for g in groups}
+    lines, const_w, price_checks = _costs(groups, req, layouts, n)
+    hardware = sum(cost for _, cost in lines)
+    idle = sum(x.idle_w for x in nodes) + const_w
+    peak = sum(x.load_w for x in nodes) + const_w
+    typical = average_watts(idle, peak, req.typical_load)
+    energy = annual_cost_usd(typical, req.electricity_usd_per_kwh, rules.kwh_per_watt_year)
+    uplink, ports = _uplinks(groups, req)
+    ram = _ram(nodes, req, rules)
+    ctx = _Ctx(groups, nodes, req, rules, layouts, hardware, uplink, ram)
+    checks = price_checks + [check for requirement in _REQUIREMENTS for check in requirement(ctx)]
+    gflops, hpl_w = _gflops(ctx)
     return Build(
         groups=groups,
         nodes=n,
@@ -339,17 +715,24 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
         idle_w=idle,
         typical_w=typical,
         peak_w=peak,
-        kwh_per_year=kwh,
+        kwh_per_year=annual_kwh(typical, rules.kwh_per_watt_year),
         energy_usd_per_year=energy,
         tco_usd=hardware + req.years * energy,
         years=req.years,
         ram_gb=sum(x.variant.ram_gb for x in nodes),
         cores=sum(x.board.cores for x in nodes),
-        usable_ram_gb=total_usable,
-        ram_left_after_losses_gb=left,
-        losses_planned=f,
-        tolerates=tolerates,
-        tolerance=tuple(tolerance),
-        poe_used_w=poe_used,
+        usable_ram_gb=ram.usable,
+        ram_left_after_losses_gb=ram.left,
+        losses_planned=req.survive_node_losses,
+        tolerates=min(t for _, t in ram.tolerance),
+        tolerance=ram.tolerance,
+        poe_used_w=_poe_used(ctx),
         checks=tuple(checks),
+        node_link_gbps=min(layouts[g.board.id].link_gbps for g in groups),
+        uplink_gbps=uplink,
+        uplink_ports=ports,
+        gflops=gflops,
+        hpl_w=hpl_w,
+        layouts=tuple(layouts.items()),
+        estimates=_estimates(ctx),
     )

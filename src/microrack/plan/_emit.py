@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from microrack.catalog import PlanningRules
+from microrack.catalog import PlanningRules, quorum_members
 from microrack.plan._build import Build
 from microrack.plan._requirements import Requirements
 
@@ -34,9 +34,7 @@ def _slug(text: str, limit: int = 20) -> str:
 def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict[str, Any]:
     f = req.survive_node_losses
     n = build.nodes
-    cp = min(n, rules.quorum_members_for(f)) if req.kubernetes is not None else 0
-    if cp and cp % 2 == 0:
-        cp -= 1
+    cp = quorum_members(n, f) if req.kubernetes is not None else 0
     mons = min(n, max(rules.ceph_min_monitors, rules.quorum_members_for(f))) if req.ceph else 0
     ports = next((s for s in _SWITCH_SIZES if s >= n + 1), n + 1)
     switch: dict[str, Any] = {"name": "sw-lan", "ports": ports}
@@ -48,6 +46,7 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
         if len(classes) == 1:
             switch["poe_class"] = classes.pop()
     nodes: list[dict[str, Any]] = []
+    uplinks = dict(build.uplink_ports)
     index = 0
     hosts = _LAN.hosts()
     next(hosts)  # .1 is the gateway
@@ -62,14 +61,9 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
                 roles.append("worker")
             if index <= mons:
                 roles.append("ceph-mon")
-            drives = []
-            if req.storage is not None:
-                kind = "nvme" if req.storage.kind in ("nvme", "any") else "ssd"
-                drives.append({"name": "nvme0n1" if kind == "nvme" else "sda", "kind": kind,
-                               "size_gb": round(req.storage.size_tb * 1000),
-                               "osd": req.ceph is not None})
-                if req.ceph is not None:
-                    roles.append("ceph-osd")
+            drives = _drives(build, g.board.id, req)
+            if req.ceph is not None and any(d["osd"] for d in drives):
+                roles.append("ceph-osd")
             node: dict[str, Any] = {
                 "name": f"{short}-{index}",
                 "board": g.board.id,
@@ -90,10 +84,13 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
                 node["drives"] = drives
             if g.board.hw_transcode and req.transcode_nodes:
                 node["labels"]["transcode"] = "true"
+            if uplinks.get(g.board.id):
+                # the uplink the plan counted: cluster.yaml has no bond field, so it is a label
+                node["labels"]["uplink"] = _label(uplinks[g.board.id])
             nodes.append(node)
     services: dict[str, Any] = {}
     if req.ceph is not None:
-        size = max(rules.ceph_replica_size, f + rules.ceph_min_size)
+        size = rules.ceph_pool_size(f)
         services["ceph"] = {"pools": [{"name": "rbd", "size": size,
                                        "min_size": rules.ceph_min_size}]}
     if f and req.kubernetes is not None:
@@ -116,11 +113,48 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
     return doc
 
 
+_MEDIUM_KIND = (("M.2 NVMe", "nvme", "nvme0n1"), ("M.2 SATA", "ssd", "sda"),
+                ("SATA", "ssd", "sda"), ("eMMC", "emmc", "mmcblk0"), ("microSD", "sd", "mmcblk1"),
+                ("USB", "usb", "sdb"))
+
+
+def _drive(medium: str) -> tuple[str, str]:
+    for prefix, kind, name in _MEDIUM_KIND:
+        if medium.startswith(prefix):
+            return kind, name
+    return "usb", "sdb"
+
+
+def _drives(build: Build, board_id: str, req: Requirements) -> list[dict[str, Any]]:
+    """The data drive (an OSD under Ceph) and the OS drive the plan's layout chose."""
+    lay = dict(build.layouts).get(board_id)
+    if lay is None or lay.data is None or not req.storage_options:
+        return []
+    size_tb = min(o.size_tb for o in req.storage_options)
+    kind, name = _drive(lay.data)
+    out = [{"name": name, "kind": kind, "size_gb": round(size_tb * 1000),
+            "osd": req.ceph is not None}]
+    if lay.os is not None:
+        os_kind, os_name = _drive(lay.os)
+        if os_name == name:  # a second drive of the same kind
+            os_name = "nvme1n1" if os_kind == "nvme" else "sdb" if name == "sda" else "sdc"
+        out.append({"name": os_name, "kind": os_kind, "size_gb": 32, "osd": False})
+    return out
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:63]
+
+
 def emit_spec(build: Build, req: Requirements, rules: PlanningRules,
               path: str | os.PathLike[str]) -> None:
     header = (f"# Starting cluster.yaml for: {build.label}\n"
               f"# Written by `microrack plan` for requirements {req.name!r}.\n"
               "# MAC addresses are placeholders: replace them with your boards' own.\n")
+    for board_id, ports in build.uplink_ports:
+        how = "bonded (LACP)" if req.network.uplink_bonding else "unbonded"
+        header += f"# Uplink assumed for {board_id}: {ports}, {how}; {build.uplink_gbps:g} Gbps " \
+                  "to the outside in total.\n"
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(header)
         yaml.safe_dump(spec_document(build, req, rules), fh, sort_keys=False)

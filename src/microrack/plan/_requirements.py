@@ -17,6 +17,7 @@ __all__ = [
     "Kubernetes",
     "Network",
     "NodeRange",
+    "OsDrive",
     "PoERequirement",
     "Requirements",
     "Storage",
@@ -52,15 +53,56 @@ class Storage(_Strict):
     m2_length: Literal[2230, 2242, 2260, 2280, 22110] | None = Field(
         None, description="length of the M.2 drive that must fit"
     )
+    m2_min_length: Literal[2230, 2242, 2260, 2280, 22110] | None = Field(
+        None, description="the M.2 slot must take a drive at least this long"
+    )
     power_loss_protection: bool = Field(
         False, description="PLP drives are 2280 or 22110 M.2, or 2.5-inch SATA"
     )
     size_tb: float = Field(1.0, gt=0)
 
+    @model_validator(mode="after")
+    def _one_length(self) -> Storage:
+        if self.m2_length is not None and self.m2_min_length is not None:
+            raise ValueError("give m2_length or m2_min_length, not both")
+        if self.kind == "sata" and (self.m2_length or self.m2_min_length):
+            raise ValueError("an M.2 length does not apply to a SATA drive")
+        return self
+
+    def describe(self) -> str:
+        """``NVMe (>= 2280, PLP)`` — how a miss names the option."""
+        kind = {"nvme": "NVMe", "sata": "SATA", "any": "NVMe or SATA"}[self.kind]
+        extra = [f"{self.m2_length}" if self.m2_length else "",
+                 f">= {self.m2_min_length}" if self.m2_min_length else "",
+                 "PLP" if self.power_loss_protection else ""]
+        extra = [e for e in extra if e]
+        return f"{kind} ({', '.join(extra)})" if extra else kind
+
+
+OsMedium = Literal["emmc", "second_slot", "sd", "usb"]
+_OS_DEFAULT: tuple[OsMedium, ...] = ("emmc", "second_slot")
+
+
+class OsDrive(_Strict):
+    """The OS on its own drive, apart from the data (Ceph) drive."""
+
+    allow: list[OsMedium] = Field(
+        default_factory=lambda: list(_OS_DEFAULT), min_length=1,
+        description="emmc (onboard, module or socket), second_slot (another M.2 or SATA), sd, usb",
+    )
+
 
 class Network(_Strict):
     node_link_gbps: float = Field(0, ge=0, description="minimum link speed between nodes")
-    uplink_gbps: float = Field(0, ge=0, description="minimum link speed to the outside")
+    uplink_gbps: float = Field(
+        0, ge=0, description="to the outside in total, across the nodes' uplink-capable ports"
+    )
+    uplink_bonding: bool = Field(
+        False, description="LACP bonds allowed: a node's bondable ports add up"
+    )
+    uplink_nodes: int | None = Field(
+        None, ge=1, description="nodes (or carriers) wired to the outside; default: all"
+    )
 
 
 class PoERequirement(_Strict):
@@ -95,13 +137,25 @@ class Requirements(_Strict):
     min_node_ram_gb: float = Field(0, ge=0)
     survive_node_losses: int = Field(0, ge=0, le=8)
     nodes: NodeRange = Field(default_factory=lambda: NodeRange.model_validate({}))
-    storage: Storage | None = None
+    storage: Storage | list[Storage] | None = Field(
+        None, description="one drive per node; a list gives alternatives, any one will do"
+    )
+    os_drive: OsDrive | None = Field(None, description="a separate drive for the OS")
     network: Network = Field(default_factory=lambda: Network.model_validate({}))
     transcode_nodes: int = Field(0, ge=0, description="nodes with hardware video encode")
     isa: list[Isa] = Field(default_factory=lambda: list(ALL_ISAS), min_length=1)
     poe: PoERequirement | None = Field(None, description="every node powered over Ethernet")
     max_node_load_w: float | None = Field(
         None, gt=0, description="cap per node at full load (passive cooling, noise)"
+    )
+    max_noise_dba: float | None = Field(
+        None, gt=0, description="loudest node; checked only where a figure is sourced"
+    )
+    min_cluster_gflops: float | None = Field(
+        None, gt=0, description="HPL Gflops of the nodes together (sum of single-node runs)"
+    )
+    rank_by: Literal["tco", "cost_per_gflops", "gflops_per_watt"] = Field(
+        "tco", description="cost of ownership, cost of ownership per Gflops, or Gflops per watt"
     )
     budget_usd: float | None = Field(None, gt=0, description="hardware budget")
     electricity_usd_per_kwh: float = Field(0.15, ge=0)
@@ -114,6 +168,20 @@ class Requirements(_Strict):
     boards: list[str] | None = Field(None, description="only consider these boards")
     exclude_boards: list[str] = Field(default_factory=list)
     mixed: bool = Field(True, description="consider builds mixing two boards")
+
+    @property
+    def storage_options(self) -> tuple[Storage, ...]:
+        if self.storage is None:
+            return ()
+        return tuple(self.storage) if isinstance(self.storage, list) else (self.storage,)
+
+    @model_validator(mode="after")
+    def _storage_listed(self) -> Requirements:
+        if isinstance(self.storage, list) and not self.storage:
+            raise ValueError("storage: give at least one alternative, or leave it out")
+        if self.os_drive is not None and self.storage is None:
+            raise ValueError("os_drive: a separate OS drive needs `storage` for the data drive")
+        return self
 
 
 def check_board_names(req: Requirements, catalog: Catalog, path: str) -> None:
@@ -129,6 +197,8 @@ def check_board_names(req: Requirements, catalog: Catalog, path: str) -> None:
 def _field_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if isinstance(part, str) and ("[" in part or "(" in part):
+            continue  # which member of a union (``function-after[...]``, ``list[Storage]``)
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 

@@ -12,6 +12,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from microrack.catalog import (
+    ceph_pool_tolerates,
+    ceph_replicas_left,
+    quorum_majority,
+    quorum_tolerates,
+)
 from microrack.spec._model import ClusterSpec, Role
 from microrack.spec._rules import node_ram_need_gb, power_source, quorum_groups
 
@@ -39,14 +45,14 @@ def tolerance(spec: ClusterSpec) -> dict[str, int]:
     """
     out: dict[str, int] = {}
     for role, members in quorum_groups(spec).items():
-        out[role] = (len(members) - 1) // 2
+        out[role] = quorum_tolerates(len(members))
     if len(spec.with_role(Role.CONTROL_PLANE)) == 1:  # one k3s server (SQLite): no quorum
         out[Role.CONTROL_PLANE.value] = 0
     osd_hosts = len(spec.with_role(Role.CEPH_OSD))
     if spec.services.ceph is not None:
         for pool in spec.services.ceph.pools:
             # Worst case the lost hosts all held replicas of one placement group.
-            out[f"ceph-pool:{pool.name}"] = max(0, min(pool.size, osd_hosts) - pool.min_size)
+            out[f"ceph-pool:{pool.name}"] = ceph_pool_tolerates(pool.size, pool.min_size, osd_hosts)
     if spec.services.nfs is not None:
         out["nfs"] = max(0, len(spec.with_role(Role.NFS_SERVER)) - 1)
     return out
@@ -79,7 +85,7 @@ def _after_loss(spec: ClusterSpec, lost: frozenset[str]) -> tuple[Outcome, ...]:
     outcomes: list[Outcome] = []
     for role, members in quorum_groups(spec).items():
         alive = [m for m in members if m not in lost]
-        need = len(members) // 2 + 1
+        need = quorum_majority(len(members))
         outcomes.append(
             Outcome(
                 role,
@@ -103,9 +109,9 @@ def _after_loss(spec: ClusterSpec, lost: frozenset[str]) -> tuple[Outcome, ...]:
     if spec.services.ceph is not None:
         gone = sum(1 for h in osd_hosts if h in lost)
         mons = [n.name for n in spec.with_role(Role.CEPH_MON)]
-        mon_ok = sum(1 for m in mons if m not in lost) >= len(mons) // 2 + 1
+        mon_ok = sum(1 for m in mons if m not in lost) >= quorum_majority(len(mons))
         for pool in spec.services.ceph.pools:
-            left = min(pool.size, len(osd_hosts)) - min(gone, pool.size)
+            left = ceph_replicas_left(pool.size, len(osd_hosts), gone)
             ok = left >= pool.min_size and mon_ok
             outcomes.append(
                 Outcome(
