@@ -96,6 +96,11 @@ def _cite(q: Quantity | None, catalog: Catalog) -> Text:
     return Text(q.cite(), style="yellow")
 
 
+def _shown(q: Quantity) -> str:
+    value = q.value
+    return "/".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
+
+
 def board_detail(p: BoardProfile, catalog: Catalog) -> RenderableType:
     """Every number of one board, each next to its source or the word estimate."""
     head = Text.assemble((p.name, "bold"), f"  [{p.id}]  ", f"aliases: {', '.join(p.aliases)}"
@@ -114,11 +119,12 @@ def board_detail(p: BoardProfile, catalog: Catalog) -> RenderableType:
     for name, value in info:
         table.add_row(name, value, "")
     for name, q in p.facts.items():
-        value = q.value
-        shown = "/".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
-        table.add_row(name, shown, _cite(q, catalog))
+        table.add_row(name, _shown(q), _cite(q, catalog))
+        for other in q.others:  # a source that disagrees, or agrees independently
+            table.add_row(Text("  also", style="magenta"), _shown(other), _cite(other, catalog))
     parts: list[RenderableType] = [head, table]
-    used = sorted({q.source for q in p.facts.values() if q.source})
+    used = sorted({q.source for q in p.facts.values() if q.source}
+                  | {o.source for q in p.facts.values() for o in q.others if o.source})
     sources = Table(box=None, show_header=False, title="sources", title_justify="left")
     for sid in used:
         src = catalog.sources.get(sid)
@@ -142,6 +148,8 @@ def _quantity(q: Quantity) -> dict[str, Any]:
             out["basis"] = q.basis
     if q.note:
         out["note"] = q.note
+    if q.others:
+        out["also"] = [_quantity(o) for o in q.others]
     return out
 
 
@@ -156,7 +164,18 @@ def board_to_json(p: BoardProfile) -> dict[str, Any]:
         "has_nvme_slot": p.has_nvme_slot, "price_usd": p.price_usd, "ram_gb": p.ram_gb,
         "variants": [{"ram_gb": v.ram_gb, "price_usd": v.price_usd, "idle_w": v.idle_w,
                       "load_w": v.load_w} for v in p.variants],
-        "nics": [{"count": n.count, "speed_gbps": n.speed_gbps} for n in p.nics],
+        "nics": [{"count": n.count, "speed_gbps": n.speed_gbps, "uplink": n.uplink,
+                  "bond": n.bond, "bond_source": n.bond_source} for n in p.nics],
+        "uplink_gbps_per_node": {"unbonded": p.node_uplink_gbps(False),
+                                 "bonded": p.node_uplink_gbps(True)},
+        "lane_sharing": None if p.lane_sharing is None else {
+            "lanes": p.lane_sharing.lanes, "m2_lanes": p.lane_sharing.m2_lanes,
+            "shared_with": p.lane_sharing.shared_with},
+        "hpl": None if p.hpl is None else {
+            "gflops": p.hpl.gflops, "watts": p.hpl.watts,
+            "gflops_per_watt": p.hpl.gflops_per_watt},
+        "measured_mhz": p.measured_mhz, "emmc_gb": p.emmc_gb, "sd_card": p.sd_card,
+        "noise_dba": p.noise_dba,
         "node_link_gbps": p.node_link_gbps, "uplink_gbps": p.uplink_gbps,
         "backplane": None if p.backplane is None else {
             "name": p.backplane.name, "speed_gbps": p.backplane.speed_gbps,
@@ -171,7 +190,9 @@ def board_to_json(p: BoardProfile) -> dict[str, Any]:
                   "hw_transcode": p.video.hw_transcode},
         "carrier": None if p.carrier is None else {
             "name": p.carrier.name, "nodes": p.carrier.nodes,
-            "price_usd": p.carrier.price_usd, "idle_w": p.carrier.idle_w},
+            "price_usd": p.carrier.price_usd, "idle_w": p.carrier.idle_w,
+            "uplinks": [{"count": n.count, "speed_gbps": n.speed_gbps, "uplink": n.uplink,
+                         "bond": n.bond, "note": n.note} for n in p.carrier.uplinks]},
         "notes": p.notes,
         "facts": {name: _quantity(q) for name, q in p.facts.items()},
     }

@@ -79,6 +79,7 @@ class Layout:
     link_gbps: float
     why: str = ""
     note: str = ""
+    m2_slots: tuple[int, ...] = ()  # indices into the board's m2_slots that hold a drive
 
     @property
     def ok(self) -> bool:
@@ -196,15 +197,16 @@ class _Medium:
     kind: str  # m2 | sata | emmc | sd | usb
     name: str
     slot: M2Slot | None = None
+    index: int = -1  # of the M.2 slot
 
 
 def _media(board: BoardProfile) -> list[_Medium]:
     out = []
-    for s in board.m2_slots:
+    for i, s in enumerate(board.m2_slots):
         if s.nvme or s.sata:
             kind = "NVMe" if s.nvme else "SATA"
             lengths = "/".join(str(x) for x in s.lengths)
-            out.append(_Medium("m2", f"M.2 {kind} {lengths}", s))
+            out.append(_Medium("m2", f"M.2 {kind} {lengths}", s, i))
     out += [_Medium("sata", "SATA port") for _ in range(board.sata_ports)]
     if board.emmc != "none":
         size = f" {board.emmc_gb:g} GB" if board.emmc_gb else ""
@@ -285,8 +287,9 @@ def layout(board: BoardProfile, req: Requirements) -> Layout:
                     note = (f"the M.2 drive takes PCIe lanes from the backplane: "
                             f"{gbe(board.backplane_gbps(True) or 0)} left of "
                             f"{gbe(board.backplane_gbps(False) or 0)}")
+                used = tuple(m.index for m in (data, os_medium) if m is not None and m.slot)
                 found = Layout(data.name, os_medium.name if os_medium else None, m2, adapter,
-                               link, note=note)
+                               link, note=note, m2_slots=used)
                 score = (-link, adapter)
                 if best is None or score < best[0]:
                     best = (score, found)
@@ -652,16 +655,18 @@ _REQUIREMENTS: tuple[Callable[[_Ctx], list[Check]], ...] = (
 )
 
 
-def _fact_used(key: str, variant_index: int, c: _Ctx) -> bool:
+def _fact_used(key: str, variant_index: int, lay: Layout, c: _Ctx) -> bool:
     """Whether the catalog fact ``key`` of a board is one this build's numbers rest on."""
     req = c.req
+    if key.startswith("m2["):
+        return any(key.startswith(f"m2[{i}].") for i in lay.m2_slots)
     if key.startswith("variants["):
         return key.startswith(f"variants[{variant_index}].")
-    if key in ("idle_w", "load_w", "cores", "max_mhz") or key.startswith("carrier."):
+    if key in ("idle_w", "load_w", "cores") or key.startswith("carrier."):
         return True
     if key.startswith(("nics[", "backplane.", "lane_sharing.")):
         return bool(req.network.node_link_gbps or req.network.uplink_gbps)
-    if key.startswith(("m2[", "sata_ports", "emmc_gb")):
+    if key.startswith(("sata_ports", "emmc_gb")):
         return req.storage is not None
     if key.startswith("hpl."):
         return req.min_cluster_gflops is not None or req.rank_by != "tco"
@@ -679,7 +684,8 @@ def _estimates(c: _Ctx) -> tuple[str, ...]:
         index = b.variants.index(g.variant)
         overridden = {k for k in ("idle_w", "load_w") if getattr(g.variant, k) is not None}
         for key, q in b.facts.items():
-            if key in overridden or not q.estimate or not _fact_used(key, index, c):
+            if key in overridden or not q.estimate or \
+                    not _fact_used(key, index, c.layouts[b.id], c):
                 continue
             out.append(f"{b.name.split(' (')[0]} {key} = {_show(q)}: {q.cite()}")
     return tuple(dict.fromkeys(out))

@@ -1,9 +1,12 @@
 """Write a starting ``cluster.yaml`` for a chosen build.
 
 The file follows the ``microrack.spec`` model: one LAN (k3s' default pod and
-service ranges beside it), one switch, nodes with placeholder locally
+service ranges beside it), one switch (plus the onboard switch of each carrier
+such as the Turing Pi 2, its nodes wired to it), nodes with placeholder locally
 administered MACs (replace them with the boards' real ones), roles placed by
-the same quorum rule the planner used.
+the same quorum rule the planner used, the drives the planner laid out, and the
+uplink it counted as node labels (``uplink-ports``, ``uplink-bond``,
+``uplink-gbps``; cluster.yaml has no bond field).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from microrack.catalog import PlanningRules, quorum_members
+from microrack.catalog import BoardProfile, PlanningRules, quorum_members
 from microrack.plan._build import Build
 from microrack.plan._requirements import Requirements
 
@@ -47,13 +50,28 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
             switch["poe_class"] = classes.pop()
     nodes: list[dict[str, Any]] = []
     uplinks = dict(build.uplink_ports)
+    carrier_switches: list[dict[str, Any]] = []
+    lan_port = 0
     index = 0
     hosts = _LAN.hosts()
     next(hosts)  # .1 is the gateway
     for g in sorted(build.groups, key=lambda g: -g.variant.ram_gb):
         short = _slug(g.board.aliases[0] if g.board.aliases else g.board.id, 12)
-        for _ in range(g.count):
+        # nodes whose only NIC goes through their carrier's switch are wired to that switch
+        behind = g.board.carrier if g.board.carrier is not None and g.board.nics and \
+            not any(nic.uplink for nic in g.board.nics) else None
+        for slot in range(g.count):
             index += 1
+            if behind is not None and slot % behind.nodes == 0:
+                carrier_switches.append({
+                    "name": f"{_slug(behind.name, 40)}-{slot // behind.nodes + 1}",
+                    "ports": behind.nodes + sum(u.count for u in behind.uplinks)})
+                lan_port += 1  # the carrier's uplink port on sw-lan
+            if behind is not None:
+                switch_name, port = carrier_switches[-1]["name"], slot % behind.nodes + 1
+            else:
+                lan_port += 1
+                switch_name, port = "sw-lan", lan_port
             roles = []
             if index <= cp:
                 roles.append("control-plane")
@@ -73,8 +91,8 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
                     "mac": f"02:6d:72:00:{index // 256:02x}:{index % 256:02x}",
                     "network": "lan",
                     "address": str(next(hosts)),
-                    "switch": "sw-lan",
-                    "port": index,
+                    "switch": switch_name,
+                    "port": port,
                     "poe": poe,
                 }],
                 "roles": roles,
@@ -86,7 +104,7 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
                 node["labels"]["transcode"] = "true"
             if uplinks.get(g.board.id):
                 # the uplink the plan counted: cluster.yaml has no bond field, so it is a label
-                node["labels"]["uplink"] = _label(uplinks[g.board.id])
+                node["labels"].update(_uplink_labels(g.board, req, behind is not None))
             nodes.append(node)
     services: dict[str, Any] = {}
     if req.ceph is not None:
@@ -105,7 +123,7 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
             {"name": "pods", "kind": "pod", "cidr": "10.42.0.0/16"},
             {"name": "services", "kind": "service", "cidr": "10.43.0.0/16"},
         ],
-        "switches": [switch],
+        "switches": [switch, *carrier_switches],
         "nodes": nodes,
     }
     if services:
@@ -142,8 +160,17 @@ def _drives(build: Build, board_id: str, req: Requirements) -> list[dict[str, An
     return out
 
 
-def _label(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:63]
+def _uplink_labels(board: BoardProfile, req: Requirements, via_carrier: bool) -> dict[str, str]:
+    """``uplink-ports``/``uplink-bond``/``uplink-gbps``: the ports the plan counted."""
+    bonding = req.network.uplink_bonding
+    if via_carrier and board.carrier is not None:
+        return {"uplink-via": _slug(board.carrier.name, 40),
+                "uplink-gbps": f"{board.carrier_uplink_gbps(bonding):g}"}
+    nic = max((n for n in board.nics if n.uplink), key=lambda n: n.uplink_gbps(bonding))
+    bonded = bool(bonding and nic.bond and nic.count > 1)
+    ports = [f"eth{i}" for i in range(nic.count if bonded else 1)]
+    return {"uplink-ports": "-".join(ports), "uplink-bond": nic.bond if bonded and nic.bond
+            else "none", "uplink-gbps": f"{board.node_uplink_gbps(bonding):g}"}
 
 
 def emit_spec(build: Build, req: Requirements, rules: PlanningRules,
@@ -152,9 +179,8 @@ def emit_spec(build: Build, req: Requirements, rules: PlanningRules,
               f"# Written by `microrack plan` for requirements {req.name!r}.\n"
               "# MAC addresses are placeholders: replace them with your boards' own.\n")
     for board_id, ports in build.uplink_ports:
-        how = "bonded (LACP)" if req.network.uplink_bonding else "unbonded"
-        header += f"# Uplink assumed for {board_id}: {ports}, {how}; {build.uplink_gbps:g} Gbps " \
-                  "to the outside in total.\n"
+        header += f"# Uplink assumed for {board_id}: {ports}; {build.uplink_gbps:g} Gbps " \
+                  "to the outside in total (node labels uplink-*).\n"
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(header)
         yaml.safe_dump(spec_document(build, req, rules), fh, sort_keys=False)

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import os
 
+from microrack.plan._build import Build
 from microrack.plan._search import PlanResult
 
 __all__ = ["write_html"]
+
+
+def _gflops(b: Build) -> str:
+    if b.gflops is None:
+        return "unknown (a board has no published run)"
+    per_watt = f", {b.gflops_per_watt:.2f} Gflops/W" if b.gflops_per_watt else ""
+    return f"{b.gflops:.1f} Gflops{per_watt}"
 
 
 def write_html(result: PlanResult, top: int, path: str | os.PathLike[str]) -> None:
@@ -41,10 +49,14 @@ def write_html(result: PlanResult, top: int, path: str | os.PathLike[str]) -> No
                     "symbol": "circle" if result.ranked else "x"},
             text=[b.label + ("" if b.ok else "<br>misses: " + "; ".join(
                 c.message for c in b.failures)) for b in chosen],
-            customdata=[[b.hardware_usd, b.typical_w, b.nodes] for b in chosen],
+            customdata=[[b.hardware_usd, b.typical_w, b.nodes, _gflops(b), f"{b.uplink_gbps:g}",
+                          f"{b.node_link_gbps:g}", len(b.estimates)] for b in chosen],
             hovertemplate=("%{text}<br>TCO $%{x:,.0f} (hardware $%{customdata[0]:,.0f})"
                            "<br>RAM left %{y:.1f} GB<br>typical %{customdata[1]:.0f} W, "
-                           "%{customdata[2]} nodes<extra></extra>"),
+                           "%{customdata[2]} nodes<br>HPL %{customdata[3]}"
+                           "<br>uplink %{customdata[4]} Gbps in total, "
+                           "%{customdata[5]} Gbps between nodes"
+                           "<br>%{customdata[6]} facts are estimates<extra></extra>"),
         ), row=1, col=1)
     if req.workload_ram_gb:
         fig.add_hline(y=req.workload_ram_gb, line_dash="dash", line_color="grey",

@@ -18,12 +18,19 @@ __all__ = ["build_to_json", "render", "result_to_json"]
 _MARGIN_UNITS = {
     "node_link_gbps": " Gbps", "uplink_gbps": " Gbps", "workload_ram_gb": " GB",
     "budget_usd": " $", "poe_budget_w": " W", "max_node_load_w": " W", "quorum": " loss",
-    "ceph": " host", "transcode_nodes": " node",
+    "ceph": " host", "transcode_nodes": " node", "min_cluster_gflops": " Gflops",
+    "max_noise_dba": " dBA",
 }
 _MARGIN_NAMES = {
     "node_link_gbps": "link", "uplink_gbps": "uplink", "workload_ram_gb": "RAM",
     "budget_usd": "budget", "poe_budget_w": "PoE", "max_node_load_w": "W/node",
     "quorum": "quorum", "ceph": "ceph", "transcode_nodes": "transcode",
+    "min_cluster_gflops": "HPL", "max_noise_dba": "noise",
+}
+_RANKING = {
+    "tco": "cost of ownership",
+    "cost_per_gflops": "cost of ownership per HPL Gflops",
+    "gflops_per_watt": "HPL Gflops per watt",
 }
 
 
@@ -36,6 +43,12 @@ def _margins(build: Build) -> str:
         value = f"+${c.margin:,.0f}" if unit == " $" else f"+{c.margin:.3g}{unit}"
         parts.append(f"{_MARGIN_NAMES[c.requirement]} {value}")
     return ", ".join(parts)
+
+
+def _hpl(b: Build) -> str:
+    if b.gflops is None:
+        return "?"
+    return f"{b.gflops:.0f}" + (f" ({b.gflops_per_watt:.2f})" if b.gflops_per_watt else "")
 
 
 def _builds_table(builds: tuple[Build, ...], title: str, years: float, misses: bool) -> Table:
@@ -51,6 +64,7 @@ def _builds_table(builds: tuple[Build, ...], title: str, years: float, misses: b
     table.add_column("RAM after losses", justify="right")
     table.add_column("survives", justify="right")
     table.add_column("PoE W", justify="right")
+    table.add_column("HPL Gflops (/W)", justify="right")
     table.add_column("misses" if misses else "margins")
     for i, b in enumerate(builds, 1):
         table.add_row(
@@ -59,6 +73,7 @@ def _builds_table(builds: tuple[Build, ...], title: str, years: float, misses: b
             f"${b.energy_usd_per_year:,.0f}", f"${b.tco_usd:,.0f}", f"{b.ram_gb:g}/{b.cores}",
             f"{b.ram_left_after_losses_gb:.1f} GB (-{b.losses_planned})", str(b.tolerates),
             "-" if b.poe_used_w is None else f"{b.poe_used_w:.0f}",
+            _hpl(b),
             Text("; ".join(c.message for c in b.failures), style="red") if misses
             else Text(_margins(b), style="green"),
         )
@@ -69,8 +84,9 @@ def render(result: PlanResult, top: int) -> RenderableType:
     req = result.requirements
     parts: list[RenderableType] = [Text.assemble(
         ("microrack plan: ", "bold"), req.name,
-        f"  ({result.evaluated} builds evaluated; ranked by cost of ownership over "
-        f"{req.years:g} years at ${req.electricity_usd_per_kwh:g}/kWh, "
+        f"  ({result.evaluated} builds evaluated; ranked by "
+        + ("" if req.rank_by == "tco" else f"{_RANKING[req.rank_by]}; ")
+        + f"cost of ownership over {req.years:g} years at ${req.electricity_usd_per_kwh:g}/kWh, "
         f"{req.typical_load:.0%} typical load)")]
     if result.ranked:
         parts.append(_builds_table(result.ranked[:top], "Builds that meet every requirement",
@@ -86,6 +102,7 @@ def render(result: PlanResult, top: int) -> RenderableType:
                       f"${best.energy_usd_per_year * req.years:,.0f}")
         tol = ", ".join(f"{name} {n}" for name, n in best.tolerance)
         parts += [lines, Text(f"failure tolerance (node losses survived): {tol}")]
+        parts += _facts(best)
     else:
         parts.append(Text("No build meets every requirement. The closest builds, and what each "
                           "misses:", style="bold red"))
@@ -100,6 +117,32 @@ def render(result: PlanResult, top: int) -> RenderableType:
                         + Text("; ".join(c.message for c in r.closest.failures), style="yellow"))
         parts.append(rej)
     return RichGroup(*parts)
+
+
+def _facts(best: Build) -> list[RenderableType]:
+    """Where #1 keeps its drives, how it reaches the outside, and which facts are estimates."""
+    out: list[RenderableType] = []
+    for board_id, lay in best.layouts:
+        if lay.data is not None:
+            out.append(Text(f"drives on {board_id}: data on {lay.data}"
+                            + (f", OS on {lay.os}" if lay.os else "")
+                            + (f"; {lay.note}" if lay.note else "")))
+    for board_id, ports in best.uplink_ports:
+        out.append(Text(f"uplink from {board_id}: {ports} ({best.uplink_gbps:g} Gbps in total)"))
+    if best.estimates:
+        out.append(Text(f"Facts behind #1 that are estimates ({len(best.estimates)}), to check "
+                        "before buying:", style="bold yellow"))
+        out += [Text(f"  {line}", style="yellow") for line in best.estimates]
+    else:
+        out.append(Text("Every fact behind #1 has a source.", style="green"))
+    return out
+
+
+def _layout_json(b: Build) -> dict[str, Any]:
+    return {board_id: {"data": lay.data, "os": lay.os, "m2_in_use": lay.m2_in_use,
+                       "link_gbps": lay.link_gbps, "note": lay.note or None,
+                       "miss": lay.why or None}
+            for board_id, lay in b.layouts}
 
 
 def build_to_json(b: Build) -> dict[str, Any]:
@@ -124,9 +167,19 @@ def build_to_json(b: Build) -> dict[str, Any]:
         "tolerates": b.tolerates,
         "tolerance": dict(b.tolerance),
         "poe_used_w": None if b.poe_used_w is None else round(b.poe_used_w, 1),
+        "node_link_gbps": b.node_link_gbps,
+        "uplink_gbps": b.uplink_gbps,
+        "uplink_ports": dict(b.uplink_ports),
+        "hpl_gflops": None if b.gflops is None else round(b.gflops, 3),
+        "hpl_watts": None if b.hpl_w is None else round(b.hpl_w, 2),
+        "gflops_per_watt": None if b.gflops_per_watt is None else round(b.gflops_per_watt, 3),
+        "usd_per_gflops": None if b.usd_per_gflops is None else round(b.usd_per_gflops, 2),
+        "drives": _layout_json(b),
+        "estimates": list(b.estimates),
         "ok": b.ok,
         "checks": [{"requirement": c.requirement, "ok": c.ok, "message": c.message,
-                    "margin": None if c.margin is None else round(c.margin, 3)}
+                    "margin": None if c.margin is None else round(c.margin, 3),
+                    "required": c.required}
                    for c in b.checks],
         "misses": [c.message for c in b.failures],
     }
@@ -136,6 +189,7 @@ def result_to_json(result: PlanResult, top: int) -> dict[str, Any]:
     return {
         "requirements": result.requirements.model_dump(mode="json"),
         "evaluated": result.evaluated,
+        "rank_by": result.requirements.rank_by,
         "ranked": [build_to_json(b) for b in result.ranked[:top]],
         "closest": [build_to_json(b) for b in result.closest[:top]],
         "rejected": [{"board": r.board.id, "reasons": r.reasons,

@@ -3,7 +3,8 @@
 Every board x RAM variant x node count is evaluated (a few thousand pure
 evaluations; well under a second).  Where transcoding nodes are required and a
 board cannot encode video, mixed builds add the cheapest nodes that can.  The
-ranking key is total cost of ownership over the years given.
+ranking key is the requirements' ``rank_by``: total cost of ownership over the
+years given (the default), that cost per HPL Gflops, or HPL Gflops per watt.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from microrack.catalog import BoardProfile, Catalog, PlanningRules, RamVariant
-from microrack.plan._build import Build, Group, evaluate
+from microrack.plan._build import Build, Group, evaluate, rank_key
 from microrack.plan._requirements import Requirements
 
 __all__ = ["PlanResult", "Rejection", "search"]
@@ -37,7 +38,7 @@ class Rejection:
 @dataclass(frozen=True, slots=True)
 class PlanResult:
     requirements: Requirements
-    ranked: tuple[Build, ...]  # every passing build, best (lowest TCO) first
+    ranked: tuple[Build, ...]  # every passing build, best first (by requirements.rank_by)
     closest: tuple[Build, ...]  # when nothing passes: fewest misses first
     rejected: tuple[Rejection, ...]
     evaluated: int
@@ -69,7 +70,7 @@ def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanRes
         evaluated += 1
         if build.ok:
             old = best_pass.get(key)
-            if old is None or build.tco_usd < old.tco_usd:
+            if old is None or rank_key(build, req.rank_by) < rank_key(old, req.rank_by):
                 best_pass[key] = build
         if board_id is not None:
             old = best_try.get(board_id)
@@ -105,7 +106,7 @@ def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanRes
                         groups = (Group(board, variant, n), Group(enc, enc_variant, k))
                         consider(evaluate(groups, req, rules), mixed_key, None)
 
-    ranked = tuple(sorted(best_pass.values(), key=lambda b: (b.tco_usd, b.nodes)))
+    ranked = tuple(sorted(best_pass.values(), key=lambda b: rank_key(b, req.rank_by)))
     passing_boards = {g.board.id for build in ranked for g in build.groups}
     rejected = tuple(
         Rejection(b, best_try[b.id]) for b in boards
