@@ -13,7 +13,8 @@ from microrack.spec import load_spec, tolerance
 from support import microrack_cmd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "requirements"
-REALISTIC = ["quiet-k8s-ceph-lab.yaml", "poe-edge-20.yaml", "riscv-learning.yaml"]
+REALISTIC = ["quiet-k8s-ceph-lab.yaml", "poe-edge-20.yaml", "riscv-learning.yaml",
+             "rk3588-home-lab.yaml"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -190,7 +191,7 @@ def test_examples_readme_shows_the_current_output():
 
     readme = (EXAMPLES / "README.md").read_text()
     blocks = re.findall(r"```console\n\$ microrack (plan \S+ --top 3)\n(.*?)```", readme, re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     env = {**os.environ, "COLUMNS": "180"}
     for command, shown in blocks:
         args = command.split()

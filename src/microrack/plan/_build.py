@@ -192,6 +192,7 @@ def _node(g: Group, rules: PlanningRules) -> _Node:
 
 # --- drives: which medium holds the data, which the OS -------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class _Medium:
     kind: str  # m2 | sata | emmc | sd | usb
@@ -210,8 +211,11 @@ def _media(board: BoardProfile) -> list[_Medium]:
     out += [_Medium("sata", "SATA port") for _ in range(board.sata_ports)]
     if board.emmc != "none":
         size = f" {board.emmc_gb:g} GB" if board.emmc_gb else ""
-        out.append(_Medium("emmc", f"eMMC{size}" + (" (module not included)"
-                                                      if board.emmc == "socket" else "")))
+        out.append(
+            _Medium(
+                "emmc", f"eMMC{size}" + (" (module not included)" if board.emmc == "socket" else "")
+            )
+        )
     if board.sd_card:
         out.append(_Medium("sd", "microSD"))
     out.append(_Medium("usb", "USB drive"))
@@ -247,8 +251,11 @@ def _miss(board: BoardProfile, options: tuple[Storage, ...]) -> str:
     if not slots and not board.sata_ports:
         return f"no {wanted} slot (storage only over USB)"
     first = options[0]
-    if len(options) == 1 and slots and (first.m2_length or first.m2_min_length
-                                        or first.power_loss_protection):
+    if (
+        len(options) == 1
+        and slots
+        and (first.m2_length or first.m2_min_length or first.power_loss_protection)
+    ):
         took = "/".join(str(x) for x in sorted({x for s in slots for x in s.lengths}))
         length = first.m2_length or first.m2_min_length or 2280
         why = "a power-loss-protected drive" if first.power_loss_protection else "the drive"
@@ -275,21 +282,36 @@ def layout(board: BoardProfile, req: Requirements) -> Layout:
             data_fits = True
             os_choices: list[_Medium | None] = [None]
             if req.os_drive is not None:
-                os_choices = [m for j, m in enumerate(media)
-                              if j != i and _os_medium_allowed(m, req.os_drive.allow)]
+                os_choices = [
+                    m
+                    for j, m in enumerate(media)
+                    if j != i and _os_medium_allowed(m, req.os_drive.allow)
+                ]
             for os_medium in os_choices:
                 m2 = data.kind == "m2" or (os_medium is not None and os_medium.kind == "m2")
-                adapter = sum(m.slot.extra_usd for m in (data, os_medium)
-                              if m is not None and m.slot is not None)
+                adapter = sum(
+                    m.slot.extra_usd
+                    for m in (data, os_medium)
+                    if m is not None and m.slot is not None
+                )
                 link = board.link_gbps(m2)
                 note = ""
                 if m2 and board.backplane_gbps(True) != board.backplane_gbps(False):
-                    note = (f"the M.2 drive takes PCIe lanes from the backplane: "
-                            f"{gbe(board.backplane_gbps(True) or 0)} left of "
-                            f"{gbe(board.backplane_gbps(False) or 0)}")
+                    note = (
+                        f"the M.2 drive takes PCIe lanes from the backplane: "
+                        f"{gbe(board.backplane_gbps(True) or 0)} left of "
+                        f"{gbe(board.backplane_gbps(False) or 0)}"
+                    )
                 used = tuple(m.index for m in (data, os_medium) if m is not None and m.slot)
-                found = Layout(data.name, os_medium.name if os_medium else None, m2, adapter,
-                               link, note=note, m2_slots=used)
+                found = Layout(
+                    data.name,
+                    os_medium.name if os_medium else None,
+                    m2,
+                    adapter,
+                    link,
+                    note=note,
+                    m2_slots=used,
+                )
                 score = (-link, adapter)
                 if best is None or score < best[0]:
                     best = (score, found)
@@ -304,6 +326,7 @@ def layout(board: BoardProfile, req: Requirements) -> Layout:
 
 
 # --- the facts one build rests on ----------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class _Ram:
@@ -342,8 +365,9 @@ class _Ctx:
                 yield g.board
 
 
-def _costs(groups: tuple[Group, ...], req: Requirements, layouts: dict[str, Layout],
-           n: int) -> tuple[list[tuple[str, float]], float, list[Check]]:
+def _costs(
+    groups: tuple[Group, ...], req: Requirements, layouts: dict[str, Layout], n: int
+) -> tuple[list[tuple[str, float]], float, list[Check]]:
     """Bill lines, the watts of carriers and extras, and a check per variant with no price."""
     lines: list[tuple[str, float]] = []
     checks: list[Check] = []
@@ -351,8 +375,13 @@ def _costs(groups: tuple[Group, ...], req: Requirements, layouts: dict[str, Layo
     for g in groups:
         price = g.variant.price_usd
         if price is None:
-            checks.append(Check("price", False, f"no price known for the {g.variant.ram_gb:g} GB "
-                                f"variant of {g.board.name}"))
+            checks.append(
+                Check(
+                    "price",
+                    False,
+                    f"no price known for the {g.variant.ram_gb:g} GB variant of {g.board.name}",
+                )
+            )
             price = 0.0
         lines.append((g.label, g.count * price))
         adapter = layouts[g.board.id].adapter_usd
@@ -360,23 +389,27 @@ def _costs(groups: tuple[Group, ...], req: Requirements, layouts: dict[str, Layo
             lines.append((f"{g.count} x M.2 adapter for {g.board.id}", g.count * adapter))
         poe = g.board.poe
         if req.poe is not None and poe.support in ("hat", "carrier") and poe.extra_usd:
-            lines.append((f"{g.count} x PoE {poe.support} for {g.board.id}",
-                          g.count * poe.extra_usd))
+            lines.append(
+                (f"{g.count} x PoE {poe.support} for {g.board.id}", g.count * poe.extra_usd)
+            )
         if g.board.carrier is not None:
             carriers = math.ceil(g.count / g.board.carrier.nodes)
-            lines.append((f"{carriers} x {g.board.carrier.name}",
-                          carriers * g.board.carrier.price_usd))
+            lines.append(
+                (f"{carriers} x {g.board.carrier.name}", carriers * g.board.carrier.price_usd)
+            )
             const_w += carriers * g.board.carrier.idle_w
     for extra in req.extras:
         count = n if extra.per_node else 1
-        lines.append((f"{count} x {extra.name}" if extra.per_node else extra.name,
-                      count * extra.cost_usd))
+        lines.append(
+            (f"{count} x {extra.name}" if extra.per_node else extra.name, count * extra.cost_usd)
+        )
         const_w += count * extra.watts
     return lines, const_w, checks
 
 
-def _uplinks(groups: tuple[Group, ...], req: Requirements
-             ) -> tuple[float, tuple[tuple[str, str], ...]]:
+def _uplinks(
+    groups: tuple[Group, ...], req: Requirements
+) -> tuple[float, tuple[tuple[str, str], ...]]:
     """Gbps to the outside in total, and the ports each board uses for it.
 
     A node counts its best uplink-capable link (a bond of its LACP ports when the
@@ -393,16 +426,28 @@ def _uplinks(groups: tuple[Group, ...], req: Requirements
             units += [own] * g.count
             nic = max((x for x in b.nics if x.uplink), key=lambda x: x.uplink_gbps(bonding))
             bonded = bonding and nic.bond and nic.count > 1
-            ports.append((b.id, f"{nic.count if bonded else 1} x {gbe(nic.speed_gbps)}"
-                                + (f" {nic.bond.upper()}" if bonded and nic.bond else "")
-                                + " per node"))
+            ports.append(
+                (
+                    b.id,
+                    f"{nic.count if bonded else 1} x {gbe(nic.speed_gbps)}"
+                    + (f" {nic.bond.upper()}" if bonded and nic.bond else "")
+                    + " per node",
+                )
+            )
         if b.carrier is not None and b.carrier_uplink_gbps(bonding) > 0:
             carriers = math.ceil(g.count / b.carrier.nodes)
             units += [b.carrier_uplink_gbps(bonding)] * carriers
             used = [x for x in b.carrier.uplinks if x.uplink]
-            ports.append((b.id, ", ".join(f"{(x.count if bonding and x.bond else 1)} x "
-                                          f"{gbe(x.speed_gbps)}" for x in used)
-                          + f" per {b.carrier.name}"))
+            ports.append(
+                (
+                    b.id,
+                    ", ".join(
+                        f"{(x.count if bonding and x.bond else 1)} x {gbe(x.speed_gbps)}"
+                        for x in used
+                    )
+                    + f" per {b.carrier.name}",
+                )
+            )
     units.sort(reverse=True)
     if req.network.uplink_nodes is not None:
         units = units[: req.network.uplink_nodes]
@@ -418,8 +463,11 @@ def _ram(nodes: tuple[_Node, ...], req: Requirements, rules: PlanningRules) -> _
         overhead = req.system_reserved_gb
         if req.kubernetes is not None:
             if i < cp:
-                overhead += (rules.k3s_server_gb if req.kubernetes.distribution == "k3s"
-                             else rules.kubeadm_min_ram_gb)
+                overhead += (
+                    rules.k3s_server_gb
+                    if req.kubernetes.distribution == "k3s"
+                    else rules.kubeadm_min_ram_gb
+                )
             else:
                 overhead += rules.k3s_agent_gb
         if req.ceph is not None:
@@ -444,23 +492,36 @@ def _ram(nodes: tuple[_Node, ...], req: Requirements, rules: PlanningRules) -> _
 
 # --- one function per requirement ----------------------------------------------------------
 
+
 def _check_isa(c: _Ctx) -> list[Check]:
-    return [Check("isa", False, f"{b.isa} is not an allowed ISA ({', '.join(c.req.isa)})")
-            for b in c.boards() if b.isa not in c.req.isa]
+    return [
+        Check("isa", False, f"{b.isa} is not an allowed ISA ({', '.join(c.req.isa)})")
+        for b in c.boards()
+        if b.isa not in c.req.isa
+    ]
 
 
 def _check_node_ram(c: _Ctx) -> list[Check]:
     need = c.req.min_node_ram_gb
-    return [Check("min_node_ram_gb", False, f"{g.variant.ram_gb:g} GB per node < "
-                  f"{need:g} GB required", g.variant.ram_gb - need, need)
-            for g in c.groups if need and g.variant.ram_gb < need]
+    return [
+        Check(
+            "min_node_ram_gb",
+            False,
+            f"{g.variant.ram_gb:g} GB per node < {need:g} GB required",
+            g.variant.ram_gb - need,
+            need,
+        )
+        for g in c.groups
+        if need and g.variant.ram_gb < need
+    ]
 
 
 def _check_storage(c: _Ctx) -> list[Check]:
     if c.req.storage is None:
         return []
-    misses = [Check("storage", False, c.layouts[b.id].why) for b in c.boards()
-              if not c.layouts[b.id].ok]
+    misses = [
+        Check("storage", False, c.layouts[b.id].why) for b in c.boards() if not c.layouts[b.id].ok
+    ]
     if misses:
         return misses
     parts = []
@@ -479,8 +540,15 @@ def _check_load(c: _Ctx) -> list[Check]:
     for b in c.boards():
         load = max(x.load_w for x in c.nodes if x.board is b)
         if load > cap:
-            out.append(Check("max_node_load_w", False, f"{load:.3g} W at full load > "
-                             f"{cap:g} W allowed per node", cap - load, cap))
+            out.append(
+                Check(
+                    "max_node_load_w",
+                    False,
+                    f"{load:.3g} W at full load > {cap:g} W allowed per node",
+                    cap - load,
+                    cap,
+                )
+            )
     if out:
         return out
     worst = max(x.load_w for x in c.nodes)
@@ -490,8 +558,11 @@ def _check_load(c: _Ctx) -> list[Check]:
 def _check_poe_support(c: _Ctx) -> list[Check]:
     if c.req.poe is None:
         return []
-    return [Check("poe", False, "no PoE (native, HAT or carrier)")
-            for b in c.boards() if b.poe.support == "none"]
+    return [
+        Check("poe", False, "no PoE (native, HAT or carrier)")
+        for b in c.boards()
+        if b.poe.support == "none"
+    ]
 
 
 def _poe_used(c: _Ctx) -> float | None:
@@ -508,10 +579,17 @@ def _check_poe_budget(c: _Ctx) -> list[Check]:
     budget = c.req.poe.switch_budget_w if c.req.poe is not None else None
     if used is None or budget is None or c.req.poe is None:
         return []
-    return [Check("poe_budget_w", used <= budget,
-                  f"PoE {used:.0f} W ({c.req.poe.allocation} allocation) > {budget:g} W switch "
-                  "budget" if used > budget else f"PoE {used:.0f} W of {budget:g} W",
-                  budget - used, budget)]
+    return [
+        Check(
+            "poe_budget_w",
+            used <= budget,
+            f"PoE {used:.0f} W ({c.req.poe.allocation} allocation) > {budget:g} W switch budget"
+            if used > budget
+            else f"PoE {used:.0f} W of {budget:g} W",
+            budget - used,
+            budget,
+        )
+    ]
 
 
 def _check_node_link(c: _Ctx) -> list[Check]:
@@ -519,9 +597,17 @@ def _check_node_link(c: _Ctx) -> list[Check]:
     need = c.req.network.node_link_gbps
     shared = [c.layouts[b.id].note for b in c.boards() if c.layouts[b.id].note]
     why = f" ({shared[0]})" if shared else ""
-    return [Check("node_link_gbps", link >= need,
-                  f"{gbe(link)} per node < {need:g} Gbps required{why}" if link < need
-                  else f"{gbe(link)} between nodes{why}", link - need, need)]
+    return [
+        Check(
+            "node_link_gbps",
+            link >= need,
+            f"{gbe(link)} per node < {need:g} Gbps required{why}"
+            if link < need
+            else f"{gbe(link)} between nodes{why}",
+            link - need,
+            need,
+        )
+    ]
 
 
 def _check_uplink(c: _Ctx) -> list[Check]:
@@ -529,10 +615,17 @@ def _check_uplink(c: _Ctx) -> list[Check]:
     how = "bonded" if c.req.network.uplink_bonding else "without bonding"
     wired = c.req.network.uplink_nodes
     over = f" over {_nodes(wired)}" if wired else ""
-    return [Check("uplink_gbps", c.uplink >= need,
-                  f"{c.uplink:g} Gbps to the outside in total ({how}{over}) < {need:g} Gbps "
-                  "required" if c.uplink < need
-                  else f"{c.uplink:g} Gbps uplink in total ({how}{over})", c.uplink - need, need)]
+    return [
+        Check(
+            "uplink_gbps",
+            c.uplink >= need,
+            f"{c.uplink:g} Gbps to the outside in total ({how}{over}) < {need:g} Gbps required"
+            if c.uplink < need
+            else f"{c.uplink:g} Gbps uplink in total ({how}{over})",
+            c.uplink - need,
+            need,
+        )
+    ]
 
 
 def _check_transcode(c: _Ctx) -> list[Check]:
@@ -540,24 +633,46 @@ def _check_transcode(c: _Ctx) -> list[Check]:
     if not need:
         return []
     have = sum(g.count for g in c.groups if g.board.hw_transcode)
-    return [Check("transcode_nodes", have >= need,
-                  f"{have} of {need} nodes with hardware video encode" if have < need
-                  else f"{have} transcoding nodes", have - need, need)]
+    return [
+        Check(
+            "transcode_nodes",
+            have >= need,
+            f"{have} of {need} nodes with hardware video encode"
+            if have < need
+            else f"{have} transcoding nodes",
+            have - need,
+            need,
+        )
+    ]
 
 
 def _check_workload_ram(c: _Ctx) -> list[Check]:
     out = []
     if c.ram.short:
         low = min(x.variant.ram_gb for x in c.nodes)
-        out.append(Check("node_overhead", False, f"{low:g} GB per node is used up by the OS, "
-                         "Kubernetes and Ceph before any workload"))
+        out.append(
+            Check(
+                "node_overhead",
+                False,
+                f"{low:g} GB per node is used up by the OS, "
+                "Kubernetes and Ceph before any workload",
+            )
+        )
     need, f, left = c.req.workload_ram_gb, c.f, c.ram.left
     if need or f:
-        out.append(Check("workload_ram_gb", left >= need and c.n > f,
-                         f"RAM left after losing {_nodes(f)} {left:.1f} GB < {need:g} GB "
-                         "required" if left < need
-                         else f"cannot survive losing {f} of {_nodes(c.n)}" if c.n <= f
-                         else f"{left:.1f} GB left after losing {_nodes(f)}", left - need, need))
+        out.append(
+            Check(
+                "workload_ram_gb",
+                left >= need and c.n > f,
+                f"RAM left after losing {_nodes(f)} {left:.1f} GB < {need:g} GB required"
+                if left < need
+                else f"cannot survive losing {f} of {_nodes(c.n)}"
+                if c.n <= f
+                else f"{left:.1f} GB left after losing {_nodes(f)}",
+                left - need,
+                need,
+            )
+        )
     return out
 
 
@@ -566,18 +681,35 @@ def _check_quorum(c: _Ctx) -> list[Check]:
         return []
     cp, f = c.ram.control_plane, c.f
     etcd = quorum_tolerates(cp)
-    out = [Check("quorum", etcd >= f,
-                 f"{_nodes(c.n)} cannot keep an etcd quorum through {f} {_losses(f)} (needs "
-                 f"{c.rules.quorum_members_for(f)})" if etcd < f
-                 else f"{cp} control-plane nodes, etcd survives {etcd}", etcd - f)]
+    out = [
+        Check(
+            "quorum",
+            etcd >= f,
+            f"{_nodes(c.n)} cannot keep an etcd quorum through {f} {_losses(f)} (needs "
+            f"{c.rules.quorum_members_for(f)})"
+            if etcd < f
+            else f"{cp} control-plane nodes, etcd survives {etcd}",
+            etcd - f,
+        )
+    ]
     if c.req.kubernetes.distribution == "kubeadm":
         order = sorted(c.nodes, key=lambda x: -x.variant.ram_gb)
-        small = [x for x in order[:cp] if x.variant.ram_gb < c.rules.kubeadm_min_ram_gb
-                 or x.board.cores < c.rules.kubeadm_min_cpus]
+        small = [
+            x
+            for x in order[:cp]
+            if x.variant.ram_gb < c.rules.kubeadm_min_ram_gb
+            or x.board.cores < c.rules.kubeadm_min_cpus
+        ]
         if small:
-            out.append(Check("kubeadm", False, f"kubeadm control plane needs "
-                             f"{c.rules.kubeadm_min_ram_gb:g} GB and "
-                             f"{c.rules.kubeadm_min_cpus} CPUs per node"))
+            out.append(
+                Check(
+                    "kubeadm",
+                    False,
+                    f"kubeadm control plane needs "
+                    f"{c.rules.kubeadm_min_ram_gb:g} GB and "
+                    f"{c.rules.kubeadm_min_cpus} CPUs per node",
+                )
+            )
     return out
 
 
@@ -588,10 +720,16 @@ def _check_ceph(c: _Ctx) -> list[Check]:
     size = rules.ceph_pool_size(f)
     mons = quorum_members(n, max(f, (rules.ceph_min_monitors - 1) // 2))
     survives = dict(c.ram.tolerance)["ceph"]
-    return [Check("ceph", n >= size and survives >= f,
-                  f"Ceph needs {size} hosts for size-{size} replicas surviving {f} {_losses(f)}, "
-                  f"have {n}" if n < size or survives < f
-                  else f"Ceph size {size}/min {rules.ceph_min_size}, {mons} mons", n - size)]
+    return [
+        Check(
+            "ceph",
+            n >= size and survives >= f,
+            f"Ceph needs {size} hosts for size-{size} replicas surviving {f} {_losses(f)}, have {n}"
+            if n < size or survives < f
+            else f"Ceph size {size}/min {rules.ceph_min_size}, {mons} mons",
+            n - size,
+        )
+    ]
 
 
 def _gflops(c: _Ctx) -> tuple[float | None, float | None]:
@@ -608,14 +746,22 @@ def _check_gflops(c: _Ctx) -> list[Check]:
         return []
     unknown = [b.name.split(" (")[0] for b in c.boards() if b.hpl is None]
     if unknown:
-        return [Check("min_cluster_gflops", False, f"no published HPL figure for "
-                      f"{', '.join(unknown)}")]
+        return [
+            Check("min_cluster_gflops", False, f"no published HPL figure for {', '.join(unknown)}")
+        ]
     have, _ = _gflops(c)
     assert have is not None
-    return [Check("min_cluster_gflops", have >= need,
-                  f"{have:.1f} Gflops (HPL, sum of single nodes) < {need:g} required"
-                  if have < need else f"{have:.1f} Gflops (HPL, sum of single nodes)",
-                  have - need, need)]
+    return [
+        Check(
+            "min_cluster_gflops",
+            have >= need,
+            f"{have:.1f} Gflops (HPL, sum of single nodes) < {need:g} required"
+            if have < need
+            else f"{have:.1f} Gflops (HPL, sum of single nodes)",
+            have - need,
+            need,
+        )
+    ]
 
 
 def _check_noise(c: _Ctx) -> list[Check]:
@@ -627,31 +773,62 @@ def _check_noise(c: _Ctx) -> list[Check]:
         if b.noise_dba is None:
             unknown.append(b.name.split(" (")[0])
         elif b.noise_dba > cap:
-            out.append(Check("max_noise_dba", False, f"{b.noise_dba:g} dBA > {cap:g} dBA "
-                             "allowed", cap - b.noise_dba, cap))
+            out.append(
+                Check(
+                    "max_noise_dba",
+                    False,
+                    f"{b.noise_dba:g} dBA > {cap:g} dBA allowed",
+                    cap - b.noise_dba,
+                    cap,
+                )
+            )
     if out:
         return out
     known = [b.noise_dba for b in c.boards() if b.noise_dba is not None]
     # a limit is only enforced where a source measured the noise; never guessed
-    text = (f"noise unknown for {', '.join(unknown)} (no sourced figure, not checked)"
-            if unknown else f"{max(known):g} dBA")
-    return [Check("max_noise_dba", True, text, cap - max(known) if known and not unknown
-                  else None, cap)]
+    text = (
+        f"noise unknown for {', '.join(unknown)} (no sourced figure, not checked)"
+        if unknown
+        else f"{max(known):g} dBA"
+    )
+    return [
+        Check("max_noise_dba", True, text, cap - max(known) if known and not unknown else None, cap)
+    ]
 
 
 def _check_budget(c: _Ctx) -> list[Check]:
     budget = c.req.budget_usd
     if budget is None:
         return []
-    return [Check("budget_usd", c.hardware <= budget,
-                  f"hardware ${c.hardware:,.0f} > ${budget:,.0f} budget" if c.hardware > budget
-                  else f"${budget - c.hardware:,.0f} under budget", budget - c.hardware, budget)]
+    return [
+        Check(
+            "budget_usd",
+            c.hardware <= budget,
+            f"hardware ${c.hardware:,.0f} > ${budget:,.0f} budget"
+            if c.hardware > budget
+            else f"${budget - c.hardware:,.0f} under budget",
+            budget - c.hardware,
+            budget,
+        )
+    ]
 
 
 _REQUIREMENTS: tuple[Callable[[_Ctx], list[Check]], ...] = (
-    _check_isa, _check_node_ram, _check_storage, _check_load, _check_poe_support,
-    _check_node_link, _check_uplink, _check_transcode, _check_poe_budget, _check_workload_ram,
-    _check_quorum, _check_ceph, _check_gflops, _check_noise, _check_budget,
+    _check_isa,
+    _check_node_ram,
+    _check_storage,
+    _check_load,
+    _check_poe_support,
+    _check_node_link,
+    _check_uplink,
+    _check_transcode,
+    _check_poe_budget,
+    _check_workload_ram,
+    _check_quorum,
+    _check_ceph,
+    _check_gflops,
+    _check_noise,
+    _check_budget,
 )
 
 
@@ -684,8 +861,11 @@ def _estimates(c: _Ctx) -> tuple[str, ...]:
         index = b.variants.index(g.variant)
         overridden = {k for k in ("idle_w", "load_w") if getattr(g.variant, k) is not None}
         for key, q in b.facts.items():
-            if key in overridden or not q.estimate or \
-                    not _fact_used(key, index, c.layouts[b.id], c):
+            if (
+                key in overridden
+                or not q.estimate
+                or not _fact_used(key, index, c.layouts[b.id], c)
+            ):
                 continue
             out.append(f"{b.name.split(' (')[0]} {key} = {_show(q)}: {q.cite()}")
     return tuple(dict.fromkeys(out))

@@ -44,8 +44,12 @@ def _num(value: Any) -> str:
 def _cell(text: str, *facts: Quantity | None) -> Cell:
     found = [q for q in facts if q is not None]
     sources = tuple(dict.fromkeys(q.source for q in found if q.source))
-    others = tuple(f"{_num(o.value)} ({o.source})" for q in found for o in q.others
-                   if o.value != q.value or o.source not in sources)
+    others = tuple(
+        f"{_num(o.value)} ({o.source})"
+        for q in found
+        for o in q.others
+        if o.value != q.value or o.source not in sources
+    )
     return Cell(text, sources, any(q.estimate for q in found), others)
 
 
@@ -55,12 +59,18 @@ def _price(b: BoardProfile) -> Cell:
         q = b.fact(f"variants[{i}].price_usd")
         cite = f" [{q.source or 'estimate'}]" if q is not None else ""
         also = "".join(f", also ${_num(o.value)} [{o.source}]" for o in q.others) if q else ""
-        parts.append(f"{v.ram_gb:g} GB " + (f"${v.price_usd:g}{cite}{also}"
-                                             if v.price_usd is not None else "no price"))
+        parts.append(
+            f"{v.ram_gb:g} GB "
+            + (f"${v.price_usd:g}{cite}{also}" if v.price_usd is not None else "no price")
+        )
         facts.append(q)
     found = [q for q in facts if q is not None]
-    sources = tuple(dict.fromkeys([q.source for q in found if q.source]
-                                  + [o.source for q in found for o in q.others if o.source]))
+    sources = tuple(
+        dict.fromkeys(
+            [q.source for q in found if q.source]
+            + [o.source for q in found for o in q.others if o.source]
+        )
+    )
     return Cell("\n".join(parts), sources, inline=True)
 
 
@@ -70,8 +80,9 @@ def _nics(b: BoardProfile) -> Cell:
         flags = [] if n.uplink else ["not an uplink"]
         if n.bond:
             flags.append(f"{n.bond.upper()} ({n.bond_source})")
-        parts.append(f"{n.count} x {gbe(n.speed_gbps)}" + (f" [{', '.join(flags)}]"
-                                                          if flags else ""))
+        parts.append(
+            f"{n.count} x {gbe(n.speed_gbps)}" + (f" [{', '.join(flags)}]" if flags else "")
+        )
         facts += [b.fact(f"nics[{i}].count"), b.fact(f"nics[{i}].speed_gbps")]
     if b.backplane is not None:
         text = f"backplane {gbe(b.backplane.speed_gbps)}"
@@ -87,8 +98,9 @@ def _m2(b: BoardProfile) -> Cell:
     for i, s in enumerate(b.m2_slots):
         kind = "NVMe" if s.nvme else "SATA" if s.sata else "no drive"
         via = "" if s.via == "onboard" else f" on the {s.via}"
-        parts.append(f"{s.key} key PCIe {s.pcie_gen}.0 x{s.pcie_lanes} {kind} "
-                     f"{_num(s.lengths)}{via}")
+        parts.append(
+            f"{s.key} key PCIe {s.pcie_gen}.0 x{s.pcie_lanes} {kind} {_num(s.lengths)}{via}"
+        )
         facts += [b.fact(f"m2[{i}].lengths"), b.fact(f"m2[{i}].pcie_lanes")]
     if b.lane_sharing is not None:
         ls = b.lane_sharing
@@ -106,8 +118,12 @@ def _sata(b: BoardProfile) -> Cell:
 
 
 def _emmc(b: BoardProfile) -> Cell:
-    text = {"none": "none", "socket": "socket, module not included", "onboard": "onboard",
-            "module": "on the module"}[b.emmc]
+    text = {
+        "none": "none",
+        "socket": "socket, module not included",
+        "onboard": "onboard",
+        "module": "on the module",
+    }[b.emmc]
     if b.emmc_gb:
         text += f", {b.emmc_gb:g} GB"
     return _cell(text, b.fact("emmc_gb"))
@@ -117,16 +133,21 @@ def _uplink(b: BoardProfile) -> Cell:
     own = [b.node_uplink_gbps(False), b.node_uplink_gbps(True)]
     parts = []
     if own[1]:
-        parts.append(f"{own[0]:g} Gbps per node" + (f", {own[1]:g} bonded" if own[1] != own[0]
-                                                     else ""))
+        parts.append(
+            f"{own[0]:g} Gbps per node" + (f", {own[1]:g} bonded" if own[1] != own[0] else "")
+        )
     facts: list[Quantity | None] = []
     if b.carrier is not None:
         for i, n in enumerate(b.carrier.uplinks):
             what = f"{n.count} x {gbe(n.speed_gbps)} on the {b.carrier.name}"
-            parts.append(what + ("" if n.uplink else " (not an uplink" +
-                                 (f": {n.note}" if n.note else "") + ")"))
-            facts += [b.fact(f"carrier.uplinks[{i}].count"),
-                      b.fact(f"carrier.uplinks[{i}].speed_gbps")]
+            parts.append(
+                what
+                + ("" if n.uplink else " (not an uplink" + (f": {n.note}" if n.note else "") + ")")
+            )
+            facts += [
+                b.fact(f"carrier.uplinks[{i}].count"),
+                b.fact(f"carrier.uplinks[{i}].speed_gbps"),
+            ]
     return _cell("; ".join(parts) or "none", *facts)
 
 
@@ -135,14 +156,16 @@ def _hpl(b: BoardProfile) -> Cell:
         return Cell("no published run")
     per_watt = f" = {b.hpl.gflops_per_watt:.2f} Gflops/W" if b.hpl.gflops_per_watt else ""
     watts = f" at {b.hpl.watts:g} W" if b.hpl.watts else ""
-    return _cell(f"{b.hpl.gflops:g} Gflops{watts}{per_watt}", b.fact("hpl.gflops"),
-                 b.fact("hpl.watts"))
+    return _cell(
+        f"{b.hpl.gflops:g} Gflops{watts}{per_watt}", b.fact("hpl.gflops"), b.fact("hpl.watts")
+    )
 
 
 def _watts(b: BoardProfile) -> Cell:
     at = "at the wall" if b.power_source == "wall" else "at the USB input"
-    return _cell(f"idle {b.idle_w:g} W, stress {b.load_w:g} W ({at})", b.fact("idle_w"),
-                 b.fact("load_w"))
+    return _cell(
+        f"idle {b.idle_w:g} W, stress {b.load_w:g} W ({at})", b.fact("idle_w"), b.fact("load_w")
+    )
 
 
 def _clock(b: BoardProfile) -> Cell:
@@ -153,8 +176,10 @@ def _clock(b: BoardProfile) -> Cell:
 
 
 def _ram(b: BoardProfile) -> Cell:
-    return _cell("/".join(f"{v.ram_gb:g}" for v in b.variants) + " GB",
-                 *(b.fact(f"variants[{i}].ram_gb") for i in range(len(b.variants))))
+    return _cell(
+        "/".join(f"{v.ram_gb:g}" for v in b.variants) + " GB",
+        *(b.fact(f"variants[{i}].ram_gb") for i in range(len(b.variants))),
+    )
 
 
 def _noise(b: BoardProfile) -> Cell:
@@ -164,9 +189,17 @@ def _noise(b: BoardProfile) -> Cell:
 
 
 _ROWS: tuple[tuple[str, Callable[[BoardProfile], Cell]], ...] = (
-    ("price", _price), ("RAM", _ram), ("NICs", _nics), ("M.2", _m2), ("SATA", _sata),
-    ("eMMC", _emmc), ("uplink", _uplink), ("HPL", _hpl), ("watts", _watts),
-    ("clock", _clock), ("noise", _noise),
+    ("price", _price),
+    ("RAM", _ram),
+    ("NICs", _nics),
+    ("M.2", _m2),
+    ("SATA", _sata),
+    ("eMMC", _emmc),
+    ("uplink", _uplink),
+    ("HPL", _hpl),
+    ("watts", _watts),
+    ("clock", _clock),
+    ("noise", _noise),
 )
 
 
@@ -188,24 +221,32 @@ def _show(cell: Cell) -> Text:
 
 
 def render_compare(boards: Sequence[BoardProfile], catalog: Catalog) -> RenderableType:
-    table = Table(box=box.SIMPLE_HEAD, title="microrack plan --compare", title_justify="left",
-                  show_lines=True)
+    table = Table(
+        box=box.SIMPLE_HEAD, title="microrack plan --compare", title_justify="left", show_lines=True
+    )
     table.add_column("")
     for b in boards:
         table.add_column(b.name.split(" (")[0], ratio=1)
     rows = compare_rows(boards)
     for name, cells in rows:
         table.add_row(Text(name, style="bold"), *(_show(c) for c in cells))
-    used = sorted({s for _, cells in rows for c in cells for s in c.sources}
-                  | {o.split("(")[-1].rstrip(")") for _, cells in rows for c in cells
-                     for o in c.others})
+    used = sorted(
+        {s for _, cells in rows for c in cells for s in c.sources}
+        | {o.split("(")[-1].rstrip(")") for _, cells in rows for c in cells for o in c.others}
+    )
     sources = Table(box=None, show_header=False, title="sources", title_justify="left")
     for sid in used:
         src = catalog.sources.get(sid)
         sources.add_row(Text(sid, style="cyan"), f"{src.title} <{src.url}>" if src else "")
-    return RichGroup(table, Text("[id] cites a source below; 'also' is a value another "
-                                 "source gives; estimates have no source.", style="dim"),
-                     sources)
+    return RichGroup(
+        table,
+        Text(
+            "[id] cites a source below; 'also' is a value another "
+            "source gives; estimates have no source.",
+            style="dim",
+        ),
+        sources,
+    )
 
 
 def compare_json(boards: Sequence[BoardProfile], catalog: Catalog) -> dict[str, Any]:
@@ -213,10 +254,21 @@ def compare_json(boards: Sequence[BoardProfile], catalog: Catalog) -> dict[str, 
     used = sorted({s for _, cells in rows for c in cells for s in c.sources})
     return {
         "boards": [b.id for b in boards],
-        "rows": {name: {b.id: {"value": c.text, "sources": list(c.sources),
-                               "estimate": c.estimate, "also": list(c.others)}
-                        for b, c in zip(boards, cells, strict=True)}
-                 for name, cells in rows},
-        "sources": {sid: {"title": catalog.sources[sid].title, "url": catalog.sources[sid].url}
-                    for sid in used if sid in catalog.sources},
+        "rows": {
+            name: {
+                b.id: {
+                    "value": c.text,
+                    "sources": list(c.sources),
+                    "estimate": c.estimate,
+                    "also": list(c.others),
+                }
+                for b, c in zip(boards, cells, strict=True)
+            }
+            for name, cells in rows
+        },
+        "sources": {
+            sid: {"title": catalog.sources[sid].title, "url": catalog.sources[sid].url}
+            for sid in used
+            if sid in catalog.sources
+        },
     }

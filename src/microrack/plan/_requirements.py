@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -217,11 +218,16 @@ def load_requirements(
     try:
         req = Requirements.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # of a union's alternatives, the one that got furthest into the input explains best
+        errors = exc.errors()
+        first = max(errors, key=lambda e: len(_field_path(tuple(e["loc"]))))
         field = _field_path(tuple(first["loc"])) or None
-        message = first["msg"]
+        message = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field (a typo?)"
+        named = re.match(r"^([a-z_]+): (.*)$", message)
+        if field is None and named:  # a check across fields names the one at fault
+            field, message = named.groups()
         raise ConfigError(name, field, message) from None
     if catalog is not None:
         check_board_names(req, catalog, name)
