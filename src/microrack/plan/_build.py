@@ -11,9 +11,10 @@ margin (or the shortfall in words).
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from microrack.catalog import (
     BoardProfile,
@@ -28,7 +29,17 @@ from microrack.catalog import (
 from microrack.plan._power import annual_cost_usd, annual_kwh, average_watts
 from microrack.plan._requirements import Requirements, Storage
 
-__all__ = ["Build", "Check", "Group", "Layout", "evaluate", "gbe", "layout", "rank_key"]
+__all__ = [
+    "Build",
+    "Check",
+    "Group",
+    "Layout",
+    "estimates",
+    "evaluate",
+    "gbe",
+    "layout",
+    "rank_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +358,7 @@ class _Ctx:
     hardware: float
     uplink: float
     ram: _Ram
+    poe_used: float | None
 
     @property
     def n(self) -> int:
@@ -473,11 +485,12 @@ def _ram(nodes: tuple[_Node, ...], req: Requirements, rules: PlanningRules) -> _
         if req.ceph is not None:
             overhead += req.ceph.osd_memory_gb or rules.ceph_osd_memory_gb
         usable.append(x.variant.ram_gb - overhead)
-    usable_sorted = sorted((max(0.0, u) for u in usable), reverse=True)
-    total = sum(usable_sorted)
-    left = total - sum(usable_sorted[:f])
+    # lost[k]: RAM gone with the k largest nodes (the worst k losses)
+    lost = [0.0, *itertools.accumulate(sorted((max(0.0, u) for u in usable), reverse=True))]
+    total = lost[-1]
+    left = total - lost[min(f, n)]
     survives = 0
-    while survives < n - 1 and total - sum(usable_sorted[: survives + 1]) >= req.workload_ram_gb:
+    while survives < n - 1 and total - lost[survives + 1] >= req.workload_ram_gb:
         survives += 1
     tolerance = [("ram", survives)]
     if req.kubernetes is not None:
@@ -565,17 +578,20 @@ def _check_poe_support(c: _Ctx) -> list[Check]:
     ]
 
 
-def _poe_used(c: _Ctx) -> float | None:
-    if c.req.poe is None or any(g.board.poe.support == "none" for g in c.groups):
+def _poe_used(
+    groups: tuple[Group, ...], nodes: tuple[_Node, ...], req: Requirements, rules: PlanningRules
+) -> float | None:
+    """Watts the PoE switch gives the nodes, by class reservation or by measured draw."""
+    if req.poe is None or any(g.board.poe.support == "none" for g in groups):
         return None
-    if c.req.poe.allocation == "class":
-        return sum(c.rules.poe_reservation_w(x.board.poe.pd_class or 0) for x in c.nodes)
+    if req.poe.allocation == "class":
+        return sum(rules.poe_reservation_w(x.board.poe.pd_class or 0) for x in nodes)
     # the HAT replaces the wall adapter: its loss applies to the board's own draw
-    return sum(x.input_load_w / c.rules.pd_hat_efficiency for x in c.nodes)
+    return sum(x.input_load_w / rules.pd_hat_efficiency for x in nodes)
 
 
 def _check_poe_budget(c: _Ctx) -> list[Check]:
-    used = _poe_used(c)
+    used = c.poe_used
     budget = c.req.poe.switch_budget_w if c.req.poe is not None else None
     if used is None or budget is None or c.req.poe is None:
         return []
@@ -832,9 +848,8 @@ _REQUIREMENTS: tuple[Callable[[_Ctx], list[Check]], ...] = (
 )
 
 
-def _fact_used(key: str, variant_index: int, lay: Layout, c: _Ctx) -> bool:
+def _fact_used(key: str, variant_index: int, lay: Layout, req: Requirements) -> bool:
     """Whether the catalog fact ``key`` of a board is one this build's numbers rest on."""
-    req = c.req
     if key.startswith("m2["):
         return any(key.startswith(f"m2[{i}].") for i in lay.m2_slots)
     if key.startswith("variants["):
@@ -854,18 +869,17 @@ def _fact_used(key: str, variant_index: int, lay: Layout, c: _Ctx) -> bool:
     return False
 
 
-def _estimates(c: _Ctx) -> tuple[str, ...]:
+def estimates(build: Build, req: Requirements) -> tuple[str, ...]:
+    """The catalog facts behind ``build`` that have no source, one line each."""
+    layouts = dict(build.layouts)
     out: list[str] = []
-    for g in c.groups:
+    for g in build.groups:
         b = g.board
         index = b.variants.index(g.variant)
         overridden = {k for k in ("idle_w", "load_w") if getattr(g.variant, k) is not None}
         for key, q in b.facts.items():
-            if (
-                key in overridden
-                or not q.estimate
-                or not _fact_used(key, index, c.layouts[b.id], c)
-            ):
+            used = _fact_used(key, index, layouts[b.id], req)
+            if key in overridden or not q.estimate or not used:
                 continue
             out.append(f"{b.name.split(' (')[0]} {key} = {_show(q)}: {q.cite()}")
     return tuple(dict.fromkeys(out))
@@ -878,10 +892,21 @@ def _show(q: Quantity) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
-def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules) -> Build:
-    nodes = tuple(_node(g, rules) for g in groups for _ in range(g.count))
+def evaluate(
+    groups: tuple[Group, ...],
+    req: Requirements,
+    rules: PlanningRules,
+    *,
+    with_estimates: bool = True,
+    layouts: Mapping[str, Layout] | None = None,
+) -> Build:
+    """Price and check one build.  ``with_estimates=False`` leaves ``Build.estimates``
+    empty (the search fills it in, with :func:`estimates`, for the builds it returns);
+    ``layouts`` are :func:`layout` of each board for ``req``, when already known."""
+    nodes = tuple(x for g in groups for x in (_node(g, rules),) * g.count)
     n = len(nodes)
-    layouts = {g.board.id: layout(g.board, req) for g in groups}
+    known = layouts or {}
+    layouts = {g.board.id: known.get(g.board.id) or layout(g.board, req) for g in groups}
     lines, const_w, price_checks = _costs(groups, req, layouts, n)
     hardware = sum(cost for _, cost in lines)
     idle = sum(x.idle_w for x in nodes) + const_w
@@ -890,10 +915,11 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
     energy = annual_cost_usd(typical, req.electricity_usd_per_kwh, rules.kwh_per_watt_year)
     uplink, ports = _uplinks(groups, req)
     ram = _ram(nodes, req, rules)
-    ctx = _Ctx(groups, nodes, req, rules, layouts, hardware, uplink, ram)
+    poe = _poe_used(groups, nodes, req, rules)
+    ctx = _Ctx(groups, nodes, req, rules, layouts, hardware, uplink, ram, poe)
     checks = price_checks + [check for requirement in _REQUIREMENTS for check in requirement(ctx)]
     gflops, hpl_w = _gflops(ctx)
-    return Build(
+    build = Build(
         groups=groups,
         nodes=n,
         hardware_usd=hardware,
@@ -912,7 +938,7 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
         losses_planned=req.survive_node_losses,
         tolerates=min(t for _, t in ram.tolerance),
         tolerance=ram.tolerance,
-        poe_used_w=_poe_used(ctx),
+        poe_used_w=ctx.poe_used,
         checks=tuple(checks),
         node_link_gbps=min(layouts[g.board.id].link_gbps for g in groups),
         uplink_gbps=uplink,
@@ -920,5 +946,5 @@ def evaluate(groups: tuple[Group, ...], req: Requirements, rules: PlanningRules)
         gflops=gflops,
         hpl_w=hpl_w,
         layouts=tuple(layouts.items()),
-        estimates=_estimates(ctx),
     )
+    return replace(build, estimates=estimates(build, req)) if with_estimates else build

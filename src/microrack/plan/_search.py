@@ -9,10 +9,10 @@ years given (the default), that cost per HPL Gflops, or HPL Gflops per watt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from microrack.catalog import BoardProfile, Catalog, PlanningRules, RamVariant
-from microrack.plan._build import Build, Group, evaluate, rank_key
+from microrack.plan._build import Build, Group, estimates, evaluate, layout, rank_key
 from microrack.plan._requirements import Requirements
 
 __all__ = ["PlanResult", "Rejection", "search"]
@@ -61,6 +61,7 @@ def _candidates(catalog: Catalog, req: Requirements) -> list[BoardProfile]:
 
 def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanResult:
     boards = _candidates(catalog, req)
+    layouts = {b.id: layout(b, req) for b in boards}  # a board's drives depend on req only
     best_pass: dict[tuple[str, ...], Build] = {}
     best_try: dict[str, Build] = {}
     evaluated = 0
@@ -83,7 +84,9 @@ def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanRes
                 continue
             key = (board.id, f"{variant.ram_gb:g}")
             for n in _node_counts(req):
-                consider(evaluate((Group(board, variant, n),), req, rules), key, board.id)
+                build = evaluate((Group(board, variant, n),), req, rules, with_estimates=False,
+                                 layouts=layouts)
+                consider(build, key, board.id)
 
     if req.mixed and req.transcode_nodes:
         encoders: list[tuple[BoardProfile, RamVariant]] = []
@@ -104,15 +107,21 @@ def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanRes
                                  f"{enc_variant.ram_gb:g}")
                     for n in _node_counts(req, fixed=k):
                         groups = (Group(board, variant, n), Group(enc, enc_variant, k))
-                        consider(evaluate(groups, req, rules), mixed_key, None)
+                        build = evaluate(groups, req, rules, with_estimates=False,
+                                         layouts=layouts)
+                        consider(build, mixed_key, None)
 
-    ranked = tuple(sorted(best_pass.values(), key=lambda b: rank_key(b, req.rank_by)))
+    def finish(build: Build) -> Build:
+        return replace(build, estimates=estimates(build, req))
+
+    ranked = tuple(finish(b) for b in sorted(best_pass.values(),
+                                             key=lambda b: rank_key(b, req.rank_by)))
     passing_boards = {g.board.id for build in ranked for g in build.groups}
     rejected = tuple(
-        Rejection(b, best_try[b.id]) for b in boards
+        Rejection(b, finish(best_try[b.id])) for b in boards
         if b.id not in passing_boards and b.id in best_try
     )
     closest: tuple[Build, ...] = ()
     if not ranked:
-        closest = tuple(sorted(best_try.values(), key=_closeness))
+        closest = tuple(finish(b) for b in sorted(best_try.values(), key=_closeness))
     return PlanResult(req, ranked, closest, rejected, evaluated)
