@@ -205,3 +205,35 @@ def test_bad_new_fields_name_the_field(tmp_path: Path, nics, extra, field, words
     text = str(info.value)
     assert f"{path}: {field}:" in text, text
     assert re.search(re.escape(words), text), text
+
+
+def test_catalog_json_and_table_show_the_new_facts():
+    import json
+    import subprocess
+
+    from support import microrack_cmd
+
+    proc = subprocess.run(
+        microrack_cmd("catalog", "blade3", "--json"), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["hpl"]["gflops"] == 51.382 and doc["facts"]["hpl.gflops"]["estimate"] is True
+    assert doc["facts"]["backplane.speed_gbps"]["also"] == [
+        {
+            "value": 8,
+            "source": "mixtile_box",
+            "note": "PCIe 3.0 x2 per slot, with the M.2 SSD in use",
+        }
+    ]
+    assert doc["lane_sharing"] == {"lanes": 4, "m2_lanes": 2, "shared_with": "backplane"}
+    assert doc["uplink_gbps_per_node"] == {"unbonded": 2.5, "bonded": 5.0}
+    assert doc["carrier"]["uplinks"][0]["uplink"] is False
+    assert doc["emmc_gb"] == 256
+    table = subprocess.run(microrack_cmd("catalog"), capture_output=True, text=True, timeout=120)
+    rows = {line.split()[0]: line for line in table.stdout.splitlines() if line.strip()}
+    assert "59.8" in rows["turing-rk1"] and "~51.4" in rows["mixtile-blade3"]
+    detail = subprocess.run(
+        microrack_cmd("catalog", "rk1"), capture_output=True, text=True, timeout=120
+    )
+    assert "also" in detail.stdout and "rk3588_writeup" in detail.stdout

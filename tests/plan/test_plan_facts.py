@@ -323,10 +323,12 @@ def test_compare_prints_the_writeup_columns_with_sources():
         "also": [],
     }
     assert rows["HPL"]["mixtile-blade3"]["estimate"] is True
-    assert "8 (mixtile_box)" in rows["NICs"]["mixtile-blade3"]["also"]
-    assert "top500_22" in doc["sources"] and "rk3588_writeup" in doc["sources"]
+    assert {"value": "8", "source": "mixtile_box"} in rows["NICs"]["mixtile-blade3"]["also"]
+    assert {"top500_22", "rk3588_writeup", "mixtile_box"} <= set(doc["sources"])
     table = run("plan", "--compare", "blade3", "rk1")
     assert table.returncode == 0 and "mixtile_email" in table.stdout
+    assert "also 260 [rk3588_writeup]" not in table.stdout  # prices cite inline, once
+    assert "also $260 [rk3588_writeup]" in table.stdout and "also 8 [mixtile_box]" in table.stdout
 
 
 @pytest.mark.parametrize(

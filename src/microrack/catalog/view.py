@@ -25,7 +25,8 @@ def _num(value: float | None, unit: str = "") -> str:
 
 
 def _nics(p: BoardProfile) -> str:
-    parts = [f"{n.count}x{n.speed_gbps:g}G" for n in p.nics]
+    parts = [f"{n.count}x{n.speed_gbps:g}G" + ("" if n.uplink else " (no uplink)")
+             for n in p.nics]
     if p.backplane:
         parts.append(f"bp {p.backplane.speed_gbps:g}G")
     return " + ".join(parts) or "-"
@@ -42,6 +43,14 @@ def _storage(p: BoardProfile) -> str:
     return ", ".join(parts) or "USB only"
 
 
+def _hpl(p: BoardProfile) -> str:
+    """``51.4`` measured, ``~51.4`` copied from a same-SoC run (an estimate), ``-`` none."""
+    if p.hpl is None:
+        return "-"
+    fact = p.fact("hpl.gflops")
+    return f"{'~' if fact is not None and fact.estimate else ''}{p.hpl.gflops:.3g}"
+
+
 def _soc(p: BoardProfile) -> str:
     return p.soc.split(" (")[0].split(" or ")[0].removeprefix("Intel ")[:16]
 
@@ -52,7 +61,8 @@ def board_table(catalog: Catalog) -> Table:
     for column, justify in [
         ("id", "left"), ("ISA", "left"), ("SoC", "left"), ("cores", "right"), ("MHz", "right"),
         ("RAM GB", "left"), ("from $", "right"), ("NICs", "left"), ("storage", "left"),
-        ("PoE", "left"), ("idle W", "right"), ("load W", "right"), ("transcode", "left"),
+        ("PoE", "left"), ("idle W", "right"), ("load W", "right"), ("Gflops", "right"),
+        ("transcode", "left"),
     ]:
         table.add_column(column, justify=justify, no_wrap=column in ("id", "SoC", "RAM GB"))  # type: ignore[arg-type]
     for p in catalog:
@@ -61,7 +71,7 @@ def board_table(catalog: Catalog) -> Table:
             "/".join(f"{v.ram_gb:g}" for v in p.variants), _num(p.price_usd),
             _nics(p), _storage(p), p.poe.support if p.poe.support == "none"
             else f"{p.poe.support} {p.poe.standard or ''}".strip(),
-            _num(p.idle_w), _num(p.load_w), "yes" if p.hw_transcode else "no",
+            _num(p.idle_w), _num(p.load_w), _hpl(p), "yes" if p.hw_transcode else "no",
         )
     table.caption = "Every number has a source or is an estimate: `microrack catalog BOARD`."
     return table

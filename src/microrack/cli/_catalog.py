@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         table = variant_table(catalog) if args.variants else board_table(catalog)
-        Console(width=max(Console().width, 160)).print(table)
+        Console(width=max(Console().width, 180)).print(table)
     return 0

@@ -31,7 +31,7 @@ class Cell:
     text: str
     sources: tuple[str, ...] = ()
     estimate: bool = False
-    others: tuple[str, ...] = ()  # "260 (rk3588_writeup)"
+    others: tuple[tuple[str, str], ...] = ()  # (value, source) another source gives
     inline: bool = False  # the text already cites each value
 
 
@@ -45,7 +45,7 @@ def _cell(text: str, *facts: Quantity | None) -> Cell:
     found = [q for q in facts if q is not None]
     sources = tuple(dict.fromkeys(q.source for q in found if q.source))
     others = tuple(
-        f"{_num(o.value)} ({o.source})"
+        (_num(o.value), o.source or "")
         for q in found
         for o in q.others
         if o.value != q.value or o.source not in sources
@@ -215,9 +215,17 @@ def _show(cell: Cell) -> Text:
         text.append(f" [{', '.join(cell.sources)}]", style="cyan")
     if cell.estimate:
         text.append(" (estimate)" if cell.sources else " [estimate]", style="yellow")
-    for other in cell.others:
-        text.append(f"\nalso {other}", style="magenta")
+    for value, source in cell.others:
+        text.append(f"\nalso {value} [{source}]", style="magenta")
     return text
+
+
+def _used(rows: list[tuple[str, list[Cell]]]) -> list[str]:
+    """Every source a cell cites, its own or a disagreeing value's."""
+    return sorted(
+        {s for _, cells in rows for c in cells for s in c.sources}
+        | {source for _, cells in rows for c in cells for _, source in c.others}
+    )
 
 
 def render_compare(boards: Sequence[BoardProfile], catalog: Catalog) -> RenderableType:
@@ -230,10 +238,7 @@ def render_compare(boards: Sequence[BoardProfile], catalog: Catalog) -> Renderab
     rows = compare_rows(boards)
     for name, cells in rows:
         table.add_row(Text(name, style="bold"), *(_show(c) for c in cells))
-    used = sorted(
-        {s for _, cells in rows for c in cells for s in c.sources}
-        | {o.split("(")[-1].rstrip(")") for _, cells in rows for c in cells for o in c.others}
-    )
+    used = _used(rows)
     sources = Table(box=None, show_header=False, title="sources", title_justify="left")
     for sid in used:
         src = catalog.sources.get(sid)
@@ -251,7 +256,7 @@ def render_compare(boards: Sequence[BoardProfile], catalog: Catalog) -> Renderab
 
 def compare_json(boards: Sequence[BoardProfile], catalog: Catalog) -> dict[str, Any]:
     rows = compare_rows(boards)
-    used = sorted({s for _, cells in rows for c in cells for s in c.sources})
+    used = _used(rows)
     return {
         "boards": [b.id for b in boards],
         "rows": {
@@ -260,7 +265,7 @@ def compare_json(boards: Sequence[BoardProfile], catalog: Catalog) -> dict[str, 
                     "value": c.text,
                     "sources": list(c.sources),
                     "estimate": c.estimate,
-                    "also": list(c.others),
+                    "also": [{"value": v, "source": src} for v, src in c.others],
                 }
                 for b, c in zip(boards, cells, strict=True)
             }
