@@ -320,7 +320,7 @@ def test_compare_prints_the_writeup_columns_with_sources():
         "value": "59.81 Gflops at 18.1 W = 3.30 Gflops/W",
         "sources": ["top500_22"],
         "estimate": False,
-        "also": [],
+        "also": [{"value": "18.1", "source": "geerling_sbc"}],  # sbc-reviews agrees on watts
     }
     assert rows["HPL"]["mixtile-blade3"]["estimate"] is True
     assert {"value": "8", "source": "mixtile_box"} in rows["NICs"]["mixtile-blade3"]["also"]
