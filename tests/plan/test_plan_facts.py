@@ -225,8 +225,9 @@ def test_noise_is_a_limit_only_where_a_figure_is_sourced(tmp_path):
     ).read_text()
     doc = yaml.safe_load(text)
     [pi5] = [b for b in doc["boards"] if b["id"] == "rpi-5"]
-    pi5["noise_dba"] = {"value": 38, "source": "geerling_sbc"}
-    mine.write_text(yaml.safe_dump({"sources": {}, "boards": [pi5]}))
+    pi5["noise_dba"] = {"value": 38, "source": "my_meter"}
+    meter = {"my_meter": {"title": "my sound meter at 1 m", "kind": "measurement"}}
+    mine.write_text(yaml.safe_dump({"sources": meter, "boards": [pi5]}))
     result = plan(req, load_catalog(mine))
     assert not result.ranked
     assert result.rejected[0].reasons == ["Raspberry Pi 5: 38 dBA > 30 dBA allowed"]
@@ -366,3 +367,27 @@ def test_bad_new_requirement_fields_name_the_field(tmp_path, text, field):
     assert proc.returncode == 1, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"{path}: {field}" in proc.stderr, proc.stderr
+
+
+def test_a_coolers_sourced_noise_limits_every_board_that_uses_it(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "sources:\n"
+        "  my_meter: {title: 'my sound meter at 1 m, fan at 100 %', kind: measurement}\n"
+        "thermal_profiles:\n"
+        "  loud_cooler:\n"
+        "    throttle_soft_c: {value: 80, source: rpi_thermal}\n"
+        "    throttle_hard_c: {value: 85, source: rpi_thermal}\n"
+        "    noise_dba: {value: 41, source: my_meter}\n"
+    )
+    text = (Path(__file__).resolve().parents[2] / "src" / "microrack" / "catalog" / "data"
+            / "boards.yaml").read_text()
+    [pi5] = [b for b in yaml.safe_load(text)["boards"] if b["id"] == "rpi-5"]
+    pi5["thermal_profile"] = "loud_cooler"
+    mine.write_text(mine.read_text() + yaml.safe_dump({"boards": [pi5]}))
+    catalog = load_catalog(mine)
+    assert catalog.board("pi5").noise_dba == 41
+    assert catalog.board("pi5").fact("noise_dba").source == "my_meter"
+    req = Requirements.model_validate({"name": "q", "boards": ["pi5"], "max_noise_dba": 35})
+    assert plan(req, catalog).rejected[0].reasons == ["Raspberry Pi 5: 41 dBA > 35 dBA allowed"]
+    assert plan(req.model_copy(update={"max_noise_dba": 45.0}), catalog).ranked

@@ -256,6 +256,7 @@ def _thermal_profile(name: str, node: _Node, sources: Mapping[str, Source]) -> T
         fan_curve=tuple(points),
         hysteresis_c=q("hysteresis_c", required=False),
         note=note.text() if note else None,
+        noise_dba=q("noise_dba", required=False),
         facts=MappingProxyType(facts),
     )
 
@@ -438,9 +439,17 @@ def build_board(raw: RawCatalog, board_id: str) -> BoardProfile:
         lane_sharing=sharing,
         hpl=hpl,
         measured_mhz=int(q(measured, "measured_mhz").value) if measured else None,
-        noise_dba=float(q(noise, "noise_dba").value) if noise else None,
+        noise_dba=float(q(noise, "noise_dba").value) if noise else _cooler_noise(profile, facts),
         facts=MappingProxyType(facts),
     )
+
+
+def _cooler_noise(profile: ThermalProfile, facts: dict[str, Quantity]) -> float | None:
+    """The cooler's measured noise stands for a board that has no figure of its own."""
+    if profile.noise_dba is None:
+        return None
+    facts["noise_dba"] = profile.facts["noise_dba"]
+    return profile.noise_dba
 
 
 def _nics(

@@ -83,6 +83,7 @@ class ThermalProfile:
     fan_curve: tuple[FanPoint, ...] = ()
     hysteresis_c: float | None = None
     note: str | None = None
+    noise_dba: float | None = None  # of the cooler at full speed, only where measured
     facts: Mapping[str, Quantity] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
 
 
@@ -235,7 +236,7 @@ class BoardProfile:
     lane_sharing: LaneSharing | None = None
     hpl: Hpl | None = None
     measured_mhz: int | None = None  # what sbc-bench measured at the top clock
-    noise_dba: float | None = None  # only where a source measured it
+    noise_dba: float | None = None  # only where measured: the board's, else its cooler's
     facts: Mapping[str, Quantity] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
 
     @property
