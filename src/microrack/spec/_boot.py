@@ -103,11 +103,10 @@ def boot_dependencies(spec: ClusterSpec, node: Node) -> tuple[BootDependency, ..
 
 
 def cannot_boot(spec: ClusterSpec, lost: frozenset[str]) -> list[str]:
-    """Netbooted nodes still standing that cannot boot once the ``lost`` nodes are down."""
+    """Netbooted nodes that cannot (re)boot while the ``lost`` nodes are down (a lost node
+    counts too: it cannot come back until its boot servers do)."""
     out = []
     for node, _ in netbooted(spec):
-        if node.name in lost:
-            continue
         if any(d.hard and d.node in lost for d in boot_dependencies(spec, node)):
             out.append(node.name)
     return out
