@@ -241,6 +241,13 @@ def _roles(i: int, roles: list[str]) -> Edit:
 
 
 CASES: list[tuple[str, Edit, str]] = [
+    ("user-root", lambda d: d["first_boot"].update(user="root"), "cannot be root"),
+    ("double-slash", lambda d: d["netboot"].update(tftp_root="/srv//tftp"), "contains '//'"),
+    (
+        "export-path",
+        lambda d: d["services"]["nfs"]["exports"][0].update(path="/srv/my jobs"),
+        "is not an absolute path without spaces",
+    ),
     (
         "serial-format",
         _node(1, serial="5a2c0e0"),

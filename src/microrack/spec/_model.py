@@ -118,6 +118,8 @@ def _abs_path(value: str) -> str:
         raise ValueError(f"{value!r} is not an absolute path without spaces")
     if any(part in (".", "..") for part in value.split("/")):
         raise ValueError(f"{value!r} contains '.' or '..'")
+    if "//" in value:
+        raise ValueError(f"{value!r} contains '//'")
     return value.rstrip("/") or "/"
 
 
@@ -447,7 +449,7 @@ class NetbootSettings(_Strict):
 class FirstBoot(_Strict):
     """What a node booting a fresh SD/eMMC/NVMe image does once (cloud-init NoCloud seed)."""
 
-    user: HostName = "microrack"
+    user: HostName = Field("microrack", description="the login user (not root: root login is off)")
     ssh_authorized_keys: list[SshKey] = Field(default_factory=list)
     agent_url: str | None = Field(
         None,
@@ -459,6 +461,13 @@ class FirstBoot(_Strict):
         default_factory=lambda: ["python3", "python3-yaml"],
         description="Debian packages installed on first boot",
     )
+
+    @field_validator("user")
+    @classmethod
+    def _not_root(cls, value: str) -> str:
+        if value == "root":
+            raise ValueError("the first-boot user cannot be root (root login is disabled)")
+        return value
 
     @field_validator("packages")
     @classmethod
