@@ -5,6 +5,10 @@
         EEPROM; bios, uefi: x86 PXE ROMs; ipxe: iPXE chained from a BIOS PXE ROM; plain:
         an ordinary client) and prints, as JSON, every offer for that MAC that arrives
         within SECONDS after the first one.
+    python netboot_client.py discover SOURCE MAC KIND SERVER ITEM
+        PXE boot-server discovery (after a proxy-DHCP answer): a DHCPREQUEST for boot menu
+        item ITEM (its type, as a number) sent from SOURCE to SERVER port 4011; prints the
+        answer as JSON.
     python netboot_client.py tftp SOURCE SERVER FILE OUT
         fetches FILE by TFTP (RFC 1350, octet mode) from SERVER, sending from address
         SOURCE, into OUT.
@@ -36,7 +40,7 @@ def _opt(code: int, value: bytes) -> bytes:
     return bytes([code, len(value)]) + value
 
 
-def discover(mac: str, kind: str, xid: int) -> bytes:
+def discover(mac: str, kind: str, xid: int, message: int = 1, extra_opts: bytes = b"") -> bytes:
     hw = bytes.fromhex(mac.replace(":", ""))
     pkt = struct.pack(
         "!BBBBIHH4s4s4s4s16s64s128s",
@@ -44,7 +48,9 @@ def discover(mac: str, kind: str, xid: int) -> bytes:
         bytes(4), bytes(4), bytes(4), bytes(4), hw + bytes(10), bytes(64), bytes(128),
     )  # fmt: skip
     vendor, arch, extra = KINDS[kind]
-    opts = _opt(53, b"\x01") + _opt(55, bytes([1, 3, 6, 15, 43, 60, 66, 67, 128, 129, 130]))
+    opts = _opt(53, bytes([message])) + _opt(
+        55, bytes([1, 3, 6, 15, 43, 60, 66, 67, 128, 129, 130])
+    )
     opts += _opt(57, struct.pack("!H", 1472))
     if vendor:
         opts += _opt(60, vendor)
@@ -52,7 +58,7 @@ def discover(mac: str, kind: str, xid: int) -> bytes:
         opts += _opt(93, struct.pack("!H", arch))
         opts += _opt(94, b"\x01\x02\x01")  # UNDI 2.1
         opts += _opt(97, b"\x00" + hw + bytes(10))  # client machine identifier (GUID)
-    return pkt + b"\x63\x82\x53\x63" + opts + extra + b"\xff"
+    return pkt + b"\x63\x82\x53\x63" + opts + extra + extra_opts + b"\xff"
 
 
 def parse(data: bytes) -> dict[str, object]:
@@ -102,6 +108,28 @@ def dhcp(iface: str, mac: str, kind: str, linger: float) -> None:
     print(json.dumps(offers))
 
 
+def boot_server(source: str, mac: str, kind: str, server: str, item: int) -> None:
+    xid = random.getrandbits(32)
+    # Option 43, sub-option 71: the boot item (type, layer 0) chosen from the menu.
+    choice = _opt(43, _opt(71, struct.pack("!HH", item, 0)) + b"\xff")
+    pkt = bytearray(discover(mac, kind, xid, message=3, extra_opts=choice))
+    pkt[12:16] = socket.inet_aton(source)  # ciaddr: the client has its address by now
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((source, 4011))
+    s.settimeout(1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        s.sendto(bytes(pkt), (server, 4011))
+        try:
+            data, _ = s.recvfrom(2048)
+        except TimeoutError:
+            continue
+        if len(data) >= 240 and data[0] == 2 and struct.unpack("!I", data[4:8])[0] == xid:
+            print(json.dumps(parse(data)))
+            return
+    sys.exit("no answer from the boot server")
+
+
 def tftp(source: str, server: str, name: str, out: str) -> None:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((source, 0))
@@ -128,6 +156,8 @@ def tftp(source: str, server: str, name: str, out: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "dhcp":
         dhcp(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]) if len(sys.argv) > 5 else 2)
+    elif sys.argv[1] == "discover":
+        boot_server(*sys.argv[2:6], int(sys.argv[6]))
     elif sys.argv[1] == "tftp":
         tftp(*sys.argv[2:6])
     else:

@@ -5,8 +5,11 @@ namespace sends the DHCPDISCOVER of a Raspberry Pi EEPROM, of x86 BIOS and UEFI 
 ROMs and of iPXE, with each node's MAC, checks the offers (reserved address, option 43
 "Raspberry Pi Boot", boot file names) and then fetches its files over TFTP from its
 serial-number directory, laid out by the rendered ``link-tree.sh`` as links to one
-shared image.  A MAC not in the spec gets no boot answer.  The same runs in proxy-DHCP
-mode beside a second dnsmasq playing the router, which leases the addresses.
+shared image (a Pi 2 is answered with the padded menu text its boot code wants and
+gets bootcode.bin from the root).  A MAC not in the spec gets no boot answer.  The
+same runs in proxy-DHCP mode beside a second dnsmasq playing the router, which
+leases the addresses; there the x86 client also does PXE boot-server discovery on
+port 4011 and is named iPXE.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ IMAGE = {
     "config.txt": b"arm_64bit=1\nkernel=kernel8.img\n",
     "kernel8.img": b"kernel " * 100,
     "bcm2711-rpi-4-b.dtb": b"\xd0\x0d\xfe\xed",
+    "bootcode.bin": b"bootcode for the Pi 2/3",
     "cmdline.txt": b"console=tty1 root=/dev/mmcblk0p2\n",  # replaced per node
 }
 
@@ -84,7 +88,15 @@ def _spec(ns: NetNS, subnet: int, tftp_root: Path, mode: str) -> dict[str, Any]:
                 ],
             },
             node("pi-a", PI_A, 50, board="rpi-4b", serial=SERIAL_A, netboot={"firmware": "rpi"}),
-            node("pi-b", PI_B, 51, board="rpi-4b", serial=SERIAL_B, netboot={"firmware": "rpi"}),
+            node(
+                "pi-b",
+                PI_B,
+                51,
+                board="rpi-2b",  # no network boot in ROM: bootcode.bin on SD, then TFTP
+                serial=SERIAL_B,
+                netboot={"firmware": "rpi"},
+                drives=[{"name": "mmcblk0", "kind": "sd", "size_gb": 1}],
+            ),
             node("pc-a", PC_BIOS, 52, board="intel-n100-minipc", netboot={"firmware": "bios"}),
             node("pc-b", PC_UEFI, 53, board="intel-n100-minipc", netboot={"firmware": "uefi"}),
         ],
@@ -121,6 +133,29 @@ def _offers(ns: NetNS, mac: str, kind: str, linger: float = 2) -> list[dict[str,
         text=True,
         timeout=120,
     )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _menu(offer: dict[str, Any]) -> dict[str, int]:
+    """The PXE boot menu in option 43 (sub-option 9): item text -> item type."""
+    data, i, items = _opt(offer, 43), 0, {}
+    while i + 1 < len(data) and data[i] != 255:
+        code, n = data[i], data[i + 1]
+        body = data[i + 2 : i + 2 + n]
+        if code == 9:
+            j = 0
+            while j + 3 <= len(body):
+                kind, size = int.from_bytes(body[j : j + 2], "big"), body[j + 2]
+                items[body[j + 3 : j + 3 + size].decode()] = kind
+                j += 3 + size
+        i += 2 + n
+    return items
+
+
+def _discover(ns: NetNS, source: str, mac: str, kind: str, server: str, item: int) -> dict:
+    argv = [sys.executable, CLIENT, "discover", source, mac, kind, server, str(item)]
+    r = subprocess.run(ns.exec_argv(1, argv), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -202,6 +237,7 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
         argv = _dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
         with started(argv, tmp_path / "dnsmasq.log") as proc:
             pi = _offers(ns, PI_A, "rpi")
+            pi2 = _offers(ns, PI_B, "rpi")
             bios = _offers(ns, PC_BIOS, "bios")
             ipxe = _offers(ns, PC_BIOS, "ipxe")
             uefi = _offers(ns, PC_UEFI, "uefi")
@@ -217,10 +253,16 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
                 f"ipxe/{PC_BIOS.replace(':', '-')}.ipxe",
                 tmp_path / "pc.ipxe",
             )
+            bootcode = _tftp(ns, offer["_me"], ns.addresses[0], "bootcode.bin", tmp_path / "bc")
             log = proc.output()
-    # The Pi: its reserved address, and the PXE menu naming "Raspberry Pi Boot".
+    # The Pi 2/3 boot code: the menu text padded with three spaces, bootcode.bin at the root.
+    assert [o["yiaddr"] for o in pi2] == [f"198.18.{subnet}.51"], log
+    assert b"Raspberry Pi Boot   " in _opt(pi2[0], 43), log
+    assert bootcode == IMAGE["bootcode.bin"]
+    # The Pi 4: its reserved address, and the PXE menu naming "Raspberry Pi Boot".
     assert offer["yiaddr"] == f"198.18.{subnet}.50", log
     assert b"Raspberry Pi Boot" in _opt(offer, 43), log
+    assert b"Raspberry Pi Boot " not in _opt(offer, 43), log
     assert _opt(offer, 60) == b"PXEClient", log
     # x86: the PXE ROM is sent iPXE, iPXE is sent the script that chains to the node's own.
     assert [o["yiaddr"] for o in bios] == [f"198.18.{subnet}.52"], log
@@ -268,14 +310,22 @@ def test_proxy_dhcp_beside_a_router(tmp_path: Path) -> None:
             offer = by_server[ns.addresses[0]]
             offer["_me"] = f"198.18.{subnet}.50"
             _check_pi_boot(ns, tmp_path, out, offer)
+            # x86 BIOS: pick the menu item the proxy offered; the boot server on port 4011
+            # names iPXE.
+            x86 = {socket_id(o): o for o in bios}
+            menu = _menu(x86[ns.addresses[0]])
+            _become(ns, PC_BIOS, by_server[ns.addresses[2]]["yiaddr"].rsplit(".", 1)[0] + ".52")
+            ack = _discover(
+                ns, f"198.18.{subnet}.52", PC_BIOS, "bios", ns.addresses[0], menu["microrack iPXE"]
+            )
             log = proc.output() + rproc.output()
     # The router leases the reserved address; the master only answers the boot request.
     assert set(by_server) == {ns.addresses[0], ns.addresses[2]}, log
     assert by_server[ns.addresses[2]]["yiaddr"] == f"198.18.{subnet}.50"
     assert not _opt(by_server[ns.addresses[2]], 43)
     assert offer["yiaddr"] == "0.0.0.0" and b"Raspberry Pi Boot" in _opt(offer, 43), log
-    x86 = {socket_id(o): o for o in bios}
-    assert b"microrack iPXE" in _opt(x86[ns.addresses[0]], 43), log
+    assert list(menu) == ["microrack iPXE"], log
+    assert _bootfile(ack) == "ipxe/undionly.kpxe", (ack, log)
     # Not in the spec: the router leases an address, the master stays silent.
     assert {socket_id(o) for o in stranger} == {ns.addresses[2]}, log
 
