@@ -478,6 +478,24 @@ def test_describe_table_says_who_cannot_boot() -> None:
     assert "net (rpi): needs dhcp+tftp+nfs-root from master" in r.stdout
 
 
+def test_boot_tolerance_is_apart_from_role_groups() -> None:
+    """tolerance() keys stay role groups (the simulator maps them to roles)."""
+    from microrack.spec import tolerance
+    from microrack.spec._tolerance import boot_tolerance
+
+    spec = load_spec(PI2)
+    assert "netboot" not in tolerance(spec)
+    assert boot_tolerance(spec) == {"netboot": 0}
+    assert boot_tolerance(load_spec(spec_cases.EXAMPLES / "cluster-pi4-13.yaml")) == {}
+
+
+def test_simulator_runs_on_the_netbooted_example(tmp_path: Path) -> None:
+    from microrack.sim._scenario import _Cluster
+
+    cluster = _Cluster(load_spec(PI2))
+    assert set(cluster.groups) == {"control-plane", "nfs"}
+
+
 def test_losing_a_netbooted_node_leaves_the_others_bootable() -> None:
     from microrack.spec import failure_scenarios
 

@@ -155,7 +155,7 @@ def test_switch_and_power_losses_are_scenarios() -> None:
 
 def test_single_control_plane_tolerates_nothing() -> None:
     spec = load_spec(spec_cases.EXAMPLES / "cluster-pi2-5.yaml")
-    assert tolerance(spec) == {"control-plane": 0, "nfs": 0, "netboot": 0}
+    assert tolerance(spec) == {"control-plane": 0, "nfs": 0}
     lost_master = {sc.lost: sc for sc in failure_scenarios(spec, 1)}[("master",)]
     assert {o.name: o.ok for o in lost_master.outcomes} == {
         "control-plane": False,

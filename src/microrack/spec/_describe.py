@@ -8,7 +8,7 @@ from collections import defaultdict
 from microrack.spec._boot import boot_dependencies, cannot_boot
 from microrack.spec._model import ClusterSpec, Node
 from microrack.spec._rules import node_peak_w, node_ram_need_gb
-from microrack.spec._tolerance import Scenario, failure_scenarios, tolerance
+from microrack.spec._tolerance import Scenario, boot_tolerance, failure_scenarios, tolerance
 
 
 def summary(spec: ClusterSpec) -> dict[str, object]:
@@ -26,7 +26,7 @@ def summary(spec: ClusterSpec) -> dict[str, object]:
                 broken_by_domain[o.name].append(sc.cause)
             else:
                 broken[o.name][len(sc.lost)].append(list(sc.lost))
-    tol = tolerance(spec)
+    tol = tolerance(spec) | boot_tolerance(spec)
     groups = []
     for name, kind in names.items():
         b = broken[name]

@@ -51,13 +51,14 @@ def tolerance(spec: ClusterSpec) -> dict[str, int]:
             out[f"ceph-pool:{pool.name}"] = max(0, min(pool.size, osd_hosts) - pool.min_size)
     if spec.services.nfs is not None:
         out["nfs"] = max(0, len(spec.with_role(Role.NFS_SERVER)) - 1)
-    out.update(boot_tolerance(spec))
     return out
 
 
 def boot_tolerance(spec: ClusterSpec) -> dict[str, int]:
     """``{"netboot": 0}`` when a netbooted node needs another spec node to boot: each
-    boot service (DHCP, TFTP, its root) has one server, so losing it stops the boot."""
+    boot service (DHCP, TFTP, its root) has one server, so losing it stops the boot.
+
+    Kept apart from :func:`tolerance`, whose keys name groups of nodes by role."""
     from microrack.spec._boot import boot_dependencies, netbooted
 
     names = {n.name for n in spec.nodes}
