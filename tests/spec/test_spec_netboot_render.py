@@ -93,6 +93,27 @@ def test_exportfs_rejects_a_broken_exports_file(tmp_path: Path) -> None:
     assert r.returncode != 0 and "no_such_option" in r.stderr, r.stderr
 
 
+def test_exportfs_accepts_every_option_the_spec_accepts(tmp_path: Path) -> None:
+    """The spec's list of export options is no wider than what exportfs takes."""
+    from microrack.spec._model import NFS_EXPORT_FLAGS, NFS_EXPORT_VALUED
+
+    values = {"anonuid": "1000", "anongid": "1000", "mountpoint": "/srv/e", "mp": "/srv/e",
+              "fsid": "7", "refer": "/e@198.18.2.1", "replicas": "/e@198.18.2.1",
+              "sec": "sys"}  # fmt: skip
+    assert set(values) == NFS_EXPORT_VALUED
+    options = sorted(NFS_EXPORT_FLAGS) + [f"{k}={v}" for k, v in sorted(values.items())]
+    data = _pi2()
+    data["services"]["nfs"]["exports"] = [
+        {"path": f"/srv/e{i}", "network": "lan", "options": f"{opt},no_subtree_check"}
+        for i, opt in enumerate(options)
+    ]
+    text = render(load_spec(write(tmp_path, data)))["nfs/master/exports"].decode()
+    exports = tmp_path / "exports"
+    exports.write_text(text)
+    r = _exportfs(tmp_path, exports, [*_exported_paths(text), "/srv/e"])
+    assert r.returncode == 0 and not r.stderr, r.stderr
+
+
 def test_shared_read_only_root_is_one_export_line(tmp_path: Path) -> None:
     data = _pi2()
     for node in data["nodes"][1:]:

@@ -241,6 +241,16 @@ def _roles(i: int, roles: list[str]) -> Edit:
 
 
 CASES: list[tuple[str, Edit, str]] = [
+    (
+        "export-unknown-option",
+        lambda d: d["services"]["nfs"]["exports"][0].update(options="rw,turbo"),
+        "'turbo' is not an NFS export option",
+    ),
+    (
+        "export-empty-value",
+        lambda d: d["services"]["nfs"]["exports"][0].update(options="rw,fsid="),
+        "'fsid=' is not an NFS export option",
+    ),
     ("user-root", lambda d: d["first_boot"].update(user="root"), "cannot be root"),
     ("double-slash", lambda d: d["netboot"].update(tftp_root="/srv//tftp"), "contains '//'"),
     (

@@ -385,15 +385,42 @@ class CephService(_Strict):
     )
 
 
+#: exports(5) options that nfs-utils' exportfs accepts, bare and with ``=value``.
+NFS_EXPORT_FLAGS = frozenset(
+    {
+        "ro", "rw", "secure", "insecure", "sync", "async", "wdelay", "no_wdelay", "hide", "nohide",
+        "crossmnt", "nocrossmnt", "subtree_check", "no_subtree_check", "auth_nlm", "no_auth_nlm",
+        "secure_locks", "insecure_locks", "acl", "no_acl", "root_squash", "no_root_squash",
+        "all_squash", "no_all_squash", "nordirplus", "security_label", "pnfs", "no_pnfs", "mp",
+        "mountpoint",
+    }
+)
+NFS_EXPORT_VALUED = frozenset(
+    {
+        "anonuid", "anongid", "mountpoint", "mp", "fsid", "refer", "replicas", "sec",
+    }
+)
+
+
 class NfsExport(_Strict):
     path: AbsPath
     network: str = Field(description="network allowed to mount the export")
-    options: str = Field("rw,sync,no_subtree_check", pattern=r"^[a-z0-9_=:,./@-]+$")
+    options: str = Field("rw,sync,no_subtree_check", pattern=r"^[a-z0-9_=:,./@+-]+$")
     mount: AbsPath | None = Field(None, description="where client nodes mount it (a .mount unit)")
     mount_on: list[str] | None = Field(
         None, description="nodes that mount it; default every node on the network but the server"
     )
     mount_options: str = Field("_netdev,hard,nfsvers=4.2", pattern=r"^[a-z0-9_=:,./@-]+$")
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, value: str) -> str:
+        for opt in value.split(","):
+            name, eq, arg = opt.partition("=")
+            known = (name in NFS_EXPORT_VALUED and arg) if eq else name in NFS_EXPORT_FLAGS
+            if not known:
+                raise ValueError(f"{opt!r} is not an NFS export option (exports(5))")
+        return value
 
 
 class NfsService(_Strict):
