@@ -115,6 +115,32 @@ def test_link_tree_refuses_a_missing_image(tmp_path: Path) -> None:
     assert r.returncode == 1 and "images/default is missing" in r.stderr
 
 
+def test_link_tree_links_directories_and_runs_twice(tmp_path: Path) -> None:
+    from microrack.spec.render import render_to
+
+    out = tmp_path / "out"
+    render_to(load_spec(PI2), out)
+    root = tmp_path / "tftp"
+    image = root / "images" / "default"
+    (image / "overlays").mkdir(parents=True)
+    (image / "overlays" / "disable-bt.dtbo").write_bytes(b"dtbo")
+    (image / "bootcode.bin").write_bytes(b"bootcode")
+    (image / "start.elf").write_bytes(b"start")
+    (image / "cmdline.txt").write_bytes(b"root=/dev/mmcblk0p2\n")
+    for _ in range(2):
+        r = subprocess.run(
+            ["sh", str(out / "netboot" / "link-tree.sh"), str(root)], capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+    for serial in ("5a2c0e01", "5a2c0e04"):
+        d = root / serial
+        assert (d / "overlays" / "disable-bt.dtbo").read_bytes() == b"dtbo"
+        assert (d / "overlays").is_symlink() and (d / "start.elf").is_symlink()
+        assert not (d / "overlays" / "overlays").exists()  # ln -n: no link inside the link
+        assert b"nfsroot=" in (d / "cmdline.txt").read_bytes()
+    assert (root / "bootcode.bin").read_bytes() == b"bootcode"
+
+
 def test_examples_without_netboot_render_no_tftp_stanza() -> None:
     for path in spec_cases.examples():
         if path == PI2:
