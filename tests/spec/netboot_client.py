@@ -32,6 +32,8 @@ KINDS: dict[str, tuple[bytes, int | None, bytes]] = {
     "uefi": (b"PXEClient:Arch:00007:UNDI:003016", 7, b""),
     # iPXE says who it is with option 175 (its feature list) and user class "iPXE".
     "ipxe": (b"PXEClient:Arch:00000:UNDI:002001", 0, bytes([175, 3, 19, 1, 1, 77, 4]) + b"iPXE"),
+    # U-Boot's "dhcp" on an arm64 board (CONFIG_BOOTP_VCI_STRING, client arch 11).
+    "uboot": (b"U-Boot.armv8", 11, b""),
     "plain": (b"", None, b""),
 }
 

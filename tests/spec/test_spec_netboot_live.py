@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.netns]
 CLIENT = str(Path(__file__).with_name("netboot_client.py"))
 PI_A, PI_B = "02:6d:72:3f:00:0a", "02:6d:72:3f:00:0b"
 PC_BIOS, PC_UEFI = "02:6d:72:3f:00:0c", "02:6d:72:3f:00:0d"
+SBC = "02:6d:72:3f:00:0e"
 STRANGER = "02:6d:72:3f:00:99"
 SERIAL_A, SERIAL_B = "5a2c0e0a", "5a2c0e0b"
 #: What the operator copies from the image's boot partition into images/default/.
@@ -99,6 +100,12 @@ def _spec(ns: NetNS, subnet: int, tftp_root: Path, mode: str) -> dict[str, Any]:
             ),
             node("pc-a", PC_BIOS, 52, board="intel-n100-minipc", netboot={"firmware": "bios"}),
             node("pc-b", PC_UEFI, 53, board="intel-n100-minipc", netboot={"firmware": "uefi"}),
+            # U-Boot ignores proxy-DHCP answers: the spec refuses it in proxy mode.
+            *(
+                [node("sbc", SBC, 54, board="radxa-rock-5b", netboot={"firmware": "uboot"})]
+                if mode == "full"
+                else []
+            ),
         ],
         "netboot": {"dhcp": mode, "tftp_root": str(tftp_root)},
     }
@@ -241,6 +248,7 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
             bios = _offers(ns, PC_BIOS, "bios")
             ipxe = _offers(ns, PC_BIOS, "ipxe")
             uefi = _offers(ns, PC_UEFI, "uefi")
+            uboot = _offers(ns, SBC, "uboot")
             stranger = _offers(ns, STRANGER, "rpi")
             _become(ns, PI_A, f"198.18.{subnet}.50")
             (offer,) = pi
@@ -252,6 +260,13 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
                 ns.addresses[0],
                 f"ipxe/{PC_BIOS.replace(':', '-')}.ipxe",
                 tmp_path / "pc.ipxe",
+            )
+            pxelinux = _tftp(
+                ns,
+                offer["_me"],
+                ns.addresses[0],
+                f"pxelinux.cfg/01-{SBC.replace(':', '-')}",
+                tmp_path / "pxelinux",
             )
             bootcode = _tftp(ns, offer["_me"], ns.addresses[0], "bootcode.bin", tmp_path / "bc")
             log = proc.output()
@@ -269,6 +284,10 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
     assert _bootfile(bios[0]) == "ipxe/undionly.kpxe", log
     assert _bootfile(ipxe[0]) == "ipxe/boot.ipxe", log
     assert [(o["yiaddr"], _bootfile(o)) for o in uefi] == [(f"198.18.{subnet}.53", "ipxe/ipxe.efi")]
+    # U-Boot: its address and a boot file at the TFTP root, so that 'pxe get' asks for
+    # pxelinux.cfg/01-<mac> there.
+    assert [(o["yiaddr"], _bootfile(o)) for o in uboot] == [(f"198.18.{subnet}.54", "pxelinux.0")]
+    assert b"LABEL microrack" in pxelinux and b"  KERNEL images/default/vmlinuz\n" in pxelinux
     assert script.startswith(b"#!ipxe") and b"nfsroot=" in script and b"\nboot\n" in script
     # Not in the spec: an address from the pool, but no boot answer (no file, and a PXE
     # menu without entries).

@@ -152,9 +152,10 @@ def dnsmasq_netboot(spec: ClusterSpec) -> list[str]:
             lines.append(f"dhcp-boot=tag:{IPXE_TAG},tag:{IPXE_CLIENT},ipxe/boot.ipxe")
     if "uboot" in used:
         lines += [
-            "# U-Boot 'pxe get' asks for pxelinux.cfg/01-<mac> under this prefix",
-            f"dhcp-boot=tag:{TAG['uboot']},pxelinux.cfg/",
-            f"dhcp-option-force=tag:{TAG['uboot']},210,/",
+            "# U-Boot's 'pxe get' asks for pxelinux.cfg/01-<mac> in the directory of the boot",
+            "# file name (here the TFTP root); distro boot sets autoload=no, so the name is",
+            "# never fetched itself",
+            f"dhcp-boot=tag:{TAG['uboot']},pxelinux.0",
         ]
     return [*lines, ""]
 
