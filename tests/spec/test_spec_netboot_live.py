@@ -2,7 +2,7 @@
 
 The master's namespace runs dnsmasq from the render (DHCP and TFTP); a client
 namespace sends the DHCPDISCOVER of a Raspberry Pi EEPROM, of x86 BIOS and UEFI PXE
-ROMs and of iPXE, with each node's MAC, checks the offers (reserved address, option 43
+ROMs, of iPXE and of U-Boot, with each node's MAC, checks the offers (reserved address, option 43
 "Raspberry Pi Boot", boot file names) and then fetches its files over TFTP from its
 serial-number directory, laid out by the rendered ``link-tree.sh`` as links to one
 shared image (a Pi 2 is answered with the padded menu text its boot code wants and
