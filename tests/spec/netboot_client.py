@@ -2,9 +2,11 @@
 
     python netboot_client.py dhcp IFACE MAC KIND [SECONDS]
         broadcasts the DHCPDISCOVER a boot loader of KIND sends (rpi: the Raspberry Pi
-        EEPROM; bios, uefi: x86 PXE ROMs; ipxe: iPXE chained from a BIOS PXE ROM; plain:
-        an ordinary client) and prints, as JSON, every offer for that MAC that arrives
-        within SECONDS after the first one.
+        EEPROM; bios, uefi: x86 PXE ROMs; ipxe: iPXE chained from a BIOS PXE ROM; uboot:
+        U-Boot; plain: an ordinary client) and prints, as JSON, every offer for that MAC
+        that arrives within SECONDS after the first one, then requests the offered
+        address (DHCPREQUEST) and adds the server's answer as the last element (with
+        "acked": true for a DHCPACK).
     python netboot_client.py discover SOURCE MAC KIND SERVER ITEM
         PXE boot-server discovery (after a proxy-DHCP answer): a DHCPREQUEST for boot menu
         item ITEM (its type, as a number) sent from SOURCE to SERVER port 4011; prints the
@@ -107,7 +109,32 @@ def dhcp(iface: str, mac: str, kind: str, linger: float) -> None:
             continue
         offers.append(parse(data))
         first = first or time.monotonic()
-    print(json.dumps(offers))
+    leased = [o for o in offers if o["yiaddr"] != "0.0.0.0"]
+    if leased:
+        print(json.dumps([*offers, request(s, mac, kind, leased[0])]))
+    else:
+        print(json.dumps(offers))
+
+
+def request(s: socket.socket, mac: str, kind: str, offer: dict[str, object]) -> dict[str, object]:
+    """DHCPREQUEST for the offered address from the server that offered it."""
+    xid = random.getrandbits(32)
+    opts = offer["options"]
+    assert isinstance(opts, dict)
+    chosen = _opt(50, socket.inet_aton(str(offer["yiaddr"]))) + _opt(54, bytes.fromhex(opts["54"]))
+    pkt = discover(mac, kind, xid, message=3, extra_opts=chosen)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        s.sendto(pkt, ("255.255.255.255", 67))
+        try:
+            data, _ = s.recvfrom(2048)
+        except TimeoutError:
+            continue
+        if len(data) >= 240 and data[0] == 2 and struct.unpack("!I", data[4:8])[0] == xid:
+            answer = parse(data)
+            answer["acked"] = data[240:].find(b"\x35\x01\x05") >= 0
+            return answer
+    return {"acked": False, "yiaddr": "", "options": {}}
 
 
 def boot_server(source: str, mac: str, kind: str, server: str, item: int) -> None:

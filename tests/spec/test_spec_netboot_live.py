@@ -134,6 +134,7 @@ def _dnsmasq_argv(dnsmasq: str, conf: Path, ns: NetNS, i: int, tmp: Path, *extra
 
 
 def _offers(ns: NetNS, mac: str, kind: str, linger: float = 2) -> list[dict[str, Any]]:
+    """The offers for ``mac``; the answer to the DHCPREQUEST that follows is in ``ACKS``."""
     r = subprocess.run(
         ns.exec_argv(1, [sys.executable, CLIENT, "dhcp", ns.iface(1), mac, kind, str(linger)]),
         capture_output=True,
@@ -141,7 +142,13 @@ def _offers(ns: NetNS, mac: str, kind: str, linger: float = 2) -> list[dict[str,
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    answers = json.loads(r.stdout)
+    if answers and "acked" in answers[-1]:
+        ACKS[mac] = answers.pop()
+    return answers
+
+
+ACKS: dict[str, dict[str, Any]] = {}
 
 
 def _menu(offer: dict[str, Any]) -> dict[str, int]:
@@ -235,6 +242,7 @@ def _check_pi_boot(ns: NetNS, tmp: Path, out: Path, offer: dict[str, Any]) -> No
 
 def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
     dnsmasq = require_binary("dnsmasq", "/usr/sbin/dnsmasq")
+    ACKS.clear()
     subnet = 63
     with NetNS(2, subnet=subnet, prefix="mrnb") as ns:
         tftp_root = tmp_path / "tftp"
@@ -274,8 +282,11 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
     assert [o["yiaddr"] for o in pi2] == [f"198.18.{subnet}.51"], log
     assert b"Raspberry Pi Boot   " in _opt(pi2[0], 43), log
     assert bootcode == IMAGE["bootcode.bin"]
-    # The Pi 4: its reserved address, and the PXE menu naming "Raspberry Pi Boot".
+    # The Pi 4: its reserved address (offered and acknowledged), and the PXE menu naming
+    # "Raspberry Pi Boot".
     assert offer["yiaddr"] == f"198.18.{subnet}.50", log
+    assert ACKS[PI_A]["acked"] and ACKS[PI_A]["yiaddr"] == f"198.18.{subnet}.50", log
+    assert "DHCPACK(" in log and f"198.18.{subnet}.50 {PI_A} pi-a" in log
     assert b"Raspberry Pi Boot" in _opt(offer, 43), log
     assert b"Raspberry Pi Boot " not in _opt(offer, 43), log
     assert _opt(offer, 60) == b"PXEClient", log
@@ -301,6 +312,7 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
 
 def test_proxy_dhcp_beside_a_router(tmp_path: Path) -> None:
     dnsmasq = require_binary("dnsmasq", "/usr/sbin/dnsmasq")
+    ACKS.clear()
     subnet = 64
     with NetNS(3, subnet=subnet, prefix="mrnp") as ns:
         tftp_root = tmp_path / "tftp"
@@ -341,6 +353,8 @@ def test_proxy_dhcp_beside_a_router(tmp_path: Path) -> None:
     # The router leases the reserved address; the master only answers the boot request.
     assert set(by_server) == {ns.addresses[0], ns.addresses[2]}, log
     assert by_server[ns.addresses[2]]["yiaddr"] == f"198.18.{subnet}.50"
+    lease = ACKS[PI_A]
+    assert lease["acked"] and socket_id(lease) == ns.addresses[2], log
     assert not _opt(by_server[ns.addresses[2]], 43)
     assert offer["yiaddr"] == "0.0.0.0" and b"Raspberry Pi Boot" in _opt(offer, 43), log
     assert list(menu) == ["microrack iPXE"], log
