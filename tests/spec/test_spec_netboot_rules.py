@@ -541,3 +541,58 @@ def test_losing_a_netbooted_node_leaves_the_others_bootable() -> None:
     assert ok["netboot"] is True
     (out,) = [o for o in by_lost["master",].outcomes if o.name == "netboot"]
     assert not out.ok and "cannot boot: node-1, node-2, node-3, node-4" in out.detail
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    count=st.integers(min_value=1, max_value=12),
+    serials=st.lists(st.integers(min_value=0, max_value=2**32 - 1), min_size=12, max_size=12,
+                     unique=True),
+    proxy=st.booleans(),
+)  # fmt: skip
+def test_identical_pis_render_one_tree(count: int, serials: list[int], proxy: bool) -> None:
+    """Any number of identical netbooted Pis: one serial directory, one root and one
+    dnsmasq tag each, and dnsmasq accepts the file."""
+    import tempfile
+
+    from support import require_binary
+
+    dnsmasq = require_binary("dnsmasq", "/usr/sbin/dnsmasq")
+    data = pi2()
+    template = data["nodes"][1]
+    data["nodes"] = data["nodes"][:1]
+    data["netboot"]["dhcp"] = "proxy" if proxy else "full"
+    for i in range(count):
+        node = json.loads(json.dumps(template))
+        node.update(name=f"w{i}", serial=f"{serials[i]:08x}")
+        node["nics"][0].update(mac=f"02:6d:72:02:01:{i:02x}", address=f"198.18.2.{20 + i}")
+        data["nodes"].append(node)
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = load_spec(write(Path(tmp), data))
+        files = render(spec)
+        conf = Path(tmp) / "dnsmasq.conf"
+        conf.write_bytes(files["dnsmasq.conf"])
+        r = subprocess.run([dnsmasq, "--test", "-C", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = files["dnsmasq.conf"].decode()
+    assert text.count("dhcp-mac=set:mr-rpi-rom,") == count
+    assert text.count("dhcp-mac=set:mr-netboot,") == (count if proxy else 0)
+    cmdlines = sorted(p for p in files if p.endswith("/cmdline.txt"))
+    assert cmdlines == sorted(f"netboot/tftp/{s:08x}/cmdline.txt" for s in serials[:count])
+    exports = files["nfs/master/exports"].decode()
+    assert sum(line.startswith("/srv/nfsroot/") for line in exports.splitlines()) == count
+    script = files["netboot/link-tree.sh"].decode()
+    assert sum(line.startswith("link_image ") for line in script.splitlines()) == count
+
+
+def test_validate_cli_names_the_netboot_field(tmp_path: Path) -> None:
+    data = pi2()
+    data["nodes"][3]["serial"] = "not-hex!"
+    r = subprocess.run(
+        microrack_cmd("spec", "validate", str(write(tmp_path, data))),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "nodes[3].serial: 'not-hex!' is not a board serial number" in r.stdout + r.stderr
