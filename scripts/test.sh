@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   prometheus prometheus-node-exporter prometheus-alertmanager victoria-metrics
   dnsmasq-base fio iperf3 chromium iproute2 systemd
+  nfs-kernel-server cloud-init curl util-linux
 )
 
 need=()
@@ -22,7 +23,8 @@ if ((${#need[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts the daemons it installs; the tests start their own.
-  for svc in prometheus prometheus-node-exporter prometheus-alertmanager victoria-metrics; do
+  for svc in prometheus prometheus-node-exporter prometheus-alertmanager victoria-metrics \
+      nfs-server rpcbind; do
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -157,4 +157,8 @@ def test_single_control_plane_tolerates_nothing() -> None:
     spec = load_spec(spec_cases.EXAMPLES / "cluster-pi2-5.yaml")
     assert tolerance(spec) == {"control-plane": 0, "nfs": 0}
     lost_master = {sc.lost: sc for sc in failure_scenarios(spec, 1)}[("master",)]
-    assert {o.name: o.ok for o in lost_master.outcomes} == {"control-plane": False, "nfs": False}
+    assert {o.name: o.ok for o in lost_master.outcomes} == {
+        "control-plane": False,
+        "nfs": False,
+        "netboot": False,
+    }

@@ -2,18 +2,21 @@
 
 ``load_spec`` reads and checks it; ``check_spec`` lists every error and warning;
 ``tolerance`` and ``failure_scenarios`` say what survives losing nodes;
+``boot_dependencies`` what a node needs from others to boot;
 ``render`` writes the configuration the rest of the stack reads (dnsmasq, hosts,
 Ansible, Prometheus, systemd, Kubernetes, Grafana).
 """
 
 from __future__ import annotations
 
+from microrack.spec._boot import BootDependency, boot_dependencies
 from microrack.spec._load import Problem, SpecInvalid, check_file, load_spec, parse_spec
 from microrack.spec._model import ClusterSpec, Network, NetworkKind, Nic, Node, Role, Switch
 from microrack.spec._rules import check_spec
 from microrack.spec._tolerance import Outcome, Scenario, agent_targets, failure_scenarios, tolerance
 
 __all__ = [
+    "BootDependency",
     "ClusterSpec",
     "Network",
     "NetworkKind",
@@ -26,6 +29,7 @@ __all__ = [
     "SpecInvalid",
     "Switch",
     "agent_targets",
+    "boot_dependencies",
     "check_file",
     "check_spec",
     "failure_scenarios",

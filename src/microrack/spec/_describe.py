@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from microrack.spec._model import ClusterSpec
+from microrack.spec._boot import boot_dependencies, cannot_boot
+from microrack.spec._model import ClusterSpec, Node
 from microrack.spec._rules import node_peak_w, node_ram_need_gb
-from microrack.spec._tolerance import Scenario, failure_scenarios, tolerance
+from microrack.spec._tolerance import Scenario, boot_tolerance, failure_scenarios, tolerance
 
 
 def summary(spec: ClusterSpec) -> dict[str, object]:
@@ -25,7 +26,7 @@ def summary(spec: ClusterSpec) -> dict[str, object]:
                 broken_by_domain[o.name].append(sc.cause)
             else:
                 broken[o.name][len(sc.lost)].append(list(sc.lost))
-    tol = tolerance(spec)
+    tol = tolerance(spec) | boot_tolerance(spec)
     groups = []
     for name, kind in names.items():
         b = broken[name]
@@ -53,12 +54,54 @@ def summary(spec: ClusterSpec) -> dict[str, object]:
                 "roles": [r.value for r in n.roles],
                 "peak_w": round(node_peak_w(n), 1),
                 "ram_need_gb": round(node_ram_need_gb(n), 2),
+                **_boot(spec, n),
             }
             for n in spec.nodes
         ],
         "groups": groups,
+        "cannot_boot_without": boot_blast(spec),
         "scenarios_checked": len(scenarios),
     }
+
+
+def _boot(spec: ClusterSpec, node: Node) -> dict[str, object]:
+    nb = node.netboot if node.boot == "net" else None
+    return {
+        "boot": node.boot or "local",
+        "firmware": nb.firmware if nb else None,
+        "serial": node.serial,
+        "boot_needs": [
+            {"service": d.service, "node": d.node, "hard": d.hard}
+            for d in boot_dependencies(spec, node)
+        ],
+    }
+
+
+def boot_blast(spec: ClusterSpec) -> dict[str, list[str]]:
+    """For each node others need at boot: the nodes that cannot boot while it is down."""
+    out = {}
+    for n in spec.nodes:
+        stuck = cannot_boot(spec, frozenset({n.name}))
+        if stuck:
+            out[n.name] = stuck
+    return out
+
+
+def _boot_cell(n: dict) -> str:  # type: ignore[type-arg]
+    text = str(n["boot"]) + (f" ({n['firmware']})" if n["firmware"] else "")
+    hard: dict[str, list[str]] = {}
+    soft: list[str] = []
+    for d in n["boot_needs"]:
+        if d["hard"]:
+            hard.setdefault(d["node"], []).append(d["service"])
+        else:
+            soft.append(f"{d['service']} from {d['node']}")
+    needs = [f"{'+'.join(svcs)} from {node}" for node, svcs in hard.items()]
+    if needs:
+        text += ": needs " + ", ".join(needs)
+    elif soft:
+        text += ": address by " + ", ".join(soft)
+    return text
 
 
 def _losses(lists: list[list[str]], limit: int = 4) -> str:
@@ -77,7 +120,8 @@ def describe(spec: ClusterSpec, *, as_json: bool = False) -> int:
 
     console = Console()
     nodes = Table(title=f"{spec.cluster.name} ({spec.cluster.domain}): {len(spec.nodes)} nodes")
-    for col in ("node", "board", "RAM GB", "needs GB", "peak W", "address", "MAC", "roles"):
+    cols = ("node", "board", "RAM GB", "needs GB", "peak W", "address", "MAC", "roles", "boot")
+    for col in cols:
         nodes.add_column(
             col,
             justify="right" if col in ("RAM GB", "needs GB", "peak W") else "left",
@@ -93,8 +137,11 @@ def describe(spec: ClusterSpec, *, as_json: bool = False) -> int:
             n["address"],
             n["mac"],
             ", ".join(n["roles"]),
+            _boot_cell(n),
         )
     console.print(nodes)
+    for server, stuck in data["cannot_boot_without"].items():  # type: ignore[attr-defined]
+        console.print(f"{server} down: {', '.join(stuck)} cannot boot")
     groups = Table(title="What survives losing nodes")
     for col in ("group", "kind", "tolerates", "any 1 lost", "any 2 lost", "switch/PSU lost"):
         groups.add_column(col, overflow="fold")

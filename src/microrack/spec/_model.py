@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -26,13 +27,18 @@ __all__ = [
     "DEFAULT_AGENT_PORT",
     "NODE_EXPORTER_PORT",
     "AgentSettings",
+    "BootMedium",
     "CephPool",
     "CephService",
     "Cluster",
     "ClusterSpec",
     "DhcpPool",
     "Drive",
+    "FirstBoot",
+    "IscsiRoot",
     "LoadBalancerService",
+    "NetBoot",
+    "NetbootSettings",
     "Network",
     "NetworkKind",
     "NfsExport",
@@ -50,6 +56,13 @@ NODE_EXPORTER_PORT = 9100
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_SERIAL = re.compile(r"^[0-9a-f]{8}$")
+_IQN = re.compile(r"^iqn\.\d{4}-\d{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[^\s,]+)?$")
+_SSH_KEY = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)"
+    r"@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
+)
+_KARG = re.compile(r"^[^\s\"']+$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -81,7 +94,62 @@ def _domain(value: str) -> str:
     return value
 
 
+def _serial_text(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # YAML reads 01234567 as an octal number and 12345678 as decimal: digits are lost.
+        raise ValueError(f"{value!r} was read as a number: write the serial in quotes")
+    return value
+
+
+def _serial(value: str) -> str:
+    v = value.strip().lower()
+    if v.startswith("0x"):
+        v = v[2:]
+    if not _SERIAL.match(v):
+        raise ValueError(
+            f"{value!r} is not a board serial number (8 hex digits, as the last 8 of "
+            "'Serial' in /proc/cpuinfo, e.g. 3a8c01f2)"
+        )
+    return v
+
+
+def _abs_path(value: str) -> str:
+    if not value.startswith("/") or "\n" in value or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not an absolute path without spaces")
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ValueError(f"{value!r} contains '.' or '..'")
+    if "//" in value:
+        raise ValueError(f"{value!r} contains '//'")
+    return value.rstrip("/") or "/"
+
+
+def _iqn(value: str) -> str:
+    if not _IQN.match(value):
+        raise ValueError(f"{value!r} is not an iSCSI name (iqn.YYYY-MM.reversed.domain[:name])")
+    return value
+
+
+def _ssh_key(value: str) -> str:
+    v = value.strip()
+    if not _SSH_KEY.match(v):
+        raise ValueError(
+            f"{v[:40]!r} is not an OpenSSH public key ('ssh-ed25519 AAAA... comment')"
+        )
+    return v
+
+
+def _kernel_arg(value: str) -> str:
+    if not _KARG.match(value):
+        raise ValueError(f"{value!r} is not one kernel argument (no spaces or quotes)")
+    return value
+
+
 Mac = Annotated[str, AfterValidator(_mac)]
+Serial = Annotated[str, BeforeValidator(_serial_text), AfterValidator(_serial)]
+AbsPath = Annotated[str, AfterValidator(_abs_path)]
+Iqn = Annotated[str, AfterValidator(_iqn)]
+SshKey = Annotated[str, AfterValidator(_ssh_key)]
+KernelArg = Annotated[str, AfterValidator(_kernel_arg)]
 HostName = Annotated[str, AfterValidator(_hostname)]
 Domain = Annotated[str, AfterValidator(_domain)]
 
@@ -200,6 +268,50 @@ class Drive(_Strict):
     osd: bool = Field(False, description="this drive is a Ceph OSD")
 
 
+#: Where a node's OS comes from: a local medium, or the network (``netboot``).
+BootMedium = Literal["sd", "emmc", "nvme", "usb", "net"]
+
+
+class IscsiRoot(_Strict):
+    """An iSCSI LUN holding a netbooted node's root file system (dracut ``netroot=``)."""
+
+    target: Iqn
+    portal: ipaddress.IPv4Address = Field(description="address of the iSCSI target")
+    port: int = Field(3260, ge=1, le=65535)
+    lun: int = Field(0, ge=0, le=16383)
+
+
+class NetBoot(_Strict):
+    """How a node with ``boot: net`` loads its kernel and finds its root."""
+
+    firmware: Literal["rpi", "bios", "uefi", "uboot"] = Field(
+        description="rpi: the Raspberry Pi boot ROM/EEPROM (TFTP from <serial>/); bios/uefi: "
+        "x86 PXE chaining to iPXE; uboot: U-Boot's pxelinux.cfg/01-<mac>"
+    )
+    os: Literal["linux", "talos"] = "linux"
+    image: HostName = Field(
+        "default", description="the shared set of boot files under <tftp_root>/images/"
+    )
+    kernel: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.+-]+$",
+        description="kernel file in the image; default vmlinuz (Talos: vmlinuz-<arch>)",
+    )
+    initrd: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.+-]+$",
+        description="initramfs file in the image; default initrd.img (Talos: initramfs-<arch>.xz)",
+    )
+    arch: Literal["amd64", "arm64"] = Field("amd64", description="Talos kernel/initramfs flavour")
+    root: Literal["nfs", "iscsi"] = "nfs"
+    root_path: AbsPath | None = Field(
+        None, description="NFS root export; default <netboot.nfs_root>/<node name>"
+    )
+    root_readonly: bool = Field(False, description="the root is shared read-only")
+    iscsi: IscsiRoot | None = None
+    cmdline: list[KernelArg] = Field(default_factory=list, description="extra kernel arguments")
+
+
 class Node(_Strict):
     name: HostName
     board: str = Field(description="board id or alias from the microrack catalog")
@@ -215,6 +327,9 @@ class Node(_Strict):
     agent_port: int = Field(DEFAULT_AGENT_PORT, ge=1, le=65535)
     node_exporter: bool = Field(False, description="node_exporter runs on port 9100")
     fan: bool = Field(False, description="a controllable fan: render the fan controller unit")
+    boot: BootMedium | None = Field(None, description="where the OS boots from (net: netboot)")
+    serial: Serial | None = Field(None, description="board serial, 8 hex digits (Raspberry Pi)")
+    netboot: NetBoot | None = None
 
     @field_validator("board")
     @classmethod
@@ -270,10 +385,42 @@ class CephService(_Strict):
     )
 
 
+#: exports(5) options that nfs-utils' exportfs accepts, bare and with ``=value``.
+NFS_EXPORT_FLAGS = frozenset(
+    {
+        "ro", "rw", "secure", "insecure", "sync", "async", "wdelay", "no_wdelay", "hide", "nohide",
+        "crossmnt", "nocrossmnt", "subtree_check", "no_subtree_check", "auth_nlm", "no_auth_nlm",
+        "secure_locks", "insecure_locks", "acl", "no_acl", "root_squash", "no_root_squash",
+        "all_squash", "no_all_squash", "nordirplus", "security_label", "pnfs", "no_pnfs", "mp",
+        "mountpoint",
+    }
+)
+NFS_EXPORT_VALUED = frozenset(
+    {
+        "anonuid", "anongid", "mountpoint", "mp", "fsid", "refer", "replicas", "sec",
+    }
+)
+
+
 class NfsExport(_Strict):
-    path: str = Field(pattern=r"^/")
+    path: AbsPath
     network: str = Field(description="network allowed to mount the export")
-    options: str = "rw,sync,no_subtree_check"
+    options: str = Field("rw,sync,no_subtree_check", pattern=r"^[a-z0-9_=:,./@+-]+$")
+    mount: AbsPath | None = Field(None, description="where client nodes mount it (a .mount unit)")
+    mount_on: list[str] | None = Field(
+        None, description="nodes that mount it; default every node on the network but the server"
+    )
+    mount_options: str = Field("_netdev,hard,nfsvers=4.2", pattern=r"^[a-z0-9_=:,./@-]+$")
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, value: str) -> str:
+        for opt in value.split(","):
+            name, eq, arg = opt.partition("=")
+            known = (name in NFS_EXPORT_VALUED and arg) if eq else name in NFS_EXPORT_FLAGS
+            if not known:
+                raise ValueError(f"{opt!r} is not an NFS export option (exports(5))")
+        return value
 
 
 class NfsService(_Strict):
@@ -309,6 +456,55 @@ class AgentSettings(_Strict):
     interval_s: float = Field(5, gt=0)
 
 
+class NetbootSettings(_Strict):
+    """Where the boot server keeps its files and how it answers DHCP."""
+
+    dhcp: Literal["full", "proxy"] = Field(
+        "full",
+        description="full: the dhcp-dns node leases addresses too; proxy: a router leases "
+        "them and the dhcp-dns node only answers network-boot requests (proxy-DHCP)",
+    )
+    tftp_root: AbsPath = "/srv/tftp"
+    nfs_root: AbsPath = "/srv/nfsroot"
+    http_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s\"']+$",
+        description="base URL of the boot server's HTTP files (Talos machine configs)",
+    )
+
+
+class FirstBoot(_Strict):
+    """What a node booting a fresh SD/eMMC/NVMe image does once (cloud-init NoCloud seed)."""
+
+    user: HostName = Field("microrack", description="the login user (not root: root login is off)")
+    ssh_authorized_keys: list[SshKey] = Field(default_factory=list)
+    agent_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s\"']+$",
+        description="where a node downloads the single-file agent (microrack build agent)",
+    )
+    agent_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    packages: list[str] = Field(
+        default_factory=lambda: ["python3", "python3-yaml"],
+        description="Debian packages installed on first boot",
+    )
+
+    @field_validator("user")
+    @classmethod
+    def _not_root(cls, value: str) -> str:
+        if value == "root":
+            raise ValueError("the first-boot user cannot be root (root login is disabled)")
+        return value
+
+    @field_validator("packages")
+    @classmethod
+    def _package_names(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", p):
+                raise ValueError(f"{p!r} is not a Debian package name")
+        return value
+
+
 class Cluster(_Strict):
     name: HostName
     domain: Domain
@@ -323,6 +519,8 @@ class ClusterSpec(_Strict):
     nodes: list[Node] = Field(min_length=1)
     services: Services = Field(default_factory=Services)
     agent: AgentSettings = Field(default_factory=lambda: AgentSettings.model_validate({}))
+    netboot: NetbootSettings = Field(default_factory=lambda: NetbootSettings.model_validate({}))
+    first_boot: FirstBoot = Field(default_factory=lambda: FirstBoot.model_validate({}))
 
     def network(self, name: str) -> Network | None:
         return next((n for n in self.networks if n.name == name), None)

@@ -15,6 +15,7 @@ from microrack.spec._load import Problem
 from microrack.spec._model import (
     WIRED_KINDS,
     ClusterSpec,
+    NetBoot,
     NetworkKind,
     Node,
     Role,
@@ -439,6 +440,222 @@ def _redundancy(spec: ClusterSpec) -> Iterator[Problem]:
             )
 
 
+# --- network boot, NFS and first boot ------------------------------------------------------
+
+
+def _serials(spec: ClusterSpec) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for i, node in enumerate(spec.nodes):
+        if node.serial is None:
+            continue
+        if node.serial in seen:
+            yield _e(
+                f"nodes[{i}].serial",
+                f"duplicate serial {node.serial} (also at {seen[node.serial]})",
+            )
+        else:
+            seen[node.serial] = f"nodes[{i}].serial"
+
+
+def _local_boot(spec: ClusterSpec, f: str, node: Node) -> Iterator[Problem]:
+    if node.netboot is not None:
+        yield _e(f"{f}.netboot", f"node {node.name}: netboot is set but boot is not 'net'")
+    kinds = {d.kind for d in node.drives}
+    if node.boot is not None and kinds and node.boot not in kinds:
+        yield _w(
+            f"{f}.boot", f"node {node.name} boots from {node.boot} but lists no {node.boot} drive"
+        )
+
+
+def _boot_server_reach(spec: ClusterSpec, f: str, node: Node) -> Iterator[Problem]:
+    from microrack.spec._boot import boot_server
+
+    server = boot_server(spec)
+    if server is None:
+        yield _e(
+            f"{f}.boot",
+            f"node {node.name} boots from the network but no node has the dhcp-dns role "
+            "(the DHCP and TFTP server)",
+        )
+    elif server.name == node.name:
+        yield _e(f"{f}.boot", f"node {node.name} is the boot server: it cannot netboot itself")
+    elif not any(nic.network == node.primary.network for nic in server.nics):
+        yield _e(
+            f"{f}.boot",
+            f"node {node.name} boots from network {node.primary.network} but the boot "
+            f"server {server.name} has no NIC there (DHCP and PXE do not cross routers)",
+        )
+
+
+def _firmware(spec: ClusterSpec, f: str, node: Node, nb: NetBoot) -> Iterator[Problem]:
+    from microrack.spec._boot import RPI_EEPROM_NETBOOT
+
+    if nb.firmware == "uboot" and spec.netboot.dhcp == "proxy":
+        yield _e(
+            f"{f}.netboot.firmware",
+            f"node {node.name}: U-Boot does not take boot options from a proxy-DHCP "
+            "server; use netboot.dhcp: full",
+        )
+    if nb.os == "talos" and spec.netboot.http_url is None:
+        yield _e(
+            "netboot.http_url",
+            f"node {node.name} boots Talos, which fetches its machine config over "
+            "HTTP: set netboot.http_url",
+        )
+    if nb.firmware != "rpi":
+        return
+    if not node.board.startswith("rpi-"):
+        yield _e(
+            f"{f}.netboot.firmware",
+            f"node {node.name}: firmware rpi is the Raspberry Pi boot loader, "
+            f"board {node.board} is not a Raspberry Pi",
+        )
+    if node.serial is None:
+        yield _e(
+            f"{f}.serial",
+            f"node {node.name}: a Raspberry Pi loads its files from the TFTP "
+            "directory named after its serial number: set serial (8 hex digits)",
+        )
+    if nb.os == "talos":
+        yield _e(
+            f"{f}.netboot.os",
+            f"node {node.name}: the Pi boot loader does not load Talos; use firmware uboot",
+        )
+    if node.board not in RPI_EEPROM_NETBOOT and "sd" not in {d.kind for d in node.drives}:
+        yield _w(
+            f"{f}.drives",
+            f"node {node.name}: a {node.board} has no network boot in ROM; "
+            "it needs an SD card holding bootcode.bin (list it as a drive)",
+        )
+
+
+def _root(
+    spec: ClusterSpec, f: str, node: Node, nb: NetBoot, exported: set[str]
+) -> tuple[list[Problem], tuple[str, ...] | None]:
+    """Problems of a netbooted node's root, and the key that identifies the root."""
+    from microrack.spec._boot import nfs_server, root_path
+
+    if nb.os == "talos":  # runs from RAM
+        return [], None
+    if nb.root == "iscsi":
+        if nb.iscsi is None:
+            problem = _e(f"{f}.netboot.iscsi", f"node {node.name}: root iscsi needs iscsi.target")
+            return [problem], None
+        return [], ("iscsi", str(nb.iscsi.portal), nb.iscsi.target, str(nb.iscsi.lun))
+    found = []
+    if nb.iscsi is not None:
+        found.append(_e(f"{f}.netboot.iscsi", f"node {node.name}: iscsi is set but root is nfs"))
+    nfs = nfs_server(spec)
+    if nfs is None:
+        found.append(
+            _e(
+                f"{f}.netboot.root",
+                f"node {node.name} has an NFS root but no node has the nfs-server role",
+            )
+        )
+    elif nfs.name == node.name:
+        found.append(_e(f"{f}.netboot.root", f"node {node.name} cannot mount its root from itself"))
+    path = root_path(spec, node)
+    if path in exported:
+        found.append(
+            _e(
+                f"{f}.netboot.root_path",
+                f"node {node.name}: root {path} is also a services.nfs export",
+            )
+        )
+    return found, ("nfs", path)
+
+
+def _netboot(spec: ClusterSpec) -> Iterator[Problem]:
+    yield from _serials(spec)
+    roots: dict[tuple[str, ...], list[tuple[str, Node]]] = defaultdict(list)
+    exported = {e.path for e in spec.services.nfs.exports} if spec.services.nfs else set()
+    for i, node in enumerate(spec.nodes):
+        f = f"nodes[{i}]"
+        if node.boot != "net":
+            yield from _local_boot(spec, f, node)
+            continue
+        nb = node.netboot
+        if nb is None:
+            yield _e(
+                f"{f}.netboot",
+                f"node {node.name}: boot is 'net' but netboot (firmware, root) is not set",
+            )
+            continue
+        yield from _boot_server_reach(spec, f, node)
+        yield from _firmware(spec, f, node, nb)
+        found, key = _root(spec, f, node, nb, exported)
+        yield from found
+        if key is not None:
+            roots[key].append((f, node))
+    for users in roots.values():
+        writers = [n.name for _, n in users if n.netboot and not n.netboot.root_readonly]
+        if len(users) > 1 and writers:
+            where = ", ".join(n.name for _, n in users)
+            for f, _ in users[1:]:
+                yield _e(
+                    f"{f}.netboot",
+                    f"nodes {where} share one root and {', '.join(writers)} would write to "
+                    "it: give each its own root, or set root_readonly on all of them",
+                )
+
+
+def _nfs(spec: ClusterSpec) -> Iterator[Problem]:
+    from microrack.spec._boot import mounting_nodes, nfs_server
+
+    nfs = spec.services.nfs
+    if nfs is None:
+        return
+    server = nfs_server(spec)
+    names = {n.name for n in spec.nodes}
+    seen: dict[tuple[str, str], int] = {}
+    mounts: dict[tuple[str, str], int] = {}
+    for i, exp in enumerate(nfs.exports):
+        f = f"services.nfs.exports[{i}]"
+        if (exp.path, exp.network) in seen:
+            first = seen[exp.path, exp.network]
+            yield _e(f, f"{exp.path} is exported to {exp.network} twice (also exports[{first}])")
+        seen[exp.path, exp.network] = i
+        net = spec.network(exp.network)
+        if net is not None and net.kind not in WIRED_KINDS:
+            yield _e(
+                f"{f}.network",
+                f"{exp.path}: clients must be on a wired network; "
+                f"{net.name} is a {net.kind} range",
+            )
+        elif (
+            net is not None
+            and server is not None
+            and not any(nic.network == net.name for nic in server.nics)
+        ):
+            yield _w(
+                f"{f}.network",
+                f"{exp.path} is exported to {net.name} but the NFS server {server.name} "
+                "has no NIC on it (clients reach it through a router)",
+            )
+        for j, name in enumerate(exp.mount_on or []):
+            if name not in names:
+                yield _e(f"{f}.mount_on[{j}]", f"no node {name!r}")
+        if exp.mount is None:
+            if exp.mount_on:
+                yield _e(f"{f}.mount", f"{exp.path}: mount_on is set but mount (where) is not")
+            continue
+        for node in mounting_nodes(spec, exp):
+            if (node.name, exp.mount) in mounts:
+                yield _e(
+                    f"{f}.mount",
+                    f"node {node.name} mounts two exports at {exp.mount} "
+                    f"(also exports[{mounts[node.name, exp.mount]}])",
+                )
+            mounts[node.name, exp.mount] = i
+            if net is not None and not any(nic.address in net.cidr for nic in node.nics):
+                yield _e(
+                    f"{f}.mount_on",
+                    f"node {node.name} mounts {exp.path} but has no address in {net.name} "
+                    f"({net.cidr}), the only network it is exported to",
+                )
+
+
 RULES: tuple[Callable[[ClusterSpec], Iterator[Problem]], ...] = (
     _addresses,
     _ranges,
@@ -449,6 +666,8 @@ RULES: tuple[Callable[[ClusterSpec], Iterator[Problem]], ...] = (
     _placement,
     _ram,
     _redundancy,
+    _netboot,
+    _nfs,
     _single_points,
 )
 

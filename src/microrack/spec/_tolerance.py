@@ -25,6 +25,8 @@ __all__ = [
     "Outcome",
     "Scenario",
     "agent_targets",
+    "boot_outcomes",
+    "boot_tolerance",
     "failure_domains",
     "failure_scenarios",
     "tolerance",
@@ -56,6 +58,48 @@ def tolerance(spec: ClusterSpec) -> dict[str, int]:
     if spec.services.nfs is not None:
         out["nfs"] = max(0, len(spec.with_role(Role.NFS_SERVER)) - 1)
     return out
+
+
+def boot_tolerance(spec: ClusterSpec) -> dict[str, int]:
+    """``{"netboot": 0}`` when a netbooted node needs another spec node to boot: each
+    boot service (DHCP, TFTP, its root) has one server, so losing it stops the boot.
+
+    Kept apart from :func:`tolerance`, whose keys name groups of nodes by role."""
+    from microrack.spec._boot import boot_dependencies, netbooted
+
+    names = {n.name for n in spec.nodes}
+    for node, _ in netbooted(spec):
+        if any(d.hard and d.node in names for d in boot_dependencies(spec, node)):
+            return {"netboot": 0}
+    return {}
+
+
+def boot_outcomes(spec: ClusterSpec, lost: frozenset[str]) -> list[Outcome]:
+    """Whether every netbooted node still standing can boot once ``lost`` are down."""
+    from microrack.spec._boot import boot_dependencies, cannot_boot, netbooted
+
+    if not netbooted(spec):
+        return []
+    stuck = cannot_boot(spec, lost)
+    if not stuck:
+        return [Outcome("netboot", "boot", True, "every netbooted node can boot")]
+    needed = sorted(
+        {
+            f"{d.service} from {d.node}"
+            for n in spec.nodes
+            if n.name in stuck
+            for d in boot_dependencies(spec, n)
+            if d.hard and d.node in lost
+        }
+    )
+    return [
+        Outcome(
+            "netboot",
+            "boot",
+            False,
+            f"cannot boot: {', '.join(stuck)} (lost {'; '.join(needed)})",
+        )
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +172,7 @@ def _after_loss(spec: ClusterSpec, lost: frozenset[str]) -> tuple[Outcome, ...]:
         outcomes.append(
             Outcome("nfs", "storage", bool(alive), f"servers alive: {', '.join(alive) or 'none'}")
         )
+    outcomes.extend(boot_outcomes(spec, lost))
     wanted = sum(w.ram_gb for w in spec.services.workloads)
     if wanted:
         free = sum(

@@ -15,8 +15,11 @@ import yaml
 
 from microrack.spec._model import ClusterSpec
 from microrack.spec.render._ansible import inventory
+from microrack.spec.render._cloudinit import cloudinit_files
 from microrack.spec.render._grafana import PANELS, dashboard_json
 from microrack.spec.render._kubernetes import agent_manifests, k3s_config, metallb_manifests
+from microrack.spec.render._netboot import netboot_files
+from microrack.spec.render._nfs import nfs_files
 from microrack.spec.render._prometheus import prometheus_config
 from microrack.spec.render._systemd import agent_unit, fan_unit
 from microrack.spec.render._text import HEADER, dnsmasq_conf, hosts_file
@@ -64,4 +67,6 @@ def render(spec: ClusterSpec) -> dict[str, bytes]:
             role, conf = k3s
             note = f"# /etc/rancher/k3s/config.yaml of {node.name}: run 'k3s {role}'\n"
             files[f"k3s/{node.name}.yaml"] = _yaml(conf, head + note)
+    for extra in (netboot_files(spec), nfs_files(spec), cloudinit_files(spec)):
+        files.update((path, text.encode()) for path, text in extra.items())
     return dict(sorted(files.items()))

@@ -18,7 +18,11 @@ def _wired_with_nics(spec: ClusterSpec) -> list[Network]:
 
 
 def dnsmasq_conf(spec: ClusterSpec) -> str:
-    """DHCP ranges (dynamic pool, or static-only), one dhcp-host per NIC, DNS for the domain."""
+    """DHCP ranges (dynamic pool, or static-only), one dhcp-host per NIC, DNS for the domain,
+    and the TFTP/PXE answers for netbooted nodes; with ``netboot.dhcp: proxy`` the leases
+    come from a router and this dnsmasq answers only boot requests (proxy-DHCP)."""
+    from microrack.spec.render._netboot import dnsmasq_netboot
+
     domain = spec.cluster.domain
     lines = [
         HEADER.format(name=spec.cluster.name).rstrip("\n"),
@@ -27,9 +31,38 @@ def dnsmasq_conf(spec: ClusterSpec) -> str:
         f"local=/{domain}/",
         "domain-needed",
         "bogus-priv",
-        "dhcp-authoritative",
-        "",
     ]
+    if spec.netboot.dhcp == "proxy":
+        lines += _proxy_dhcp(spec)
+    else:
+        lines += ["dhcp-authoritative", "", *_full_dhcp(spec)]
+    lines += dnsmasq_netboot(spec)
+    lines.append("# forward and reverse DNS for every NIC")
+    for node in spec.nodes:
+        for nic in node.nics:
+            name = nic_host_name(node, nic)
+            lines.append(f"host-record={name}.{domain},{name},{nic.address}")
+    return "\n".join(lines) + "\n"
+
+
+def _proxy_dhcp(spec: ClusterSpec) -> list[str]:
+    lines = [
+        "",
+        "# proxy-DHCP: the router leases addresses; this server only answers boot requests.",
+        "# The router must reserve these addresses:",
+    ]
+    for node in spec.nodes:
+        for nic in node.nics:
+            lines.append(f"#   {nic.mac} {nic.address} {nic_host_name(node, nic)}")
+    for net in _wired_with_nics(spec):
+        mask = net.cidr.netmask
+        lines.append(f"dhcp-range=set:{net.name},{net.cidr.network_address},proxy,{mask}")
+    return [*lines, ""]
+
+
+def _full_dhcp(spec: ClusterSpec) -> list[str]:
+    domain = spec.cluster.domain
+    lines: list[str] = []
     for net in _wired_with_nics(spec):
         tag = net.name
         mask = net.cidr.netmask
@@ -50,13 +83,7 @@ def dnsmasq_conf(spec: ClusterSpec) -> str:
     for node in spec.nodes:
         for nic in node.nics:
             lines.append(f"dhcp-host={nic.mac},{nic.address},{nic_host_name(node, nic)}")
-    lines.append("")
-    lines.append("# forward and reverse DNS for every NIC")
-    for node in spec.nodes:
-        for nic in node.nics:
-            name = nic_host_name(node, nic)
-            lines.append(f"host-record={name}.{domain},{name},{nic.address}")
-    return "\n".join(lines) + "\n"
+    return [*lines, ""]
 
 
 def hosts_file(spec: ClusterSpec) -> str:
