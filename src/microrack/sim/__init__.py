@@ -8,7 +8,15 @@ fan controller.  ``Twin`` steps many nodes together as numpy arrays, for
 
 from microrack.sim._model import COOLERS, BoardModel, board_model
 from microrack.sim._node import GET_THROTTLED, NodeDown, TwinNode, open_node
-from microrack.sim._params import BoardPhysics, Param, physics_for
+from microrack.sim._params import (
+    KINDS,
+    BoardPhysics,
+    Cooler,
+    Param,
+    TwinData,
+    physics_for,
+    twin_data,
+)
 from microrack.sim._physics import Twin
 from microrack.sim._report import summary_text, write_html
 from microrack.sim._scenario import GroupCheck, NodeResult, SimResult, run_files, run_scenario
@@ -25,8 +33,10 @@ __all__ = [
     "COOLERS",
     "FAULT_KINDS",
     "GET_THROTTLED",
+    "KINDS",
     "BoardModel",
     "BoardPhysics",
+    "Cooler",
     "Fault",
     "GroupCheck",
     "NodeDown",
@@ -36,6 +46,7 @@ __all__ = [
     "Scenario",
     "SimResult",
     "Twin",
+    "TwinData",
     "TwinNode",
     "board_model",
     "load_node_script",
@@ -45,5 +56,6 @@ __all__ = [
     "run_files",
     "run_scenario",
     "summary_text",
+    "twin_data",
     "write_html",
 ]

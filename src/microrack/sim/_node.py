@@ -30,7 +30,7 @@ from microrack.sensors import FsUsage
 from microrack.sim._layout import zones_for
 from microrack.sim._model import BoardModel, board_model
 from microrack.sim._physics import Twin
-from microrack.sim._script import NodeScript, interp, load_node_script
+from microrack.sim._script import NodeScript, interp, io_at, load_node_script
 
 __all__ = ["NodeDown", "TwinNode", "open_node"]
 
@@ -64,7 +64,9 @@ class TwinNode:
         self._ids = random.Random(seed)
         nvme = board.has_nvme_slot if self.script.nvme is None else self.script.nvme
         self.has_nvme = bool(nvme)
-        self.twin = Twin([board], ambient_c=self.script.ambient_c, nvme=[self.has_nvme])
+        self.twin = Twin([board], ambient_c=self.script.ambient_c, nvme=[self.has_nvme],
+                         kind=self.script.kind)
+        self._io_share = self.twin.io_share(0, self.script.kind)
         self.twin.auto_fan[0] = bool(board.physics.fan_curve)
         self.pwm = 255
         self.pwm_enable = 2
@@ -126,6 +128,8 @@ class TwinNode:
         st = self._script_time(t)
         tw = self.twin
         tw.util[0] = interp(s.load, st, "util")
+        io = io_at(s.load, st)
+        tw.io[0] = tw.util[0] * self._io_share if io is None else io
         amb = interp(s.ambient, st, "c") if s.ambient else s.ambient_c
         up, fan_ok, uv = 1.0, 1.0, False
         failed: set[str] = set()
@@ -575,7 +579,9 @@ def open_node(board: str, *, seed: int = 0, name: str | None = None,
     the steady state of the script's first load point.
     """
     parsed = load_node_script(script) if script is not None else None
-    node = TwinNode(board_model(board), seed=seed, name=name, script=parsed, clock=clock)
+    ram_gb = parsed.ram_gb if parsed is not None else None
+    node = TwinNode(board_model(board, ram_gb=ram_gb), seed=seed, name=name, script=parsed,
+                    clock=clock)
     node.twin.settle()
     node.twin.time = 0.0
     node._last = clock()
