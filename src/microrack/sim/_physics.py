@@ -160,7 +160,7 @@ class Twin:
         self._w_die = np.empty(n, _F)  # (1 - d_s) g_js / (g_js + g_sa)
         self._sink_decay = np.empty(n, _F)
         self._fan_p = np.zeros(n, _F)
-        self._extra_p = self.carrier_w.copy()
+        self._extra_p = (self.carrier_w + self._nvme_idle_up).astype(_F)
         self._two_s = (2.0 * self.inv_band * self.clock_span).astype(_F)
         self._neg_slope2 = (-self._two_s).astype(_F)
         self._k0_2 = (2.0 + self.soft_c * self._two_s).astype(_F)
@@ -175,6 +175,8 @@ class Twin:
         self._fan_live = (self.fan_ok * up * self.has_fan).astype(_F)
         self._nvme_idle_up = (self.nvme_idle_w * up).astype(_F)
         self._all_up = bool((up > 0).all())
+        if hasattr(self, "_last_duty"):
+            self._last_duty.fill(-1.0)  # _extra_p holds the drives' idle draw
         self._nvme_act_up = (self.nvme_act_w * up).astype(_F)
         self._clock_cap = np.where(self.under_voltage & self.is_pi, self.min_clock, _F(1.0)).astype(
             _F
@@ -249,6 +251,7 @@ class Twin:
         self._fan_p *= duty
         self._fan_p *= self.fan_w
         np.add(self._fan_p, self.carrier_w, out=self._extra_p)
+        self._extra_p += self._nvme_idle_up
         self._last_duty[:] = duty
 
     def step(self, dt: float, *, track: bool = True) -> None:
@@ -315,18 +318,16 @@ class Twin:
         sink += t1
         np.multiply(amb, self._w_amb, out=t1)
         sink += t1
-        # power: board + NVMe (by I/O) + fan + carrier share
-        nvp = t3
-        np.multiply(self.io, self._nvme_act_up, out=nvp)
-        nvp += self._nvme_idle_up
+        # power: board + NVMe (idle with the fan and carrier share in _extra_p, active by I/O)
         p = self.power
-        np.add(bp, nvp, out=p)
+        np.multiply(self.io, self._nvme_act_up, out=p)
+        p += bp
         p += self._extra_p
         # NVMe temperature (tau ~2 min): advanced every _NVME_EVERY steps over their time
         self._nvme_wait += dt
         self._nvme_steps += 1
         if self._nvme_steps >= _NVME_EVERY or not track:
-            self._nvme_update(nvp, t1, t2)
+            self._nvme_update(t1, t2, t3)
         self.time += dt
         if not track:
             return
@@ -352,7 +353,9 @@ class Twin:
         """Relax the drives toward their equilibrium over the time since the last update."""
         nv = self.nvme_temp
         amb = self.ambient
-        np.multiply(nvp, self.nvme_r, out=t1)  # own power (nvp holds no carrier share)
+        np.multiply(self.io, self._nvme_act_up, out=nvp)  # the drive's own power
+        nvp += self._nvme_idle_up
+        np.multiply(nvp, self.nvme_r, out=t1)
         np.subtract(self.temp, amb, out=t2)
         t2 *= self.nvme_k
         t1 += t2
