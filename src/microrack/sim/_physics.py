@@ -146,6 +146,7 @@ class Twin:
         self.time = 0.0
 
         self._dt_key: float | None = None
+        self._last_key = b""  # fan duties the sink terms were computed for (bytes)
         self.set_kind(range(n), kind)
         self._buf = [np.empty(n, _F) for _ in range(4)]
         self._flush_buf = np.empty((4, n), _ACC)
@@ -154,7 +155,6 @@ class Twin:
         self._die_decay = np.empty(n, _F)
         self._neg_dt_inv_cs = np.empty(n, _F)
         # sink conductance terms, recomputed only when the effective fan duty changes
-        self._last_duty = np.full(n, -1.0, _F)
         self._g_sa = np.empty(n, _F)
         self._w_amb = np.empty(n, _F)  # (1 - d_s) g_sa / (g_js + g_sa)
         self._w_die = np.empty(n, _F)  # (1 - d_s) g_js / (g_js + g_sa)
@@ -174,9 +174,9 @@ class Twin:
         self._dyn_up = (self.dyn_w * self.intensity * up).astype(_F)
         self._fan_live = (self.fan_ok * up * self.has_fan).astype(_F)
         self._nvme_idle_up = (self.nvme_idle_w * up).astype(_F)
+        self._base_extra = (self._nvme_idle_up + self.carrier_w).astype(_F)
         self._all_up = bool((up > 0).all())
-        if hasattr(self, "_last_duty"):
-            self._last_duty.fill(-1.0)  # _extra_p holds the drives' idle draw
+        self._last_key = b""  # _extra_p holds the drives' idle draw: recompute it
         self._nvme_act_up = (self.nvme_act_w * up).astype(_F)
         self._clock_cap = np.where(self.under_voltage & self.is_pi, self.min_clock, _F(1.0)).astype(
             _F
@@ -231,28 +231,26 @@ class Twin:
             self._die_gain = (1.0 - self._die_decay).astype(_F)
             self._neg_dt_inv_cs = (self.inv_c_sink * _F(-dt)).astype(_F)
             self._dt_key = dt
-            self._last_duty.fill(-1.0)  # the sink decay depends on dt too
+            self._last_key = b""  # the sink decay depends on dt too
             self._rises()
 
     def _sink_terms(self, duty: np.ndarray) -> None:
         """Sink-to-ambient conductance and its weights, for the present fan duty."""
-        g, den = self._g_sa, self._sink_decay
+        g, den, w_amb, w_die = self._g_sa, self._sink_decay, self._w_amb, self._w_die
         np.multiply(duty, self.g_fan, out=g)
         g += self.g_off
         np.add(g, self.g_js, out=den)
-        np.divide(g, den, out=self._w_amb)
-        np.subtract(1.0, self._w_amb, out=self._w_die)
+        np.divide(g, den, out=w_amb)  # g_sa / (g_js + g_sa)
         den *= self._neg_dt_inv_cs
-        np.exp(den, out=den)
-        gain = 1.0 - den
-        self._w_amb *= gain
-        self._w_die *= gain
-        np.multiply(duty, duty, out=self._fan_p)
-        self._fan_p *= duty
-        self._fan_p *= self.fan_w
-        np.add(self._fan_p, self.carrier_w, out=self._extra_p)
-        self._extra_p += self._nvme_idle_up
-        self._last_duty[:] = duty
+        np.exp(den, out=den)  # the sink's decay over dt
+        np.subtract(1.0, den, out=w_die)  # 1 - d_s
+        w_amb *= w_die  # (1 - d_s) g_sa / (g_js + g_sa)
+        w_die -= w_amb  # (1 - d_s) g_js / (g_js + g_sa)
+        fan_p = self._fan_p
+        np.multiply(duty, duty, out=fan_p)
+        fan_p *= duty
+        fan_p *= self.fan_w
+        np.add(fan_p, self._base_extra, out=self._extra_p)
 
     def step(self, dt: float, *, track: bool = True) -> None:
         """Advance every node by ``dt`` seconds.
@@ -275,8 +273,10 @@ class Twin:
                 self.duty[sel] = np.interp(temp[sel], xs, ys, left=ys[0], right=ys[-1])
         duty = self.fan_duty
         np.multiply(self.duty, self._fan_live, out=duty)
-        if not np.array_equal(duty, self._last_duty):
+        key = duty.tobytes()  # one memcmp: cheaper than an elementwise comparison
+        if key != self._last_key:
             self._sink_terms(duty)
+            self._last_key = key
         # die, at idle power first: a = T_eq0 + (T - T_eq0) d with T_eq0 = T_sink + P_idle r_js
         temp *= self._die_decay
         np.multiply(sink, self._die_gain, out=t1)
