@@ -66,6 +66,7 @@ class Run:
     ram_gb: float | None = None
     ambient_c: float | None = None  # None: from the first sample and the idle steady state
     carrier_w: float | None = None
+    nodes: int = 1  # identical nodes on one carrier, measured together (power runs)
     protocol: str | None = None
     temps_c: tuple[tuple[float, float], ...] = ()
     fit_until_s: float | None = None
@@ -212,6 +213,7 @@ def load_runs(path: str | Path = RUNS_FILE, twin: str | Path = TWIN_FILE) -> lis
             ram_gb=opt("ram_gb"),
             ambient_c=opt("ambient_c"),
             carrier_w=opt("carrier_w"),
+            nodes=int(opt("nodes") or 1),
             protocol=r.get("protocol"),
             temps_c=tuple(temps),
             fit_until_s=opt("fit_until_s"),
@@ -312,14 +314,14 @@ def _steady(run: Run, data: TwinData) -> float:
 
 
 def _power(run: Run, data: TwinData) -> float:
-    """Board + carrier watts during the run (a cooled board at full utilisation)."""
+    """Board(s) + carrier watts during the run (cooled boards at full utilisation)."""
     m = _model(run, data)
     tw = Twin([m], nvme=[False], kind=run.kind)
     tw.auto_fan[:] = False
     tw.duty[:] = 1.0
     tw.util[:] = 1.0
     tw.settle()
-    return float(tw.board_power[0]) + m.carrier_w
+    return run.nodes * float(tw.board_power[0]) + m.carrier_w
 
 
 def _onset(run: Run, series: tuple[np.ndarray, np.ndarray], model: BoardModel) -> float:
@@ -451,7 +453,7 @@ def _hpl_values(
         dyn = m.load_w - m.idle_w
         if dyn <= 0:
             continue
-        k = (r.watts - m.carrier_w - m.idle_w) / dyn  # type: ignore[operator]
+        k = ((r.watts - m.carrier_w) / r.nodes - m.idle_w) / dyn  # type: ignore[operator]
         key = f"boards.{m.id}.workload.hpl"
         if key in data.params() and data.get(key).fit:
             values[key] = k
