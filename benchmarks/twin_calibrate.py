@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from microrack.sim._calibrate import RUNS_FILE, RunError, calibrate, load_runs, write_fitted
+from microrack.sim import RUNS_FILE, RunError, calibrate, load_runs, write_fitted
 from microrack.sim._params import FITTED_FILE, TwinData
 
 UNITS = {

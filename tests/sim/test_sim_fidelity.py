@@ -16,8 +16,16 @@ import pytest
 import yaml
 
 from microrack.catalog import board_profile
-from microrack.sim import Twin, board_model, twin_data
-from microrack.sim._calibrate import RUNS_FILE, Run, calibrate, evaluate, load_runs
+from microrack.sim import (
+    RUNS_FILE,
+    Run,
+    Twin,
+    board_model,
+    calibrate,
+    evaluate,
+    load_runs,
+    twin_data,
+)
 from microrack.sim._params import FITTED_FILE, TwinData
 
 RUNS = load_runs()
