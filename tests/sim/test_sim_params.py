@@ -60,3 +60,31 @@ def test_changed_values_reach_the_board_model() -> None:
     m = board_model("pi5", cooler="active_cooler", data=data)  # shares the `fan` figures
     assert m.cooling.r_sa_full is not None and m.cooling.r_sa_full.value == 1.0
     assert m.r_full == pytest.approx(m.physics.r_js.value + 1.0)
+
+
+def test_every_catalog_board_has_a_family_and_every_cooler() -> None:
+    from microrack.catalog import board_ids
+    from microrack.sim import KINDS
+    from microrack.sim._params import COOLERS
+
+    for b in board_ids():
+        for cooler in COOLERS:
+            m = board_model(b, cooler=cooler)
+            assert m.r_full <= m.r_off and m.cooling.c_sink.value > 0, (b, cooler)
+        assert all(k in m.physics.workload for k in KINDS), b
+
+
+def test_pi3bplus_soft_limit_is_one_frequency_step() -> None:
+    """rpi_thermal: above its 60 degC soft limit a 3B+ runs at 1.2 of 1.4 GHz, before the ramp."""
+    from microrack.sim import Twin
+
+    m = board_model("rpi-3bplus", cooler="bare")
+    tw = Twin([m] * 3, nvme=[False] * 3)
+    tw.util[:] = 1.0
+    tw.temp[:] = [59.0, 62.0, 83.0]
+    tw.sink_temp[:] = tw.temp
+    tw.ambient[:] = tw.temp  # hold the temperatures for one short step
+    tw.step(0.01)
+    assert float(tw.clock[0]) == 1.0
+    assert float(tw.clock[1]) == pytest.approx(1.2 / 1.4, abs=2e-3)
+    assert float(tw.clock[2]) < float(tw.clock[1])  # the 80-85 degC ramp below that
