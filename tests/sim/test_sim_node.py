@@ -229,3 +229,22 @@ def test_every_catalog_board_has_a_readable_tree(board: str) -> None:
     assert files > 30
     assert node.exists("/sys/class/hwmon/hwmon0/name")
     assert node.statvfs("/").size_bytes > 0
+
+
+def test_disk_traffic_and_nvme_power_follow_io_not_cpu(tmp_path: Path) -> None:
+    """A CPU stressor leaves the drive idle; I/O work keeps it busy and drawing power."""
+    def node(kind: str):  # type: ignore[no-untyped-def]
+        script = _script(tmp_path, f"kind: {kind}\nnvme: true\nload: [{{at: 0, util: 1.0}}]\n")
+        n = open_node("rk1", script=script, clock=FakeClock())
+        n.advance(600)
+        fields = n.read_text("/proc/diskstats").split()
+        return n, int(fields[5]) * 512, int(fields[9]) * 512  # sectors read, written
+
+    cpu, cpu_rd, cpu_wr = node("integer")
+    io, io_rd, io_wr = node("io")
+    assert io_rd > 50 * cpu_rd and io_wr > 50 * cpu_wr
+    # the drive's active power shows in the node's watts (the CPU share of io work is lower)
+    nvme_act = io.board.physics.nvme_active_w.value
+    assert io.power_w - float(io.twin.board_power[0]) > \
+        cpu.power_w - float(cpu.twin.board_power[0]) + 0.9 * nvme_act
+    assert io.nvme_temperature > cpu.nvme_temperature

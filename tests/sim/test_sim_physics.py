@@ -13,18 +13,45 @@ BOARDS = ["pi4b", "pi5", "rk1", "vf2", "jupiter", "rock5b"]
 MODELS = {b: board_model(b) for b in BOARDS}
 
 
-def _reference(m, temp: float, util: float, duty: float, amb: float, dt: float) -> float:  # type: ignore[no-untyped-def]
-    """One step of one node, written out from the module docstring."""
-    x = min(1.0, max(0.0, (temp - m.throttle_soft_c) / (m.throttle_hard_c - m.throttle_soft_c)))
-    clock = 1.0 - x * (1.0 - m.physics.min_clock_ratio.value)
-    p = m.idle_w + (m.load_w - m.idle_w) * util * clock * clock
-    g = 1.0 / m.r_off + duty * (1.0 / m.r_full - 1.0 / m.r_off)
-    teq = amb + p / g
-    return teq + (temp - teq) * math.exp(-dt * g / m.physics.heat_capacity.value)
+def _reference(m, temp: float, sink: float, util: float, duty: float, amb: float,  # type: ignore[no-untyped-def]
+               dt: float) -> tuple[float, float, float]:
+    """One step of one node, written out from the module docstring: (die, sink, clock)."""
+    p = m.physics
+    r_js, c_die = p.r_js.value, p.c_die.value
+    cool = m.cooling
+    g_sa = 1.0 / cool.r_sa.value
+    if m.has_fan:
+        g_sa += duty * (1.0 / cool.r_sa_full.value - g_sa)
+    lo, hi = m.throttle_band
+    span = 1.0 - p.min_clock_ratio.value
+    dyn = (m.load_w - m.idle_w) * p.intensity("integer")
+    d = math.exp(-dt / (r_js * c_die))
+
+    def die_after(c: float) -> float:
+        teq = sink + (m.idle_w + dyn * util * c * c) * r_js
+        return teq + (temp - teq) * d
+
+    def law(t: float) -> float:
+        return min(1.0, max(p.min_clock_ratio.value, 1.0 - (t - lo) / (hi - lo) * span))
+
+    # the clock is consistent with the end-of-step die temperature: bisect c = law(T(c))
+    a, b = p.min_clock_ratio.value, 1.0
+    for _ in range(60):
+        c = (a + b) / 2
+        if law(die_after(c)) > c:
+            a = c
+        else:
+            b = c
+    c = (a + b) / 2
+    die = die_after(c)
+    den = 1.0 / r_js + g_sa
+    seq = (die / r_js + amb * g_sa) / den
+    new_sink = seq + (sink - seq) * math.exp(-dt * den / cool.c_sink.value)
+    return die, new_sink, c
 
 
-node = st.tuples(st.sampled_from(BOARDS), st.floats(20, 100), st.floats(0, 1), st.floats(0, 1),
-                 st.floats(-10, 45))
+node = st.tuples(st.sampled_from(BOARDS), st.floats(20, 100), st.floats(-5, 20), st.floats(0, 1),
+                 st.floats(0, 1), st.floats(-10, 45))
 
 
 @settings(max_examples=60, deadline=None)
@@ -32,12 +59,36 @@ node = st.tuples(st.sampled_from(BOARDS), st.floats(20, 100), st.floats(0, 1), s
 def test_vectorised_step_equals_the_per_node_equations(nodes, dt) -> None:  # type: ignore[no-untyped-def]
     tw = Twin([MODELS[b] for b, *_ in nodes], nvme=[False] * len(nodes))
     tw.auto_fan[:] = False
-    for i, (_, temp, util, duty, amb) in enumerate(nodes):
-        tw.temp[i], tw.util[i], tw.duty[i], tw.ambient[i] = temp, util, duty, amb
+    f32 = tw.temp.dtype.type
+    for i, (_, temp, below, util, duty, amb) in enumerate(nodes):
+        tw.temp[i], tw.sink_temp[i] = temp, temp - below
+        tw.util[i], tw.duty[i], tw.ambient[i] = util, duty, amb
     tw.step(dt)
-    for i, (b, temp, util, duty, amb) in enumerate(nodes):
-        want = _reference(MODELS[b], float(tw.temp.dtype.type(temp)), util, duty, amb, dt)
-        assert abs(float(tw.temp[i]) - want) < 2e-3 * max(1.0, abs(want))
+    for i, (b, temp, below, util, duty, amb) in enumerate(nodes):
+        die, sink, clock = _reference(MODELS[b], float(f32(temp)), float(f32(temp - below)),
+                                      float(f32(util)), float(f32(duty)), float(f32(amb)), dt)
+        assert abs(float(tw.clock[i]) - clock) < 2e-3
+        assert abs(float(tw.temp[i]) - die) < 2e-3 * max(1.0, abs(die))
+        assert abs(float(tw.sink_temp[i]) - sink) < 2e-3 * max(1.0, abs(sink))
+
+
+@settings(max_examples=10, deadline=None)
+@given(board=st.sampled_from(BOARDS), util=st.floats(0.3, 1), amb=st.floats(0, 45),
+       dt=st.sampled_from([0.5, 1.0, 5.0, 30.0]))
+def test_the_throttle_loop_settles_to_the_same_state_at_any_step(board, util, amb, dt) -> None:  # type: ignore[no-untyped-def]
+    """The clock is solved with the end-of-step temperature: no limit cycle even at 30 s steps."""
+    fine = Twin([MODELS[board].with_cooler("bare")], ambient_c=amb, nvme=[False])
+    coarse = Twin([MODELS[board].with_cooler("bare")], ambient_c=amb, nvme=[False])
+    for tw in (fine, coarse):
+        tw.util[:] = util
+    for _ in range(7200):
+        fine.step(0.5)
+    for _ in range(int(3600 / dt)):
+        coarse.step(dt)
+    assert abs(float(coarse.temp[0]) - float(fine.temp[0])) < 0.2
+    assert abs(float(coarse.clock[0]) - float(fine.clock[0])) < 0.01
+    coarse.step(dt)  # and it stays there
+    assert abs(float(coarse.clock[0]) - float(fine.clock[0])) < 0.01
 
 
 @settings(max_examples=40, deadline=None)
@@ -74,6 +125,7 @@ def test_accumulators_add_up_across_changing_steps() -> None:
     tw.auto_fan[:] = False
     tw.util[:] = [0.25, 1.0]
     tw.temp[:] = [30.0, 200.0]  # the second one throttles on every step here
+    tw.sink_temp[:] = [30.0, 200.0]
     tw.ambient[:] = [25.0, 200.0]
     dts = [1.0] * 100 + [0.5, 30.0, 0.1] * 7 + [2.0] * 70
     for dt in dts:

@@ -87,3 +87,27 @@ def test_a_report_that_cannot_be_written_is_one_line_before_the_run(tmp_path: Pa
         p = _sim(str(CLUSTER), "--scenario", str(HEATWAVE), "--report", str(target))
         assert p.returncode == 2 and p.stderr.count("\n") == 1 and "--report" in p.stderr
         assert p.stdout == ""  # refused before the scenario ran
+
+
+def test_ram_gb_of_each_node_picks_its_variant_watts(tmp_path: Path) -> None:
+    """cluster.yaml's ram_gb is honoured: a Pi 5 8 GB draws what the 8 GB board draws."""
+    import yaml
+
+    from microrack.catalog import board_profile
+    from microrack.sim import run_files
+
+    doc = yaml.safe_load((ROOT / "examples" / "cluster-pi2-5.yaml").read_text())
+    for i, node in enumerate(doc["nodes"]):
+        node["board"] = "rpi-5"
+        node["ram_gb"] = 2 if i % 2 == 0 else 8
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(yaml.safe_dump(doc))
+    sc = tmp_path / "idle.yaml"
+    sc.write_text("duration: 1h\nstep: 5\ncooler: bare\nworkloads:\n"
+                  "  - {kind: idle, load: [{at: 0, util: 0.0}]}\n")
+    r = run_files(cluster, sc)
+    watts = {v.ram_gb: v.idle_w for v in board_profile("pi5").variants}
+    for i, n in enumerate(r.nodes):
+        mean_w = n.energy_kwh * 3.6e6 / r.duration_s
+        want = watts[2.0] if i % 2 == 0 else watts[8.0]
+        assert abs(mean_w - want) < 0.05, (n.name, mean_w, want)

@@ -3,6 +3,9 @@
 Times here are real seconds from the start of the demo.  The twin runs
 ``speed`` times faster than real time, so that a board heats up and throttles
 in seconds rather than minutes; node scripts are written in twin seconds.
+The boards sit in a warm closet (35 degC) and run HPL, the hottest common
+load: a Pi 4 whose case fan stops throttles there within minutes of twin time,
+as the calibrated twin says it would not at room temperature under stress-ng.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class Story:
     crash_for_s: float = 20.0  # ... and restarted with a new boot id this much later
     idle_util: float = 0.15
     busy_util: float = 0.9
+    ambient_c: float = 35.0  # a warm closet
+    kind: str = "hpl"  # the kind of work the load is (twin workload intensity)
 
 
 def write_script(path: Path, story: Story, *, index: int, after_reboot: bool = False) -> Path:
@@ -36,7 +41,8 @@ def write_script(path: Path, story: Story, *, index: int, after_reboot: bool = F
     k = story.speed
     load = [{"at": 0, "util": story.idle_util},
             {"at": story.ramp_s * k, "util": story.busy_util}]
-    script: dict[str, object] = {"speed": k, "load": load, "faults": []}
+    script: dict[str, object] = {"speed": k, "ambient_c": story.ambient_c, "kind": story.kind,
+                                 "load": load, "faults": []}
     if index == 0 and not after_reboot:
         script["faults"] = [{"at": story.stall_at_s * k, "kind": "fan_stall",
                              "duration": story.stall_for_s * k}]

@@ -3,12 +3,32 @@
 ``open_node(board)`` gives one simulated board behind the ``HostFS`` protocol
 (a virtual ``/proc`` and ``/sys``), for ``microrack agent --simulate`` and the
 fan controller.  ``Twin`` steps many nodes together as numpy arrays, for
-``microrack sim`` scenarios and the scale benchmark.
+``microrack sim`` scenarios and the scale benchmark.  ``load_runs``,
+``evaluate`` and ``calibrate`` hold the twin against published runs and refit
+its estimated parameters (``benchmarks/twin_calibrate.py``).
 """
 
+from microrack.sim._calibrate import (
+    RUNS_FILE,
+    Calibration,
+    Run,
+    RunError,
+    calibrate,
+    evaluate,
+    load_runs,
+    write_fitted,
+)
 from microrack.sim._model import COOLERS, BoardModel, board_model
 from microrack.sim._node import GET_THROTTLED, NodeDown, TwinNode, open_node
-from microrack.sim._params import BoardPhysics, Param, physics_for
+from microrack.sim._params import (
+    KINDS,
+    BoardPhysics,
+    Cooler,
+    Param,
+    TwinData,
+    physics_for,
+    twin_data,
+)
 from microrack.sim._physics import Twin
 from microrack.sim._report import summary_text, write_html
 from microrack.sim._scenario import GroupCheck, NodeResult, SimResult, run_files, run_scenario
@@ -25,25 +45,37 @@ __all__ = [
     "COOLERS",
     "FAULT_KINDS",
     "GET_THROTTLED",
+    "KINDS",
+    "RUNS_FILE",
     "BoardModel",
     "BoardPhysics",
+    "Calibration",
+    "Cooler",
     "Fault",
     "GroupCheck",
     "NodeDown",
     "NodeResult",
     "NodeScript",
     "Param",
+    "Run",
+    "RunError",
     "Scenario",
     "SimResult",
     "Twin",
+    "TwinData",
     "TwinNode",
     "board_model",
+    "calibrate",
+    "evaluate",
     "load_node_script",
+    "load_runs",
     "load_scenario",
     "open_node",
     "physics_for",
     "run_files",
     "run_scenario",
     "summary_text",
+    "twin_data",
+    "write_fitted",
     "write_html",
 ]

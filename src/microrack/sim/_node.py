@@ -30,15 +30,16 @@ from microrack.sensors import FsUsage
 from microrack.sim._layout import zones_for
 from microrack.sim._model import BoardModel, board_model
 from microrack.sim._physics import Twin
-from microrack.sim._script import NodeScript, interp, load_node_script
+from microrack.sim._script import NodeScript, interp, io_at, load_node_script
 
 __all__ = ["NodeDown", "TwinNode", "open_node"]
 
 USER_HZ = 100
 _MAX_STEP = 0.5  # s of twin time per physics step
-# I/O that a busy node does (estimate: a mixed k3s worker), bytes/s at util 1
-_DISK_READ_BPS = 4e6
-_DISK_WRITE_BPS = 8e6
+# Disk traffic at a drive busy share (twin ``io``) of 1 (estimate: a mixed k3s worker,
+# I/O share 0.3 at full load, reads ~4 MB/s and writes ~8 MB/s); network per CPU busy second
+_DISK_READ_BPS = 13e6
+_DISK_WRITE_BPS = 27e6
 _NET_RX_BPS = 12e6
 _NET_TX_BPS = 6e6
 _SOC_PLATFORM = "/sys/devices/platform/soc"
@@ -64,7 +65,9 @@ class TwinNode:
         self._ids = random.Random(seed)
         nvme = board.has_nvme_slot if self.script.nvme is None else self.script.nvme
         self.has_nvme = bool(nvme)
-        self.twin = Twin([board], ambient_c=self.script.ambient_c, nvme=[self.has_nvme])
+        self.twin = Twin([board], ambient_c=self.script.ambient_c, nvme=[self.has_nvme],
+                         kind=self.script.kind)
+        self._io_share = self.twin.io_share(0, self.script.kind)
         self.twin.auto_fan[0] = bool(board.physics.fan_curve)
         self.pwm = 255
         self.pwm_enable = 2
@@ -73,6 +76,7 @@ class TwinNode:
         # the agent's collector, its fan loop and HTTP threads share one node
         self._lock = threading.RLock()
         self._since_boot_busy = 0.0
+        self._io_s = 0.0  # drive-busy seconds since boot
         self._boot_at = 0.0
         self.boot_id = self._new_boot_id()
         self.boots = 1
@@ -126,6 +130,8 @@ class TwinNode:
         st = self._script_time(t)
         tw = self.twin
         tw.util[0] = interp(s.load, st, "util")
+        io = io_at(s.load, st)
+        tw.io[0] = tw.util[0] * self._io_share if io is None else io
         amb = interp(s.ambient, st, "c") if s.ambient else s.ambient_c
         up, fan_ok, uv = 1.0, 1.0, False
         failed: set[str] = set()
@@ -155,6 +161,8 @@ class TwinNode:
             tw.changed()
 
     def _after_step(self, dt: float) -> None:
+        if self.up:
+            self._io_s += float(self.twin.io[0]) * dt
         st = self._script_time(self.twin.time)
         for f in self.script.faults:
             if f.kind == "disk_fill" and f.active(st) and self.up:
@@ -166,6 +174,7 @@ class TwinNode:
         self.boot_id = self._new_boot_id()
         self._boot_at = self.twin.time
         self._since_boot_busy = float(self.twin.busy_s[0])
+        self._io_s = 0.0
         self._sticky = 0
         if self.board.physics.fan_curve:
             self.pwm_enable = 2
@@ -520,14 +529,14 @@ class TwinNode:
         return f"{load:.2f} {load:.2f} {load:.2f} 1/180 {int(self.uptime) + 400}\n"
 
     def _diskstats(self) -> str:
-        busy = self._busy()
+        busy = self._io_s  # the drive's busy seconds: disk traffic follows I/O, not CPU
         up = self.uptime
         dev = "nvme0n1" if self.has_nvme else "mmcblk0"
         major = 259 if self.has_nvme else 179
         rd = int((busy * _DISK_READ_BPS + up * 1000) / 512)
         wr = int((busy * _DISK_WRITE_BPS + up * 4000) / 512)
         rops, wops = rd // 64 + 1, wr // 32 + 1
-        io_ms = int(busy * 300)
+        io_ms = int(busy * 1000)
         return (f" {major}       0 {dev} {rops} 0 {rd} {rops // 4} {wops} 0 {wr} {wops // 2} "
                 f"0 {io_ms} {io_ms * 2} 0 0 0 0 0 0\n")
 
@@ -575,7 +584,9 @@ def open_node(board: str, *, seed: int = 0, name: str | None = None,
     the steady state of the script's first load point.
     """
     parsed = load_node_script(script) if script is not None else None
-    node = TwinNode(board_model(board), seed=seed, name=name, script=parsed, clock=clock)
+    ram_gb = parsed.ram_gb if parsed is not None else None
+    node = TwinNode(board_model(board, ram_gb=ram_gb), seed=seed, name=name, script=parsed,
+                    clock=clock)
     node.twin.settle()
     node.twin.time = 0.0
     node._last = clock()

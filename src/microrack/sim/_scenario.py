@@ -23,7 +23,7 @@ from microrack.errors import ConfigError
 from microrack.sim._alerts import AlertEpisode, AlertTracker
 from microrack.sim._model import board_model
 from microrack.sim._physics import Twin
-from microrack.sim._script import Fault, Scenario, interp
+from microrack.sim._script import Fault, Scenario, interp, io_at
 
 __all__ = ["GroupCheck", "NodeResult", "SimResult", "run_scenario"]
 
@@ -231,7 +231,7 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     models = []
     for node in spec.nodes:
         cooler = scenario.cooler or ("fan" if node.fan else "heatsink")
-        models.append(board_model(node.board, cooler=cooler))
+        models.append(board_model(node.board, cooler=cooler, ram_gb=node.ram_gb))
     nvme = [any(d.kind == "nvme" for d in node.drives) for node in spec.nodes]
     tw = Twin(models, ambient_c=scenario.ambient_c, nvme=nvme)
     # fans with a controller follow the thermal package's default curve
@@ -249,6 +249,11 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     disk_used = disk_size * _START_DISK_RATIO
 
     plan = _assign_workloads(cl, scenario, path)
+    io_share: dict[int, np.ndarray] = {}
+    for k, idx in plan.items():
+        kind = scenario.workloads[k].kind if k >= 0 else "mixed"
+        tw.set_kind(idx, kind)
+        io_share[k] = np.array([tw.io_share(i, kind) for i in idx], dtype=np.float32)
 
     targets = [_targets(cl, f, f"faults[{k}]", path) for k, f in enumerate(scenario.faults)]
     sides = [_partition_sides(cl, f, f"faults[{k}]", path) if f.kind == "partition" else None
@@ -277,7 +282,15 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         t = s * dt
         tmid = t + dt / 2
         for k, idx in plan.items():
-            tw.util[idx] = interp(scenario.workloads[k].load, tmid, "util") if k >= 0 else 0.1
+            if k >= 0:
+                load = scenario.workloads[k].load
+                u = interp(load, tmid, "util")
+                io = io_at(load, tmid)
+                tw.util[idx] = u
+                tw.io[idx] = io_share[k] * u if io is None else io
+            else:
+                tw.util[idx] = 0.1
+                tw.io[idx] = 0.1 * io_share[k]
         amb = interp(scenario.ambient, tmid, "c") if scenario.ambient else scenario.ambient_c
         active = tuple(k for k, f in enumerate(scenario.faults) if f.active(tmid))
         faults_changed = active != last_active

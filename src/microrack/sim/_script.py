@@ -29,6 +29,7 @@ __all__ = [
     "Scenario",
     "Workload",
     "interp",
+    "io_at",
     "load_node_script",
     "load_scenario",
     "parse_seconds",
@@ -66,11 +67,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Kind = Literal["idle", "integer", "hpl", "mixed", "io"]
+Cooler = Literal["fan", "active_cooler", "passive_case", "heatsink", "bare"]
+
+
 class LoadPoint(_Model):
-    """Utilisation at a time; linear in between, held after the last point."""
+    """Utilisation at a time; linear in between, held after the last point.
+
+    ``io`` is the drive's busy share (0..1).  When no point of a load gives it,
+    it follows ``util`` times the kind of work's I/O share (1 for ``io``, 0 for
+    the CPU-bound kinds); when some do, the others count as 0.
+    """
 
     at: Seconds
     util: float = Field(ge=0, le=1)
+    io: float | None = Field(default=None, ge=0, le=1)
 
 
 class AmbientPoint(_Model):
@@ -104,7 +115,9 @@ class NodeScript(_Model):
 
     speed: float = Field(default=1.0, gt=0, le=1000)  # twin seconds per real second
     ambient_c: float = Field(default=25.0, ge=-40, le=70)
-    cooler: Literal["fan", "passive_case", "heatsink", "bare"] = "fan"
+    cooler: Cooler = "fan"
+    kind: Kind = "integer"  # the kind of work the load is (sets its power per utilisation)
+    ram_gb: float | None = Field(default=None, gt=0)  # a RAM variant with its own watts
     nvme: bool | None = None  # default: the board has an NVMe slot
     disk_bytes: int = Field(default=64 * 10**9, gt=0)
     disk_used: float = Field(default=0.3, ge=0, le=1)
@@ -127,6 +140,7 @@ class Workload(_Model):
 
     node: str | None = None
     role: str | None = None
+    kind: Kind = "integer"  # idle | integer (stress-ng-like) | hpl | mixed | io
     load: list[LoadPoint]
 
     @model_validator(mode="after")
@@ -149,7 +163,7 @@ class Scenario(_Model):
     currency: str = "USD"
     # None: "fan" (with the default fan curve) for nodes whose cluster.yaml says
     # `fan: true`, else "heatsink"
-    cooler: Literal["fan", "passive_case", "heatsink", "bare"] | None = None
+    cooler: Cooler | None = None
     workloads: list[Workload] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
 
@@ -157,6 +171,14 @@ class Scenario(_Model):
     def _sorted(self) -> Scenario:
         self.ambient.sort(key=lambda p: p.at)
         return self
+
+
+def io_at(points: Sequence[LoadPoint], t: float) -> float | None:
+    """The drive's busy share at ``t`` if any point gives ``io`` (others count 0), else None."""
+    if all(p.io is None for p in points):
+        return None
+    pts = [AmbientPoint(at=p.at, c=p.io or 0.0) for p in points]
+    return interp(pts, t, "c")
 
 
 def interp(points: Sequence[LoadPoint] | Sequence[AmbientPoint], t: float, attr: str) -> float:
