@@ -8,7 +8,11 @@
 # registers qemu's binfmt_misc handlers when the kernel has none yet.
 set -euo pipefail
 ARCH=${1:?usage: rootfs.sh ARCH}
-SUITE=${MICRORACK_SUITE:-bookworm}
+# bookworm (Python 3.11, the oldest the agent supports) where it has the
+# architecture; riscv64 became a release architecture with trixie (Python 3.13).
+DEFAULT_SUITE=bookworm
+[ "$ARCH" = riscv64 ] && DEFAULT_SUITE=trixie
+SUITE=${MICRORACK_SUITE:-$DEFAULT_SUITE}
 MIRROR=${MICRORACK_MIRROR:-http://deb.debian.org/debian}
 CACHE=${MICRORACK_CACHE:-/var/cache/microrack}
 # python3 runs the single-file agent; numpy is the hardware twin's (fan on the twin).

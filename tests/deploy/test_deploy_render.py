@@ -261,3 +261,25 @@ def test_render_json_lists_deploy_files(tmp_path: Path) -> None:
         "kubernetes/microrack-fan.yaml",
         f"talos/{data['nodes'][0]['name']}.yaml",
     } <= files
+
+
+def test_build_refuses_to_overwrite_and_names_bad_flags(tmp_path: Path) -> None:
+    from support import microrack_cmd
+
+    out = tmp_path / "agent.pyz"
+    out.write_text("a user's file")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(microrack_cmd("build", "agent", *args), capture_output=True,
+                              text=True, timeout=120)
+
+    r = run("--out", str(out))
+    assert r.returncode == 2 and "--out" in r.stderr and "--force" in r.stderr
+    assert out.read_text() == "a user's file"
+    r = run("--out", str(tmp_path / "x.pyz"), "--arch", "sparc")
+    assert r.returncode == 2 and "--arch" in r.stderr and "'sparc'" in r.stderr
+    r = run("--out", str(tmp_path / "x.pyz"), "--python", "2.7")
+    assert r.returncode == 2 and "--python" in r.stderr
+    r = run("--out", str(tmp_path))
+    assert r.returncode == 2 and "directory" in r.stderr
+    assert not (tmp_path / "x.pyz").exists()
