@@ -15,8 +15,9 @@ DEFAULT_SUITE=bookworm
 SUITE=${MICRORACK_SUITE:-$DEFAULT_SUITE}
 MIRROR=${MICRORACK_MIRROR:-http://deb.debian.org/debian}
 CACHE=${MICRORACK_CACHE:-/var/cache/microrack}
-# python3 runs the single-file agent; numpy is the hardware twin's (fan on the twin).
-PACKAGES=python3,python3-numpy
+# python3 runs the single-file agent; numpy is the hardware twin's (fan on the
+# twin).  The same tree is the image's base (scripts/image.sh).
+PACKAGES=${MICRORACK_ROOTFS_PACKAGES:-python3,python3-numpy}
 case "$ARCH" in
   arm64) QEMU=aarch64 ;;
   armhf) QEMU=arm ;;
@@ -25,7 +26,7 @@ case "$ARCH" in
   *) echo "rootfs.sh: unknown architecture '$ARCH' (arm64, armhf, riscv64, amd64)" >&2; exit 2 ;;
 esac
 key=$( { cat "$0"; echo "$SUITE $ARCH $PACKAGES $MIRROR"; } | sha256sum | cut -c1-16)
-out="$CACHE/rootfs-$SUITE-$ARCH-$key"
+out="$CACHE/rootfs-$SUITE-$ARCH-${PACKAGES//[,]/-}-$key"
 if [ -x "$out/usr/bin/python3" ]; then
   echo "$out"; exit 0
 fi
@@ -33,7 +34,10 @@ bash "$(dirname "$0")/binfmt.sh" >&2
 mkdir -p "$CACHE"
 tmp=$(mktemp -d "$CACHE/.rootfs-$ARCH.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# No documentation, manual pages or translations: a slim base.
 mmdebstrap --quiet --variant=minbase --architectures="$ARCH" --include="$PACKAGES" \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
   "$SUITE" "$tmp/root" "$MIRROR" >&2
 rm -rf "$out"
 mv "$tmp/root" "$out"

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   prometheus prometheus-node-exporter prometheus-alertmanager victoria-metrics
   dnsmasq-base fio iperf3 chromium iproute2 systemd
+  # tests/deploy: foreign root filesystems, qemu, the image, booted "boards"
+  mmdebstrap qemu-user-static buildah openssh-client systemd-container
 )
 
 need=()
