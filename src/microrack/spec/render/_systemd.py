@@ -72,7 +72,7 @@ WatchdogSec={agent_watchdog_s(spec)}
 Restart=always
 RestartSec=5
 # The single-file install unpacks its native parts here on first start.
-CacheDirectory=microrack
+CacheDirectory=microrack-agent
 # The agent only reads /proc and /sys: run it unprivileged and read-only.
 DynamicUser=yes
 ProtectSystem=strict
@@ -106,7 +106,7 @@ KillSignal=SIGTERM
 TimeoutStopSec=10
 Restart=always
 RestartSec=2
-CacheDirectory=microrack
+CacheDirectory=microrack-fan
 # It writes PWM duty under /sys, so it runs as root but sees little else.
 ProtectHome=yes
 PrivateTmp=yes
