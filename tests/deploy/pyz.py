@@ -29,6 +29,8 @@ def build_pyz(out: Path, *archs: str) -> Path:
             str(out),
             "--python",
             "3.11",
+            "--python",
+            "3.13",  # trixie's, on riscv64
             *[a for arch in archs for a in ("--arch", arch)],
             "--wheels",
             str(CACHE / "wheels"),

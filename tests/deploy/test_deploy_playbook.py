@@ -43,9 +43,13 @@ def _agent_notifies() -> bool:
 
 
 def _board_root() -> Path:
-    r = subprocess.run(["bash", str(REPO / "scripts/rootfs.sh"), "amd64"], capture_output=True,
-                       text=True, timeout=3600,
-                       env={**os.environ, "MICRORACK_ROOTFS_PACKAGES": BOARD_PACKAGES})
+    r = subprocess.run(
+        ["bash", str(REPO / "scripts/rootfs.sh"), "amd64"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "MICRORACK_ROOTFS_PACKAGES": BOARD_PACKAGES},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return Path(r.stdout.strip().splitlines()[-1])
 
@@ -59,9 +63,15 @@ def _cluster(addresses: list[str]) -> dict[str, object]:
                 "name": f"board{i + 1}",
                 "board": "pi4b",
                 "ram_gb": 4,
-                "nics": [{"name": "eth0", "mac": f"02:00:c6:12:97:0{i + 1}", "network": "lan",
-                          "address": addr}],
-                "roles": ["worker"],
+                "nics": [
+                    {
+                        "name": "eth0",
+                        "mac": f"02:00:c6:12:97:0{i + 1}",
+                        "network": "lan",
+                        "address": addr,
+                    }
+                ],
+                "roles": [],
             }
             for i, addr in enumerate(addresses)
         ],
@@ -77,18 +87,31 @@ def _boards(tmp: Path) -> Iterator[tuple[NetNS, list[str]]]:
     if shutil.which("ssh-keygen") is None:
         missing("program 'ssh-keygen' (Debian openssh-client)")
     root = _board_root()
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "key")],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "key")], check=True
+    )
     (tmp / "authorized_keys").write_text((tmp / "key.pub").read_text())
     (tmp / "authorized_keys").chmod(0o600)
     with NetNS(3, subnet=SUBNET, prefix="i15d") as net, contextlib.ExitStack() as stack:
         # The host's end of the bridge: where ansible-playbook and the hub reach the boards.
-        subprocess.run(["ip", "addr", "add", f"198.18.{SUBNET}.254/24", "dev", net.bridge],
-                       check=True)
+        subprocess.run(
+            ["ip", "addr", "add", f"198.18.{SUBNET}.254/24", "dev", net.bridge], check=True
+        )
         for i, ns in enumerate(net.names):
-            argv = [nspawn, "--quiet", "--keep-unit", "--register=no", "--volatile=overlay",
-                    "-D", str(root), "-M", f"{ns}", f"--network-namespace-path=/run/netns/{ns}",
-                    f"--bind-ro={tmp / 'authorized_keys'}:/root/.ssh/authorized_keys", "-b"]
+            argv = [
+                nspawn,
+                "--quiet",
+                "--keep-unit",
+                "--register=no",
+                "--volatile=overlay",
+                "-D",
+                str(root),
+                "-M",
+                f"{ns}",
+                f"--network-namespace-path=/run/netns/{ns}",
+                f"--bind-ro={tmp / 'authorized_keys'}:/root/.ssh/authorized_keys",
+                "-b",
+            ]
             stack.enter_context(started(argv, ARTIFACTS / f"deploy-board{i + 1}.log"))
         for addr in net.addresses:
             wait_for_port(addr, 22, timeout=180)
@@ -105,14 +128,25 @@ def _playbook(out: Path, tmp: Path) -> tuple[dict[str, dict[str, int]], str]:
         "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_SSH_ARGS": "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no "
-                            "-o ControlMaster=auto -o ControlPersist=60s",
+        "-o ControlMaster=auto -o ControlPersist=60s",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORKS": "3",
     }
     r = subprocess.run(
-        [exe, "-i", str(out / "ansible/inventory.yaml"), str(out / "ansible/playbook.yaml"),
-         "-u", "root", "--private-key", str(tmp / "key")],
-        capture_output=True, text=True, timeout=900, env=env,
+        [
+            exe,
+            "-i",
+            str(out / "ansible/inventory.yaml"),
+            str(out / "ansible/playbook.yaml"),
+            "-u",
+            "root",
+            "--private-key",
+            str(tmp / "key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
     )
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
     recap = {}
@@ -144,40 +178,63 @@ def _wait(what: str, fn, timeout: float = 180.0) -> object:  # type: ignore[no-u
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-@pytest.mark.xfail(not _agent_notifies(), strict=True,
-                   reason="the agent of this tree does not send READY=1 yet (Type=notify unit)")
+@pytest.mark.xfail(
+    not _agent_notifies(),
+    strict=True,
+    reason="the agent of this tree does not send READY=1 yet (Type=notify unit)",
+)
 def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
     require_root()
     with _boards(tmp_path) as (net, addresses):
         spec = tmp_path / "cluster.yaml"
         spec.write_text(yaml.safe_dump(_cluster(addresses), sort_keys=False))
         out = tmp_path / "site"
-        r = subprocess.run(microrack_cmd("spec", "render", str(spec), "--out", str(out)),
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            microrack_cmd("spec", "render", str(spec), "--out", str(out)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stderr
         build_pyz(out / "microrack-agent.pyz", "amd64")
 
         recap, log = _playbook(out, tmp_path)
         (ARTIFACTS / "deploy-playbook-first.log").write_text(log)
         assert set(recap) == {"board1", "board2", "board3"}, log
-        assert all(r["failed"] == 0 and r["unreachable"] == 0 and r["changed"] > 0
-                   for r in recap.values()), recap
+        assert all(
+            r["failed"] == 0 and r["unreachable"] == 0 and r["changed"] > 0 for r in recap.values()
+        ), recap
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        hub = microrack_cmd("hub", "--listen", f"127.0.0.1:{port}", "--db",
-                            str(tmp_path / "hub.db"), "--spec", str(spec))
+        hub = microrack_cmd(
+            "hub",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--db",
+            str(tmp_path / "hub.db"),
+            "--spec",
+            str(spec),
+        )
         with started(hub, ARTIFACTS / "deploy-hub.log", wait=("127.0.0.1", port), timeout=60):
-            up = _wait("three nodes up", lambda: (n := _nodes(base)) and all(
-                n.get(f"board{i}", {}).get("status") == "up" for i in (1, 2, 3)) and n)
+            up = _wait(
+                "three nodes up",
+                lambda: (
+                    (n := _nodes(base))
+                    and all(n.get(f"board{i}", {}).get("status") == "up" for i in (1, 2, 3))
+                    and n
+                ),
+            )
             assert isinstance(up, dict)
             import json
             import urllib.request
 
             for name in ("board1", "board2", "board3"):
                 q = f"{base}/api/v1/query?metric=node_memory_MemTotal_bytes&node={name}"
-                series = _wait(f"{name}'s series", lambda q=q: json.loads(
-                    urllib.request.urlopen(q, timeout=10).read())["series"])
+                series = _wait(
+                    f"{name}'s series",
+                    lambda q=q: json.loads(urllib.request.urlopen(q, timeout=10).read())["series"],
+                )
                 assert series
 
             # Idempotent: a second run changes nothing.
@@ -187,11 +244,25 @@ def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
 
             # Stopping one board's agent turns it down on the hub.
             stop = subprocess.run(
-                net.exec_argv(0, ["ssh", "-i", str(tmp_path / "key"), "-o",
-                                  "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                  f"root@{addresses[0]}", "systemctl", "stop",
-                                  "microrack-agent.service"]),
-                capture_output=True, text=True, timeout=60,
+                net.exec_argv(
+                    0,
+                    [
+                        "ssh",
+                        "-i",
+                        str(tmp_path / "key"),
+                        "-o",
+                        "StrictHostKeyChecking=no",
+                        "-o",
+                        "UserKnownHostsFile=/dev/null",
+                        f"root@{addresses[0]}",
+                        "systemctl",
+                        "stop",
+                        "microrack-agent.service",
+                    ],
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             assert stop.returncode == 0, stop.stderr
             _wait("board1 down", lambda: _nodes(base)["board1"]["status"] != "up", timeout=120)
