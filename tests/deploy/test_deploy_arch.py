@@ -13,7 +13,7 @@ from pyz import MACHINE, build_pyz, in_rootfs, rootfs
 
 from support import ARTIFACTS, free_port, http_get, started, wait_http_ok
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.timeout(5400), pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pyz import CACHE, MACHINE, REPO, build_pyz
 from microrack import __version__
 from support import missing, require_root
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.timeout(5400), pytest.mark.integration]
 
 PLATFORMS = {"arm64": "linux/arm64", "armhf": "linux/arm/v7", "riscv64": "linux/riscv64",
              "amd64": "linux/amd64"}

@@ -29,7 +29,7 @@ from support import (
     wait_for_port,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.netns]
+pytestmark = [pytest.mark.timeout(5400), pytest.mark.integration, pytest.mark.netns]
 
 SUBNET = 151  # 198.18.151.0/24
 BOARD_PACKAGES = "python3,systemd,systemd-sysv,dbus,openssh-server,sudo,iproute2"
