@@ -13,6 +13,16 @@ from pyz import MACHINE, build_pyz, in_rootfs, rootfs
 
 from support import ARTIFACTS, free_port, http_get, started, wait_http_ok
 
+FAN_YAML = """\
+interval_s: 1
+sensors:
+  - {name: soc, thermal_zone: "0"}
+fans:
+  - name: fan
+    driver: {type: hwmon, chip: pwmfan, pwm: 1}
+    curve: [{temp_c: 20, duty_pct: 40}, {temp_c: 80, duty_pct: 100}]
+"""
+
 pytestmark = [pytest.mark.timeout(5400), pytest.mark.integration]
 
 
@@ -64,17 +74,19 @@ def test_single_file_runs_on_every_processor(arch: str, shared: Path, tmp_path: 
     assert version.returncode == 0, version.stderr
     assert f"({MACHINE[arch]}, Python 3." in version.stdout, version.stdout
 
-    # The fan controller runs the board's curve on the hardware twin.
+    # The fan controller runs a curve on the hardware twin: duty is the curve at the input.
+    (shared / "fan.yaml").write_text(FAN_YAML)
     fan = subprocess.run(
-        argv("fan", "--board", "pi4b", "--simulate", "pi4b", "--once", "--json"),
+        argv("fan", "--config", "/tmp/fan.yaml", "--simulate", "pi4b", "--once", "--json"),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert fan.returncode == 0, fan.stderr
     (state,) = json.loads(fan.stdout.splitlines()[-1])["fans"]
-    assert 20 < state["input_celsius"] < 100 and 0 <= state["duty_ratio"] <= 1
-    assert state["failsafe"] is None and state["rpm"] > 0
+    temp = state["input_celsius"]
+    assert 20 < temp < 80 and state["failsafe"] is None and state["rpm"] > 0, state
+    assert state["duty_ratio"] == pytest.approx(0.4 + 0.6 * (temp - 20) / 60, abs=0.002), state
 
     port = free_port()
     log = ARTIFACTS / f"deploy-arch-{arch}.log"
