@@ -57,6 +57,11 @@ def _install_tasks() -> list[dict[str, Any]]:
             "register": "microrack_bin",
         },
         {
+            "name": "python3-venv for the venv (Debian splits it out)",
+            "ansible.builtin.apt": {"name": "python3-venv", "state": "present"},
+            "when": venv,
+        },
+        {
             "name": "the wheel for the venv",
             "ansible.builtin.copy": {
                 "src": "{{ microrack_wheel }}",
