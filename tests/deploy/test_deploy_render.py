@@ -150,8 +150,8 @@ def test_daemonsets_mount_only_what_they_need(path: Path) -> None:
         assert [v["hostPath"]["path"] for v in pod["volumes"]] == ["/sys"]
     # The selectors match the labels the k3s configs and Talos patches give the nodes.
     for node in spec.nodes:
-        patch = yaml.safe_load(files[f"talos/{node.name}.yaml"])
-        labels = patch["machine"]["nodeLabels"]
+        (kube,) = _talos(files, node.name)["KubeNodeConfig"]
+        labels = kube["labels"]
         assert labels["microrack.io/board"] == node.board
         assert (labels.get("microrack.io/fan") == "true") == node.fan
 
@@ -174,30 +174,49 @@ def test_kubernetes_validate_accepts_the_daemonsets(path: Path, tmp_path: Path) 
     assert (r.stdout + r.stderr).count("passed") == docs
 
 
+#: The fields each Talos document may carry here, and those it must (Talos' config.schema.json).
+TALOS_FIELDS = {
+    "HostnameConfig": ({"hostname"}, {"hostname", "auto"}),
+    "LinkConfig": ({"name"}, {"name", "up", "mtu", "addresses", "routes", "multicast"}),
+    "ResolverConfig": (set(), {"nameservers", "searchDomains", "hostDNS"}),
+    "KubeNodeConfig": (set(), {"labels", "annotations", "taints", "nodeIP"}),
+    "KernelModuleConfig": ({"name"}, {"name", "parameters"}),
+}
+
+
+def _talos(files: dict[str, bytes], node: str) -> dict[str, list[dict[str, Any]]]:
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for doc in yaml.safe_load_all(files[f"talos/{node}.yaml"]):
+        assert doc["apiVersion"] == "v1alpha1"
+        required, allowed = TALOS_FIELDS[doc["kind"]]
+        fields = set(doc) - {"apiVersion", "kind"}
+        assert required <= fields <= allowed, doc
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    return by_kind
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_talos_patch_structure(path: Path) -> None:
     """Talos publishes its machine-config JSON schema only in its source tree (no
-    installable package): the patch is checked against the v1alpha1 shape here."""
+    installable package): the documents are checked against its field names here."""
     spec = load_spec(path)
     files = render(spec)
     for node in spec.nodes:
-        patch = yaml.safe_load(files[f"talos/{node.name}.yaml"])
-        assert set(patch) == {"machine"}
-        machine = patch["machine"]
-        assert set(machine) <= {"network", "nodeLabels", "kernel"}
-        net = machine["network"]
-        assert net["hostname"] == node.name
-        assert [i["interface"] for i in net["interfaces"]] == [n.name for n in node.nics]
-        for iface, nic in zip(net["interfaces"], node.nics, strict=True):
-            (addr,) = iface["addresses"]
-            assert addr.split("/")[0] == str(nic.address)
-            for route in iface.get("routes", []):
-                assert set(route) == {"network", "gateway"}
-        assert all(isinstance(v, str) for v in machine["nodeLabels"].values())
-        if node.fan:
-            assert machine["kernel"] == {"modules": [{"name": "i2c-dev"}]}
-        else:
-            assert "kernel" not in machine
+        docs = _talos(files, node.name)
+        assert [d["hostname"] for d in docs["HostnameConfig"]] == [node.name]
+        links = docs["LinkConfig"]
+        assert [d["name"] for d in links] == [n.name for n in node.nics]
+        for link, nic in zip(links, node.nics, strict=True):
+            (addr,) = link["addresses"]
+            assert set(addr) == {"address"} and addr["address"].split("/")[0] == str(nic.address)
+            for route in link.get("routes", []):
+                assert set(route) <= {"destination", "gateway"} and route["gateway"]
+        for resolver in docs.get("ResolverConfig", []):
+            assert all(set(ns) == {"address"} for ns in resolver["nameservers"])
+        (kube,) = docs["KubeNodeConfig"]
+        assert all(isinstance(v, str) for v in kube["labels"].values())
+        modules = [d["name"] for d in docs.get("KernelModuleConfig", [])]
+        assert modules == (["i2c-dev"] if node.fan else [])
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

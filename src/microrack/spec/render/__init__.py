@@ -72,7 +72,7 @@ def render(spec: ClusterSpec) -> dict[str, bytes]:
             files[f"systemd/{node.name}/microrack-fan.service"] = fan_unit(spec, node).encode()
         if node in hub_nodes(spec):
             files[f"systemd/{node.name}/microrack-hub.service"] = hub_unit(spec, node).encode()
-        files[f"talos/{node.name}.yaml"] = _yaml(talos_patch(spec, node), head)
+        files[f"talos/{node.name}.yaml"] = _yaml_all(talos_patch(spec, node), head)
         k3s = k3s_config(spec, node)
         if k3s is not None:
             role, conf = k3s
