@@ -155,6 +155,29 @@ def _playbook(out: Path, tmp: Path) -> tuple[dict[str, dict[str, int]], str]:
     return recap, r.stdout
 
 
+def _ssh(tmp: Path, address: str, *argv: str) -> str:
+    r = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(tmp / "key"),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            f"root@{address}",
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, f"{argv}: {r.stderr}"
+    return r.stdout
+
+
 def _nodes(base: str) -> dict[str, dict[str, object]]:
     import json
     import urllib.request
@@ -185,7 +208,7 @@ def _wait(what: str, fn, timeout: float = 180.0) -> object:  # type: ignore[no-u
 )
 def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
     require_root()
-    with _boards(tmp_path) as (net, addresses):
+    with _boards(tmp_path) as (_net, addresses):
         spec = tmp_path / "cluster.yaml"
         spec.write_text(yaml.safe_dump(_cluster(addresses), sort_keys=False))
         out = tmp_path / "site"
@@ -204,6 +227,27 @@ def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
         assert all(
             r["failed"] == 0 and r["unreachable"] == 0 and r["changed"] > 0 for r in recap.values()
         ), recap
+
+        # systemd on the board runs the unit as rendered: notify, watchdog armed, active.
+        shown = _ssh(
+            tmp_path,
+            addresses[1],
+            "systemctl",
+            "show",
+            "microrack-agent.service",
+            "-p",
+            "Type",
+            "-p",
+            "ActiveState",
+            "-p",
+            "WatchdogUSec",
+            "-p",
+            "NRestarts",
+        )
+        props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+        assert props["Type"] == "notify" and props["ActiveState"] == "active", props
+        assert props["WatchdogUSec"] == "20s" and props["NRestarts"] == "0", props
+        assert "(x86_64, Python 3.11" in _ssh(tmp_path, addresses[1], "microrack", "--version")
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -243,27 +287,6 @@ def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
             assert all(r["changed"] == 0 and r["failed"] == 0 for r in again.values()), again
 
             # Stopping one board's agent turns it down on the hub.
-            stop = subprocess.run(
-                net.exec_argv(
-                    0,
-                    [
-                        "ssh",
-                        "-i",
-                        str(tmp_path / "key"),
-                        "-o",
-                        "StrictHostKeyChecking=no",
-                        "-o",
-                        "UserKnownHostsFile=/dev/null",
-                        f"root@{addresses[0]}",
-                        "systemctl",
-                        "stop",
-                        "microrack-agent.service",
-                    ],
-                ),
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert stop.returncode == 0, stop.stderr
+            _ssh(tmp_path, addresses[0], "systemctl", "stop", "microrack-agent.service")
             _wait("board1 down", lambda: _nodes(base)["board1"]["status"] != "up", timeout=120)
             assert _nodes(base)["board2"]["status"] == "up"
