@@ -46,6 +46,7 @@ def _board_root() -> Path:
     r = subprocess.run(
         ["bash", str(REPO / "scripts/rootfs.sh"), "amd64"],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=3600,
         env={**os.environ, "MICRORACK_ROOTFS_PACKAGES": BOARD_PACKAGES},
@@ -144,6 +145,7 @@ def _playbook(out: Path, tmp: Path) -> tuple[dict[str, dict[str, int]], str]:
             str(tmp / "key"),
         ],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=900,
         env=env,
@@ -171,6 +173,7 @@ def _ssh(tmp: Path, address: str, *argv: str) -> str:
             *argv,
         ],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=60,
     )
@@ -215,6 +218,7 @@ def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
         r = subprocess.run(
             microrack_cmd("spec", "render", str(spec), "--out", str(out)),
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             text=True,
             timeout=120,
         )

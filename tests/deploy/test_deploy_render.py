@@ -109,7 +109,11 @@ def test_bad_image_names_the_field(image: str, tmp_path: Path) -> None:
     data["agent"] = {"image": image}
     spec = write(tmp_path, data)
     r = subprocess.run(
-        microrack_cmd("spec", "validate", str(spec)), capture_output=True, text=True, timeout=120
+        microrack_cmd("spec", "validate", str(spec)),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 1
     assert "agent.image" in r.stdout + r.stderr
@@ -168,7 +172,13 @@ def test_kubernetes_validate_accepts_the_daemonsets(path: Path, tmp_path: Path) 
             target = tmp_path / Path(rel).name
             target.write_bytes(files[rel])
             paths.append(str(target))
-    r = subprocess.run([exe, "--strict", *paths], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [exe, "--strict", *paths],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     docs = sum(len(list(yaml.safe_load_all(Path(p).read_text()))) for p in paths)
     assert (r.stdout + r.stderr).count("passed") == docs
@@ -238,6 +248,7 @@ def test_playbook_passes_ansible_syntax_check(path: Path, tmp_path: Path) -> Non
             str(out / "ansible/playbook.yaml"),
         ],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=300,
         env=env,
@@ -253,6 +264,7 @@ def test_playbook_passes_ansible_syntax_check(path: Path, tmp_path: Path) -> Non
             str(out / "ansible/playbook.yaml"),
         ],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=300,
         env=env,
@@ -270,6 +282,7 @@ def test_render_json_lists_deploy_files(tmp_path: Path) -> None:
     r = subprocess.run(
         microrack_cmd("spec", "render", str(spec), "--out", str(tmp_path / "o"), "--json"),
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=120,
     )
@@ -289,8 +302,13 @@ def test_build_refuses_to_overwrite_and_names_bad_flags(tmp_path: Path) -> None:
     out.write_text("a user's file")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(microrack_cmd("build", "agent", *args), capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            microrack_cmd("build", "agent", *args),
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=120,
+        )
 
     r = run("--out", str(out))
     assert r.returncode == 2 and "--out" in r.stderr and "--force" in r.stderr
