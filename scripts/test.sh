@@ -11,6 +11,8 @@ DEBIAN_PACKAGES=(
   prometheus prometheus-node-exporter prometheus-alertmanager victoria-metrics
   dnsmasq-base fio iperf3 chromium iproute2 systemd
   nfs-kernel-server cloud-init curl util-linux
+  # tests/deploy: foreign root filesystems, qemu, the image, booted "boards"
+  mmdebstrap qemu-user-static buildah openssh-client systemd-container
 )
 
 need=()
@@ -35,4 +37,13 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e '.[test]'
 
 mkdir -p test-artifacts
+# Root filesystems for tests/deploy, cached in /var/cache/microrack (cold: tens of
+# minutes under qemu; warm: seconds).  Only when tests/deploy is part of the run.
+deploy=1
+for a in "$@"; do
+  case "$a" in tests/deploy*) deploy=1; break ;; tests/*) deploy=0 ;; esac
+done
+if [ "$deploy" = 1 ] && [ "$(id -u)" -eq 0 ]; then
+  bash scripts/deploy-cache.sh || echo "deploy cache: failed; tests/deploy will say why"
+fi
 .venv/bin/python -m pytest "$@"

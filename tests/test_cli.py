@@ -1,3 +1,4 @@
+import platform
 import subprocess
 
 from microrack import __version__
@@ -10,7 +11,9 @@ def test_version_prints_package_version(capsys):
         main(["--version"])
     except SystemExit as exc:
         assert exc.code == 0
-    assert capsys.readouterr().out.strip() == f"microrack {__version__}"
+    out = capsys.readouterr().out.strip()
+    where = f"({platform.machine()}, Python {platform.python_version()})"
+    assert out == f"microrack {__version__} {where}"
 
 
 def test_help_lists_every_command():

@@ -23,7 +23,9 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, **kw)  # type: ignore[call-overload]
+    # stdin from /dev/null: Ansible refuses a non-blocking stdin (a backgrounded run).
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300,  # type: ignore[call-overload]
+                          stdin=subprocess.DEVNULL, **kw)
 
 
 @pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.name)

@@ -16,6 +16,7 @@ import argparse
 import importlib
 import logging
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -36,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("CPU, storage, network and mixed workloads on Dask", "bench"),
     "sim": ("run a scenario on the hardware twin of a cluster", "sim"),
     "demo": ("a whole simulated cluster on this machine: agents, fans, hub", "all"),
+    "build": ("the single-file agent for boards (zipapp, every architecture)", "fan"),
 }
 
 
@@ -53,9 +55,14 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _version() -> str:
+    """The version and where it runs: a single file runs on many architectures."""
+    return f"microrack {__version__} ({platform.machine()}, Python {platform.python_version()})"
+
+
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = _Parser(prog="microrack", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=f"microrack {__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output on stderr"
     )

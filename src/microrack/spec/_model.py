@@ -189,6 +189,7 @@ class Role(StrEnum):
     LOAD_BALANCER = "load-balancer"
     DHCP_DNS = "dhcp-dns"
     MONITORING = "monitoring"  # Prometheus / VictoriaMetrics / Grafana / the hub
+    HUB = "hub"  # the microrack hub (else the first monitoring node runs it)
     RAY_HEAD = "ray-head"
     DASK_SCHEDULER = "dask-scheduler"
     GPU = "gpu"
@@ -449,9 +450,28 @@ class Services(_Strict):
     )
 
 
+def _default_image() -> str:
+    """A local image name tagged with this package's version (an OCI tag has no '+')."""
+    from microrack import __version__
+
+    return "localhost/microrack:" + re.sub(r"[^A-Za-z0-9_.-]", "-", __version__)[:128]
+
+
+# registry/path:tag or @sha256 digest, as OCI distribution names them.
+_IMAGE = (
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
+
+
 class AgentSettings(_Strict):
     command: str = Field("/usr/local/bin/microrack", pattern=r"^/")
-    image: str = "ghcr.io/microrack/microrack:0.1.0"
+    image: str = Field(
+        default_factory=_default_image,
+        pattern=_IMAGE,
+        description="container image of the agent and fan DaemonSets "
+        "(default localhost/microrack:<version>, built by scripts/image.sh)",
+    )
     namespace: HostName = "microrack"
     interval_s: float = Field(5, gt=0)
 

@@ -17,11 +17,18 @@ from microrack.spec._model import ClusterSpec
 from microrack.spec.render._ansible import inventory
 from microrack.spec.render._cloudinit import cloudinit_files
 from microrack.spec.render._grafana import PANELS, dashboard_json
-from microrack.spec.render._kubernetes import agent_manifests, k3s_config, metallb_manifests
+from microrack.spec.render._kubernetes import (
+    agent_manifests,
+    fan_manifests,
+    k3s_config,
+    metallb_manifests,
+)
 from microrack.spec.render._netboot import netboot_files
 from microrack.spec.render._nfs import nfs_files
+from microrack.spec.render._playbook import playbook
 from microrack.spec.render._prometheus import prometheus_config
-from microrack.spec.render._systemd import agent_unit, fan_unit
+from microrack.spec.render._systemd import agent_unit, fan_unit, hub_nodes, hub_unit
+from microrack.spec.render._talos import talos_patch
 from microrack.spec.render._text import HEADER, dnsmasq_conf, hosts_file
 from microrack.spec.render._write import MANIFEST, EditedFiles, render_to
 
@@ -51,10 +58,14 @@ def render(spec: ClusterSpec) -> dict[str, bytes]:
         "dnsmasq.conf": dnsmasq_conf(spec).encode(),
         "hosts": hosts_file(spec).encode(),
         "ansible/inventory.yaml": _yaml(inventory(spec), head),
+        "ansible/playbook.yaml": _yaml(playbook(spec), head),
         "prometheus/prometheus.yml": _yaml(prometheus_config(spec), head),
         "kubernetes/microrack-agent.yaml": _yaml_all(agent_manifests(spec), head),
         "grafana/microrack-dashboard.json": dashboard_json(spec).encode(),
     }
+    fans = fan_manifests(spec)
+    if fans:
+        files["kubernetes/microrack-fan.yaml"] = _yaml_all(fans, head)
     metallb = metallb_manifests(spec)
     if metallb:
         files["kubernetes/metallb-pool.yaml"] = _yaml_all(metallb, head)
@@ -62,6 +73,9 @@ def render(spec: ClusterSpec) -> dict[str, bytes]:
         files[f"systemd/{node.name}/microrack-agent.service"] = agent_unit(spec, node).encode()
         if node.fan:
             files[f"systemd/{node.name}/microrack-fan.service"] = fan_unit(spec, node).encode()
+        if node in hub_nodes(spec):
+            files[f"systemd/{node.name}/microrack-hub.service"] = hub_unit(spec, node).encode()
+        files[f"talos/{node.name}.yaml"] = _yaml_all(talos_patch(spec, node), head)
         k3s = k3s_config(spec, node)
         if k3s is not None:
             role, conf = k3s

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from microrack.spec._model import ClusterSpec
+from microrack.spec._model import ClusterSpec, Role
+from microrack.spec.render._systemd import hub_nodes
 
 
 def group_name(value: str) -> str:
@@ -15,7 +16,11 @@ def group_name(value: str) -> str:
 def inventory(spec: ClusterSpec) -> dict[str, Any]:
     hosts: dict[str, Any] = {}
     groups: dict[str, dict[str, Any]] = {}
+    hubs = {n.name for n in hub_nodes(spec)}
     for node in spec.nodes:
+        units = ["microrack-agent.service"]
+        units += ["microrack-fan.service"] if node.fan else []
+        units += ["microrack-hub.service"] if node.name in hubs else []
         hosts[node.name] = {
             "ansible_host": node.address,
             "microrack_board": node.board,
@@ -33,6 +38,11 @@ def inventory(spec: ClusterSpec) -> dict[str, Any]:
             ],
             "microrack_drives": [d.model_dump(mode="json") for d in node.drives],
             "microrack_labels": dict(sorted(node.labels.items())),
+            # What the playbook lays down and starts here (see ansible/playbook.yaml).
+            "microrack_units": units,
+            # The hub's web stack is not in the single file: its node gets a venv.
+            "microrack_install": "venv" if node.name in hubs else "pyz",
+            "microrack_dnsmasq": Role.DHCP_DNS in node.roles,
         }
         for role in node.roles:
             groups.setdefault(group_name(role.value), {"hosts": {}})["hosts"][node.name] = None

@@ -8,6 +8,31 @@ from microrack.spec._model import DEFAULT_AGENT_PORT, ClusterSpec, NetworkKind, 
 
 LABELS = {"app.kubernetes.io/name": "microrack-agent", "app.kubernetes.io/part-of": "microrack"}
 
+#: Node labels the k3s configs and Talos patches set, and the DaemonSets select on.
+BOARD_LABEL = "microrack.io/board"
+FAN_LABEL = "microrack.io/fan"
+
+#: Requests and limits, from the resident set of the single-file agent and fan
+#: controller measured on a Pi-class node (see docs/deploy.md): the limit leaves
+#: room for a scrape burst and the first start's unpacking.
+AGENT_RESOURCES = {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}}
+FAN_RESOURCES = {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}}
+
+_NOBODY = 65534
+
+
+def node_labels(node: Node) -> dict[str, str]:
+    """The labels a node carries in Kubernetes: its board, its fan, its own labels."""
+    labels = {BOARD_LABEL: node.board}
+    if node.fan:
+        labels[FAN_LABEL] = "true"
+    return labels | dict(sorted(node.labels.items()))
+
+
+def _image(spec: ClusterSpec) -> dict[str, str]:
+    # The default image is built locally and imported, never pulled.
+    return {"image": spec.agent.image, "imagePullPolicy": "IfNotPresent"}
+
 
 def agent_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
     """Namespace, DaemonSet (host network, /proc and /sys read-only) and a headless Service."""
@@ -17,7 +42,7 @@ def agent_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
     meta = {"name": "microrack-agent", "namespace": ns, "labels": dict(LABELS)}
     container = {
         "name": "agent",
-        "image": spec.agent.image,
+        **_image(spec),
         "args": [
             "agent",
             "--listen",
@@ -32,14 +57,16 @@ def agent_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
         "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "ports": [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 10},
-        "resources": {
-            "requests": {"cpu": "10m", "memory": "32Mi"},
-            "limits": {"memory": "96Mi"},
+        "resources": AGENT_RESOURCES,
+        "securityContext": {
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
         },
-        "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
         "volumeMounts": [
             {"name": "proc", "mountPath": "/host/proc", "readOnly": True},
             {"name": "sys", "mountPath": "/host/sys", "readOnly": True},
+            {"name": "udev", "mountPath": "/host/run/udev", "readOnly": True},
         ],
     }
     daemonset = {
@@ -55,10 +82,18 @@ def agent_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
                     "hostNetwork": True,
                     "dnsPolicy": "ClusterFirstWithHostNet",
                     "tolerations": [{"operator": "Exists"}],
+                    "affinity": _on_labelled_nodes(),
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": _NOBODY,
+                        "runAsGroup": _NOBODY,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [container],
                     "volumes": [
-                        {"name": "proc", "hostPath": {"path": "/proc"}},
-                        {"name": "sys", "hostPath": {"path": "/sys"}},
+                        {"name": "proc", "hostPath": {"path": "/proc", "type": "Directory"}},
+                        {"name": "sys", "hostPath": {"path": "/sys", "type": "Directory"}},
+                        {"name": "udev", "hostPath": {"path": "/run/udev", "type": "Directory"}},
                     ],
                 },
             },
@@ -76,6 +111,74 @@ def agent_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
     }
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
     return [namespace, daemonset, service]
+
+
+def _on_labelled_nodes() -> dict[str, Any]:
+    """Every node that carries microrack's board label (set by the k3s config/Talos patch)."""
+    term = {"matchExpressions": [{"key": BOARD_LABEL, "operator": "Exists"}]}
+    return {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [term]
+        }}
+    }
+
+
+def _fan_daemonset(spec: ClusterSpec, board: str) -> dict[str, Any]:
+    """The fan controller of one board kind, on that board's nodes that have a fan.
+
+    It writes PWM duty under the host's /sys (hwmon entries are symlinks into
+    /sys/devices, so /sys is mounted whole, writable) and nothing else of the host:
+    no host network, PID namespace, shell or /dev.  It runs as root because the
+    pwm files are root's, with every capability dropped.
+    """
+    name = f"microrack-fan-{board}"[:63].rstrip("-")
+    labels = {"app.kubernetes.io/name": "microrack-fan", "app.kubernetes.io/instance": name,
+              "app.kubernetes.io/part-of": "microrack"}
+    container = {
+        "name": "fan",
+        **_image(spec),
+        "args": ["fan", "--board", board, "--root", "/host"],
+        "resources": FAN_RESOURCES,
+        "securityContext": {
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": False,
+            "runAsUser": 0,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "sys", "mountPath": "/host/sys"}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name, "namespace": spec.agent.namespace, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {BOARD_LABEL: board, FAN_LABEL: "true"},
+                    "tolerations": [{"operator": "Exists"}],
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    # SIGTERM sets the fans to full before the controller exits.
+                    "terminationGracePeriodSeconds": 10,
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "sys", "hostPath": {"path": "/sys", "type": "Directory"}}
+                    ],
+                },
+            },
+        },
+    }
+
+
+def fan_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
+    """One fan DaemonSet per board kind among the nodes with ``fan: true``."""
+    boards = sorted({n.board for n in spec.nodes if n.fan})
+    return [_fan_daemonset(spec, b) for b in boards]
 
 
 def metallb_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
@@ -109,8 +212,7 @@ def k3s_config(spec: ClusterSpec, node: Node) -> tuple[str, dict[str, Any]] | No
     is_server = Role.CONTROL_PLANE in node.roles
     if not is_server and Role.WORKER not in node.roles:
         return None
-    labels = [f"microrack.io/board={node.board}"]
-    labels += [f"{k}={v}" for k, v in sorted(node.labels.items())]
+    labels = [f"{k}={v}" for k, v in node_labels(node).items()]
     conf: dict[str, Any] = {
         "node-name": node.name,
         "node-ip": node.address,

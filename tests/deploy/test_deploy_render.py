@@ -1,0 +1,322 @@
+"""The deployment files `spec render` writes: units, playbook, DaemonSets, Talos patches."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import spec_cases
+import yaml
+from spec_cases import base, write
+
+from microrack import __version__
+from microrack.spec import ClusterSpec, load_spec
+from microrack.spec.render import render
+from support import missing
+
+EXAMPLES = spec_cases.examples()
+VENV_BIN = Path(sys.executable).parent
+
+
+def _unit(text: str) -> dict[str, list[str]]:
+    """``Key -> [values]`` of a unit file (sections merged; keys are distinct here)."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def _spec(data: dict[str, Any]) -> ClusterSpec:
+    return ClusterSpec.model_validate(data)
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return render(load_spec(path))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_units_notify_watchdog_and_restart_limits(path: Path) -> None:
+    spec = load_spec(path)
+    files = render(spec)
+    for node in spec.nodes:
+        agent = _unit(files[f"systemd/{node.name}/microrack-agent.service"].decode())
+        assert agent["Type"] == ["notify"]
+        assert int(agent["WatchdogSec"][0]) >= 4 * spec.agent.interval_s
+        assert agent["StartLimitBurst"] and agent["StartLimitIntervalSec"]
+        assert shlex.split(agent["ExecStart"][0])[0] == "/usr/local/bin/microrack"
+        fan_path = f"systemd/{node.name}/microrack-fan.service"
+        assert (fan_path in files) == node.fan
+        if node.fan:
+            fan = _unit(files[fan_path].decode())
+            assert fan["Type"] == ["notify"] and fan["WatchdogSec"]
+            start = shlex.split(fan["ExecStart"][0])
+            # The same arguments, plus --failsafe: runs after SIGKILL too.
+            assert shlex.split(fan["ExecStopPost"][0]) == [*start, "--failsafe"]
+
+
+def test_hub_unit_on_the_hub_node_pulls_every_agent(tmp_path: Path) -> None:
+    data = base()
+    data["nodes"][1]["roles"] = [*data["nodes"][1].get("roles", []), "hub"]
+    spec = _spec(data)
+    files = render(spec)
+    hubs = [p for p in files if p.endswith("microrack-hub.service")]
+    assert hubs == [f"systemd/{spec.nodes[1].name}/microrack-hub.service"]
+    argv = shlex.split(_unit(files[hubs[0]].decode())["ExecStart"][0])
+    assert argv[1] == "hub"
+    agents = [argv[i + 1] for i, a in enumerate(argv) if a == "--agent"]
+    assert agents == [f"{n.address}:{n.agent_port}" for n in spec.nodes]
+    inv = yaml.safe_load(files["ansible/inventory.yaml"])["all"]["hosts"]
+    assert inv[spec.nodes[1].name]["microrack_install"] == "venv"
+    assert "microrack-hub.service" in inv[spec.nodes[1].name]["microrack_units"]
+    assert inv[spec.nodes[0].name]["microrack_install"] == "pyz"
+
+
+def test_image_default_is_local_and_versioned_and_used_by_every_daemonset() -> None:
+    spec = _spec(base())
+    assert spec.agent.image == "localhost/microrack:" + __version__.replace("+", "-")
+    data = base()
+    data["agent"] = {"image": "registry.lab:5000/tools/microrack:1.2.3"}
+    data["nodes"][0]["fan"] = True
+    files = render(_spec(data))
+    docs = [
+        d
+        for f in ("kubernetes/microrack-agent.yaml", "kubernetes/microrack-fan.yaml")
+        for d in yaml.safe_load_all(files[f])
+    ]
+    images = {
+        c["image"]
+        for d in docs
+        if d["kind"] == "DaemonSet"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {"registry.lab:5000/tools/microrack:1.2.3"}
+
+
+@pytest.mark.parametrize("image", ["UPPER/case:1", "a b", "x:tag with space", "", "-x", "a:"])
+def test_bad_image_names_the_field(image: str, tmp_path: Path) -> None:
+    from support import microrack_cmd
+
+    data = base()
+    data["agent"] = {"image": image}
+    spec = write(tmp_path, data)
+    r = subprocess.run(
+        microrack_cmd("spec", "validate", str(spec)),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "agent.image" in r.stdout + r.stderr
+
+
+def _daemonsets(files: dict[str, bytes]) -> list[dict[str, Any]]:
+    return [
+        d
+        for p, data in files.items()
+        if p.startswith("kubernetes/")
+        for d in yaml.safe_load_all(data)
+        if d and d["kind"] == "DaemonSet"
+    ]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_daemonsets_mount_only_what_they_need(path: Path) -> None:
+    spec = load_spec(path)
+    files = render(spec)
+    sets = {d["metadata"]["name"]: d for d in _daemonsets(files)}
+    agent = sets.pop("microrack-agent")["spec"]["template"]["spec"]
+    (c,) = agent["containers"]
+    assert {v["hostPath"]["path"] for v in agent["volumes"]} == {"/proc", "/sys", "/run/udev"}
+    assert all(m["readOnly"] for m in c["volumeMounts"])
+    assert agent["securityContext"]["runAsNonRoot"] is True
+    boards = {n.board for n in spec.nodes if n.fan}
+    assert {
+        s["spec"]["template"]["spec"]["nodeSelector"]["microrack.io/board"] for s in sets.values()
+    } == boards
+    for s in sets.values():
+        pod = s["spec"]["template"]["spec"]
+        assert not pod.get("hostPID") and not pod.get("hostNetwork") and not pod.get("hostIPC")
+        assert pod["nodeSelector"]["microrack.io/fan"] == "true"
+        (fan,) = pod["containers"]
+        assert fan["args"][:2] == ["fan", "--board"]
+        assert fan["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert not fan["securityContext"].get("privileged")
+        assert [v["hostPath"]["path"] for v in pod["volumes"]] == ["/sys"]
+    # The selectors match the labels the k3s configs and Talos patches give the nodes.
+    for node in spec.nodes:
+        (kube,) = _talos(files, node.name)["KubeNodeConfig"]
+        labels = kube["labels"]
+        assert labels["microrack.io/board"] == node.board
+        assert (labels.get("microrack.io/fan") == "true") == node.fan
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_kubernetes_validate_accepts_the_daemonsets(path: Path, tmp_path: Path) -> None:
+    exe = shutil.which("kubernetes-validate", path=str(VENV_BIN))
+    if exe is None:
+        missing("kubernetes-validate (PyPI)")
+    files = _files(path)
+    paths = []
+    for rel in ("kubernetes/microrack-agent.yaml", "kubernetes/microrack-fan.yaml"):
+        if rel in files:
+            target = tmp_path / Path(rel).name
+            target.write_bytes(files[rel])
+            paths.append(str(target))
+    r = subprocess.run(
+        [exe, "--strict", *paths],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    docs = sum(len(list(yaml.safe_load_all(Path(p).read_text()))) for p in paths)
+    assert (r.stdout + r.stderr).count("passed") == docs
+
+
+#: The fields each Talos document may carry here, and those it must (Talos' config.schema.json).
+TALOS_FIELDS = {
+    "HostnameConfig": ({"hostname"}, {"hostname", "auto"}),
+    "LinkConfig": ({"name"}, {"name", "up", "mtu", "addresses", "routes", "multicast"}),
+    "ResolverConfig": (set(), {"nameservers", "searchDomains", "hostDNS"}),
+    "KubeNodeConfig": (set(), {"labels", "annotations", "taints", "nodeIP"}),
+    "KernelModuleConfig": ({"name"}, {"name", "parameters"}),
+}
+
+
+def _talos(files: dict[str, bytes], node: str) -> dict[str, list[dict[str, Any]]]:
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for doc in yaml.safe_load_all(files[f"talos/{node}.yaml"]):
+        assert doc["apiVersion"] == "v1alpha1"
+        required, allowed = TALOS_FIELDS[doc["kind"]]
+        fields = set(doc) - {"apiVersion", "kind"}
+        assert required <= fields <= allowed, doc
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    return by_kind
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_talos_patch_structure(path: Path) -> None:
+    """Talos publishes its machine-config JSON schema only in its source tree (no
+    installable package): the documents are checked against its field names here."""
+    spec = load_spec(path)
+    files = render(spec)
+    for node in spec.nodes:
+        docs = _talos(files, node.name)
+        assert [d["hostname"] for d in docs["HostnameConfig"]] == [node.name]
+        links = docs["LinkConfig"]
+        assert [d["name"] for d in links] == [n.name for n in node.nics]
+        for link, nic in zip(links, node.nics, strict=True):
+            (addr,) = link["addresses"]
+            assert set(addr) == {"address"} and addr["address"].split("/")[0] == str(nic.address)
+            for route in link.get("routes", []):
+                assert set(route) <= {"destination", "gateway"} and route["gateway"]
+        for resolver in docs.get("ResolverConfig", []):
+            assert all(set(ns) == {"address"} for ns in resolver["nameservers"])
+        (kube,) = docs["KubeNodeConfig"]
+        assert all(isinstance(v, str) for v in kube["labels"].values())
+        modules = [d["name"] for d in docs.get("KernelModuleConfig", [])]
+        assert modules == (["i2c-dev"] if node.fan else [])
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_playbook_passes_ansible_syntax_check(path: Path, tmp_path: Path) -> None:
+    exe = shutil.which("ansible-playbook", path=str(VENV_BIN))
+    if exe is None:
+        missing("ansible-playbook (PyPI ansible-core)")
+    out = tmp_path / "out"
+    for rel, data in _files(path).items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path)}
+    r = subprocess.run(
+        [
+            exe,
+            "--syntax-check",
+            "-i",
+            str(out / "ansible/inventory.yaml"),
+            str(out / "ansible/playbook.yaml"),
+        ],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[WARNING]" not in r.stderr, r.stderr
+    listed = subprocess.run(
+        [
+            exe,
+            "--list-tasks",
+            "-i",
+            str(out / "ansible/inventory.yaml"),
+            str(out / "ansible/playbook.yaml"),
+        ],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "the units are enabled and running" in listed.stdout
+
+
+def test_render_json_lists_deploy_files(tmp_path: Path) -> None:
+    from support import microrack_cmd
+
+    data = base()
+    data["nodes"][0]["fan"] = True
+    spec = write(tmp_path, data)
+    r = subprocess.run(
+        microrack_cmd("spec", "render", str(spec), "--out", str(tmp_path / "o"), "--json"),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    files = set(json.loads(r.stdout)["files"])
+    assert {
+        "ansible/playbook.yaml",
+        "kubernetes/microrack-fan.yaml",
+        f"talos/{data['nodes'][0]['name']}.yaml",
+    } <= files
+
+
+def test_build_refuses_to_overwrite_and_names_bad_flags(tmp_path: Path) -> None:
+    from support import microrack_cmd
+
+    out = tmp_path / "agent.pyz"
+    out.write_text("a user's file")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            microrack_cmd("build", "agent", *args),
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=120,
+        )
+
+    r = run("--out", str(out))
+    assert r.returncode == 2 and "--out" in r.stderr and "--force" in r.stderr
+    assert out.read_text() == "a user's file"
+    r = run("--out", str(tmp_path / "x.pyz"), "--arch", "sparc")
+    assert r.returncode == 2 and "--arch" in r.stderr and "'sparc'" in r.stderr
+    r = run("--out", str(tmp_path / "x.pyz"), "--python", "2.7")
+    assert r.returncode == 2 and "--python" in r.stderr
+    r = run("--out", str(tmp_path))
+    assert r.returncode == 2 and "directory" in r.stderr
+    assert not (tmp_path / "x.pyz").exists()
