@@ -320,3 +320,21 @@ def test_build_refuses_to_overwrite_and_names_bad_flags(tmp_path: Path) -> None:
     r = run("--out", str(tmp_path))
     assert r.returncode == 2 and "directory" in r.stderr
     assert not (tmp_path / "x.pyz").exists()
+
+
+def test_the_playbook_lays_down_every_unit_rendered_for_a_node() -> None:
+    """NFS mount units included: each file under systemd/<node>/ is one the playbook installs."""
+    from microrack.spec import load_spec
+
+    seen_mount = False
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for example in sorted(examples.glob("cluster-*.yaml")):
+        files = render(load_spec(example))
+        hosts = yaml.safe_load(files["ansible/inventory.yaml"])["all"]["hosts"]
+        for name, host in hosts.items():
+            rendered = sorted(
+                p.rsplit("/", 1)[1] for p in files if p.startswith(f"systemd/{name}/")
+            )
+            assert sorted(host["microrack_units"]) == rendered, (example.name, name)
+            seen_mount = seen_mount or any(u.endswith(".mount") for u in rendered)
+    assert seen_mount, "no example renders an NFS mount unit"

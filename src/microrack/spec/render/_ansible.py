@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from microrack.spec._model import ClusterSpec, Role
+from microrack.spec.render._nfs import node_mounts
 from microrack.spec.render._systemd import hub_nodes
 
 
@@ -21,6 +22,8 @@ def inventory(spec: ClusterSpec) -> dict[str, Any]:
         units = ["microrack-agent.service"]
         units += ["microrack-fan.service"] if node.fan else []
         units += ["microrack-hub.service"] if node.name in hubs else []
+        # The NFS shares this node mounts (systemd mount units rendered beside the others).
+        units += [name for name, _ in node_mounts(spec, node)]
         hosts[node.name] = {
             "ansible_host": node.address,
             "microrack_board": node.board,
