@@ -188,10 +188,14 @@ def run(args: argparse.Namespace) -> int:
             " (averages are kept after the raw samples expire)",
         )
     spec_targets: list[tuple[str, str, int]] = []
+    rack = None
     if args.spec:
+        from microrack.hub import rack_layout
         from microrack.spec import agent_targets, load_spec
 
-        spec_targets = agent_targets(load_spec(args.spec))
+        cluster = load_spec(args.spec)
+        spec_targets = agent_targets(cluster)
+        rack = rack_layout(cluster)
     if args.price_kwh is not None and not (math.isfinite(args.price_kwh) and args.price_kwh >= 0):
         raise UsageError("--price-kwh", f"{args.price_kwh} must be a price of zero or more")
     if args.rollup_step and duration("--rollup-step", args.rollup_step) < 1:
@@ -224,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         retention=retention,
         poll=duration("--poll", args.poll) if args.poll else None,
         maintenance_seconds=duration("--maintenance", args.maintenance),
+        rack=rack,
     )
     _check_port_free(host, port)
     lock = _lock_store(db)  # held until the process ends, however it ends

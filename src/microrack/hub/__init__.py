@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from microrack.hub._alerts import AlertEngine, RulesFile, load_rules, parse_duration
 from microrack.hub._api import create_app
+from microrack.hub._rack import RackLayout, rack_layout
 from microrack.hub._service import Hub, HubConfig
 from microrack.hub._store import Retention, Store
 
@@ -16,12 +17,14 @@ __all__ = [
     "AlertEngine",
     "Hub",
     "HubConfig",
+    "RackLayout",
     "Retention",
     "RulesFile",
     "Store",
     "create_app",
     "load_rules",
     "parse_duration",
+    "rack_layout",
     "serve",
 ]
 

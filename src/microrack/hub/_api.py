@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from microrack import __version__
+from microrack.hub._dashboard import alerts_view, cluster_view, node_page, rack_view
 from microrack.hub._events import json_bytes
 from microrack.hub._query import BadParameter, downsample, parse_query, rate
 from microrack.hub._service import Hub
@@ -99,14 +100,6 @@ def create_app(hub: Hub) -> Starlette:
     async def metrics_list(request: Request) -> Response:
         return JSONResponse({"metrics": await asyncio.to_thread(hub.store.metric_names)})
 
-    async def alerts(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "alerts": [a.describe() for a in hub.alerts.active.values()],
-                "resolved": [a.describe() for a in hub.alerts.recent_resolved],
-            }
-        )
-
     async def events(request: Request) -> Response:
         hello = [("node", n) for n in hub.node_list()]
         hello += [("alert", a.describe()) for a in hub.alerts.firing()]
@@ -141,7 +134,10 @@ def create_app(hub: Hub) -> Starlette:
         Route("/api/v1/nodes", nodes),
         Route("/api/v1/query", query),
         Route("/api/v1/metrics", metrics_list),
-        Route("/api/v1/alerts", alerts),
+        Route("/api/v1/alerts", alerts_view),
+        Route("/api/v1/nodes/{name}/view", node_page),
+        Route("/api/v1/cluster", cluster_view),
+        Route("/api/v1/rack", rack_view),
         Route("/api/v1/events", events),
         Route("/api/v1/summary", summary),
         Route("/metrics", metrics),
@@ -149,9 +145,9 @@ def create_app(hub: Hub) -> Starlette:
         Route("/static/plotly.min.js", plotly_js),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found}
-    )
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    app.state.hub = hub
+    return app
 
 
 def _hub_metrics(hub: Hub) -> str:

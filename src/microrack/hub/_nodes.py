@@ -136,6 +136,17 @@ class NodeState:
                 used = 1 - avail[0] / size
                 disk = used if disk is None else max(disk, used)
         limit = self.first("microrack_throttle_limit_celsius", kind="soft")
+        # counters: the dashboard turns two successive values into a rate
+        rx = [
+            v
+            for lab, v in self.values("node_network_receive_bytes_total")
+            if lab.get("device") != "lo"
+        ]
+        tx = [
+            v
+            for lab, v in self.values("node_network_transmit_bytes_total")
+            if lab.get("device") != "lo"
+        ]
         return {
             "cpu_busy_ratio": _pick(
                 self.first("microrack_cpu_busy_ratio"), b.get("cpu_busy_ratio")
@@ -147,6 +158,9 @@ class NodeState:
             "power_watts": _pick(power, b.get("power_watts")),
             "throttled": throttled_flags,
             "disk_used_ratio": disk,
+            "net_rx_bytes_total": sum(rx) if rx else None,
+            "net_tx_bytes_total": sum(tx) if tx else None,
+            "boot_time_seconds": self.first("node_boot_time_seconds"),
         }
 
     def describe(self, now: float | None = None) -> dict[str, Any]:

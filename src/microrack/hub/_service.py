@@ -21,6 +21,7 @@ from microrack.hub._energy import POWER_METRIC, EnergyMeter
 from microrack.hub._events import EventBus
 from microrack.hub._nodes import NodeState, status_for
 from microrack.hub._notify import Notifier
+from microrack.hub._rack import RackLayout
 from microrack.hub._remote import RemoteWriter
 from microrack.hub._store import Batch, Retention, Store
 
@@ -50,6 +51,7 @@ class HubConfig:
     poll: float | None = None  # override each agent's own interval
     flush_seconds: float = 2.0
     maintenance_seconds: float = 60.0
+    rack: RackLayout | None = None  # from --spec: where each node sits, for the rack view
 
 
 class Hub:

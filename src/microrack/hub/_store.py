@@ -401,6 +401,27 @@ class Store:
             out.append(SeriesInfo(sid, nname, name, lab, mtype))
         return out
 
+    def first_sample_time(self, node: str | None = None) -> float | None:
+        """Wall time of the oldest sample kept (of ``node``, or of any node)."""
+        conn = self._conn()
+        where, args = (
+            ("", [])
+            if node is None
+            else (" WHERE node_id = (SELECT id FROM nodes WHERE name=?)", [node])
+        )
+        (head,) = conn.execute(f"SELECT MIN(t_lo) FROM head{where}", args).fetchone()
+        cwhere = (
+            ""
+            if node is None
+            else (
+                " WHERE series_id IN (SELECT s.id FROM series s JOIN nodes n ON n.id = s.node_id"
+                " WHERE n.name=?)"
+            )
+        )
+        (chunk,) = conn.execute(f"SELECT MIN(t_lo) FROM chunks{cwhere}", args).fetchone()
+        found = [t for t in (head, None if chunk is None else chunk / 1000) if t is not None]
+        return min(found) if found else None
+
     def metric_names(self) -> list[str]:
         return [
             r[0] for r in self._conn().execute("SELECT DISTINCT name FROM series ORDER BY name")
