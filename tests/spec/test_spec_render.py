@@ -114,7 +114,7 @@ def test_dashboard_queries_parse_with_promtool(rendered: Path, tmp_path: Path) -
     promtool = require_binary("promtool")
     board = json.loads((rendered / "grafana/microrack-dashboard.json").read_text())
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
-    assert len(exprs) == len(PANELS)
+    assert len(exprs) == sum(1 + len(p.extra) for p in PANELS)
     assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "node"}
     # The JSON is Grafana's dashboard model: it decodes into the SDK's types and back unchanged.
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
