@@ -372,7 +372,8 @@ class AlertEngine:
                 found = rule.check(node)
                 if not found:
                     continue
-                found.sort(key=lambda c: c[1], reverse=not rule.lowest_worst)
+                found.sort(key=lambda c: sorted(c[0].items()))  # ties in name order
+                found.sort(key=lambda c: c[1] if rule.lowest_worst else -c[1])
                 labels, value = found[0]
                 fp = f"{rule.name}|{node.key}"
                 seen.add(fp)
