@@ -23,7 +23,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from microrack import __version__
-from microrack.hub._dashboard import alerts_view, cluster_view, node_page, rack_view
+from microrack.hub._dashboard import (
+    alerts_view,
+    cluster_series,
+    cluster_view,
+    node_page,
+    plotly_js,
+    plotly_js_path,
+    rack_view,
+    warm_static,
+)
 from microrack.hub._events import json_bytes
 from microrack.hub._query import BadParameter, downsample, parse_query, rate
 from microrack.hub._service import Hub
@@ -31,13 +40,6 @@ from microrack.hub._service import Hub
 __all__ = ["create_app", "plotly_js_path"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-def plotly_js_path() -> Path:
-    """plotly.js as shipped inside the installed ``plotly`` package (no CDN needed)."""
-    import plotly
-
-    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
 class JSONResponse(StrictJSONResponse):
@@ -57,10 +59,13 @@ def create_app(hub: Hub) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        warm = asyncio.get_running_loop().run_in_executor(None, warm_static)
         try:
             yield
         finally:
             await hub.stop()
+            with contextlib.suppress(Exception):
+                await warm
 
     async def nodes(request: Request) -> Response:
         return JSONResponse({"nodes": hub.node_list(), "summary": hub.summary()})
@@ -122,9 +127,6 @@ def create_app(hub: Hub) -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
-    async def plotly_js(request: Request) -> Response:
-        return FileResponse(plotly_js_path(), media_type="application/javascript")
-
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return _error(status, None, f"{request.url.path}: {getattr(exc, 'detail', 'error')}")
@@ -137,6 +139,7 @@ def create_app(hub: Hub) -> Starlette:
         Route("/api/v1/alerts", alerts_view),
         Route("/api/v1/nodes/{name}/view", node_page),
         Route("/api/v1/cluster", cluster_view),
+        Route("/api/v1/cluster/series", cluster_series),
         Route("/api/v1/rack", rack_view),
         Route("/api/v1/events", events),
         Route("/api/v1/summary", summary),

@@ -20,7 +20,7 @@ from microrack.hub._rack import poe_usage
 from microrack.hub._service import Hub
 from microrack.hub._store import SeriesInfo
 
-__all__ = ["cluster_strip", "node_view"]
+__all__ = ["cluster_charts", "cluster_strip", "node_view"]
 
 _METRICS = (
     "node_cpu_seconds_total",
@@ -357,6 +357,45 @@ def _intervals(ts: list[int], vs: list[float]) -> list[list[float]]:
     if start is not None and last is not None:
         out.append([start / 1000, last / 1000])
     return out
+
+
+def cluster_charts(hub: Hub, t_from: float, t_to: float, points: int) -> dict[str, Any]:
+    """Per node: power, and the hottest SoC sensor, on one grid, from one store read.
+
+    One read decodes each node's recent (head) rows once for every line of both
+    charts, where a query per metric would decode them once per metric.
+    """
+    store = hub.store
+    metrics = ("microrack_power_watts", "node_thermal_zone_temp", "node_hwmon_temp_celsius")
+    series = [s for m in metrics for s in store.find_series(m)]
+    names = [s for s in store.find_series("node_hwmon_chip_names")]
+    data = store.read(series, t_from, t_to)
+    grid = _Grid(t_from, t_to, points)
+    chips: dict[str, dict[str, str]] = defaultdict(dict)
+    for s in names:
+        chips[s.node][s.labels.get("chip", "")] = s.labels.get("chip_name", "")
+    per_node: dict[str, list[tuple[str, dict[str, str], Any]]] = defaultdict(list)
+    for s in series:
+        per_node[s.node].append((s.name, s.labels, data.get(s.id, ([], []))))
+    power, temps = [], []
+    for node in sorted(per_node):
+        rows = per_node[node]
+        watts = next((d for m, _, d in rows if m == "microrack_power_watts"), None)
+        if watts is not None:
+            power.append(grid.line(node, grid.bucket(*watts)))
+        found = {(m, tuple(sorted(lab.items()))): d for m, lab, d in rows if m != metrics[0]}
+        sensors = temperature_sensors(
+            [(m, lab) for m, lab, _ in rows if m != metrics[0]], chips.get(node, {})
+        )
+        hottest: Points = {}
+        for sensor in sensors:
+            if sensor.kind != "soc":
+                continue
+            for k, v in grid.bucket(*found[(sensor.metric, sensor.labels)]).items():
+                hottest[k] = max(v, hottest.get(k, v))
+        if hottest:
+            temps.append(grid.line(node, hottest))
+    return {"from": t_from, "to": t_to, "step": grid.width, "power": power, "temperature": temps}
 
 
 def cluster_strip(hub: Hub) -> dict[str, Any]:

@@ -10,6 +10,12 @@ const state = {
   prev: new Map(), rates: new Map(), firstSample: null,
 };
 const $ = (id) => document.getElementById(id);
+const plotlyReady = new Promise((resolve, reject) => {
+  if (window.Plotly) { resolve(); return; }
+  const tag = document.getElementById("plotly-js");
+  tag.addEventListener("load", () => resolve());
+  tag.addEventListener("error", () => reject(new Error("plotly.min.js did not load")));
+});
 const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
 // ---- formatting --------------------------------------------------------------
@@ -39,6 +45,7 @@ function when(t) {
 }
 function money(v, cur) {
   if (nil(v)) return "–";
+  if (!cur) return v.toFixed(v < 1 ? 4 : 2);
   try { return new Intl.NumberFormat(undefined, { style: "currency", currency: cur, maximumFractionDigits: v < 1 ? 4 : 2 }).format(v); }
   catch (e) { return `${v.toFixed(v < 1 ? 4 : 2)} ${cur}`.trim(); }
 }
@@ -191,10 +198,10 @@ function nodeEvent(n) {
 }
 function flushNodes() {
   frame = null;
-  const names = [...dirty];
+  const names = [...dirty].filter((name) => state.nodes.has(name));
   dirty.clear();
-  for (const name of names) renderCard(state.nodes.get(name));
-  if (state.layoutMode === "table") renderTable();
+  if (state.layoutMode === "cards") for (const name of names) renderCard(state.nodes.get(name));
+  else tableSoon();
   if (state.view === "rack") renderRack();
   if (state.current && names.includes(state.current)) renderNodeHeader();
 }
@@ -254,12 +261,19 @@ function renderTable() {
       <td class="num">${duration(r.uptime)}</td><td class="num ${r.alerts ? "crit" : ""}">${r.alerts}</td>
     </tr>`).join("");
 }
+// the table is re-sorted as a whole: at most once a second, however many nodes report
+let tableTimer = null;
+function tableSoon() {
+  if (tableTimer) return;
+  tableTimer = setTimeout(() => { tableTimer = null; renderTable(); }, 1000);
+}
 function setLayoutMode(mode) {
   state.layoutMode = mode;
   $("cards").hidden = mode !== "cards";
   $("tablewrap").hidden = mode !== "table";
   document.querySelectorAll("[data-layout]").forEach((b) => b.classList.toggle("on", b.dataset.layout === mode));
   if (mode === "table") renderTable();
+  else for (const n of state.nodes.values()) renderCard(n);
 }
 
 function renderStrip(s) {
@@ -273,7 +287,8 @@ function renderStrip(s) {
   $("t-since").textContent = since ? `since ${when(since)}` : "(no power samples today)";
   const cur = s.currency || "";
   $("t-cost").textContent = s.price_kwh == null ? "–" : money(s.energy_cost, cur);
-  $("t-cost-label").textContent = s.price_kwh == null ? "cost (no --price-kwh)" : `since ${since ? when(since) : "midnight"} at ${money(s.price_kwh, cur)}/kWh`;
+  $("t-cost-label").textContent = s.price_kwh == null ? "cost (no --price-kwh)"
+    : `since ${since ? when(since) : "midnight"} at ${money(s.price_kwh, cur)}/kWh${cur ? "" : " (no --currency)"}`;
   $("t-month").textContent = s.price_kwh == null ? "–" : money(s.monthly_cost, cur);
   $("t-poe").innerHTML = (s.poe || []).map((p) => {
     const ratio = p.used_w / p.budget_w;
@@ -290,46 +305,32 @@ function stripSoon() {
   }, 2000);
 }
 
-// ---- cluster charts: every node on one chart ------------------------------------------------
+// ---- cluster charts: every node on one chart, from one request ------------------------------
 const CLUSTER_POINTS = 120;
-async function clusterSeries(metric, from, to) {
-  const step = (to - from) / CLUSTER_POINTS;
-  const d = await getJSON(`/api/v1/query?metric=${metric}&from=${from}&to=${to}&step=${step}s&points=${CLUSTER_POINTS}`);
-  return d.series;
-}
-function perNode(series, combine, unit) {
-  const byNode = new Map();
-  for (const s of series) {
-    const m = byNode.get(s.node) || new Map();
-    for (const [t, v] of s.points) m.set(t, m.has(t) ? combine(m.get(t), v) : v);
-    byNode.set(s.node, m);
-  }
-  return [...byNode.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([node, m]) => {
-    const pts = [...m.entries()].sort((a, b) => a[0] - b[0]);
-    return { x: pts.map((p) => new Date(p[0] * 1000)), y: pts.map((p) => p[1]), name: node,
-             mode: pts.length < 3 ? "lines+markers" : "lines", type: "scatter",
-             hovertemplate: `${node}: %{y:.1f} ${unit}<extra></extra>` };
-  });
+function nodeTraces(series, unit) {
+  return series.map((s) => ({
+    x: s.t.map((t) => new Date(t * 1000)), y: s.v, name: s.name, type: "scatter",
+    mode: s.t.length < 3 ? "lines+markers" : "lines",
+    hovertemplate: `${s.name}: %{y:.1f} ${unit}<extra></extra>`,
+  }));
 }
 async function drawCluster() {
   if (state.view !== "overview") return;
   const { from, to } = window_();
-  let power, temps;
+  let d;
   try {
-    power = await clusterSeries("microrack_power_watts", from, to);
-    temps = (await clusterSeries("node_thermal_zone_temp", from, to)).concat(
-      (await clusterSeries("node_hwmon_temp_celsius", from, to))
-        .filter((s) => !(s.labels.chip || "").includes("nvme")));
-  } catch (e) { return; }
+    d = await getJSON(`/api/v1/cluster/series?from=${from}&to=${to}&points=${CLUSTER_POINTS}`);
+    await plotlyReady;
+  } catch (e) { return; }  // keep the old charts
   const legend = state.nodes.size <= 12;
   const extra = { showlegend: legend, legend: { orientation: "h", y: -0.3 }, margin: { l: 50, r: 10, t: 30, b: legend ? 55 : 30 } };
   const w = rangeName(span());
   const lp = baseLayout(`Power per node (W), ${w}`, extra);
   lp.yaxis.ticksuffix = " W";
-  plot("cl-power", perNode(power, (a) => a, "W"), lp);
-  const lt = baseLayout(`Hottest temperature per node (°C), ${w}`, extra);
+  plot("cl-power", nodeTraces(d.power, "W"), lp);
+  const lt = baseLayout(`Hottest SoC temperature per node (°C), ${w}`, extra);
   lt.yaxis.ticksuffix = " °C";
-  plot("cl-temp", perNode(temps, Math.max, "°C"), lt);
+  plot("cl-temp", nodeTraces(d.temperature, "°C"), lt);
 }
 
 // ---- rack view -----------------------------------------------------------------------
@@ -449,6 +450,7 @@ async function drawNode() {
     try {
       d = await getJSON(`/api/v1/nodes/${encodeURIComponent(node)}/view?from=${from}&to=${to}&points=${PAGE_POINTS}`);
     } catch (e) { return; }
+    await plotlyReady;
     if (node !== state.current) return;
     if (d.first_sample && !state.rangeChosen && !state.at) {
       const before = span();
@@ -602,10 +604,7 @@ function connect() {
 }
 
 async function start() {
-  $("filter").addEventListener("input", () => {
-    for (const n of state.nodes.values()) renderCard(n);
-    if (state.layoutMode === "table") renderTable();
-  });
+  $("filter").addEventListener("input", () => setLayoutMode(state.layoutMode));
   $("ranges").addEventListener("click", (e) => {
     const r = e.target.dataset && e.target.dataset.range;
     if (!r) return;
@@ -642,7 +641,6 @@ async function start() {
     state.history = a.resolved;
     d.nodes.forEach((n) => { trackRates(n); state.nodes.set(n.name, n); });
     setLayoutMode(d.nodes.length > 12 ? "table" : "cards");
-    d.nodes.forEach(renderCard);
     renderStrip(s);
   } catch (e) { console.error(e); }
   connect();
