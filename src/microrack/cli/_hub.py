@@ -61,6 +61,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="where the API and dashboard listen (default 127.0.0.1:8080)",
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the API may be reached by (Host header), besides loopback and --listen "
+        "(repeatable)",
+    )
+    parser.add_argument(
         "--db",
         default="microrack-hub.db",
         metavar="PATH",
@@ -224,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
         retention=retention,
         poll=duration("--poll", args.poll) if args.poll else None,
         maintenance_seconds=duration("--maintenance", args.maintenance),
+        listen_host=host,
+        allow_hosts=list(args.allow_host),
     )
     _check_port_free(host, port)
     lock = _lock_store(db)  # held until the process ends, however it ends

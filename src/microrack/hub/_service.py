@@ -50,6 +50,8 @@ class HubConfig:
     poll: float | None = None  # override each agent's own interval
     flush_seconds: float = 2.0
     maintenance_seconds: float = 60.0
+    listen_host: str = "127.0.0.1"  # with allow_hosts: the Host headers the API answers to
+    allow_hosts: list[str] = field(default_factory=list)
 
 
 class Hub:
