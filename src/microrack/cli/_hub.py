@@ -149,8 +149,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--remote-write",
         metavar="URL",
-        help="also send every sample to VictoriaMetrics "
-        "(e.g. http://vm:8428/api/v1/import/prometheus)",
+        help="also send every sample with Prometheus remote write 1.0 "
+        "(e.g. http://prometheus:9090/api/v1/write)",
+    )
+    parser.add_argument(
+        "--remote-write-format",
+        choices=("remote-write", "vm-import"),
+        default=None,
+        help="remote-write (protobuf + snappy), or vm-import (text, VictoriaMetrics' "
+        "/api/v1/import/prometheus); default: vm-import for such a URL, else remote-write",
     )
     parser.add_argument(
         "--webhook",
@@ -276,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         beacon_expiry=duration("--beacon-expiry", args.beacon_expiry),
         max_response=max_response,
         repin=list(args.repin),
+        remote_write_format=args.remote_write_format,
     )
     if config.beacon_key is not None and not networks:
         raise UsageError(

@@ -85,6 +85,21 @@ def hub_metrics(hub: Hub) -> str:
         [({"node": n.key}, float(n.lost)) for n in hub.nodes.values()],
     )
     m.add(
+        "microrack_hub_rejected_samples_total",
+        "counter",
+        "Values from agents the hub refused, by node and reason (see docs/hub.md, Trust).",
+        [
+            ({"node": node, "reason": reason}, float(v))
+            for (node, reason), v in hub.rejected.items()
+        ],
+    )
+    m.add(
+        "microrack_hub_maintenance_skipped",
+        "gauge",
+        "Head blobs, series or nodes that store maintenance had to leave out.",
+        [({}, float(len(hub.store.skipped)))],
+    )
+    m.add(
         "microrack_hub_store_bytes",
         "gauge",
         "Size of the database files.",

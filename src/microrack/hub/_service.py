@@ -12,7 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import httpx
 
@@ -50,6 +50,7 @@ class HubConfig:
     price_kwh: float | None = None
     currency: str = ""
     remote_write: str | None = None
+    remote_write_format: Literal["remote-write", "vm-import"] | None = None  # None: by URL
     webhooks: list[str] = field(default_factory=list)
     alertmanager: str | None = None
     retention: Retention = field(default_factory=Retention)
@@ -216,7 +217,12 @@ class Hub:
         self._spawn(self._ticker())
         self._spawn(self._maintenance())
         if self.config.remote_write:
-            self.remote = RemoteWriter(self.config.remote_write, self._client)
+            self.remote = RemoteWriter(
+                self.config.remote_write,
+                self._client,
+                fmt=self.config.remote_write_format,
+                store=self.store,
+            )
             self._spawn(self.remote.run(self._stop))
         self.notifier = Notifier(
             self._client, self.config.webhooks, self.config.alertmanager, external_url=""

@@ -443,6 +443,27 @@ class Store:
             out.append(SeriesInfo(sid, nname, name, lab, mtype))
         return out
 
+    def series_of(self, node: str) -> list[SeriesInfo]:
+        """Every series of one node."""
+        rows = self._conn().execute(
+            "SELECT s.id, n.name, s.name, s.labels, s.type FROM series s JOIN nodes n "
+            "ON n.id = s.node_id WHERE n.name=? ORDER BY s.id",
+            (node,),
+        )
+        return [SeriesInfo(sid, nn, name, json.loads(lk), t) for sid, nn, name, lk, t in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._conn().execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
     def metric_names(self) -> list[str]:
         return [
             r[0] for r in self._conn().execute("SELECT DISTINCT name FROM series ORDER BY name")
