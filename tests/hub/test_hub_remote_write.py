@@ -154,7 +154,7 @@ def test_remote_write_protobuf_to_victoriametrics_and_nothing_twice_after_restar
         standin(tmp_path / "agent.log", agent_port, name="v1", interval=0.1),
     ):
         for run in range(2):
-            with hub(tmp_path / f"hub{run}.log", tmp_path / "hub.db", *args) as (proc, base):
+            with hub(tmp_path / f"hub{run}.log", tmp_path / "hub.db", *args) as (_, base):
                 before = node(base, "v1")["stored_seq"] if run else 0
                 wait_until("stored", lambda b=before: node(base, "v1")["stored_seq"] >= b + 40)
                 time.sleep(2.5)
