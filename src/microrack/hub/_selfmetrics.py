@@ -49,19 +49,19 @@ def hub_metrics(hub: Hub) -> str:
         [({"result": k}, float(v)) for k, v in hub.pulls.items()],
     )
     m.add(
-        "microrack_hub_pull_duration_seconds_sum",
+        "microrack_hub_pull_seconds_total",
         "counter",
         "Total time spent pulling.",
         [({}, hub.pull_seconds_sum)],
     )
     m.add(
-        "microrack_hub_pull_duration_seconds_max",
+        "microrack_hub_pull_duration_max_seconds",
         "gauge",
         "Longest pull so far.",
         [({}, hub.pull_seconds_max)],
     )
     m.add(
-        "microrack_hub_write_duration_seconds_sum",
+        "microrack_hub_write_seconds_total",
         "counter",
         "Total time in store writes.",
         [({}, hub.write_seconds_sum)],

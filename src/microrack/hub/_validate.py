@@ -190,7 +190,7 @@ def parse_answer(raw: bytes) -> Any:
         where = f" (line {exc.lineno}, column {exc.colno})"
         raise Rejected("not_json", f"the answer is not JSON{where}") from None
     except (ValueError, RecursionError):  # bad UTF-8, nesting deeper than the parser goes
-        raise Rejected("not_json", f"the answer is not JSON{where}") from None
+        raise Rejected("not_json", "not JSON (bad UTF-8, or nested too deep)") from None
 
 
 def check_answer(
