@@ -136,3 +136,17 @@ def test_sigterm_and_sigint_exit_codes(tmp_path: Path) -> None:
         with hub(tmp_path / f"hub{sig}.log", tmp_path / "hub.db") as (proc, _):
             got = proc.stop(sig, timeout=20)
         assert got in codes, (sig, got, proc.output()[-500:])
+
+
+def test_a_hub_started_from_python_takes_the_store_lock_too(tmp_path: Path) -> None:
+    from microrack.errors import ResourceError
+    from microrack.hub import Hub, HubConfig
+
+    first = Hub(HubConfig(db=tmp_path / "py.db"))
+    try:
+        with pytest.raises(ResourceError, match="in use by another running hub"):
+            Hub(HubConfig(db=tmp_path / "py.db"))
+    finally:
+        first.store.close()
+        first.release()
+    Hub(HubConfig(db=tmp_path / "py.db")).release()  # free again once released

@@ -155,7 +155,6 @@ async def pull_loop(
     admit: Admit | None = None,
     max_body: int = 8 * 2**20,
     timeout: float = 10.0,
-    paused: Callable[[NodeState], bool] | None = None,
 ) -> None:
     """Pull ``node`` every interval until ``stop`` is set; catch up at once when behind.
 
@@ -168,9 +167,6 @@ async def pull_loop(
         while not stop.is_set():
             t0 = time.monotonic()
             more = False
-            if paused is not None and paused(node):
-                await _sleep(stop, node.interval)
-                continue
             try:
                 result = await pull_once(client, node, limits, admit)
             except asyncio.CancelledError:
