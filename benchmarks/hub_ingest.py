@@ -191,10 +191,13 @@ def hub_cmd(db: Path, port: int, targets: list[str], *extra: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
-def _unchecked(raw: bytes, since: int) -> list[tuple[int, float, Any]]:
-    """The decode the hub did before it checked anything (the baseline)."""
+def _unchecked(raw: bytes, since: int, known: Any = None) -> list[tuple[int, float, Any]]:
+    """The decode the hub did before it checked anything (the baseline): JSON, the
+    identity, the series list compared with the last one seen, the samples converted."""
     body = json.loads(raw)
-    _ = body["node"]["boot_id"], int(body["last_seq"]), body["series"]
+    ident = body["node"]
+    _ = str(ident["boot_id"]), str(ident["name"]), float(ident.get("interval") or 5.0)
+    _ = int(body["last_seq"]), body["series"] != known
     return [
         (int(s["seq"]), float(s["ts"]), s["values"])
         for s in body["samples"]
@@ -217,8 +220,10 @@ def phase_validation(series: int, ring: int, repeat_s: float = 3.0) -> dict[str,
         def checked(raw: bytes = raw, since: int = since, cached: Any = cached) -> None:
             check_answer(parse_answer(raw), since, limits, cached)
 
-        def plain(raw: bytes = raw, since: int = since) -> None:
-            _unchecked(raw, since)
+        known = json.loads(raw)["series"]
+
+        def plain(raw: bytes = raw, since: int = since, known: Any = known) -> None:
+            _unchecked(raw, since, known)
 
         for name, fn in (("checked", checked), ("unchecked", plain)):
             n, c0 = 0, time.process_time()

@@ -65,7 +65,7 @@ class HubConfig:
     beacon_expiry: float = 120.0  # a beacon target with no beacon for this long is dropped
     max_response: int = 8 * 2**20  # bytes of one agent answer
     pull_timeout: float = 10.0
-    node_budget: int = 500_000  # unstored values one node may hold in memory
+    node_budget: int = 200_000  # unstored values one node may hold in memory (~6 MB)
     limits: Limits = field(default_factory=Limits)
     repin: list[str] = field(default_factory=list)  # node names whose address pin is released
     lock: bool = True  # take the store's lock (one hub per store)
