@@ -269,6 +269,14 @@ def test_dashboard_every_panel_alerts_rack_and_phone(tmp_path: Path, artifacts_d
         assert "eth0 rx" in net and "eth0 tx" in net
         modes = [t[0] for t in _chart_data(page, "ch-cpu-modes")]
         assert {"user", "system", "iowait", "steal"} <= set(modes), modes
+        # shares of the CPU time counted: stacked, they never pass 100 % (pi-a's twin runs
+        # its clock 20x fast, so its counters do too)
+        peak = page.evaluate(
+            "() => { const d = document.getElementById('ch-cpu-modes').data;"
+            " return Math.max(...d[0].y.map((_, i) => d.reduce((a, t) => a + (t.y[i] || 0), 0)));"
+            " }"
+        )
+        assert 0.5 < peak <= 1.001, peak
         cores = [t[0] for t in _chart_data(page, "ch-cpu-cores")]
         assert cores == ["cpu0", "cpu1", "cpu2", "cpu3"]
         uv = [t for t in _chart_data(page, "ch-throttle") if t[0] == "under voltage"]

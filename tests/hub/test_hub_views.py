@@ -92,7 +92,7 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, Hub]]:
     samples = [(i + 1, T0 + i, _values(i)) for i in range(120)]
     batch = Batch("n1", "rpi-5", "127.0.0.1", 1, "boot", 1.0, 120, SERIES, samples)
     hub.store.write([batch])
-    with TestClient(create_app(hub)) as c:
+    with TestClient(create_app(hub), base_url="http://127.0.0.1:8080") as c:
         yield c, hub
 
 

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from microrack.hub._events import json_bytes
+from microrack.hub._hygiene import JSONResponse, error
 from microrack.hub._query import BadParameter, parse_query
 from microrack.hub._service import Hub
 from microrack.hub._views import cluster_charts, cluster_strip, node_view
@@ -29,11 +29,6 @@ __all__ = [
 ]
 
 MAX_PAGE_POINTS = 2000
-
-
-class _JSON(JSONResponse):
-    def render(self, content: object) -> bytes:
-        return json_bytes(content)
 
 
 def plotly_js_path() -> Path:
@@ -72,10 +67,6 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
-def _error(status: int, parameter: str | None, message: str) -> Response:
-    return _JSON({"error": message, "parameter": parameter}, status_code=status)
-
-
 async def node_page(request: Request) -> Response:
     """``GET /api/v1/nodes/{name}/view?from=&to=&points=``: every panel of a node's page."""
     hub = _hub(request)
@@ -85,8 +76,8 @@ async def node_page(request: Request) -> Response:
         return w
     known = {r.name for r in await asyncio.to_thread(hub.store.nodes)}
     if name not in known:
-        return _error(404, "name", f"node {name!r} is not a node the hub has stored")
-    return _JSON(await asyncio.to_thread(node_view, hub, name, *w))
+        return error(404, "name", f"node {name!r} is not a node the hub has stored")
+    return JSONResponse(await asyncio.to_thread(node_view, hub, name, *w))
 
 
 def _window(request: Request) -> tuple[float, float, int] | Response:
@@ -95,9 +86,9 @@ def _window(request: Request) -> tuple[float, float, int] | Response:
     try:
         q = parse_query(args)
     except BadParameter as exc:
-        return _error(400, exc.parameter, str(exc))
+        return error(400, exc.parameter, str(exc))
     if q.points > MAX_PAGE_POINTS:
-        return _error(400, "points", f"points must be at most {MAX_PAGE_POINTS} for a page")
+        return error(400, "points", f"points must be at most {MAX_PAGE_POINTS} for a page")
     return q.t_from, q.t_to, q.points
 
 
@@ -106,25 +97,25 @@ async def cluster_series(request: Request) -> Response:
     w = _window(request)
     if isinstance(w, Response):
         return w
-    return _JSON(await asyncio.to_thread(cluster_charts, _hub(request), *w))
+    return JSONResponse(await asyncio.to_thread(cluster_charts, _hub(request), *w))
 
 
 async def cluster_view(request: Request) -> Response:
     """``GET /api/v1/cluster``: watts, energy and cost since a stated time, PoE per switch."""
-    return _JSON(await asyncio.to_thread(cluster_strip, _hub(request)))
+    return JSONResponse(await asyncio.to_thread(cluster_strip, _hub(request)))
 
 
 async def rack_view(request: Request) -> Response:
     """``GET /api/v1/rack``: the layout from cluster.yaml (``layout`` null without --spec)."""
     layout = _hub(request).config.rack
-    return _JSON({"layout": None if layout is None else layout.as_dict()})
+    return JSONResponse({"layout": None if layout is None else layout.as_dict()})
 
 
 async def alerts_view(request: Request) -> Response:
     """``GET /api/v1/alerts``: active alerts, and resolved ones newest first."""
     engine = _hub(request).alerts
     now = time.time()
-    return _JSON(
+    return JSONResponse(
         {
             "alerts": [a.describe(now) for a in engine.active.values()],
             "resolved": [a.describe(now) for a in reversed(engine.recent_resolved)],

@@ -46,6 +46,10 @@ class NodeState:
     last_error: str | None = None
     restarts: int = 0
     lost: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # values refused, by reason
+    unstored: int = 0  # values handed to the writer and not yet committed
+    epoch: int = 0  # bumped when the hub rewinds ``since``: a pull in flight is then void
+    beacon_seen: float | None = None  # monotonic time of the last beacon naming this target
     latest: dict[tuple[str, LabelSet], float | None] = field(default_factory=dict)
     beacon_headline: dict[str, float] = field(default_factory=dict)
     _index: dict[str, list[tuple[dict[str, str], tuple[str, LabelSet]]]] | None = field(
@@ -54,8 +58,8 @@ class NodeState:
     _index_len: int = 0
     _index_src: list[tuple[str, LabelSet]] | None = field(default=None, repr=False)
     _keys_ref: list[tuple[str, LabelSet]] | None = field(default=None, repr=False)
-    # the last series list seen on the wire, parsed (series change rarely between pulls)
-    wire_series: list[Any] | None = field(default=None, repr=False)
+    # the last series list seen on the wire and its check (series change rarely)
+    series_check: tuple[Any, Any] | None = field(default=None, repr=False)
     parsed_series: list[Any] = field(default_factory=list, repr=False)
     series_keys: list[tuple[str, LabelSet]] = field(default_factory=list, repr=False)
 
@@ -178,6 +182,8 @@ class NodeState:
             "interval": self.interval,
             "restarts": self.restarts,
             "samples_lost": self.lost,
+            "samples_rejected": sum(self.rejected.values()),
+            "rejected": dict(self.rejected),
             "error": self.last_error,
             "headline": self.headline(),
         }

@@ -114,20 +114,30 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
 
     panels: dict[str, Any] = {}
 
-    # CPU: by mode (share of all cores) and busy per core
+    # CPU: by mode (share of all cores) and busy per core.  Shares are of the time
+    # counted in each bucket (every mode, idle included), not of wall time: a counter
+    # that runs fast or slow (a virtual clock, a jittery tick) still sums to 100 %.
     cpu: dict[str, dict[str, Points]] = defaultdict(dict)
     for lab, (ts, vs) in lines("node_cpu_seconds_total"):
         cpu[lab.get("cpu", "")][lab.get("mode", "")] = grid.bucket(ts, vs, counter=True)
-    ncpu = max(1, len(cpu))
+    all_time = _sum(p for m in cpu.values() for p in m.values())
     modes = []
     for mode in _CPU_MODES:
         total = _sum(m[mode] for m in cpu.values() if mode in m)
         if total:
-            modes.append(grid.line(mode, {k: v / ncpu for k, v in total.items()}))
+            modes.append(
+                grid.line(mode, {k: v / all_time[k] for k, v in total.items() if all_time[k] > 0})
+            )
     cores = []
     for c in sorted(cpu, key=lambda x: (len(x), x)):
         busy = _sum(m for mode, m in cpu[c].items() if mode in _CPU_MODES)
-        cores.append(grid.line(f"cpu{c}", {k: min(1.0, max(0.0, v)) for k, v in busy.items()}))
+        core_time = _sum(cpu[c].values())
+        cores.append(
+            grid.line(
+                f"cpu{c}",
+                {k: min(1.0, v / core_time[k]) for k, v in busy.items() if core_time.get(k, 0) > 0},
+            )
+        )
     panels["cpu_modes"] = {"unit": "ratio", "series": modes}
     panels["cpu_cores"] = {"unit": "ratio", "series": cores}
 
