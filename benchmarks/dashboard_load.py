@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,9 @@ def _value(name: str, labels: dict[str, str], i: int, node: int) -> float:
     return table.get(name, 0.001 * (1 + i % 7))
 
 
-def write_history(db: Path, nodes: int, hours: float) -> tuple[int, int]:
+def write_history(db: Path, nodes: int, hours: float, first_port: int) -> tuple[int, int]:
+    """The history, under the names and addresses the live stand-ins will have (the hub
+    pins a node's name to the address it was first seen at)."""
     store = Store(db, Retention(chunk_seconds=3600))
     wire = _series()
     n = int(hours * 3600 / STEP)
@@ -161,7 +164,7 @@ def write_history(db: Path, nodes: int, hours: float) -> tuple[int, int]:
                         f"rack-{node:03d}",
                         "rpi-5",
                         "127.0.0.1",
-                        1,
+                        first_port + node,
                         "history",
                         STEP,
                         n,
@@ -343,11 +346,12 @@ def stream_bytes(base: str, seconds: float) -> float:
     conn.request("GET", "/api/v1/events")
     r = conn.getresponse()
     total, t0 = 0, time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        chunk = r.read1(65536)
-        if not chunk:
-            break
-        total += len(chunk)
+    with contextlib.suppress(TimeoutError):  # no event for 10 s counts as what came
+        while time.monotonic() - t0 < seconds:
+            chunk = r.read1(65536)
+            if not chunk:
+                break
+            total += len(chunk)
     conn.close()
     return total / (time.monotonic() - t0)
 
@@ -367,13 +371,13 @@ def main() -> int:
         tmp = Path(tmp_s)
         db = tmp / "hub.db"
         t0 = time.perf_counter()
-        nseries, nsamples = write_history(db, a.nodes, a.hours)
+        first = free_block(a.nodes)
+        nseries, nsamples = write_history(db, a.nodes, a.hours, first)
         result.update(
             series_per_node=nseries,
             samples_per_series=nsamples,
             history_write_seconds=time.perf_counter() - t0,
         )
-        first = free_block(a.nodes)
         standin = [
             sys.executable,
             "-m",
@@ -417,6 +421,11 @@ def main() -> int:
                 time.sleep(5)  # every agent pulled once
                 with console.status("load: overview and node page, cold browser"):
                     result["load"] = phase_load(browser, base, a.nodes, a.runs)
+                console.print_json(data=result["load"])
+                nodes_up = json.loads(urllib.request.urlopen(f"{base}/api/v1/nodes").read())
+                up = sum(1 for n in nodes_up["nodes"] if n["status"] == "up")
+                if up < a.nodes:
+                    raise RuntimeError(f"only {up} of {a.nodes} stand-ins are up: see {tmp}")
                 with console.status("live: hub CPU with 0, 1 and 3 browsers"):
                     result["live"] = phase_live(browser, base, hub_proc.pid, a.seconds, a.nodes)
                 result["event_stream_bytes_per_second"] = stream_bytes(base, min(10.0, a.seconds))

@@ -10,12 +10,19 @@ const state = {
   prev: new Map(), rates: new Map(), firstSample: null,
 };
 const $ = (id) => document.getElementById(id);
-const plotlyReady = new Promise((resolve, reject) => {
-  if (window.Plotly) { resolve(); return; }
-  const tag = document.getElementById("plotly-js");
-  tag.addEventListener("load", () => resolve());
-  tag.addEventListener("error", () => reject(new Error("plotly.min.js did not load")));
-});
+// plotly.js (4.8 MB of script) is fetched once the numbers are on screen: evaluating it
+// takes the main thread for a while, and the cards and table should not wait for it
+let plotlyLoaded = null;
+const plotlyReady = new Promise((resolve, reject) => { plotlyLoaded = { resolve, reject }; });
+function loadPlotly() {
+  if (document.getElementById("plotly-js")) return;
+  const tag = document.createElement("script");
+  tag.id = "plotly-js";
+  tag.src = "/static/plotly.min.js";
+  tag.addEventListener("load", () => plotlyLoaded.resolve());
+  tag.addEventListener("error", () => plotlyLoaded.reject(new Error("plotly.min.js did not load")));
+  document.head.appendChild(tag);
+}
 const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
 // ---- formatting --------------------------------------------------------------
@@ -142,13 +149,14 @@ function bindZoom(el) {
   });
 }
 function plot(id, traces, layout) {
+  if (!window.Plotly) return;  // drawn on the next refresh
   const el = $(id);
   Plotly.react(el, traces, layout, PLOT_CONFIG);
   bindZoom(el);
 }
 function lines(series, opts = {}) {
   return series.map((s) => ({
-    x: s.t.map((t) => new Date(t * 1000)), y: s.v, name: s.name, type: "scatter",
+    x: s.t.map((t) => new Date(t * 1000)), y: s.v, name: esc(s.name), type: "scatter",
     mode: s.t.length < 3 ? "lines+markers" : "lines", ...opts,
     ...(opts.perSeries ? opts.perSeries(s) : {}),
   })).map((t) => { delete t.perSeries; return t; });
@@ -309,9 +317,9 @@ function stripSoon() {
 const CLUSTER_POINTS = 120;
 function nodeTraces(series, unit) {
   return series.map((s) => ({
-    x: s.t.map((t) => new Date(t * 1000)), y: s.v, name: s.name, type: "scatter",
+    x: s.t.map((t) => new Date(t * 1000)), y: s.v, name: esc(s.name), type: "scatter",
     mode: s.t.length < 3 ? "lines+markers" : "lines",
-    hovertemplate: `${s.name}: %{y:.1f} ${unit}<extra></extra>`,
+    hovertemplate: `${esc(s.name).replace(/%/g, "&#37;")}: %{y:.1f} ${unit}<extra></extra>`,
   }));
 }
 async function drawCluster() {
@@ -479,7 +487,7 @@ function drawPanels(p) {
   l.yaxis.ticksuffix = " °C";
   const limColour = { soft: css("--warn"), hard: css("--crit"), critical: css("--crit") };
   const limTraces = p.temperatures.limits.map((lim) => ({
-    x: xRange(), y: [lim.value, lim.value], name: `${lim.name} ${lim.value.toFixed(0)} °C`, type: "scatter", mode: "lines",
+    x: xRange(), y: [lim.value, lim.value], name: `${esc(lim.name)} ${lim.value.toFixed(0)} °C`, type: "scatter", mode: "lines",
     line: { dash: lim.kind === "soft" ? "dash" : "dot", color: limColour[lim.kind] || css("--dim"), width: 1 }, hoverinfo: "skip",
   }));
   plot("ch-temp", lines(p.temperatures.series, { hovertemplate: "%{y:.1f} °C" }).concat(limTraces), markAt(l));
@@ -487,7 +495,7 @@ function drawPanels(p) {
   l = baseLayout("Fan: duty and speed");
   l.yaxis.title = { text: "rpm" };
   l.yaxis.rangemode = "tozero";
-  l.yaxis2 = { overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1.05], showgrid: false, title: { text: "duty" } };
+  l.yaxis2 = { overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1.05], tickvals: [0, 0.25, 0.5, 0.75, 1], showgrid: false, title: { text: "duty" } };
   l.margin.r = 50;
   plot("ch-fan", lines(p.fans.series, { perSeries: (s) => s.axis === "duty"
     ? { yaxis: "y2", line: { dash: "dot" }, hovertemplate: "%{y:.0%}" } : { hovertemplate: "%{y:.0f} rpm" } }), markAt(l));
@@ -502,11 +510,12 @@ function drawPanels(p) {
   const tr = flags.map((f, i) => {
     const x = [], y = [];
     for (const [a, b] of f.intervals) { x.push(new Date(a * 1000), new Date(Math.max(b, a + 1) * 1000), null); y.push(i, i, null); }
-    return { x, y, name: f.flag.replace(/_/g, " "), type: "scatter", mode: "lines", line: { width: 12 }, hovertemplate: `${f.flag.replace(/_/g, " ")}<extra></extra>` };
+    const label = esc(f.flag.replace(/_/g, " "));
+    return { x, y, name: label, type: "scatter", mode: "lines", line: { width: 12 }, hovertemplate: `${label}<extra></extra>` };
   });
   const freq = lines(p.throttling.series, { yaxis: "y2", line: { color: css("--dim") }, hovertemplate: "%{y:.0%}" });
   l = baseLayout("Throttling, under-voltage, frequency cap");
-  Object.assign(l.yaxis, { tickvals: flags.map((_, i) => i), ticktext: flags.map((f) => f.flag.replace(/_/g, " ")), range: [-0.6, Math.max(flags.length, 1) - 0.4], zeroline: false });
+  Object.assign(l.yaxis, { tickvals: flags.map((_, i) => i), ticktext: flags.map((f) => esc(f.flag.replace(/_/g, " "))), range: [-0.6, Math.max(flags.length, 1) - 0.4], zeroline: false });
   l.yaxis2 = { overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1.05], tickvals: [0, 0.5, 1], showgrid: false };
   l.margin.r = 46;
   plot("ch-throttle", tr.concat(freq), markAt(l));
@@ -538,16 +547,16 @@ function drawDrives(drives) {
       || `<p class="empty pad">No NVMe drive on this node.</p>`;
   }
   for (const d of drives) {
-    let l = baseLayout(`${d.device}: latency per I/O`);
+    let l = baseLayout(`${esc(d.device)}: latency per I/O`);
     Object.assign(l.yaxis, { tickformat: ".2s", ticksuffix: "s", rangemode: "tozero" });
     plot(`nv-${d.device}-lat`, lines(d.latency, { hovertemplate: "%{y:.3s}s" }), markAt(l));
-    l = baseLayout(`${d.device}: IOPS`);
+    l = baseLayout(`${esc(d.device)}: IOPS`);
     l.yaxis.rangemode = "tozero";
     plot(`nv-${d.device}-iops`, lines(d.iops, { stackgroup: "iops", hovertemplate: "%{y:.1f}/s" }), markAt(l));
-    l = baseLayout(`${d.device}: queue depth`);
+    l = baseLayout(`${esc(d.device)}: queue depth`);
     l.yaxis.rangemode = "tozero";
     plot(`nv-${d.device}-queue`, lines(d.queue, { hovertemplate: "%{y:.2f}" }), markAt(l));
-    l = baseLayout(`${d.device}: temperature (°C)`);
+    l = baseLayout(`${esc(d.device)}: temperature (°C)`);
     l.yaxis.ticksuffix = " °C";
     plot(`nv-${d.device}-temp`, lines(d.temperature, { hovertemplate: "%{y:.1f} °C" }), markAt(l));
   }
@@ -643,6 +652,7 @@ async function start() {
     setLayoutMode(d.nodes.length > 12 ? "table" : "cards");
     renderStrip(s);
   } catch (e) { console.error(e); }
+  requestAnimationFrame(() => setTimeout(loadPlotly, 0));  // after the first paint
   connect();
   route();
   scheduleCharts();
