@@ -46,6 +46,8 @@ EXPECTED: dict[str, str | None] = {
     "inf_interval": "bad_interval",
     "string_interval": "bad_interval",
     "name_taken": "name_taken",
+    "renaming": "name_taken",
+    "series_churn": "too_many_series",
     "gigantic": "too_large",
     "gigantic_chunked": "too_large",
     "http_403": None,

@@ -146,6 +146,14 @@ def body_for(mode: str, name: str, port: int, since: int) -> bytes:
         return _json(a(name, port, since, interval="5s"))
     if mode == "name_taken":
         return _json(a(name, port, since))
+    if mode == "renaming":
+        # a new name on every answer: each would be a new node in the store
+        return _json(a(f"{name}-{time.monotonic_ns()}", port, since))
+    if mode == "series_churn":
+        # 5000 new series on every answer: the store would grow without end
+        tag = str(time.monotonic_ns())
+        series = [["churn", {"i": str(i), "t": tag}, "gauge"] for i in range(5000)]
+        return _json(a(name, port, since, series=series))
     raise ValueError(f"unknown mode {mode!r}")
 
 
@@ -175,6 +183,8 @@ _JSON_MODES = (
     "inf_interval",
     "string_interval",
     "name_taken",
+    "renaming",
+    "series_churn",
 )
 MODES = (*_JSON_MODES, *sorted(_RAW))
 

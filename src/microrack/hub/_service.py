@@ -29,6 +29,7 @@ from microrack.hub._store import Batch, Retention, Store
 from microrack.hub._validate import REASONS, Limits
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_NAMES_PER_TARGET = 4
 
 __all__ = ["Hub", "HubConfig"]
 
@@ -192,6 +193,10 @@ class Hub:
         target = f"{node.host}:{node.port}"
         pin = self.pins.get(name)
         if pin is None:
+            held = sum(1 for t in self.pins.values() if t == target)
+            if held >= MAX_NAMES_PER_TARGET:
+                # a target that renames itself on every pull would fill the store with nodes
+                return f"this address already spoke for {held} node names"
             self.pins[name] = target
             return None
         if pin == target:

@@ -90,7 +90,8 @@ class Rejected(ValueError):
 class Limits:
     """Per-node bounds on what one agent may make the hub hold."""
 
-    max_series: int = 10_000
+    max_series: int = 10_000  # in one answer
+    max_series_total: int = 20_000  # distinct series one node may bring in one hub run
     max_labels: int = 32
     max_name: int = 200
     max_label_value: int = 1024
