@@ -234,10 +234,14 @@ def check_answer(
     if type(last_seq) is not int or not 0 <= last_seq <= MAX_SEQ:
         raise Rejected("bad_seq", "'last_seq' is not an integer from 0 to 2**53")
     wire = body.get("series")
-    sc = cached[1] if cached is not None and cached[0] == wire else check_series(wire, limits)
     raw_samples = body.get("samples")
     if type(raw_samples) is not list:
         raise Rejected("bad_answer", "'samples' is not a list")
+    if cached is not None and (not raw_samples or cached[0] == wire):
+        # an answer without samples may list no series at all: it changes nothing
+        wire, sc = cached
+    else:
+        sc = check_series(wire, limits)
     now = time.time() if now is None else now
     ts_hi = now + limits.future_seconds
     width = sc.width
