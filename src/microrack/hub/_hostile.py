@@ -102,6 +102,10 @@ def body_for(mode: str, name: str, port: int, since: int) -> bytes:
         return _json(a(name, port, since, seq=lambda s: 2**63 + s, last=2**64))
     if mode == "string_values":
         return _json(a(name, port, since, value=lambda s: "12.5"))
+    if mode == "nonfinite_values":
+        # NaN and +-Inf are values of the Prometheus data model: kept, served as null
+        nf = (float("nan"), float("inf"), float("-inf"))
+        return json.dumps(a(name, port, since, value=lambda s: nf[s % 3])).encode()
     if mode == "dict_values":
         return _json(a(name, port, since, value=lambda s: {"count": 1}))
     if mode == "bool_and_bigint_values":
@@ -168,6 +172,7 @@ _JSON_MODES = (
     "seq_backwards",
     "huge_seq",
     "string_values",
+    "nonfinite_values",
     "dict_values",
     "bool_and_bigint_values",
     "values_not_list",
