@@ -36,6 +36,7 @@ while time.time() < deadline:
     send(node="ssrf-loopback", address="127.0.0.1", port=22)
     send(node="ssrf-outside", address="198.19.7.7", port=80)
     send(node="ssrf-unspecified", address="0.0.0.0", port=80)
+    send(node="ssrf-neighbour", address=sys.argv[7], port=22)  # inside the network, not its own
     send(node="bad-port-0", port=0)
     send(node="bad-port-neg", port=-1)
     send(node="bad-port-big", port=70000)
@@ -107,7 +108,8 @@ def test_beacons_cannot_point_the_hub_anywhere(tmp_path: Path) -> None:
             ),
         )
         attack_argv = ns.exec_argv(
-            2, [sys.executable, "-c", ATTACK, attacker, hub_addr, "9797", KEY, "20", "6"]
+            2,
+            [sys.executable, "-c", ATTACK, attacker, hub_addr, "9797", KEY, "20", "6", agent_addr],
         )
         base = f"http://{hub_addr}:8080"
         with (
@@ -130,6 +132,9 @@ def test_beacons_cannot_point_the_hub_anywhere(tmp_path: Path) -> None:
             # nothing outside the allowed network, nothing with a bad port, no NaN beacon
             assert addresses <= {agent_addr, attacker}, addresses
             assert not names & {"ssrf-loopback", "ssrf-outside", "ssrf-unspecified"}
+            assert "ssrf-neighbour" not in names and (agent_addr, 22) not in {
+                (n["address"], n["port"]) for n in nodes
+            }
             assert not names & {"bad-port-0", "bad-port-neg", "bad-port-big", "bad-addr"}
             assert not names & {"nan-ts", "inf-ts"}
             assert all(0 < n["port"] < 65536 for n in nodes)
@@ -139,6 +144,7 @@ def test_beacons_cannot_point_the_hub_anywhere(tmp_path: Path) -> None:
             assert dropped["not_allowed"] >= 3 * 6  # three SSRF beacons every round
             assert dropped["malformed"] >= 6 * 6  # bad ports, address and timestamps
             assert dropped["over_cap"] > 0
+            assert dropped["address_mismatch"] >= 6
             # the attacker stopped: its targets expire, the real agent (still beaconing) stays
             wait_until(
                 "flood targets expired",

@@ -46,6 +46,8 @@ EXPECTED: dict[str, str | None] = {
     "inf_interval": "bad_interval",
     "string_interval": "bad_interval",
     "name_taken": "name_taken",
+    "renaming": "name_taken",
+    "series_churn": "too_many_series",
     "gigantic": "too_large",
     "gigantic_chunked": "too_large",
     "http_403": None,
@@ -64,7 +66,7 @@ def _rss_mb(pid: int) -> float:
 
 def test_hostile_agents_cost_the_real_node_nothing(tmp_path: Path) -> None:
     promtool = require_binary("promtool", "/usr/bin/promtool")
-    assert set(EXPECTED) | {"seq_backwards", "hostile_name"} == set(MODES)
+    assert set(EXPECTED) | {"seq_backwards", "hostile_name", "nonfinite_values"} == set(MODES)
     real_port = free_port()
     base_port = free_block(len(MODES))
     ports = {m: base_port + i for i, m in enumerate(MODES)}
@@ -122,6 +124,8 @@ def test_hostile_agents_cost_the_real_node_nothing(tmp_path: Path) -> None:
             assert back["restarts"] > 0  # a sequence going backwards is a restart of that node
             evil = by_addr[("127.0.0.1", ports["hostile_name"])]
             assert evil["name"].startswith('evil"}') and evil["stored_seq"] > 0
+            odd = by_addr[("127.0.0.1", ports["nonfinite_values"])]
+            assert odd["stored_seq"] > 0 and odd["rejected"] == {}, odd
             names = [n["name"] for n in nodes]
             assert names.count("real1") == 1
             real = node(base, "real1")

@@ -96,6 +96,16 @@ async def pull_once(
             raise Rejected(
                 "name_taken", refusal, max(1, len(ans.samples)) * max(1, ans.series.width)
             )
+    if node.series_check is None or node.series_check[1] is not ans.series:
+        new_keys = [(n, tuple(sorted(lab.items()))) for n, lab, _ in ans.series.series]
+        grown = len(node.all_series.union(new_keys))
+        if grown > limits.max_series_total:
+            raise Rejected(
+                "too_many_series",
+                f"the node would have {grown} distinct series, more than the "
+                f"{limits.max_series_total} allowed",
+                max(1, len(ans.samples)) * max(1, ans.series.width),
+            )
     restarted = False
     if node.boot_id is not None and (ans.boot_id != node.boot_id or ans.last_seq < node.since):
         # The agent restarted: its sequence numbers start again.
@@ -119,6 +129,7 @@ async def pull_once(
         node.series_check = (ans.wire, sc)
         node.parsed_series = sc.series
         node.series_keys = [(n, tuple(sorted(lab.items()))) for n, lab, _ in sc.series]
+        node.all_series.update(node.series_keys)
     series = node.parsed_series
     samples = ans.samples
     if samples and node.since > 0 and samples[0][0] > node.since + 1:

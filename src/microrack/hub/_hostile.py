@@ -102,6 +102,10 @@ def body_for(mode: str, name: str, port: int, since: int) -> bytes:
         return _json(a(name, port, since, seq=lambda s: 2**63 + s, last=2**64))
     if mode == "string_values":
         return _json(a(name, port, since, value=lambda s: "12.5"))
+    if mode == "nonfinite_values":
+        # NaN and +-Inf are values of the Prometheus data model: kept, served as null
+        nf = (float("nan"), float("inf"), float("-inf"))
+        return json.dumps(a(name, port, since, value=lambda s: nf[s % 3])).encode()
     if mode == "dict_values":
         return _json(a(name, port, since, value=lambda s: {"count": 1}))
     if mode == "bool_and_bigint_values":
@@ -146,6 +150,14 @@ def body_for(mode: str, name: str, port: int, since: int) -> bytes:
         return _json(a(name, port, since, interval="5s"))
     if mode == "name_taken":
         return _json(a(name, port, since))
+    if mode == "renaming":
+        # a new name on every answer: each would be a new node in the store
+        return _json(a(f"{name}-{time.monotonic_ns()}", port, since))
+    if mode == "series_churn":
+        # 5000 new series on every answer: the store would grow without end
+        tag = str(time.monotonic_ns())
+        series = [["churn", {"i": str(i), "t": tag}, "gauge"] for i in range(5000)]
+        return _json(a(name, port, since, series=series))
     raise ValueError(f"unknown mode {mode!r}")
 
 
@@ -160,6 +172,7 @@ _JSON_MODES = (
     "seq_backwards",
     "huge_seq",
     "string_values",
+    "nonfinite_values",
     "dict_values",
     "bool_and_bigint_values",
     "values_not_list",
@@ -175,6 +188,8 @@ _JSON_MODES = (
     "inf_interval",
     "string_interval",
     "name_taken",
+    "renaming",
+    "series_churn",
 )
 MODES = (*_JSON_MODES, *sorted(_RAW))
 

@@ -62,6 +62,8 @@ class NodeState:
     series_check: tuple[Any, Any] | None = field(default=None, repr=False)
     parsed_series: list[Any] = field(default_factory=list, repr=False)
     series_keys: list[tuple[str, LabelSet]] = field(default_factory=list, repr=False)
+    # every series this node has brought since the hub started (bounded by Limits)
+    all_series: set[tuple[str, LabelSet]] = field(default_factory=set, repr=False)
 
     @property
     def key(self) -> str:

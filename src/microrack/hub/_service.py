@@ -30,6 +30,7 @@ from microrack.hub._store import Batch, Retention, Store
 from microrack.hub._validate import REASONS, Limits
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_NAMES_PER_TARGET = 4
 
 __all__ = ["Hub", "HubConfig"]
 
@@ -194,6 +195,10 @@ class Hub:
         target = f"{node.host}:{node.port}"
         pin = self.pins.get(name)
         if pin is None:
+            held = sum(1 for t in self.pins.values() if t == target)
+            if held >= MAX_NAMES_PER_TARGET:
+                # a target that renames itself on every pull would fill the store with nodes
+                return f"this address already spoke for {held} node names"
             self.pins[name] = target
             return None
         if pin == target:
@@ -449,7 +454,7 @@ class Hub:
 
         class _Proto(asyncio.DatagramProtocol):
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-                hub.on_beacon(data)
+                hub.on_beacon(data, addr[0])
 
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(_Proto, sock=sock)
@@ -476,7 +481,8 @@ class Hub:
             return False
         return any(ip.version == net.version and ip in net for net in self.config.allow_networks)
 
-    def on_beacon(self, datagram: bytes) -> None:
+    def on_beacon(self, datagram: bytes, source: str | None = None) -> None:
+        """A datagram from ``source`` (its IP address; None: not checked)."""
         assert self.config.beacon_key is not None
         try:
             b = beacon_mod.verify(datagram, self.config.beacon_key, time.time())
@@ -485,6 +491,10 @@ class Hub:
             return
         if not self.beacon_allowed(b.address):
             self._drop_beacon("not_allowed", f"{b.address} is outside the allowed networks")
+            return
+        if source is not None and not _same_ip(source, b.address):
+            # an agent announces itself: a beacon naming another host is not its own
+            self._drop_beacon("address_mismatch", f"{b.address} announced from {source}")
             return
         key = f"{b.address}:{b.port}"
         pin = self.pins.get(b.node)
@@ -546,6 +556,16 @@ class Hub:
 
     def energy_today_kwh(self) -> float:
         return self.energy.kwh_today(time.time())
+
+
+def _same_ip(a: str, b: str) -> bool:
+    try:
+        x, y = ipaddress.ip_address(a), ipaddress.ip_address(b)
+    except ValueError:
+        return False
+    if isinstance(x, ipaddress.IPv6Address) and x.ipv4_mapped is not None:
+        x = x.ipv4_mapped
+    return x == y
 
 
 def _values(b: Batch) -> int:

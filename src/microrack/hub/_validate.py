@@ -90,7 +90,8 @@ class Rejected(ValueError):
 class Limits:
     """Per-node bounds on what one agent may make the hub hold."""
 
-    max_series: int = 10_000
+    max_series: int = 10_000  # in one answer
+    max_series_total: int = 20_000  # distinct series one node may bring in one hub run
     max_labels: int = 32
     max_name: int = 200
     max_label_value: int = 1024
@@ -233,10 +234,14 @@ def check_answer(
     if type(last_seq) is not int or not 0 <= last_seq <= MAX_SEQ:
         raise Rejected("bad_seq", "'last_seq' is not an integer from 0 to 2**53")
     wire = body.get("series")
-    sc = cached[1] if cached is not None and cached[0] == wire else check_series(wire, limits)
     raw_samples = body.get("samples")
     if type(raw_samples) is not list:
         raise Rejected("bad_answer", "'samples' is not a list")
+    if cached is not None and (not raw_samples or cached[0] == wire):
+        # an answer without samples may list no series at all: it changes nothing
+        wire, sc = cached
+    else:
+        sc = check_series(wire, limits)
     now = time.time() if now is None else now
     ts_hi = now + limits.future_seconds
     width = sc.width
