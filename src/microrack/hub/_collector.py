@@ -8,8 +8,9 @@ backwards) means the agent restarted: its ring holds only the new boot, so
 the hub asks again from 0 and keeps every sample.
 
 Every answer passes :mod:`._validate` first; an answer larger than 64 KiB is
-decoded and checked in a worker thread (one at a time, so a few hostile nodes
-cannot make the hub hold many large answers at once).  A pull loop never dies:
+decoded and checked in a worker thread, and at most two such answers are read
+or decoded at once over all nodes, so a few hostile nodes cannot make the hub
+hold many large answers at once.  A pull loop never dies:
 whatever goes wrong is the node's error, and the loop backs off and tries again.
 """
 
@@ -20,6 +21,7 @@ import concurrent.futures
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +35,7 @@ __all__ = ["INLINE_BYTES", "PullResult", "pull_loop", "pull_once"]
 log = logging.getLogger("microrack.hub.collector")
 
 INLINE_BYTES = 64 * 1024  # answers up to this size are checked on the event loop
+BIG_AT_ONCE = 2  # larger answers read or decoded at the same time, over all nodes
 MAX_BACKOFF = 30.0
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-parse")
 
@@ -64,13 +67,32 @@ def _decode(raw: bytes, since: int, limits: Limits, cached: Any) -> Answer:
     return check_answer(parse_answer(raw), since, limits, cached)
 
 
-async def _fetch(client: KeepAliveClient, node: NodeState, since: int, limits: Limits) -> Answer:
-    raw = await client.get(f"/api/v1/samples?since={since}")
-    cached = node.series_check
-    if len(raw) <= INLINE_BYTES:
-        return _decode(raw, since, limits, cached)
+_BIG: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _big_gate() -> asyncio.Semaphore:
+    """The running loop's gate for large answers (a semaphore belongs to one loop)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_POOL, _decode, raw, since, limits, cached)
+    gate = _BIG.get(loop)
+    if gate is None:
+        gate = _BIG[loop] = asyncio.Semaphore(BIG_AT_ONCE)
+    return gate
+
+
+async def _fetch(client: KeepAliveClient, node: NodeState, since: int, limits: Limits) -> Answer:
+    if client.big is None:
+        client.big, client.big_at = _big_gate(), INLINE_BYTES
+    try:
+        raw = await client.get(f"/api/v1/samples?since={since}")
+        cached = node.series_check
+        if len(raw) <= INLINE_BYTES:
+            return _decode(raw, since, limits, cached)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_POOL, _decode, raw, since, limits, cached)
+    finally:
+        client.release_big()
 
 
 async def pull_once(

@@ -9,7 +9,7 @@ hub's memory.
     python -m microrack.hub._hostile --port 9300 --modes all --name-taken real1
 
 Mode ``m`` listens on ``port + i`` (its place in ``--modes``) and names itself
-``hostile-m``, except ``name_taken``, which claims ``--name-taken``.
+``hostile-m-PORT``, except ``name_taken``, which claims ``--name-taken``.
 """
 
 from __future__ import annotations
@@ -150,6 +150,10 @@ def body_for(mode: str, name: str, port: int, since: int) -> bytes:
         return _json(a(name, port, since, interval="5s"))
     if mode == "name_taken":
         return _json(a(name, port, since))
+    if mode == "big_valid":
+        # a valid answer just under the hub's limit (about 6 MB), every row new: several of
+        # these at once must not add up in the hub's memory
+        return _big_valid(name, port, since)
     if mode == "renaming":
         # a new name on every answer: each would be a new node in the store
         return _json(a(f"{name}-{time.monotonic_ns()}", port, since))
@@ -159,6 +163,24 @@ def body_for(mode: str, name: str, port: int, since: int) -> bytes:
         series = [["churn", {"i": str(i), "t": tag}, "gauge"] for i in range(5000)]
         return _json(a(name, port, since, series=series))
     raise ValueError(f"unknown mode {mode!r}")
+
+
+_BIG_ROWS = 120_000
+
+
+def _big_valid(name: str, port: int, since: int) -> bytes:
+    t0 = time.time() - _BIG_ROWS * 0.001 - 60
+    rows = ",".join(
+        f'{{"seq":{s},"ts":{t0 + s * 0.001:.3f},"values":[{s % 7}.5]}}'
+        for s in range(since + 1, _BIG_ROWS + 1)
+    )
+    head = {
+        "node": _ident(name, port),
+        "first_seq": 1,
+        "last_seq": _BIG_ROWS,
+        "series": [["microrack_power_watts", {"source": "estimate"}, "gauge"]],
+    }
+    return _json(head)[:-1] + f',"samples":[{rows}]}}'.encode()
 
 
 # modes that misbehave below JSON: how the HTTP exchange goes wrong
@@ -190,6 +212,7 @@ _JSON_MODES = (
     "name_taken",
     "renaming",
     "series_churn",
+    "big_valid",
 )
 MODES = (*_JSON_MODES, *sorted(_RAW))
 
@@ -274,7 +297,7 @@ class HostileAgent:
             raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
         self.mode = mode
         self.port = port
-        self.name = name or f"hostile-{mode}"
+        self.name = name or f"hostile-{mode}-{port}"
         self._server = _Server((host, port), _Handler)
         self._server.mode = mode
         self._server.agent_name = self.name

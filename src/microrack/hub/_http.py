@@ -48,6 +48,11 @@ class KeepAliveClient:
         self.max_body = max_body
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        # a body over `big_at` bytes is read only while holding `big` (shared by every
+        # client): a few hostile peers cannot make the hub hold many large answers at once
+        self.big: asyncio.Semaphore | None = None
+        self.big_at = 64 * 1024
+        self.holding = False
         hostname = f"[{host}]" if ":" in host else host
         self._host_header = f"{hostname}:{port}"
 
@@ -57,7 +62,19 @@ class KeepAliveClient:
             return await asyncio.wait_for(self._get(target, retry=True), self.timeout)
         except BaseException:
             self.close()
+            self.release_big()
             raise
+
+    async def _enter_big(self) -> None:
+        if self.big is not None and not self.holding:
+            await self.big.acquire()
+            self.holding = True
+
+    def release_big(self) -> None:
+        """Let another client read a large answer (call once this one's is decoded)."""
+        if self.holding and self.big is not None:
+            self.holding = False
+            self.big.release()
 
     def _too_large(self) -> HttpError:
         return HttpError(f"answer larger than the limit of {self.max_body} bytes", "too_large")
@@ -118,6 +135,8 @@ class KeepAliveClient:
         elif length is not None:
             if length > self.max_body:
                 raise self._too_large()
+            if length > self.big_at:
+                await self._enter_big()
             body = await self._reader.readexactly(length)
         else:
             body = await self._read_to_eof()
@@ -143,6 +162,8 @@ class KeepAliveClient:
             out += piece
             if len(out) > self.max_body:
                 raise self._too_large()
+            if len(out) > self.big_at:
+                await self._enter_big()
 
     async def _read_chunked(self) -> bytes:
         assert self._reader is not None
@@ -163,6 +184,8 @@ class KeepAliveClient:
                 raise HttpError(f"more than {MAX_HEADERS} trailer lines")
             if len(out) + size > self.max_body:
                 raise self._too_large()
+            if len(out) + size > self.big_at:
+                await self._enter_big()
             out += await self._reader.readexactly(size)
             await self._reader.readexactly(2)
 

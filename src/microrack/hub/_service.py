@@ -31,6 +31,7 @@ from microrack.hub._validate import REASONS, Limits
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_NAMES_PER_TARGET = 4
+FLUSH_EARLY_VALUES = 200_000  # queued values that make the writer write before its interval
 
 __all__ = ["Hub", "HubConfig"]
 
@@ -114,6 +115,8 @@ class Hub:
         self._unwritten: list[Batch] = []  # batches of a failed write, retried first
         self.write_failures = 0
         self._stop = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._queued = 0  # values in the queue since the last flush
         self._tasks: list[asyncio.Task[Any]] = []
         self._client: httpx.AsyncClient | None = None
         self.remote: RemoteWriter | None = None
@@ -277,6 +280,10 @@ class Hub:
             self.bus.publish("log", {"node": node.key, "message": "agent restarted (new boot id)"})
         if result.batch is not None and (result.batch.samples or result.restarted):
             await self._queue.put(result.batch)
+            self._queued += _values(result.batch)
+            if self._queued >= FLUSH_EARLY_VALUES:
+                # large catch-ups: write now rather than hold them until the next flush
+                self._flush_now.set()
         self._set_status(node)
         if result.batch is not None and result.batch.samples and self.bus.subscribers:
             self.bus.publish("node", node.describe())
@@ -306,8 +313,14 @@ class Hub:
 
     async def _writer(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.config.flush_seconds)
+            self._flush_now.clear()
+            stop = asyncio.ensure_future(self._stop.wait())
+            now = asyncio.ensure_future(self._flush_now.wait())
+            await asyncio.wait(
+                {stop, now}, timeout=self.config.flush_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            stop.cancel()
+            now.cancel()
             await self._flush()
 
     async def _flush(self) -> None:
@@ -316,6 +329,7 @@ class Hub:
         batches, self._unwritten = self._unwritten, []
         while not self._queue.empty():
             batches.append(self._queue.get_nowait())
+        self._queued = 0
         if not batches:
             return
         batches = merge_batches(batches)
