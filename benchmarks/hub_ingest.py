@@ -12,6 +12,10 @@ Phases (all on loopback, the stand-in agents in one separate process):
    cut into chunks, and a Prometheus TSDB snapshot (head written as a block) after
    the steady phase.
 5. query   — p50/p99 latency of /api/v1/query over a 24 h range at 1 000 points.
+6. validation — CPU of decoding an agent's answer with the hub's validation boundary
+   (``hub._validate``) against decoding it unchecked, as the hub did before, on the
+   stand-in's own answers (one new sample per pull, and a full-ring catch-up); the
+   steady phase's hub/Prometheus ratio is printed with and without that difference.
 
     python benchmarks/hub_ingest.py [--agents 50] [--series 100] [--seconds 60] [--json]
 """
@@ -40,8 +44,9 @@ from rich.console import Console
 from rich.table import Table
 
 from microrack.hub import Retention, Store
-from microrack.hub._standin import series_keys, value_of
+from microrack.hub._standin import StandIn, series_keys, value_of
 from microrack.hub._store import Batch
+from microrack.hub._validate import Limits, check_answer, parse_answer
 
 TICK = os.sysconf("SC_CLK_TCK")
 console = Console(stderr=True)
@@ -186,6 +191,60 @@ def hub_cmd(db: Path, port: int, targets: list[str], *extra: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
+def _unchecked(raw: bytes, since: int, known: Any = None) -> list[tuple[int, float, Any]]:
+    """The decode the hub did before it checked anything (the baseline): JSON, the
+    identity, the series list compared with the last one seen, the samples converted."""
+    body = json.loads(raw)
+    ident = body["node"]
+    _ = str(ident["boot_id"]), str(ident["name"]), float(ident.get("interval") or 5.0)
+    _ = int(body["last_seq"]), body["series"] != known
+    return [
+        (int(s["seq"]), float(s["ts"]), s["values"])
+        for s in body["samples"]
+        if int(s["seq"]) > since
+    ]
+
+
+def phase_validation(series: int, ring: int, repeat_s: float = 3.0) -> dict[str, Any]:
+    agent = StandIn("bench", 1, interval=1.0, series=series, ring=ring, start=time.time() - ring)
+    last = agent.last_seq()
+    out: dict[str, Any] = {"series": series}
+    limits = Limits()
+    for label, since in (("steady", last - 1), ("catchup", 0)):
+        raw = agent.samples_body(since)
+        rows = len(_unchecked(raw, since))
+        cached = None
+        ans = check_answer(parse_answer(raw), since, limits)
+        cached = (ans.wire, ans.series)  # as a pull loop keeps it between pulls
+
+        def checked(raw: bytes = raw, since: int = since, cached: Any = cached) -> None:
+            check_answer(parse_answer(raw), since, limits, cached)
+
+        known = json.loads(raw)["series"]
+
+        def plain(raw: bytes = raw, since: int = since, known: Any = known) -> None:
+            _unchecked(raw, since, known)
+
+        # interleaved rounds, the fastest of each: the least disturbed by other processes
+        number = max(1, int(2000 / max(rows, 1)))
+        best = {"checked": float("inf"), "unchecked": float("inf")}
+        deadline = time.monotonic() + repeat_s
+        while time.monotonic() < deadline:
+            for name, fn in (("checked", checked), ("unchecked", plain)):
+                t0 = time.process_time()
+                for _ in range(number):
+                    fn()
+                best[name] = min(best[name], (time.process_time() - t0) / number)
+        for name, per_call in best.items():
+            out[f"{label}_{name}_us_per_pull"] = per_call * 1e6
+            out[f"{label}_{name}_cpu_s_per_million"] = per_call / (rows * series) * 1e6
+        out[f"{label}_ratio"] = (
+            out[f"{label}_checked_cpu_s_per_million"] / out[f"{label}_unchecked_cpu_s_per_million"]
+        )
+        out[f"{label}_rows"] = rows
+    return out
+
+
 def phase_steady(
     tmp: Path, agents: int, series: int, interval: float, seconds: float, prom_bin: str | None
 ) -> dict[str, Any]:
@@ -421,7 +480,10 @@ def main() -> int:
     ap.add_argument("--query-nodes", type=int, default=5)
     ap.add_argument("--query-requests", type=int, default=50)
     ap.add_argument(
-        "--skip", action="append", default=[], choices=["steady", "idle", "saturation", "query"]
+        "--skip",
+        action="append",
+        default=[],
+        choices=["steady", "idle", "saturation", "query", "validation"],
     )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -442,6 +504,9 @@ def main() -> int:
             results["saturation"] = phase_saturation(tmp, a.sat_agents, a.series, a.sat_ring)
         if "query" not in a.skip:
             results["query"] = phase_query(tmp, a.query_nodes, a.series, a.query_requests)
+        if "validation" not in a.skip:
+            with console.status("validation: decoding answers checked and unchecked"):
+                results["validation"] = phase_validation(a.series, a.sat_ring)
     finally:
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -523,6 +588,32 @@ def report(r: dict[str, Any]) -> None:
             ">= 200,000",
         )
         row("saturation: samples per wall-second", sat["samples_per_wall_s"], None, ",.0f")
+    v = r.get("validation")
+    if v:
+        for label, what in (
+            ("steady", "one new sample"),
+            ("catchup", f"{v['catchup_rows']} samples"),
+        ):
+            row(
+                f"decode an answer of {what}: us checked / unchecked",
+                v[f"{label}_checked_us_per_pull"],
+                None,
+                ".1f",
+            )
+            t.add_row(
+                "",
+                f"{v[f'{label}_unchecked_us_per_pull']:.1f} unchecked",
+                "",
+                f"{v[f'{label}_ratio']:.2f} checked / unchecked",
+                "",
+            )
+        if s and s.get("prom_cpu_s_per_million"):
+            extra = v["steady_checked_cpu_s_per_million"] - v["steady_unchecked_cpu_s_per_million"]
+            hub_on = s["hub_cpu_s_per_million"]
+            hub_off = max(hub_on - extra, 1e-9)
+            prom = s["prom_cpu_s_per_million"]
+            row("steady CPU per 1M, validation on", hub_on, prom, ".2f", "<= Prometheus")
+            row("  validation off (estimated: on minus its measured cost)", hub_off, prom, ".2f")
     q = r.get("query")
     if q:
         row("query 24 h @1000 points, one node: p50 ms", q["one_node_p50_ms"], None, ".1f")

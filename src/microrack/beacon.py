@@ -9,14 +9,18 @@ The payload is a JSON object with at least ``v`` (format version, 1),
 last sequence number), ``ts`` (sender's UNIX time) and ``headline`` (a few
 current values).  A receiver drops a datagram that is unsigned, badly signed,
 malformed, or whose ``ts`` is further than ``max_age`` seconds from its own
-clock, and says which of the four it was.
+clock, and says which of the four it was.  A signed beacon is still checked
+field by field (``malformed``): an IP address, a port from 1 to 65535, a finite
+``ts``, a printable node name of at most 128 characters, finite headline values.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import math
 import socket
 import struct
 from dataclasses import dataclass
@@ -108,11 +112,27 @@ def verify(datagram: bytes, key: bytes, now: float, max_age: float = 30.0) -> Be
                 str(k): float(v) for k, v in (p.get("headline") or {}).items() if v is not None
             },
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BeaconRejected("malformed", repr(exc)) from exc
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+        raise BeaconRejected("malformed", type(exc).__name__) from exc
+    _check_fields(p, beacon)
     if abs(now - beacon.ts) > max_age:
         raise BeaconRejected("stale", f"{now - beacon.ts:.1f}s old")
     return beacon
+
+
+def _check_fields(p: dict[str, Any], b: Beacon) -> None:
+    if type(p["port"]) is not int or not 0 < b.port < 65536:
+        raise BeaconRejected("malformed", "port is not from 1 to 65535")
+    try:
+        ipaddress.ip_address(b.address)
+    except ValueError:
+        raise BeaconRejected("malformed", "address is not an IP address") from None
+    if not math.isfinite(b.ts):
+        raise BeaconRejected("malformed", "ts is not a finite time")
+    if not 0 < len(b.node) <= 128 or not b.node.isprintable() or type(p["node"]) is not str:
+        raise BeaconRejected("malformed", "node is not printable text of 1-128 characters")
+    if not all(math.isfinite(v) for v in b.headline.values()) or len(b.headline) > 32:
+        raise BeaconRejected("malformed", "headline values are not finite numbers")
 
 
 def sender_socket(interface: str = "0.0.0.0", ttl: int = 1) -> socket.socket:

@@ -116,7 +116,7 @@ def test_dashboard_queries_parse_with_promtool(rendered: Path, tmp_path: Path) -
     promtool = require_binary("promtool")
     board = json.loads((rendered / "grafana/microrack-dashboard.json").read_text())
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
-    assert len(exprs) == len(PANELS)
+    assert len(exprs) == sum(1 + len(p.extra) for p in PANELS)
     assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "node"}
     # The JSON is Grafana's dashboard model: it decodes into the SDK's types and back unchanged.
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -141,6 +141,40 @@ def test_dashboard_queries_parse_with_promtool(rendered: Path, tmp_path: Path) -
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_dashboard_has_the_sbc_panels(rendered: Path) -> None:
+    """Temperatures with limits, fan duty and rpm together, a throttle timeline, NVMe."""
+    board = json.loads((rendered / "grafana/microrack-dashboard.json").read_text())
+    panels = {p["title"]: p for p in board["panels"]}
+    temps = panels["Temperatures and throttle limits"]
+    exprs = [t["expr"] for t in temps["targets"]]
+    assert any("node_thermal_zone_temp" in e for e in exprs)
+    assert any("group_left (chip_name) node_hwmon_chip_names" in e for e in exprs)
+    assert any("microrack_throttle_limit_celsius" in e for e in exprs)
+    (limit,) = [o for o in temps["fieldConfig"]["overrides"] if o["matcher"]["options"] == "C"]
+    assert {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}} in limit[
+        "properties"
+    ]
+    fans = panels["Fan duty and speed"]
+    assert [t["legendFormat"] for t in fans["targets"]] == [
+        "{{node}} {{fan}} duty",
+        "{{node}} {{fan}} rpm",
+    ]
+    (rpm,) = fans["fieldConfig"]["overrides"]
+    assert {"id": "custom.axisPlacement", "value": "right"} in rpm["properties"]
+    assert {"id": "unit", "value": "rotrpm"} in rpm["properties"]
+    timeline = panels["Throttling, under-voltage, frequency cap (now)"]
+    assert timeline["type"] == "state-timeline"
+    assert 'when="now"' in timeline["targets"][0]["expr"]
+    for title, unit in (
+        ("NVMe latency per I/O", "s"),
+        ("NVMe queue depth", "none"),
+        ("NVMe IOPS", "iops"),
+        ("NVMe temperature", "celsius"),
+    ):
+        assert panels[title]["fieldConfig"]["defaults"]["unit"] == unit, title
+        assert all("nvme" in t["expr"] for t in panels[title]["targets"]), title
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_render_is_deterministic(path: Path) -> None:
     spec = load_spec(path)
@@ -153,8 +187,9 @@ def test_render_is_byte_identical_across_processes(tmp_path: Path) -> None:
     for seed in ("1", "2"):
         out = tmp_path / f"out-{seed}"
         r = _run(
-            microrack_cmd("spec", "render", str(EXAMPLES[0].parent / "cluster-pi4-13.yaml"),
-                          "--out", str(out)),
+            microrack_cmd(
+                "spec", "render", str(EXAMPLES[0].parent / "cluster-pi4-13.yaml"), "--out", str(out)
+            ),
             env={**os.environ, "PYTHONHASHSEED": seed},
         )
         assert r.returncode == 0, r.stderr

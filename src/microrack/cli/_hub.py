@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import ipaddress
 import math
-import socket
-import sys
 from pathlib import Path
-from typing import IO
 from urllib.parse import urlsplit
 
 from microrack.errors import UsageError
@@ -61,6 +57,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="where the API and dashboard listen (default 127.0.0.1:8080)",
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the API may be reached by (Host header), besides loopback and --listen "
+        "(repeatable)",
+    )
+    parser.add_argument(
         "--db",
         default="microrack-hub.db",
         metavar="PATH",
@@ -98,6 +102,41 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help="address of the interface that receives beacons",
     )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="beacons may name agents only inside these networks (repeatable; the networks "
+        "of --spec are allowed too)",
+    )
+    parser.add_argument(
+        "--beacon-max-targets",
+        type=int,
+        default=256,
+        metavar="N",
+        help="at most N targets from beacons (default 256)",
+    )
+    parser.add_argument(
+        "--beacon-expiry",
+        default="2m",
+        metavar="DURATION",
+        help="drop a beacon target whose beacons stopped this long ago (default 2m)",
+    )
+    parser.add_argument(
+        "--repin",
+        action="append",
+        default=[],
+        metavar="NODE",
+        help="let NODE be pulled from a new address (names are pinned to the address they "
+        "were first seen at; repeatable)",
+    )
+    parser.add_argument(
+        "--max-response",
+        default="8MiB",
+        metavar="SIZE",
+        help="largest agent answer read (default 8MiB)",
+    )
     parser.add_argument("--rules", metavar="FILE", help="alert rules YAML (see docs/hub.md)")
     parser.add_argument(
         "--price-kwh",
@@ -110,8 +149,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--remote-write",
         metavar="URL",
-        help="also send every sample to VictoriaMetrics "
-        "(e.g. http://vm:8428/api/v1/import/prometheus)",
+        help="also send every sample with Prometheus remote write 1.0 "
+        "(e.g. http://prometheus:9090/api/v1/write)",
+    )
+    parser.add_argument(
+        "--remote-write-format",
+        choices=("remote-write", "vm-import"),
+        default=None,
+        help="remote-write (protobuf + snappy), or vm-import (text, VictoriaMetrics' "
+        "/api/v1/import/prometheus); default: vm-import for such a URL, else remote-write",
     )
     parser.add_argument(
         "--webhook",
@@ -188,10 +234,19 @@ def run(args: argparse.Namespace) -> int:
             " (averages are kept after the raw samples expire)",
         )
     spec_targets: list[tuple[str, str, int]] = []
+    rack = None
+    networks = [_cidr(c, "--allow") for c in args.allow]
     if args.spec:
+        from microrack.hub import rack_layout
         from microrack.spec import agent_targets, load_spec
 
-        spec_targets = agent_targets(load_spec(args.spec))
+        spec = load_spec(args.spec)
+        spec_targets = agent_targets(spec)
+        rack = rack_layout(spec)
+        networks += [n.cidr for n in spec.networks]
+    if not 0 < args.beacon_max_targets <= 100_000:
+        raise UsageError("--beacon-max-targets", f"{args.beacon_max_targets} is not 1-100000")
+    max_response = _size(args.max_response, "--max-response")
     if args.price_kwh is not None and not (math.isfinite(args.price_kwh) and args.price_kwh >= 0):
         raise UsageError("--price-kwh", f"{args.price_kwh} must be a price of zero or more")
     if args.rollup_step and duration("--rollup-step", args.rollup_step) < 1:
@@ -224,41 +279,43 @@ def run(args: argparse.Namespace) -> int:
         retention=retention,
         poll=duration("--poll", args.poll) if args.poll else None,
         maintenance_seconds=duration("--maintenance", args.maintenance),
+        rack=rack,
+        listen_host=host,
+        allow_hosts=list(args.allow_host),
+        allow_networks=networks,
+        beacon_max_targets=args.beacon_max_targets,
+        beacon_expiry=duration("--beacon-expiry", args.beacon_expiry),
+        max_response=max_response,
+        repin=list(args.repin),
+        remote_write_format=args.remote_write_format,
     )
-    _check_port_free(host, port)
-    lock = _lock_store(db)  # held until the process ends, however it ends
-    shown = f"[{host}]" if ":" in host else host
-    print(f"microrack hub: http://{shown}:{port}/ (store {db})", file=sys.stderr, flush=True)
-    try:
-        serve(config, host, port)
-    finally:
-        lock.close()
+    if config.beacon_key is not None and not networks:
+        raise UsageError(
+            "--beacon-key",
+            "needs --allow CIDR or --spec: beacons may only name agents inside known networks",
+        )
+    serve(config, host, port)
     return 0
 
 
-def _lock_store(db: Path) -> IO[bytes]:
-    """One hub per store: a second one would pull the same agents and store every sample twice."""
-    from microrack.errors import ResourceError
+_SIZES = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6}
+_SIZES.update({"mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30})
 
-    path = db.with_name(db.name + ".lock")
+
+def _size(text: str, flag: str) -> int:
+    num = text.strip().rstrip("BbIiKkMmGg")
+    unit = text.strip()[len(num) :].lower()
     try:
-        handle = open(path, "ab")  # noqa: SIM115 - kept open for the life of the hub
-    except OSError as exc:
-        raise ResourceError(f"--db {db}: cannot create {path}: {exc.strerror or exc}") from None
+        value = float(num) * _SIZES[unit]
+    except (ValueError, KeyError):
+        raise UsageError(flag, f"{text!r} is not a size like 8MiB") from None
+    if not 1024 <= value <= 2**31:
+        raise UsageError(flag, f"{text!r} is not from 1KiB to 2GiB")
+    return int(value)
+
+
+def _cidr(text: str, flag: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ResourceError(f"--db {db} is in use by another running hub") from None
-    return handle
-
-
-def _check_port_free(host: str, port: int) -> None:
-    from microrack.errors import ResourceError
-
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise ResourceError(f"--listen {host}:{port}: {exc.strerror or exc}") from None
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise UsageError(flag, f"{text!r} is not a network like 10.0.0.0/24") from None

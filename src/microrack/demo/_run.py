@@ -168,7 +168,7 @@ class Demo:
         if self.use_hub:
             argv = [sys.executable, "-m", "microrack", "hub", "--listen",
                     f"{self.host}:{self.hub_port}", "--db", str(self.workdir / "hub.db"),
-                    "--poll", "1s", "--price-kwh", "0.30"]
+                    "--poll", "1s", "--price-kwh", "0.30", "--currency", "EUR"]
             for node in self.nodes:
                 argv += ["--agent", f"127.0.0.1:{node.port}"]
             self.hub = self._spawn(argv, "hub.log")

@@ -25,6 +25,8 @@ Rules file (every key optional)::
 
 An alert is ``pending`` while its condition holds for less than ``for``,
 then ``firing``; when the condition stops it is ``resolved`` and notified so.
+There is one alert per (rule, node): a rule that matches several sensors, flags
+or fans of a node names them all in one alert (``sensors``), the worst first.
 """
 
 from __future__ import annotations
@@ -41,9 +43,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
+from microrack.hub._names import Sensor, flag_name, temperature_sensors
 from microrack.hub._nodes import NodeState
 
-__all__ = ["Alert", "AlertEngine", "RulesFile", "load_rules", "parse_duration"]
+__all__ = [
+    "Alert",
+    "AlertEngine",
+    "RulesFile",
+    "load_rules",
+    "node_temperatures",
+    "parse_duration",
+]
 
 Severity = Literal["info", "warning", "critical"]
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -129,6 +139,26 @@ def load_rules(path: str | Path | None) -> RulesFile:
 
 # One candidate of a rule on one node: (labels, value).
 Candidate = tuple[dict[str, str], float]
+HISTORY = 200  # resolved alerts kept for the dashboard's history
+
+
+def node_temperatures(node: NodeState) -> list[tuple[Sensor, float]]:
+    """Each physical temperature sensor of ``node`` once, with its human name and value."""
+    chips = {
+        lab.get("chip", ""): lab.get("chip_name", "")
+        for lab, _ in node.values("node_hwmon_chip_names")
+    }
+    labels = {
+        (lab.get("chip", ""), lab.get("sensor", "")): lab.get("label", "")
+        for lab, _ in node.values("node_hwmon_sensor_label")
+    }
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    series = []
+    for metric in ("node_thermal_zone_temp", "node_hwmon_temp_celsius"):
+        for lab, v in node.values(metric):
+            values[(metric, tuple(sorted(lab.items())))] = v
+            series.append((metric, lab))
+    return [(s, values[(s.metric, s.labels)]) for s in temperature_sensors(series, chips, labels)]
 
 
 @dataclass(frozen=True)
@@ -141,6 +171,8 @@ class Rule:
     for_seconds: float
     check: Callable[[NodeState], list[Candidate]]
     on_down: bool = False  # evaluated on down nodes (the others wait for fresh values)
+    lowest_worst: bool = False  # the worst candidate is the lowest value (a fan's rpm)
+    subject: str = ""  # the label naming what a candidate is (sensor, flag, fan, ...)
 
 
 @dataclass
@@ -156,8 +188,11 @@ class Alert:
     fired_at: float | None = None
     ended_at: float | None = None
     fingerprint: str = field(default="")
+    sensors: list[str] = field(default_factory=list)  # what matched, worst first
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, now: float | None = None) -> dict[str, Any]:
+        end = self.ended_at if self.ended_at is not None else (time.time() if now is None else now)
+        start = self.fired_at if self.fired_at is not None else self.since
         return {
             "name": self.rule,
             "node": self.node,
@@ -170,6 +205,8 @@ class Alert:
             "fired_at": self.fired_at,
             "ended_at": self.ended_at,
             "fingerprint": self.fingerprint,
+            "sensors": self.sensors,
+            "duration": max(0.0, end - start),
         }
 
 
@@ -212,17 +249,21 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
             limit = n.first("microrack_throttle_limit_celsius", kind="soft")
             if limit is None:
                 return []
-            temps = n.soc_temperatures()
-            return [(lab, v) for lab, v in temps if v >= limit - d.near_throttle_margin_celsius]
+            return [
+                ({"sensor": s.name, "limit": f"{limit:g}"}, v)
+                for s, v in node_temperatures(n)
+                if s.kind == "soc" and v >= limit - d.near_throttle_margin_celsius
+            ]
 
         rules.append(
             Rule(
                 "NearThrottleLimit",
                 "warning",
-                "{node} at {value:.1f} °C, within "
-                f"{d.near_throttle_margin_celsius:g} °C of its throttle limit",
+                "{node} {sensor} at {value:.1f} °C, within "
+                f"{d.near_throttle_margin_celsius:g} °C of its {{limit}} °C throttle limit",
                 0.0,
                 near,
+                subject="sensor",
             )
         )
     if d.throttling:
@@ -230,11 +271,14 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
             Rule(
                 "Throttling",
                 "warning",
-                "{node} {flag} active",
+                "{node} {flag} now",
                 0.0,
                 lambda n: [
-                    (lab, v) for lab, v in n.values("microrack_throttled", when="now") if v >= 1
+                    ({"flag": flag_name(lab.get("flag", "?"))}, v)
+                    for lab, v in n.values("microrack_throttled", when="now")
+                    if v >= 1
                 ],
+                subject="flag",
             )
         )
     if d.filesystem_full:
@@ -249,20 +293,28 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
             return out
 
         rules.append(
-            Rule("FilesystemFull", "warning", "{node} {mountpoint} {value:.0%} full", 0.0, full)
+            Rule(
+                "FilesystemFull",
+                "warning",
+                "{node} {mountpoint} {value:.0%} full",
+                0.0,
+                full,
+                subject="mountpoint",
+            )
         )
     if d.nvme_hot:
         rules.append(
             Rule(
                 "NvmeHot",
                 "warning",
-                "{node} NVMe at {value:.1f} °C",
+                "{node} {sensor} at {value:.1f} °C",
                 0.0,
                 lambda n: [
-                    (lab, v)
-                    for lab, v in n.values("node_hwmon_temp_celsius")
-                    if "nvme" in lab.get("chip", "") and v > d.nvme_celsius
+                    ({"sensor": s.name, "device": s.device or ""}, v)
+                    for s, v in node_temperatures(n)
+                    if s.kind == "nvme" and v > d.nvme_celsius
                 ],
+                subject="sensor",
             )
         )
     if d.fan_stalled:
@@ -270,7 +322,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         def stalled(n: NodeState) -> list[Candidate]:
             duty = {lab.get("fan"): v for lab, v in n.values("microrack_fan_duty_ratio")}
             return [
-                ({"fan": lab.get("fan", "")}, rpm)
+                ({"fan": lab.get("fan", ""), "duty": f"{duty.get(lab.get('fan'), 0.0):.0%}"}, rpm)
                 for lab, rpm in n.values("microrack_fan_rpm")
                 if rpm <= 0 and duty.get(lab.get("fan"), 0.0) > d.fan_start_duty_ratio
             ]
@@ -279,16 +331,23 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
             Rule(
                 "FanStalled",
                 "critical",
-                "{node} fan {fan} at 0 rpm while driven",
+                "{node} fan '{fan}' at 0 rpm while driven at {duty}",
                 d.fan_stalled_for_seconds,
                 stalled,
+                lowest_worst=True,
+                subject="fan",
             )
         )
     return rules
 
 
 class AlertEngine:
-    """Evaluates rules against every node's latest values and tracks alert state."""
+    """Evaluates rules against every node's latest values and tracks alert state.
+
+    One alert per (rule, node): its labels are those of the worst candidate when it
+    started (they are its identity for Alertmanager); its value, summary and
+    ``sensors`` follow what matches now.
+    """
 
     def __init__(self, rules_file: RulesFile) -> None:
         self.rules = builtin_rules(rules_file.defaults) + [
@@ -310,29 +369,38 @@ class AlertEngine:
                 if node.status in ("down", "unknown") and not rule.on_down:
                     skipped_nodes.add(node.key)
                     continue
-                for labels, value in rule.check(node):
-                    fp = f"{rule.name}|{node.key}|{sorted(labels.items())}"
-                    seen.add(fp)
-                    alert = self.active.get(fp)
-                    if alert is None:
-                        alert = Alert(
-                            rule.name,
-                            node.key,
-                            labels,
-                            rule.severity,
-                            _render(rule.summary, node.key, value, labels),
-                            value,
-                            "pending",
-                            now,
-                            fingerprint=fp,
-                        )
-                        self.active[fp] = alert
-                    alert.value = value
-                    alert.summary = _render(rule.summary, node.key, value, labels)
-                    if alert.state == "pending" and now - alert.since >= rule.for_seconds:
-                        alert.state = "firing"
-                        alert.fired_at = now
-                        changed.append(alert)
+                found = rule.check(node)
+                if not found:
+                    continue
+                found.sort(key=lambda c: sorted(c[0].items()))  # ties in name order
+                found.sort(key=lambda c: c[1] if rule.lowest_worst else -c[1])
+                labels, value = found[0]
+                fp = f"{rule.name}|{node.key}"
+                seen.add(fp)
+                alert = self.active.get(fp)
+                if alert is None:
+                    alert = Alert(
+                        rule.name,
+                        node.key,
+                        dict(labels),
+                        rule.severity,
+                        "",
+                        value,
+                        "pending",
+                        now,
+                        fingerprint=fp,
+                    )
+                    self.active[fp] = alert
+                alert.value = value
+                alert.sensors = _subjects(rule, found)
+                shown = dict(labels)
+                if rule.subject and len(alert.sensors) > 1:
+                    shown[rule.subject] = ", ".join(alert.sensors)
+                alert.summary = _render(rule.summary, node.key, value, shown)
+                if alert.state == "pending" and now - alert.since >= rule.for_seconds:
+                    alert.state = "firing"
+                    alert.fired_at = now
+                    changed.append(alert)
         for fp, alert in list(self.active.items()):
             if alert.node not in evaluated:
                 continue
@@ -343,11 +411,22 @@ class AlertEngine:
                 alert.state = "resolved"
                 alert.ended_at = now
                 changed.append(alert)
-                self.recent_resolved = [*self.recent_resolved[-49:], alert]
+                self.recent_resolved = [*self.recent_resolved[-(HISTORY - 1) :], alert]
         return changed
 
     def firing(self) -> list[Alert]:
         return [a for a in self.active.values() if a.state == "firing"]
+
+
+def _subjects(rule: Rule, found: list[Candidate]) -> list[str]:
+    """What each candidate is (a sensor, a flag, a fan), worst first, each once."""
+    out: list[str] = []
+    for labels, _ in found:
+        name = labels.get(rule.subject) if rule.subject else None
+        name = name or ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        if name and name not in out:
+            out.append(name)
+    return out
 
 
 def _render(template: str, node: str, value: float, labels: dict[str, str]) -> str:

@@ -27,6 +27,7 @@ class EnergyMeter:
         self.day = ""
         self.joules: dict[str, float] = {}
         self.last: dict[str, tuple[float, float]] = {}  # node -> (ts, watts)
+        self.since: float | None = None  # the first sample counted today
 
     def seed(self, store: Store, now: float) -> None:
         """Integrate today's stored power samples (one power series per node)."""
@@ -52,7 +53,9 @@ class EnergyMeter:
         if day != self.day:
             if day < self.day:
                 return  # a late sample of yesterday
-            self.day, self.joules = day, {}
+            self.day, self.joules, self.since = day, {}, None
+        if self.since is None or ts < self.since:
+            self.since = ts
         prev = self.last.get(node)
         if prev is not None and 0 < ts - prev[0] <= MAX_GAP:
             self.joules[node] = self.joules.get(node, 0.0) + (watts + prev[1]) / 2 * (ts - prev[0])

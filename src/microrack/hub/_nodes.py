@@ -46,6 +46,10 @@ class NodeState:
     last_error: str | None = None
     restarts: int = 0
     lost: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # values refused, by reason
+    unstored: int = 0  # values handed to the writer and not yet committed
+    epoch: int = 0  # bumped when the hub rewinds ``since``: a pull in flight is then void
+    beacon_seen: float | None = None  # monotonic time of the last beacon naming this target
     latest: dict[tuple[str, LabelSet], float | None] = field(default_factory=dict)
     beacon_headline: dict[str, float] = field(default_factory=dict)
     _index: dict[str, list[tuple[dict[str, str], tuple[str, LabelSet]]]] | None = field(
@@ -54,10 +58,12 @@ class NodeState:
     _index_len: int = 0
     _index_src: list[tuple[str, LabelSet]] | None = field(default=None, repr=False)
     _keys_ref: list[tuple[str, LabelSet]] | None = field(default=None, repr=False)
-    # the last series list seen on the wire, parsed (series change rarely between pulls)
-    wire_series: list[Any] | None = field(default=None, repr=False)
+    # the last series list seen on the wire and its check (series change rarely)
+    series_check: tuple[Any, Any] | None = field(default=None, repr=False)
     parsed_series: list[Any] = field(default_factory=list, repr=False)
     series_keys: list[tuple[str, LabelSet]] = field(default_factory=list, repr=False)
+    # every series this node has brought since the hub started (bounded by Limits)
+    all_series: set[tuple[str, LabelSet]] = field(default_factory=set, repr=False)
 
     @property
     def key(self) -> str:
@@ -136,6 +142,17 @@ class NodeState:
                 used = 1 - avail[0] / size
                 disk = used if disk is None else max(disk, used)
         limit = self.first("microrack_throttle_limit_celsius", kind="soft")
+        # counters: the dashboard turns two successive values into a rate
+        rx = [
+            v
+            for lab, v in self.values("node_network_receive_bytes_total")
+            if lab.get("device") != "lo"
+        ]
+        tx = [
+            v
+            for lab, v in self.values("node_network_transmit_bytes_total")
+            if lab.get("device") != "lo"
+        ]
         return {
             "cpu_busy_ratio": _pick(
                 self.first("microrack_cpu_busy_ratio"), b.get("cpu_busy_ratio")
@@ -147,6 +164,9 @@ class NodeState:
             "power_watts": _pick(power, b.get("power_watts")),
             "throttled": throttled_flags,
             "disk_used_ratio": disk,
+            "net_rx_bytes_total": sum(rx) if rx else None,
+            "net_tx_bytes_total": sum(tx) if tx else None,
+            "boot_time_seconds": self.first("node_boot_time_seconds"),
         }
 
     def describe(self, now: float | None = None) -> dict[str, Any]:
@@ -164,6 +184,8 @@ class NodeState:
             "interval": self.interval,
             "restarts": self.restarts,
             "samples_lost": self.lost,
+            "samples_rejected": sum(self.rejected.values()),
+            "rejected": dict(self.rejected),
             "error": self.last_error,
             "headline": self.headline(),
         }

@@ -42,13 +42,18 @@ def _time(name: str, text: str, now: float) -> float:
         return now
     m = _REL.match(text)
     if m:
-        return now - float(m.group(1)) * _UNITS[m.group(2)]
+        value = now - float(m.group(1)) * _UNITS[m.group(2)]
+        if not math.isfinite(value) or value < 0:
+            raise BadParameter(name, f"{name}={text[:64]!r} is before 1970")
+        return value
     try:
         value = float(text)
     except ValueError:
-        raise BadParameter(name, f"{name}={text!r} is not a UNIX time, 'now' or 'now-1h'") from None
-    if not math.isfinite(value) or value < 0:
-        raise BadParameter(name, f"{name}={text!r} is not a valid time")
+        raise BadParameter(
+            name, f"{name}={text[:64]!r} is not a UNIX time, 'now' or 'now-1h'"
+        ) from None
+    if not math.isfinite(value) or not 0 <= value < 1e11:
+        raise BadParameter(name, f"{name}={text[:64]!r} is not a valid time")
     return value
 
 
@@ -76,6 +81,8 @@ def parse_query(args: Mapping[str, str], now: float | None = None) -> QueryParam
         if not m or float(m.group(1)) <= 0:
             raise BadParameter("step", f"step={args['step']!r} is not a positive duration like 30s")
         step = float(m.group(1)) * _UNITS[m.group(2)]
+        if not math.isfinite(step) or step > 10 * 365 * 86400:
+            raise BadParameter("step", f"step={args['step'][:64]!r} is longer than ten years")
     try:
         points = int(args.get("points", "1000"))
     except ValueError:

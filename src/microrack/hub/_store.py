@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import operator
 import sqlite3
 import threading
@@ -73,6 +75,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 ) WITHOUT ROWID;  -- the key is the only index: no second copy of it
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+
+log = logging.getLogger("microrack.hub.store")
 
 _ZC = zstandard.ZstdCompressor(level=1)
 _ZD = zstandard.ZstdDecompressor()
@@ -149,6 +153,8 @@ class Store:
         self._ids_by_list: dict[int, tuple[list[SeriesTriple], list[int]]] = {}
         self._node_ids: dict[str, int] = {}
         self.samples_stored = 0
+        # what maintenance had to leave out: "node <id>" or "series <id>", with why
+        self.skipped: dict[str, str] = {}
 
     # -- connections -------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -274,7 +280,12 @@ class Store:
         return stored
 
     def close_heads(self, now: float | None = None, force: bool = False) -> int:
-        """Cut head blobs older than the chunk window into per-series chunks."""
+        """Cut head blobs older than the chunk window into per-series chunks.
+
+        Each node is cut in its own transaction, and a series whose chunk cannot be
+        written is left out (named in :attr:`skipped`): one poisoned node or series
+        never stops maintenance for the others.
+        """
         now = time.time() if now is None else now
         limit = now - self.retention.chunk_seconds
         made = 0
@@ -294,16 +305,35 @@ class Store:
                         "SELECT id, data FROM head WHERE node_id=? ORDER BY id", (nid,)
                     ).fetchall()
                     cols: dict[int, tuple[list[int], list[float]]] = {}
-                    for _, data in rows:
-                        _collect(cols, data)
+                    for hid, data in rows:
+                        try:
+                            _collect(cols, data)
+                        except Exception as exc:  # an unreadable head blob
+                            self._skip(f"head {hid}", exc)
                     for sid, (ts, vs) in cols.items():
-                        made += self._insert_chunks(conn, sid, 0, ts, vs)
+                        conn.execute("SAVEPOINT series")
+                        try:
+                            made += self._insert_chunks(conn, sid, 0, ts, vs)
+                        except sqlite3.OperationalError:
+                            raise
+                        except Exception as exc:
+                            conn.execute("ROLLBACK TO series")
+                            self._skip(f"series {sid}", exc)
+                        conn.execute("RELEASE series")
                     conn.executemany("DELETE FROM head WHERE id=?", [(r[0],) for r in rows])
                     conn.execute("COMMIT")
-                except BaseException:
+                except sqlite3.OperationalError:
                     conn.execute("ROLLBACK")
                     raise
+                except Exception as exc:
+                    conn.execute("ROLLBACK")
+                    self._skip(f"node {nid}", exc)
         return made
+
+    def _skip(self, what: str, exc: BaseException) -> None:
+        if what not in self.skipped:
+            log.error("maintenance skipped %s: %s: %s", what, type(exc).__name__, exc)
+        self.skipped[what] = f"{type(exc).__name__}: {exc}"[:200]
 
     def _insert_chunks(
         self, conn: sqlite3.Connection, sid: int, res: int, ts: list[int], vs: list[float]
@@ -352,7 +382,11 @@ class Store:
                 ).fetchall()
                 by_series: dict[int, tuple[list[int], list[float]]] = {}
                 for sid, _, data in old:
-                    ts, vs = decode_chunk(data)
+                    try:
+                        ts, vs = decode_chunk(data)
+                    except Exception as exc:
+                        self._skip(f"series {sid}", exc)
+                        continue
                     acc = by_series.setdefault(sid, ([], []))
                     acc[0].extend(ts)
                     acc[1].extend(vs)
@@ -361,14 +395,22 @@ class Store:
                     for t, v in zip(ts, vs, strict=True):
                         buckets.setdefault(t - t % step_ms, []).append(v)
                     bt = sorted(buckets)
-                    self._insert_chunks(
-                        conn,
-                        sid,
-                        r.rollup_step,
-                        bt,
-                        [sum(buckets[b]) / len(buckets[b]) for b in bt],
-                    )
-                    rolled += 1
+                    conn.execute("SAVEPOINT series")
+                    try:
+                        self._insert_chunks(
+                            conn,
+                            sid,
+                            r.rollup_step,
+                            bt,
+                            [sum(buckets[b]) / len(buckets[b]) for b in bt],
+                        )
+                        rolled += 1
+                    except sqlite3.OperationalError:
+                        raise
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO series")
+                        self._skip(f"series {sid}", exc)
+                    conn.execute("RELEASE series")
                 conn.execute("DELETE FROM chunks WHERE res=0 AND t_hi < ?", (raw_limit,))
                 dropped = conn.execute(
                     "DELETE FROM chunks WHERE res>0 AND t_hi < ?", (rollup_limit,)
@@ -400,6 +442,48 @@ class Store:
                 continue
             out.append(SeriesInfo(sid, nname, name, lab, mtype))
         return out
+
+    def series_of(self, node: str) -> list[SeriesInfo]:
+        """Every series of one node."""
+        rows = self._conn().execute(
+            "SELECT s.id, n.name, s.name, s.labels, s.type FROM series s JOIN nodes n "
+            "ON n.id = s.node_id WHERE n.name=? ORDER BY s.id",
+            (node,),
+        )
+        return [SeriesInfo(sid, nn, name, json.loads(lk), t) for sid, nn, name, lk, t in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._conn().execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    def first_sample_time(self, node: str | None = None) -> float | None:
+        """Wall time of the oldest sample kept (of ``node``, or of any node)."""
+        conn = self._conn()
+        where, args = (
+            ("", [])
+            if node is None
+            else (" WHERE node_id = (SELECT id FROM nodes WHERE name=?)", [node])
+        )
+        (head,) = conn.execute(f"SELECT MIN(t_lo) FROM head{where}", args).fetchone()
+        cwhere = (
+            ""
+            if node is None
+            else (
+                " WHERE series_id IN (SELECT s.id FROM series s JOIN nodes n ON n.id = s.node_id"
+                " WHERE n.name=?)"
+            )
+        )
+        (chunk,) = conn.execute(f"SELECT MIN(t_lo) FROM chunks{cwhere}", args).fetchone()
+        found = [t for t in (head, None if chunk is None else chunk / 1000) if t is not None]
+        return min(found) if found else None
 
     def metric_names(self) -> list[str]:
         return [
@@ -516,6 +600,12 @@ def _collect(
         return
     keep = None if only is None else set(only)
     width = len(ids)
+    if not all(type(s) is list and len(s) == 3 and _good_row(s) for s in samples):
+        # written before the hub checked what agents send: leave the unreadable rows out
+        samples = [s for s in samples if type(s) is list and len(s) == 3 and _good_row(s)]
+        samples = [[s[0], s[1], [_num(v) for v in s[2]]] for s in samples]
+        if not samples:
+            return
     ts = [round(s[1] * 1000) for s in samples]
     rows = [s[2] if len(s[2]) == width else (s[2] + [None] * width)[:width] for s in samples]
     # transpose in C: one tuple per series
@@ -532,3 +622,25 @@ def _collect(
         else:
             acc[0].extend(ts)
             acc[1].extend(column)
+
+
+_FLOATS = frozenset((float, type(None)))
+
+
+def _good_row(s: list[Any]) -> bool:
+    ts, vals = s[1], s[2]
+    return (
+        type(ts) in (int, float)
+        and math.isfinite(ts)
+        and abs(ts) < 1e15
+        and type(vals) is list
+        and _FLOATS.issuperset(map(type, vals))
+    )
+
+
+def _num(v: Any) -> float | None:
+    if type(v) is float:
+        return v
+    if type(v) is int and abs(v) < 1e308:
+        return float(v)
+    return None

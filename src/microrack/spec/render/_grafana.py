@@ -10,7 +10,14 @@ import hashlib
 import json
 from typing import NamedTuple
 
-from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import (
+    common,
+    dashboard,
+    prometheus,
+    stat,
+    statetimeline,
+    timeseries,
+)
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import (
     BigValueGraphMode,
@@ -18,10 +25,12 @@ from grafana_foundation_sdk.models.common import (
     LegendPlacement,
     SortOrder,
     TooltipDisplayMode,
+    VisibilityMode,
 )
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
+    DynamicConfigValue,
     VariableRefresh,
     VariableSort,
 )
@@ -37,7 +46,19 @@ class PanelDef(NamedTuple):
     expr: str
     legend: str
     unit: str
-    kind: str = "timeseries"  # timeseries | stat
+    kind: str = "timeseries"  # timeseries | stat | timeline
+    # further queries on the same panel: (expr, legend, unit or "" for the panel's, style)
+    # where style is "limit" (a dashed line) or "right" (its own axis on the right)
+    extra: tuple[tuple[str, str, str, str], ...] = ()
+
+
+# hwmon sensors carry only chip and index: join the chip's name (cpu_thermal, nvme, ...);
+# a thermal zone's hwmon mirror is left out, node_thermal_zone_temp has it with its type.
+_HWMON_NAMED = (
+    f'node_hwmon_temp_celsius{{{SEL},chip!~"thermal_thermal_zone.*"}}'
+    " * on (node, chip) group_left (chip_name) node_hwmon_chip_names"
+)
+_NVME = f'{SEL},device=~"nvme.*"'
 
 
 #: The panels, in order; every expression is checked by ``promtool`` in the tests.
@@ -60,9 +81,70 @@ PANELS: tuple[PanelDef, ...] = (
         "celsius",
     ),
     PanelDef("Power", f"microrack_power_watts{{{SEL}}}", "{{node}} ({{source}})", "watt"),
-    PanelDef("Fan duty", f"microrack_fan_duty_ratio{{{SEL}}}", "{{node}} {{fan}}", "percentunit"),
-    PanelDef("Fan speed", f"microrack_fan_rpm{{{SEL}}}", "{{node}} {{fan}}", "rotrpm"),
-    PanelDef("Throttling", f"microrack_throttled{{{SEL}}}", "{{node}} {{flag}} {{when}}", "none"),
+    PanelDef(
+        "Temperatures and throttle limits",
+        f"node_thermal_zone_temp{{{SEL}}}",
+        "{{node}} {{type}}",
+        "celsius",
+        extra=(
+            (_HWMON_NAMED, "{{node}} {{chip_name}} {{sensor}}", "", ""),
+            (
+                f"microrack_throttle_limit_celsius{{{SEL}}}",
+                "{{node}} {{kind}} throttle limit",
+                "",
+                "limit",
+            ),
+        ),
+    ),
+    PanelDef(
+        "Fan duty and speed",
+        f"microrack_fan_duty_ratio{{{SEL}}}",
+        "{{node}} {{fan}} duty",
+        "percentunit",
+        extra=((f"microrack_fan_rpm{{{SEL}}}", "{{node}} {{fan}} rpm", "rotrpm", "right"),),
+    ),
+    PanelDef(
+        "Throttling, under-voltage, frequency cap (now)",
+        f'microrack_throttled{{{SEL},when="now"}}',
+        "{{node}} {{flag}}",
+        "none",
+        "timeline",
+    ),
+    PanelDef(
+        "NVMe latency per I/O",
+        f"microrack_disk_read_latency_seconds{{{_NVME}}}",
+        "{{node}} {{device}} read",
+        "s",
+        extra=(
+            (
+                f"microrack_disk_write_latency_seconds{{{_NVME}}}",
+                "{{node}} {{device}} write",
+                "",
+                "",
+            ),
+        ),
+    ),
+    PanelDef(
+        "NVMe queue depth",
+        f"microrack_disk_queue_depth{{{_NVME}}}",
+        "{{node}} {{device}}",
+        "none",
+    ),
+    PanelDef(
+        "NVMe IOPS",
+        f"microrack_disk_reads_per_second{{{_NVME}}}",
+        "{{node}} {{device}} read",
+        "iops",
+        extra=(
+            (f"microrack_disk_writes_per_second{{{_NVME}}}", "{{node}} {{device}} write", "", ""),
+        ),
+    ),
+    PanelDef(
+        "NVMe temperature",
+        f'node_hwmon_temp_celsius{{{SEL},chip=~"nvme.*"}}',
+        "{{node}} {{chip}}",
+        "celsius",
+    ),
     PanelDef(
         "Disk throughput",
         f"sum by (node) (rate(node_disk_read_bytes_total{{{SEL}}}[2m]) + "
@@ -80,8 +162,24 @@ PANELS: tuple[PanelDef, ...] = (
 )
 
 
-def _panel(p: PanelDef, pid: int, width: int) -> dashboard.Panel | timeseries.Panel | stat.Panel:
+def _panel(
+    p: PanelDef, pid: int, width: int
+) -> dashboard.Panel | timeseries.Panel | stat.Panel | statetimeline.Panel:
     query = prometheus.Dataquery().expr(p.expr).legend_format(p.legend).ref_id("A")
+    if p.kind == "timeline":
+        return (
+            statetimeline.Panel()
+            .id(pid)
+            .title(p.title)
+            .datasource(DS)
+            .with_target(query)
+            .span(width)
+            .height(8)
+            .min(0)
+            .max(1)
+            .show_value(VisibilityMode.NEVER)
+            .merge_values(True)
+        )
     if p.kind == "stat":
         reduce = common.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
         return (
@@ -103,7 +201,7 @@ def _panel(p: PanelDef, pid: int, width: int) -> dashboard.Panel | timeseries.Pa
         .show_legend(True)
     )
     tooltip = common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.DESCENDING)
-    return (
+    panel = (
         timeseries.Panel()
         .id(pid)
         .title(p.title)
@@ -116,6 +214,22 @@ def _panel(p: PanelDef, pid: int, width: int) -> dashboard.Panel | timeseries.Pa
         .legend(legend)
         .tooltip(tooltip)
     )
+    for i, (expr, legend_format, unit, style) in enumerate(p.extra):
+        ref = chr(ord("B") + i)
+        panel = panel.with_target(
+            prometheus.Dataquery().expr(expr).legend_format(legend_format).ref_id(ref)
+        )
+        props = [DynamicConfigValue("unit", unit)] if unit else []
+        if style == "limit":
+            props += [
+                DynamicConfigValue("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+                DynamicConfigValue("color", {"mode": "fixed", "fixedColor": "red"}),
+            ]
+        elif style == "right":
+            props.append(DynamicConfigValue("custom.axisPlacement", "right"))
+        if props:
+            panel = panel.override_by_query(ref, props)
+    return panel
 
 
 def dashboard_json(spec: ClusterSpec) -> str:
