@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from microrack.sample import MetricType, Point, SeriesKey
-from microrack.sensors.cpu import CPU_MODES, CpuFreq, KernelStat, LoadAvg
-from microrack.sensors.diskstats import DiskRates, DiskStats
-from microrack.sensors.filesystems import Filesystem
-from microrack.sensors.hwmon import HwmonChip
-from microrack.sensors.memory import MemField
-from microrack.sensors.network import RECEIVE_FIELDS, TRANSMIT_FIELDS, NetDev, NetLink
-from microrack.sensors.system import FileFd, Uname
-from microrack.sensors.thermal import CoolingDevice, ThermalZone
-from microrack.sensors.throttle import Throttled
+from microrack.sensors import (
+    CoolingDevice,
+    DiskRates,
+    HwmonChip,
+    ThermalZone,
+    Throttled,
+    clean_name,
+)
 
 __all__ = ["HELP", "PointSink"]
 
@@ -143,17 +142,28 @@ HELP: dict[str, str] = {
     "microrack_collection_duration_seconds": "Wall time the last collection took.",
 }
 
-_NET_SKIP = frozenset(("lo",))  # node_exporter's netdev leaves the loopback out
-
-
 class PointSink:
     """Collects points, reusing one :class:`SeriesKey` per series across collections."""
 
-    __slots__ = ("_keys", "points")
+    __slots__ = ("_keys", "help", "points", "raw")
 
     def __init__(self, keys: dict[tuple, SeriesKey]) -> None:
         self._keys = keys
         self.points: list[Point] = []
+        self.help: dict[str, str] = {}  # HELP of families whose text depends on the data
+        self.raw: list[str] = []  # whole families in text format (textfile histograms)
+
+    def child(self) -> PointSink:
+        """An empty sink sharing this one's series keys (one per collector)."""
+        return PointSink(self._keys)
+
+    def add_help(self, metric: str, value: float | None, mtype: MetricType, help_text: str,
+                 /, **labels: str) -> None:
+        """A point of a family whose HELP is built from the data (vmstat, netstat ...)."""
+        if value is None:
+            return
+        self.help.setdefault(metric, help_text)
+        self.add(metric, value, mtype, **labels)
 
     def add(self, metric: str, value: float | None, mtype: MetricType = "gauge", /,
             **labels: str) -> None:
@@ -166,107 +176,7 @@ class PointSink:
             key = self._keys[ident] = SeriesKey(metric, tuple(sorted(labels.items())), mtype)
         self.points.append(Point(key, float(value)))
 
-    # --- node_exporter families -------------------------------------------------
-
-    def stat(self, st: KernelStat) -> None:
-        for c in st.cpus:
-            for mode in CPU_MODES:
-                self.add("node_cpu_seconds_total", getattr(c, mode), "counter",
-                         cpu=c.cpu, mode=mode)
-        for c in st.cpus:
-            self.add("node_cpu_guest_seconds_total", c.guest, "counter", cpu=c.cpu, mode="user")
-            self.add("node_cpu_guest_seconds_total", c.guest_nice, "counter",
-                     cpu=c.cpu, mode="nice")
-        self.add("node_boot_time_seconds", st.boot_time)
-        self.add("node_context_switches_total", st.context_switches, "counter")
-        self.add("node_forks_total", st.forks, "counter")
-        self.add("node_intr_total", st.interrupts, "counter")
-        self.add("node_procs_running", st.procs_running)
-        self.add("node_procs_blocked", st.procs_blocked)
-
-    def system(self, now: float, uname: Uname | None, filefd: FileFd | None) -> None:
-        self.add("node_time_seconds", now)
-        if uname is not None:
-            self.add("node_uname_info", 1, domainname=uname.domainname, machine=uname.machine,
-                     nodename=uname.nodename, release=uname.release, sysname=uname.sysname,
-                     version=uname.version)
-        if filefd is not None:
-            self.add("node_filefd_allocated", filefd.allocated)
-            self.add("node_filefd_maximum", filefd.maximum)
-
-    def loadavg(self, la: LoadAvg) -> None:
-        self.add("node_load1", la.load1)
-        self.add("node_load5", la.load5)
-        self.add("node_load15", la.load15)
-
-    def cpufreq(self, freqs: Iterable[CpuFreq]) -> None:
-        for f in freqs:
-            self.add("node_cpu_frequency_hertz", f.cur_hz, cpu=f.cpu)
-            self.add("node_cpu_frequency_max_hertz", f.max_hz, cpu=f.cpu)
-            self.add("node_cpu_frequency_min_hertz", f.min_hz, cpu=f.cpu)
-            self.add("node_cpu_scaling_frequency_hertz", f.scaling_cur_hz, cpu=f.cpu)
-            self.add("node_cpu_scaling_frequency_max_hertz", f.scaling_max_hz, cpu=f.cpu)
-            self.add("node_cpu_scaling_frequency_min_hertz", f.scaling_min_hz, cpu=f.cpu)
-
-    def meminfo(self, fields: Iterable[MemField]) -> None:
-        for m in fields:
-            name = f"node_memory_{m.name}_bytes" if m.is_bytes else f"node_memory_{m.name}"
-            self.add(name, m.value)
-
-    def filesystems(self, filesystems: Iterable[Filesystem]) -> None:
-        for f in filesystems:
-            m = f.mount
-            lab = {"device": m.device, "fstype": m.fstype, "mountpoint": m.mountpoint}
-            self.add("node_filesystem_device_error", 0 if f.usage else 1, **lab)
-            if f.usage is None:
-                continue
-            self.add("node_filesystem_size_bytes", f.usage.size_bytes, **lab)
-            self.add("node_filesystem_free_bytes", f.usage.free_bytes, **lab)
-            self.add("node_filesystem_avail_bytes", f.usage.avail_bytes, **lab)
-            self.add("node_filesystem_files", f.usage.files, **lab)
-            self.add("node_filesystem_files_free", f.usage.files_free, **lab)
-            self.add("node_filesystem_readonly", 1 if f.mount.readonly else 0, **lab)
-
-    def net_dev(self, devs: Iterable[NetDev]) -> None:
-        for d in devs:
-            if d.device in _NET_SKIP:
-                continue
-            for field, v in zip(RECEIVE_FIELDS, d.receive, strict=True):
-                self.add(f"node_network_receive_{field}_total", v, "counter", device=d.device)
-            for field, v in zip(TRANSMIT_FIELDS, d.transmit, strict=True):
-                self.add(f"node_network_transmit_{field}_total", v, "counter", device=d.device)
-
-    def net_links(self, links: Iterable[NetLink]) -> None:
-        for link in links:
-            self.add("node_network_up", 1 if link.up else 0, device=link.device)
-            self.add("node_network_mtu_bytes", link.mtu_bytes, device=link.device)
-            self.add("node_network_speed_bytes", link.speed_bytes, device=link.device)
-            self.add("node_network_carrier", link.carrier, device=link.device)
-
-    def diskstats(self, disks: Iterable[DiskStats]) -> None:
-        for d in disks:
-            dev = d.device
-            counter: MetricType = "counter"
-            self.add("node_disk_reads_completed_total", d.reads_completed, counter, device=dev)
-            self.add("node_disk_reads_merged_total", d.reads_merged, counter, device=dev)
-            self.add("node_disk_read_bytes_total", d.read_bytes, counter, device=dev)
-            self.add("node_disk_read_time_seconds_total", d.read_time_s, counter, device=dev)
-            self.add("node_disk_writes_completed_total", d.writes_completed, counter, device=dev)
-            self.add("node_disk_writes_merged_total", d.writes_merged, counter, device=dev)
-            self.add("node_disk_written_bytes_total", d.written_bytes, counter, device=dev)
-            self.add("node_disk_write_time_seconds_total", d.write_time_s, counter, device=dev)
-            self.add("node_disk_io_now", d.io_now, device=dev)
-            self.add("node_disk_io_time_seconds_total", d.io_time_s, counter, device=dev)
-            self.add("node_disk_io_time_weighted_seconds_total", d.io_time_weighted_s, counter,
-                     device=dev)
-            self.add("node_disk_discards_completed_total", d.discards_completed, counter,
-                     device=dev)
-            self.add("node_disk_discards_merged_total", d.discards_merged, counter, device=dev)
-            self.add("node_disk_discarded_sectors_total", d.discarded_sectors, counter, device=dev)
-            self.add("node_disk_discard_time_seconds_total", d.discard_time_s, counter, device=dev)
-            self.add("node_disk_flush_requests_total", d.flush_requests, counter, device=dev)
-            self.add("node_disk_flush_requests_time_seconds_total", d.flush_time_s, counter,
-                     device=dev)
+    # --- families several collectors share the shape of -----------------------------
 
     def thermal(self, zones: Iterable[ThermalZone], cooling: Iterable[CoolingDevice]) -> None:
         for z in zones:
@@ -283,6 +193,13 @@ class PointSink:
                 self.add("node_hwmon_sensor_label", 1, chip=chip.chip, label=label, sensor=sensor)
             bare = {v.sensor for v in chip.values if v.prop == ""}
             for v in chip.values:
+                if v.type == "freq" and v.prop == "input":
+                    # current node_exporter: a GPU clock, labelled by its cleaned label
+                    freq_label = chip.labels.get(v.sensor)
+                    if freq_label is not None:
+                        self.add("node_hwmon_freq_freq_mhz", v.raw / 1e6, chip=chip.chip,
+                                 sensor=clean_name(freq_label))
+                    continue
                 named = _hwmon_metric(v.type, v.prop, v.sensor in bare, v.raw)
                 if named is not None:
                     self.add(named[0], named[1], named[2], chip=chip.chip, sensor=v.sensor)
