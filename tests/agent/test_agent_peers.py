@@ -95,13 +95,24 @@ def scrape(url: str) -> str:
     return body.decode()
 
 
+def helps(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            _, _, name, *rest = line.split(" ", 3)
+            out[name] = (rest[0] if rest else "").strip()
+    return out
+
+
 def compare_families(ne_text: str, ag_text: str) -> tuple[set[str], dict[Series, tuple]]:
-    """Common families must agree on type and label names; returns them and paired values."""
+    """Common families must agree on type, HELP and label names; returns them and paired values."""
     ne_types, ne_vals = parse(ne_text)
     ag_types, ag_vals = parse(ag_text)
+    ne_help, ag_help = helps(ne_text), helps(ag_text)
     common = {n for n in ne_types if n in ag_types}
     for name in common:
         assert ne_types[name] == ag_types[name], f"{name}: {ag_types[name]} != {ne_types[name]}"
+        assert ag_help[name] == ne_help[name], (name, ag_help[name], ne_help[name])
         ne_labels = {frozenset(k for k, _ in lab) for (n, lab) in ne_vals if n == name}
         ag_labels = {frozenset(k for k, _ in lab) for (n, lab) in ag_vals if n == name}
         assert ag_labels == ne_labels, f"{name}: label names {ag_labels} != {ne_labels}"
@@ -140,13 +151,16 @@ def test_same_families_and_values_over_board_trees(artifacts_dir):
     """Over each hand-built tree both read identical files: every common series is equal."""
     for board in BOARDS:
         with pair(artifacts_dir / "agent-peers", TREES / board) as (ne_url, ag_url):
-            common, paired = compare_families(scrape(ne_url), scrape(ag_url))
+            ag_text = scrape(ag_url)
+            common, paired = compare_families(scrape(ne_url), ag_text)
         expected = {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_load1",
                     "node_filefd_maximum", "node_time_seconds", "node_uname_info",
                     "node_disk_io_now", "node_network_receive_bytes_total",
                     "node_thermal_zone_temp", "node_hwmon_temp_celsius",
                     "node_cpu_frequency_max_hertz", "node_filesystem_size_bytes"}
         expected |= NEW_FAMILIES["all"] | NEW_FAMILIES[board]
+        fallback = [n for n, h in helps(ag_text).items() if h == n.replace("_", " ")]
+        assert not fallback, f"{board}: families without a HELP text: {fallback}"
         assert expected <= common, (board, expected - common)
         for series, (ne_v, ag_v) in paired.items():
             if series[0] in NOT_FROM_TREE or series[0].startswith(NOT_FROM_TREE_PREFIX):

@@ -54,7 +54,6 @@ HELP: dict[str, str] = {
         "Whether an error occurred while getting statistics for the given "
         "device."
     ),
-    "node_network_up": "Value is 1 if operstate is 'up', 0 otherwise.",
     "node_network_mtu_bytes": "Network device property: mtu_bytes",
     "node_network_speed_bytes": "Network device property: speed_bytes",
     "node_network_carrier": "Network device property: carrier",
@@ -89,6 +88,51 @@ HELP: dict[str, str] = {
     "node_cooling_device_max_state": "Maximum throttle state of the cooling device",
     "node_hwmon_chip_names": "Annotation metric for human-readable chip names",
     "node_hwmon_sensor_label": "Label for given chip and sensor",
+    "node_disk_device_mapper_info": "Info about disk device mapper.",
+    "node_disk_filesystem_info": "Info about disk filesystem.",
+    "node_disk_info": "Info of /sys/block/<block_device>.",
+    "node_entropy_available_bits": "Bits of available entropy.",
+    "node_entropy_pool_size_bits": "Bits of entropy pool.",
+    "node_network_info": "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
+    "node_network_up": "Value is 1 if operstate is 'up', 0 otherwise.",
+    "node_os_info": (
+        "A metric with a constant '1' value labeled by build_id, id, id_like, image_id, "
+        "image_version, name, pretty_name, variant, variant_id, version, version_codename, "
+        "version_id."
+    ),
+    "node_os_version": "Metric containing the major.minor part of the OS version.",
+    "node_scrape_collector_duration_seconds": "node_exporter: Duration of a collector scrape.",
+    "node_scrape_collector_success": "node_exporter: Whether a collector succeeded.",
+    "node_time_clocksource_available_info": (
+        "Available clocksources read from '/sys/devices/system/clocksource'."
+    ),
+    "node_time_clocksource_current_info": (
+        "Current clocksource read from '/sys/devices/system/clocksource'."
+    ),
+    "node_time_zone_offset_seconds": "System time zone offset in seconds.",
+    "node_timex_estimated_error_seconds": "Estimated error in seconds.",
+    "node_timex_frequency_adjustment_ratio": "Local clock frequency adjustment.",
+    "node_timex_loop_time_constant": "Phase-locked loop time constant.",
+    "node_timex_maxerror_seconds": "Maximum error in seconds.",
+    "node_timex_offset_seconds": "Time offset in between local system and reference clock.",
+    "node_timex_pps_calibration_total": "Pulse per second count of calibration intervals.",
+    "node_timex_pps_error_total": "Pulse per second count of calibration errors.",
+    "node_timex_pps_frequency_hertz": "Pulse per second frequency.",
+    "node_timex_pps_jitter_seconds": "Pulse per second jitter.",
+    "node_timex_pps_jitter_total": "Pulse per second count of jitter limit exceeded events.",
+    "node_timex_pps_shift_seconds": "Pulse per second interval duration.",
+    "node_timex_pps_stability_exceeded_total": (
+        "Pulse per second count of stability limit exceeded events."
+    ),
+    "node_timex_pps_stability_hertz": (
+        "Pulse per second stability, average of recent frequency changes."
+    ),
+    "node_timex_status": "Value of the status array bits.",
+    "node_timex_sync_status": (
+        "Is clock synchronized to a reliable server (1 = yes, 0 = no)."
+    ),
+    "node_timex_tai_offset_seconds": "International Atomic Time (TAI) offset.",
+    "node_timex_tick_seconds": "Seconds between clock ticks.",
     "microrack_node_info": "Who this node is: name, board, agent boot id and version; always 1.",
     "microrack_cpu_busy_ratio": (
         "Share of CPU time not idle over the last collection interval (0..1). "
@@ -197,12 +241,14 @@ class PointSink:
                     # current node_exporter: a GPU clock, labelled by its cleaned label
                     freq_label = chip.labels.get(v.sensor)
                     if freq_label is not None:
-                        self.add("node_hwmon_freq_freq_mhz", v.raw / 1e6, chip=chip.chip,
-                                 sensor=clean_name(freq_label))
+                        self.add_help("node_hwmon_freq_freq_mhz", v.raw / 1e6, "gauge",
+                                      "Hardware monitor for GPU frequency in MHz", chip=chip.chip,
+                                      sensor=clean_name(freq_label))
                     continue
                 named = _hwmon_metric(v.type, v.prop, v.sensor in bare, v.raw)
                 if named is not None:
-                    self.add(named[0], named[1], named[2], chip=chip.chip, sensor=v.sensor)
+                    self.add_help(named[0], named[1], named[2], named[3], chip=chip.chip,
+                                  sensor=v.sensor)
 
     # --- microrack families -------------------------------------------------------
 
@@ -226,40 +272,48 @@ class PointSink:
 
 
 def _hwmon_metric(stype: str, prop: str, has_bare: bool,
-                  raw: float) -> tuple[str, float, MetricType] | None:
-    """node_exporter's hwmon naming and scaling rules for one sensor file."""
+                  raw: float) -> tuple[str, float, MetricType, str] | None:
+    """node_exporter's hwmon naming, scaling and HELP rules for one sensor file."""
     if stype == "beep_enable":
-        return "node_hwmon_beep_enabled", 1.0 if raw == 1 else 0.0, "gauge"
+        return "node_hwmon_beep_enabled", 1.0 if raw == 1 else 0.0, "gauge", "Hardware beep enabled"
     if stype == "vrm":
-        return "node_hwmon_voltage_regulator_version", raw, "gauge"
+        return "node_hwmon_voltage_regulator_version", raw, "gauge", "Hardware voltage regulator"
     if stype == "update_interval":
-        return "node_hwmon_update_interval_seconds", raw * 0.001, "gauge"
+        return ("node_hwmon_update_interval_seconds", raw * 0.001, "gauge",
+                "Hardware monitor update interval")
     name = f"node_hwmon_{stype}"
     if prop == "input":
         if has_bare:
             name += "_input"
     elif prop:
         name += "_" + prop
+    el = prop
     if prop in ("fault", "alarm"):
-        return name, raw, "gauge"
+        return name, raw, "gauge", f"Hardware sensor {el} status ({stype})"
     if prop == "beep":
-        return name + "_enabled", raw, "gauge"
+        return name + "_enabled", raw, "gauge", "Hardware monitor sensor has beeping enabled"
     if stype in ("in", "cpu"):
-        return name + "_volts", raw * 0.001, "gauge"
+        return name + "_volts", raw * 0.001, "gauge", f"Hardware monitor for voltage ({el})"
     if stype == "temp" and prop != "type":
-        return name + "_celsius", raw * 0.001, "gauge"
+        return (name + "_celsius", raw * 0.001, "gauge",
+                f"Hardware monitor for temperature ({el})")
     if stype == "curr":
-        return name + "_amps", raw * 0.001, "gauge"
+        return name + "_amps", raw * 0.001, "gauge", f"Hardware monitor for current ({el})"
     if stype == "energy":
-        return name + "_joule_total", raw / 1e6, "counter"
+        return (name + "_joule_total", raw / 1e6, "counter",
+                f"Hardware monitor for joules used so far ({el})")
     if stype == "power":
         if prop == "accuracy":
-            return name, raw / 1e6, "gauge"
+            return name, raw / 1e6, "gauge", "Hardware monitor power meter accuracy, as a ratio"
         if prop in ("average_interval", "average_interval_min", "average_interval_max"):
-            return name + "_seconds", raw * 0.001, "gauge"
-        return name + "_watt", raw / 1e6, "gauge"
+            return (name + "_seconds", raw * 0.001, "gauge",
+                    f"Hardware monitor power usage update interval ({el})")
+        return (name + "_watt", raw / 1e6, "gauge",
+                f"Hardware monitor for power usage in watts ({el})")
     if stype == "humidity":
-        return name, raw / 1e6, "gauge"
+        return (name, raw / 1e6, "gauge", "Hardware monitor for humidity, as a ratio (multiply "
+                f"with 100.0 to get the humidity as a percentage) ({el})")
     if stype == "fan" and prop in ("input", "min", "max", "target"):
-        return name + "_rpm", raw, "gauge"
-    return name, raw, "gauge"
+        return (name + "_rpm", raw, "gauge",
+                f"Hardware monitor for fan revolutions per minute ({el})")
+    return name, raw, "gauge", f"Hardware monitor {stype} element {el}"
