@@ -155,7 +155,8 @@ def test_visionfive2_riscv_and_power_estimate(tmp_path):
               ("chip_name", "sfctemp"))] == 1
     assert v[("node_cpu_frequency_min_hertz", ("cpu", "1"))] == 3.75e8
     assert v[("node_network_speed_bytes", ("device", "end0"))] == 125_000_000
-    assert ("node_network_speed_bytes", ("device", "end1")) not in v  # speed -1: unknown
+    # speed -1 (unknown) is exported as node_exporter does: -1 Mbit/s in bytes
+    assert v[("node_network_speed_bytes", ("device", "end1"))] == -125000
     assert v[("microrack_throttle_limit_celsius", ("kind", "soft"))] == 80.0
     assert "microrack_power_watts" not in {k[0] for k in v}  # no utilisation yet
     # one second of cpu time per cpu passes; 1/4 of it busy on every cpu

@@ -165,9 +165,6 @@ def test_same_families_and_values_over_board_trees(artifacts_dir):
         for series, (ne_v, ag_v) in paired.items():
             if series[0] in NOT_FROM_TREE or series[0].startswith(NOT_FROM_TREE_PREFIX):
                 continue  # node_exporter asks this machine's kernel, not the tree's files
-            if series[0] == "node_network_speed_bytes" and ne_v < 0:
-                assert ag_v is None  # speed -1 means unknown: the agent leaves it out
-                continue
             assert ag_v is not None, f"{board}: agent lacks {series}"
             if series[0] in ("node_filesystem_free_bytes", "node_filesystem_avail_bytes",
                              "node_filesystem_files_free"):
@@ -222,14 +219,12 @@ def test_agrees_with_node_exporter_on_this_host(artifacts_dir):
                     "node_disk_io_now", "node_filesystem_size_bytes", "node_uname_info",
                     "node_time_seconds", "node_filefd_allocated"} <= common
             missing = [s for s, (ne, ag) in paired.items()
-                       if ag is None and not (s[0] == "node_network_speed_bytes" and ne < 0)]
+                       if ag is None]
             assert not missing, f"series node_exporter has and the agent lacks: {missing[:10]}"
             after = parse(ne_after)[1]
             failed: dict[Series, str] = {}
             for series, (ne_v, ag_v) in paired.items():
                 name, labels = series
-                if ag_v is None:
-                    continue  # an unknown link speed (-1), checked above
                 if name.startswith("process_") or name == "node_scrape_collector_duration_seconds":
                     continue  # each exporter's own process
                 if name in CONSTANTS:

@@ -71,6 +71,7 @@ class CollectorOptions:
     netdev_device_exclude: str | None = "^lo$"  # Debian's package; upstream: none
     netdev_device_include: str | None = None
     netclass_ignored_devices: str = r"^$"
+    netclass_ignore_invalid_speed: bool = False  # upstream: export -1 Mbit/s as it is
     arp_device_exclude: str | None = None
     arp_device_include: str | None = None
     cpu_info_flags_include: str | None = None
@@ -80,7 +81,7 @@ class CollectorOptions:
     def check(self) -> None:
         """Compile every pattern once: :class:`UsageError` naming the flag of a bad one."""
         for name in self.__dataclass_fields__:
-            if name not in ("textfile_directory", "extra"):
+            if name not in ("textfile_directory", "extra", "netclass_ignore_invalid_speed"):
                 self.regex(name)
 
     def regex(self, name: str) -> re.Pattern[str] | None:

@@ -105,6 +105,9 @@ def _collector_flags(parser: argparse.ArgumentParser) -> None:
         shown = f" (default {default})" if default else ""
         group.add_argument(option_flag(name), dest=f"opt_{name}", metavar=metavar,
                            default=None, help=(text + shown).replace("%", "%%"))
+    group.add_argument("--collector.netclass.ignore-invalid-speed",
+                       dest="netclass_ignore_invalid_speed", action="store_true",
+                       help="leave out node_network_speed_bytes of links whose speed is unknown")
     group.add_argument("--path.udev.data", dest="path_udev_data", metavar="DIR",
                        default="/run/udev/data",
                        help="udev database, read under --root (default %(default)s)")
@@ -122,7 +125,8 @@ def collector_config(args: argparse.Namespace) -> tuple[frozenset[str], Collecto
         disable_defaults=args.collector_disable_defaults)
     given = {name: getattr(args, f"opt_{name}") for name, _, _ in _OPTION_FLAGS
              if getattr(args, f"opt_{name}") is not None}
-    options = CollectorOptions(**given, extra={"udev_data": args.path_udev_data})
+    options = CollectorOptions(**given, extra={"udev_data": args.path_udev_data},
+                               netclass_ignore_invalid_speed=args.netclass_ignore_invalid_speed)
     options.check()
     return enabled, options
 

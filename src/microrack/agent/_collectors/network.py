@@ -54,6 +54,11 @@ class NetdevCollector:
         for d in read_net_dev(self.fs):
             if self.filter.ignored(d.device):
                 continue
+            # what node_exporter's default netlink read adds to /proc/net/dev's columns
+            nohandler = _sys_text(self.fs, f"/sys/class/net/{d.device}/statistics/rx_nohandler")
+            if nohandler is not None and nohandler.isdigit():
+                out.add_help("node_network_receive_nohandler_total", int(nohandler), "counter",
+                             "Network device statistic receive_nohandler.", device=d.device)
             for field, v in zip(RECEIVE_FIELDS, d.receive, strict=True):
                 out.add_help(
                     f"node_network_receive_{field}_total",
@@ -111,6 +116,7 @@ class NetclassCollector:
     def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
         self.fs = fs
         self.ignored = options.regex("netclass_ignored_devices")
+        self.ignore_invalid_speed = options.netclass_ignore_invalid_speed
 
     def collect(self, out: PointSink) -> None:
         base = "/sys/class/net"
@@ -140,9 +146,9 @@ class NetclassCollector:
                 except ValueError:
                     continue
                 if fname == "speed":
-                    if value < 0:
+                    if value < 0 and self.ignore_invalid_speed:
                         continue  # -1: the driver does not know the speed
-                    value = value * 1000 * 1000 // 8
+                    value = int(value * 1000 * 1000 / 8)  # Go's int64(speed*1000*1000/8)
                 metric = f"node_network_{suffix}"
                 out.add_help(metric, value, mtype, f"Network device property: {suffix}", device=dev)
 
