@@ -479,3 +479,46 @@ def test_switches_choose_the_collectors():
     fs = MemoryFS({"/proc/loadavg": "0.5 0.4 0.3 1/100 42\n", "/proc/vmstat": "pgfault 5\n"})
     ok = success(fs, collectors={"loadavg", "vmstat"})
     assert ok == {"loadavg": 1, "vmstat": 1}
+
+
+CPUINFO_ARM = """processor\t: 0
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x0
+CPU part\t: 0xd08
+CPU revision\t: 3
+
+processor\t: 1
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x0
+CPU part\t: 0xd08
+CPU revision\t: 3
+
+Hardware\t: BCM2835
+Model\t\t: Raspberry Pi 4 Model B Rev 1.4
+"""
+
+
+def test_cpu_info_on_arm_and_cpuinfo_mhz_only_without_cpufreq():
+    stat = "cpu 1 0 1 10 0 0 0 0 0 0\ncpu0 1 0 1 10 0 0 0 0 0 0\n"
+    x86 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu MHz\t\t: 3400.5\n"
+           "physical id\t: 0\ncore id\t\t: 0\nflags\t\t: fpu sse\n\n")
+    opts = CollectorOptions(cpu_info=True, cpu_info_flags_include="^asimd$")
+    col = Collector(MemoryFS({"/proc/stat": stat, "/proc/cpuinfo": CPUINFO_ARM}), node="n",
+                    board=None, boot_id="b", version="v", options=opts,
+                    collectors={"cpu"}).collect()
+    v = {(p.key.name, *p.key.labels): p.value for p in col.sample.points}
+    info = [dict(k[1:]) for k in v if k[0] == "node_cpu_info"]
+    assert [i["cpu"] for i in info] == ["0", "1"]  # the Hardware/Model trailer is no cpu
+    assert info[0]["vendor"] == "0x41" and info[0]["model"] == "0xd08"
+    assert v[("node_cpu_flag_info", ("flag", "asimd"))] == 1
+    col = Collector(MemoryFS({"/proc/stat": stat, "/proc/cpuinfo": x86}), node="n", board=None,
+                    boot_id="b", version="v", options=opts, collectors={"cpu"}).collect()
+    v = {(p.key.name, *p.key.labels): p.value for p in col.sample.points}
+    assert v[("node_cpu_frequency_hertz", ("core", "0"), ("cpu", "0"), ("package", "0"))] \
+        == 3400.5e6

@@ -99,6 +99,10 @@ class Collector:
                                                                   "vcgencmd": "0"}})
         enabled = DEFAULT_ENABLED if collectors is None else frozenset(collectors)
         self.registry: Registry = build_registry(factories, fs, opts, enabled)
+        cpu_c = self.registry.get("cpu")
+        if isinstance(cpu_c, CpuCollector):
+            cpu_c.cpufreq_present = "cpufreq" in self.registry.names and fs.exists(
+                "/sys/devices/system/cpu/cpu0/cpufreq")
         time_c = self.registry.get("time")
         if isinstance(time_c, TimeCollector):
             time_c.clock = clock

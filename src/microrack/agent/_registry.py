@@ -74,6 +74,7 @@ class CollectorOptions:
     netclass_ignore_invalid_speed: bool = False  # upstream: export -1 Mbit/s as it is
     arp_device_exclude: str | None = None
     arp_device_include: str | None = None
+    cpu_info: bool = False  # node_exporter's --collector.cpu.info (off by default)
     cpu_info_flags_include: str | None = None
     cpu_info_bugs_include: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -81,7 +82,8 @@ class CollectorOptions:
     def check(self) -> None:
         """Compile every pattern once: :class:`UsageError` naming the flag of a bad one."""
         for name in self.__dataclass_fields__:
-            if name not in ("textfile_directory", "extra", "netclass_ignore_invalid_speed"):
+            if name not in ("textfile_directory", "extra", "netclass_ignore_invalid_speed",
+                            "cpu_info"):
                 self.regex(name)
 
     def regex(self, name: str) -> re.Pattern[str] | None:
@@ -178,7 +180,7 @@ class Registry:
 
     def collect(self, out: PointSink) -> list[CollectorResult]:
         """Run every collector into ``out``; then export their durations and success."""
-        seen = {(p.key.name, p.key.labels) for p in out.points}
+        families = {p.key.name for p in out.points}
         results: list[CollectorResult] = []
         for name, collector in self._collectors.items():
             sink = out.child()
@@ -193,14 +195,19 @@ class Registry:
                 ok, failed = False, True
                 self._warn_once(name, f"collector {name} failed: {exc!r}")
             seconds = self._monotonic() - t0
+            mine = {p.key.name for p in sink.points}
+            clash = mine & families
             dupes = 0
-            for p in sink.points:
-                ident = (p.key.name, p.key.labels)
-                if ident in seen:
-                    dupes += 1
-                    continue
-                seen.add(ident)
-                out.points.append(p)
+            if clash:  # rare: only then compare series by series
+                taken = {(p.key.name, p.key.labels) for p in out.points if p.key.name in clash}
+                for p in sink.points:
+                    if p.key.name in clash and (p.key.name, p.key.labels) in taken:
+                        dupes += 1
+                    else:
+                        out.points.append(p)
+            else:
+                out.points.extend(sink.points)
+            families |= mine
             out.help.update(sink.help)
             out.raw.extend(sink.raw)
             if dupes:

@@ -81,6 +81,8 @@ _OPTION_FLAGS = (
     ("netclass_ignored_devices", "REGEX", "network devices netclass skips"),
     ("arp_device_exclude", "REGEX", "devices the arp collector skips"),
     ("arp_device_include", "REGEX", "only these devices for the arp collector"),
+    ("cpu_info_flags_include", "REGEX", "node_cpu_flag_info for these flags (with cpu.info)"),
+    ("cpu_info_bugs_include", "REGEX", "node_cpu_bug_info for these bugs (with cpu.info)"),
 )
 
 
@@ -105,6 +107,8 @@ def _collector_flags(parser: argparse.ArgumentParser) -> None:
         shown = f" (default {default})" if default else ""
         group.add_argument(option_flag(name), dest=f"opt_{name}", metavar=metavar,
                            default=None, help=(text + shown).replace("%", "%%"))
+    group.add_argument("--collector.cpu.info", dest="cpu_info", action="store_true",
+                       help="node_cpu_info from /proc/cpuinfo (its MHz where cpufreq is absent)")
     group.add_argument("--collector.netclass.ignore-invalid-speed",
                        dest="netclass_ignore_invalid_speed", action="store_true",
                        help="leave out node_network_speed_bytes of links whose speed is unknown")
@@ -126,7 +130,8 @@ def collector_config(args: argparse.Namespace) -> tuple[frozenset[str], Collecto
     given = {name: getattr(args, f"opt_{name}") for name, _, _ in _OPTION_FLAGS
              if getattr(args, f"opt_{name}") is not None}
     options = CollectorOptions(**given, extra={"udev_data": args.path_udev_data},
-                               netclass_ignore_invalid_speed=args.netclass_ignore_invalid_speed)
+                               netclass_ignore_invalid_speed=args.netclass_ignore_invalid_speed,
+                               cpu_info=args.cpu_info)
     options.check()
     return enabled, options
 

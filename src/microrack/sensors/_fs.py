@@ -17,6 +17,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = ["FsUsage", "HostFS", "LocalFS"]
 
+_BUFFER = 256 * 1024
+
 
 class FsUsage(NamedTuple):
     """The fields of ``statvfs`` that a filesystem collector needs."""
@@ -73,8 +75,21 @@ class LocalFS:
         return self._prefix + path
 
     def read_text(self, path: str) -> str:
-        with open(self._prefix + path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        # os.read in one buffer sized for the largest pseudo files (a k3s node's mountinfo
+        # runs to hundreds of KiB), growing while the kernel keeps filling it; a text
+        # wrapper per file costs more than the read on a board that reads ~200 files a cycle
+        fd = os.open(self._prefix + path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            chunk = os.read(fd, _BUFFER)
+            if len(chunk) < _BUFFER:
+                return chunk.decode("utf-8", "replace")
+            parts = [chunk]
+            while chunk:
+                chunk = os.read(fd, _BUFFER)
+                parts.append(chunk)
+            return b"".join(parts).decode("utf-8", "replace")
+        finally:
+            os.close(fd)
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self._prefix + path))

@@ -49,6 +49,8 @@ class CpuCollector:
         self.fs = fs
         self.busy: float | None = None
         self._prev: CpuTimes | None = None
+        self.info = CpuInfo(fs, options) if options.cpu_info else None
+        self.cpufreq_present = False  # set by the agent: cpuinfo's MHz only without cpufreq
 
     def collect(self, out: PointSink) -> None:
         self.busy = None
@@ -67,6 +69,8 @@ class CpuCollector:
             if self._prev is not None:
                 self.busy = busy_ratio(self._prev, st.total)
             self._prev = st.total
+        if self.info is not None:
+            self.info.collect(out, with_frequency=not self.cpufreq_present)
 
 
 class StatCollector:
@@ -112,13 +116,29 @@ class CpufreqCollector:
         self.fs = fs
 
     def collect(self, out: PointSink) -> None:
-        for f in read_cpufreq(self.fs):
+        freqs = read_cpufreq(self.fs)
+        for f in freqs:
             out.add("node_cpu_frequency_hertz", f.cur_hz, cpu=f.cpu)
             out.add("node_cpu_frequency_max_hertz", f.max_hz, cpu=f.cpu)
             out.add("node_cpu_frequency_min_hertz", f.min_hz, cpu=f.cpu)
             out.add("node_cpu_scaling_frequency_hertz", f.scaling_cur_hz, cpu=f.cpu)
             out.add("node_cpu_scaling_frequency_max_hertz", f.scaling_max_hz, cpu=f.cpu)
             out.add("node_cpu_scaling_frequency_min_hertz", f.scaling_min_hz, cpu=f.cpu)
+        for f in freqs:
+            d = f"/sys/devices/system/cpu/cpu{f.cpu}/cpufreq"
+            governor = (read_optional(self.fs, f"{d}/scaling_governor") or "").strip()
+            if not governor:
+                continue
+            available = (read_optional(self.fs, f"{d}/scaling_available_governors") or "").split()
+            for g in available:
+                out.add_help(
+                    "node_cpu_scaling_governor",
+                    1 if g == governor else 0,
+                    "gauge",
+                    "Current enabled CPU frequency governor.",
+                    cpu=f.cpu,
+                    governor=g,
+                )
 
 
 class UnameCollector:
@@ -238,11 +258,16 @@ STA_NANO = 0x2000
 _PPM16 = 1_000_000.0 * 65536.0
 
 
+_libc: ctypes.CDLL | None = None
+
+
 def adjtimex() -> tuple[int, _Timex]:
     """Read the kernel clock discipline (modes 0: nothing is changed); ``OSError`` on failure."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    global _libc
+    if _libc is None:  # loaded once: dlopen on every collection costs more than the call
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     tx = _Timex()
-    state = libc.adjtimex(ctypes.byref(tx))
+    state = _libc.adjtimex(ctypes.byref(tx))
     if state < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -372,3 +397,93 @@ class OsCollector:
                 id_like=labels["id_like"],
                 name=labels["name"],
             )
+
+
+def parse_cpuinfo(text: str) -> list[dict[str, str]]:
+    """``/proc/cpuinfo``: one ``key : value`` block per processor (x86, Arm and RISC-V)."""
+    blocks: list[dict[str, str]] = []
+    cur: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if not line.strip() and cur:
+                blocks.append(cur)
+                cur = {}
+            continue
+        key = key.strip()
+        if key == "processor" and "processor" in cur:
+            blocks.append(cur)
+            cur = {}
+        cur[key] = value.strip()
+    if cur:
+        blocks.append(cur)
+    return [b for b in blocks if b.get("processor", "").isdigit()]
+
+
+class CpuInfo:
+    """node_cpu_info, flag/bug info and /proc/cpuinfo's MHz (``--collector.cpu.info``)."""
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+        self.flags = options.regex("cpu_info_flags_include")
+        self.bugs = options.regex("cpu_info_bugs_include")
+
+    def collect(self, out: PointSink, with_frequency: bool) -> None:
+        blocks = parse_cpuinfo(read_or_nodata(self.fs, "/proc/cpuinfo"))
+        help_info = "CPU information from /proc/cpuinfo."
+        for b in blocks:
+            out.add_help(
+                "node_cpu_info",
+                1,
+                "gauge",
+                help_info,
+                package=b.get("physical id", ""),
+                core=b.get("core id", ""),
+                cpu=b["processor"],
+                vendor=b.get("vendor_id", b.get("CPU implementer", "")),
+                family=b.get("cpu family", b.get("CPU architecture", "")),
+                model=b.get("model", b.get("CPU part", "")),
+                model_name=b.get("model name", b.get("uarch", "")),
+                microcode=b.get("microcode", ""),
+                stepping=b.get("stepping", b.get("CPU revision", "")),
+                cachesize=b.get("cache size", ""),
+            )
+        if with_frequency:
+            for b in blocks:
+                mhz = b.get("cpu MHz")
+                if mhz:
+                    out.add_help(
+                        "node_cpu_frequency_hertz",
+                        float(mhz) * 1e6,
+                        "gauge",
+                        "CPU frequency in hertz from /proc/cpuinfo.",
+                        package=b.get("physical id", ""),
+                        core=b.get("core id", ""),
+                        cpu=b["processor"],
+                    )
+        if blocks:
+            first = blocks[0]
+            for key, pattern, metric, label, what in (
+                ("flags", self.flags, "node_cpu_flag_info", "flag", "flags"),
+                ("bugs", self.bugs, "node_cpu_bug_info", "bug", "bugs"),
+            ):
+                if pattern is None:
+                    continue  # as node_exporter: only with --collector.cpu.info.KEY-include
+                for value in sorted(
+                    set(
+                        (
+                            first.get(key) or first.get("Features", "")
+                            if key == "flags"
+                            else first.get(key, "")
+                        ).split()
+                    )
+                ):
+                    if pattern.search(value):
+                        out.add_help(
+                            metric,
+                            1,
+                            "gauge",
+                            f"The `{what}` field of CPU information from /proc/cpuinfo "
+                            "taken from the first core.",
+                            **{label: value},
+                        )
