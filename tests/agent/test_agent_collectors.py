@@ -30,6 +30,7 @@ from microrack.agent._collectors.system import (
     parse_os_release,
 )
 from microrack.sensors import LocalFS, MemoryFS, read_hwmon
+from support import missing
 
 OPTS = CollectorOptions()
 
@@ -522,3 +523,87 @@ def test_cpu_info_on_arm_and_cpuinfo_mhz_only_without_cpufreq():
     v = {(p.key.name, *p.key.labels): p.value for p in col.sample.points}
     assert v[("node_cpu_frequency_hertz", ("core", "0"), ("cpu", "0"), ("package", "0"))] \
         == 3400.5e6
+
+
+# --- systemd ----------------------------------------------------------------------------
+
+LIST_UNITS = """\
+  dev-sda1.device            loaded active plugged SAMSUNG 1
+● nginx.service              loaded failed failed  A high performance web server
+  ssh.service                loaded active running OpenBSD Secure Shell server
+  apt-daily.timer            loaded active waiting Daily apt download activities
+  run-user-1000.mount        loaded active mounted /run/user/1000
+  user@1000.service          loaded inactive dead  User Manager for UID 1000
+"""
+SHOW = """\
+Type=forking
+NRestarts=3
+Id=nginx.service
+
+Type=notify
+NRestarts=0
+Id=ssh.service
+
+Type=notify
+NRestarts=0
+Id=user@1000.service
+"""
+
+
+def test_systemd_output_parsing():
+    from microrack.agent._collectors.systemd import parse_list_units, parse_show
+
+    units = parse_list_units(LIST_UNITS)
+    assert units[1] == ("nginx.service", "loaded", "failed")
+    assert len(units) == 6
+    shown = parse_show(SHOW)
+    assert shown[0] == {"Type": "forking", "NRestarts": "3", "Id": "nginx.service"}
+
+
+def test_systemd_without_systemd_as_init_is_no_data(monkeypatch):
+    from microrack.agent._collectors.systemd import SystemdCollector
+
+    c = SystemdCollector(LocalFS("/"), OPTS)
+    if c.systemctl is None:
+        missing("systemctl (Debian package systemd)")
+    import subprocess
+
+    booted = subprocess.run([c.systemctl, "is-system-running"], capture_output=True,
+                            text=True).stdout.strip()
+    if booted in ("running", "degraded", "starting"):
+        v = run(c)  # the real manager
+        assert any(k[0] == "node_systemd_units" for k in v)
+    else:
+        with pytest.raises(NoData):
+            run(c)  # this machine's real systemctl: "not been booted with systemd"
+    with pytest.raises(NoData, match="live host"):
+        run(SystemdCollector(MemoryFS({}), OPTS))
+
+
+def test_systemd_metrics_from_captured_systemctl_output():
+    """The mapping from systemctl's answers to node_exporter's families (systemd cannot run
+    as init in this test's container, so its answers are the captured text above)."""
+    from microrack.agent._collectors.systemd import SystemdCollector
+
+    answers = {"list-units": LIST_UNITS, "show": SHOW}
+
+    class Captured(SystemdCollector):
+        def _run(self, *args: str) -> str:
+            if args[0] == "show" and not any(a.endswith(".service") for a in args):
+                return "SystemState=degraded\nVersion=252.33-1~deb12u1\n"
+            return answers[args[0]]
+
+    c = Captured(LocalFS("/"), OPTS)
+    c.systemctl = "/usr/bin/systemctl"
+    v = run(c)
+    state = {(dict(k[1:])["name"], dict(k[1:])["state"]): (dict(k[1:])["type"], val)
+             for k, val in v.items() if k[0] == "node_systemd_unit_state"}
+    assert state[("nginx.service", "failed")] == ("forking", 1)
+    assert state[("nginx.service", "active")] == ("forking", 0)
+    assert state[("apt-daily.timer", "active")] == ("", 1)
+    assert not [n for n, _ in state if n.endswith((".device", ".mount"))]  # default exclude
+    assert v[("node_systemd_service_restart_total", ("name", "nginx.service"))] == 3
+    assert v[("node_systemd_units", ("state", "active"))] == 4
+    assert v[("node_systemd_units", ("state", "failed"))] == 1
+    assert v[("node_systemd_system_running",)] == 0
+    assert v[("node_systemd_version", ("version", "252.33-1~deb12u1"))] == 252.33

@@ -307,26 +307,28 @@ def test_prometheus_scrapes_the_agent(tmp_path, artifacts_dir):
 
 
 def test_cpu_info_over_an_x86_tree(artifacts_dir):
-    """``--collector.cpu.info`` with flag and bug filters, as node_exporter parses cpuinfo."""
+    """``--collector.cpu.info`` with flag and bug filters, as node_exporter parses cpuinfo, and
+    ``--collector.stat.softirq``."""
     tree = TREES / "x86-nuc"
     exe = require_binary("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter",
                          "/usr/bin/node_exporter")
     ne_port, ag_port = free_port(), free_port()
     flags = ["--collector.cpu.info", "--collector.cpu.info.flags-include=^(aes|avx2|sse2)$",
-             "--collector.cpu.info.bugs-include=^spectre"]
-    ne = [exe, f"--web.listen-address=127.0.0.1:{ne_port}", "--collector.disable-defaults",
-          "--collector.cpu", "--collector.cpufreq", *flags, f"--path.procfs={tree}/proc",
+             "--collector.cpu.info.bugs-include=^spectre", "--collector.stat.softirq",
+             "--collector.disable-defaults", "--collector.cpu", "--collector.cpufreq",
+             "--collector.stat"]
+    ne = [exe, f"--web.listen-address=127.0.0.1:{ne_port}", *flags, f"--path.procfs={tree}/proc",
           f"--path.sysfs={tree}/sys"]
     agent = microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", "--root", str(tree),
-                          "--collector.disable-defaults", "--collector.cpu",
-                          "--collector.cpufreq", *flags)
+                          *flags)
     logs = artifacts_dir / "agent-peers"
     with started(ne, logs / "node-exporter-x86.log", wait=("127.0.0.1", ne_port)), \
          started(agent, logs / "agent-x86.log", wait=("127.0.0.1", ag_port)):
         ne_text = scrape(f"http://127.0.0.1:{ne_port}/metrics")
         ag_text = scrape(f"http://127.0.0.1:{ag_port}/metrics")
     common, paired = compare_families(ne_text, ag_text)
-    assert {"node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info"} <= common
+    assert {"node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info",
+            "node_softirqs_total"} <= common
     for series, (ne_v, ag_v) in paired.items():
         if series[0] in NOT_FROM_TREE or series[0].startswith(NOT_FROM_TREE_PREFIX):
             continue

@@ -74,6 +74,9 @@ class CollectorOptions:
     netclass_ignore_invalid_speed: bool = False  # upstream: export -1 Mbit/s as it is
     arp_device_exclude: str | None = None
     arp_device_include: str | None = None
+    systemd_unit_include: str = ".+"
+    systemd_unit_exclude: str = r".+\.(automount|device|mount|scope|slice)"
+    stat_softirq: bool = False  # node_exporter's --collector.stat.softirq
     cpu_info: bool = False  # node_exporter's --collector.cpu.info (off by default)
     cpu_info_flags_include: str | None = None
     cpu_info_bugs_include: str | None = None
@@ -83,7 +86,7 @@ class CollectorOptions:
         """Compile every pattern once: :class:`UsageError` naming the flag of a bad one."""
         for name in self.__dataclass_fields__:
             if name not in ("textfile_directory", "extra", "netclass_ignore_invalid_speed",
-                            "cpu_info"):
+                            "cpu_info", "stat_softirq"):
                 self.regex(name)
 
     def regex(self, name: str) -> re.Pattern[str] | None:

@@ -81,6 +81,8 @@ _OPTION_FLAGS = (
     ("netclass_ignored_devices", "REGEX", "network devices netclass skips"),
     ("arp_device_exclude", "REGEX", "devices the arp collector skips"),
     ("arp_device_include", "REGEX", "only these devices for the arp collector"),
+    ("systemd_unit_include", "REGEX", "systemd units to report"),
+    ("systemd_unit_exclude", "REGEX", "systemd units to leave out"),
     ("cpu_info_flags_include", "REGEX", "node_cpu_flag_info for these flags (with cpu.info)"),
     ("cpu_info_bugs_include", "REGEX", "node_cpu_bug_info for these bugs (with cpu.info)"),
 )
@@ -107,6 +109,8 @@ def _collector_flags(parser: argparse.ArgumentParser) -> None:
         shown = f" (default {default})" if default else ""
         group.add_argument(option_flag(name), dest=f"opt_{name}", metavar=metavar,
                            default=None, help=(text + shown).replace("%", "%%"))
+    group.add_argument("--collector.stat.softirq", dest="stat_softirq", action="store_true",
+                       help="node_softirqs_total per vector from /proc/stat")
     group.add_argument("--collector.cpu.info", dest="cpu_info", action="store_true",
                        help="node_cpu_info from /proc/cpuinfo (its MHz where cpufreq is absent)")
     group.add_argument("--collector.netclass.ignore-invalid-speed",
@@ -131,7 +135,7 @@ def collector_config(args: argparse.Namespace) -> tuple[frozenset[str], Collecto
              if getattr(args, f"opt_{name}") is not None}
     options = CollectorOptions(**given, extra={"udev_data": args.path_udev_data},
                                netclass_ignore_invalid_speed=args.netclass_ignore_invalid_speed,
-                               cpu_info=args.cpu_info)
+                               cpu_info=args.cpu_info, stat_softirq=args.stat_softirq)
     options.check()
     return enabled, options
 

@@ -37,6 +37,7 @@ from microrack.agent._collectors.system import (
     TimexCollector,
     UnameCollector,
 )
+from microrack.agent._collectors.systemd import SystemdCollector
 from microrack.agent._collectors.textfile import TextfileCollector
 from microrack.agent._registry import NodeCollector
 
@@ -70,6 +71,7 @@ COLLECTORS: tuple[type[NodeCollector], ...] = (
     HwmonCollector,
     ThrottledCollector,
     TextfileCollector,
+    SystemdCollector,
 )
 
 DEFAULT_ENABLED: frozenset[str] = frozenset(c.name for c in COLLECTORS if c.default)

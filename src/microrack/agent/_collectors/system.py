@@ -73,12 +73,25 @@ class CpuCollector:
             self.info.collect(out, with_frequency=not self.cpufreq_present)
 
 
+SOFTIRQ_VECTORS = ("hi", "timer", "net_tx", "net_rx", "block", "block_iopoll", "tasklet",
+                   "sched", "hrtimer", "rcu")
+
+
+def parse_softirq_line(stat_text: str) -> list[int] | None:
+    """The per-vector counts of /proc/stat's ``softirq TOTAL HI TIMER ...`` line."""
+    for line in stat_text.splitlines():
+        if line.startswith("softirq "):
+            return [int(v) for v in line.split()[2:12]]
+    return None
+
+
 class StatCollector:
     name: ClassVar[str] = "stat"
     default: ClassVar[bool] = True
 
     def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
         self.fs = fs
+        self.softirq = options.stat_softirq
 
     def collect(self, out: PointSink) -> None:
         st = read_stat(self.fs)
@@ -90,6 +103,11 @@ class StatCollector:
         out.add("node_intr_total", st.interrupts, "counter")
         out.add("node_procs_running", st.procs_running)
         out.add("node_procs_blocked", st.procs_blocked)
+        if self.softirq:  # node_exporter's --collector.stat.softirq
+            counts = parse_softirq_line(read_or_nodata(self.fs, "/proc/stat")) or []
+            for vector, n in zip(SOFTIRQ_VECTORS, counts, strict=False):
+                out.add_help("node_softirqs_total", n, "counter", "Number of softirq calls.",
+                             vector=vector)
 
 
 class LoadavgCollector:
