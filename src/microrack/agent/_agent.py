@@ -27,8 +27,7 @@ from microrack.errors import ResourceError, UsageError
 from microrack.exposition import render
 from microrack.sample import NodeIdentity
 from microrack.sdnotify import Notifier
-from microrack.sensors import HostFS, LocalFS
-from microrack.sensors.power import power_model
+from microrack.sensors import HostFS, LocalFS, power_model
 
 __all__ = ["Agent", "AgentConfig", "parse_listen"]
 

@@ -27,8 +27,7 @@ from microrack.agent._collectors.system import CpuCollector, TimeCollector
 from microrack.agent._families import PointSink
 from microrack.agent._registry import CollectorOptions, NodeCollector, Registry, build_registry
 from microrack.sample import Point, Sample, SeriesKey
-from microrack.sensors import DiskRates, HostFS
-from microrack.sensors.power import PowerModel
+from microrack.sensors import DiskRates, HostFS, PowerModel
 
 __all__ = ["Collection", "Collector"]
 

@@ -44,6 +44,7 @@ from microrack.sensors.network import (
     read_net_dev,
     read_net_links,
 )
+from microrack.sensors.power import PowerModel, power_model
 from microrack.sensors.system import FileFd, Uname, read_filefd, read_uname
 from microrack.sensors.thermal import (
     CoolingDevice,
@@ -84,6 +85,7 @@ __all__ = [
     "Mount",
     "NetDev",
     "NetLink",
+    "PowerModel",
     "ThermalZone",
     "Throttled",
     "Uname",
@@ -94,6 +96,7 @@ __all__ = [
     "find_vcgencmd",
     "hwmon_power_watts",
     "mem_used_ratio",
+    "power_model",
     "read_cooling_devices",
     "read_cpufreq",
     "read_diskstats",
