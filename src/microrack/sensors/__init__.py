@@ -5,7 +5,7 @@ named tuples; a file that is absent or unreadable is skipped, never raised.
 Other packages import this face only.
 """
 
-from microrack.sensors._fs import FsUsage, HostFS, LocalFS
+from microrack.sensors._fs import FsUsage, HostFS, LocalFS, read_many
 from microrack.sensors._memfs import MemoryFS
 from microrack.sensors._util import clean_name
 from microrack.sensors.cpu import (
@@ -104,6 +104,7 @@ __all__ = [
     "read_filesystems",
     "read_hwmon",
     "read_loadavg",
+    "read_many",
     "read_meminfo",
     "read_mounts",
     "read_net_dev",

@@ -10,7 +10,7 @@ from microrack.agent._collectors._text import read_optional, read_or_nodata
 from microrack.agent._families import PointSink
 from microrack.agent._registry import CollectorOptions, NoData
 from microrack.sample import MetricType
-from microrack.sensors import RECEIVE_FIELDS, TRANSMIT_FIELDS, HostFS, read_net_dev
+from microrack.sensors import RECEIVE_FIELDS, TRANSMIT_FIELDS, HostFS, read_many, read_net_dev
 
 __all__ = [
     "ArpCollector",
@@ -99,6 +99,10 @@ _NETCLASS: tuple[tuple[str, str, MetricType], ...] = (
 )
 
 
+_NETCLASS_FILES = ("operstate", "address", "broadcast", "duplex", "ifalias",
+                   *(f for f, _, _ in _NETCLASS))
+
+
 def _sys_text(fs: HostFS, path: str) -> str | None:
     """A sysfs attribute; ``None`` where the driver refuses it (EINVAL on a virtual link)."""
     try:
@@ -127,20 +131,19 @@ class NetclassCollector:
         for dev in names:
             if self.ignored is not None and self.ignored.search(dev):
                 continue
-            d = f"{base}/{dev}"
-            operstate = _sys_text(self.fs, f"{d}/operstate")
+            attrs = read_many(self.fs, f"{base}/{dev}", _NETCLASS_FILES)
+            operstate = attrs["operstate"]
             if operstate is None:
                 continue  # not an interface directory (bonding_masters) or gone
+            operstate = operstate.strip()
             out.add("node_network_up", 1 if operstate == "up" else 0, device=dev)
-            info = {
-                k: _sys_text(self.fs, f"{d}/{k}") or ""
-                for k in ("address", "broadcast", "duplex", "ifalias")
-            }
+            info = {k: (attrs[k] or "").strip() for k in ("address", "broadcast", "duplex",
+                                                           "ifalias")}
             out.add("node_network_info", 1, device=dev, operstate=operstate, **info)
             for fname, suffix, mtype in _NETCLASS:
-                text = _sys_text(self.fs, f"{d}/{fname}")
-                if text is None or text == "":
-                    continue
+                text = (attrs[fname] or "").strip()
+                if not text:
+                    continue  # absent, or refused by the driver (EINVAL on a virtual link)
                 try:
                     value = int(text, 0)
                 except ValueError:
@@ -150,7 +153,8 @@ class NetclassCollector:
                         continue  # -1: the driver does not know the speed
                     value = int(value * 1000 * 1000 / 8)  # Go's int64(speed*1000*1000/8)
                 metric = f"node_network_{suffix}"
-                out.add_help(metric, value, mtype, f"Network device property: {suffix}", device=dev)
+                out.add_help(metric, value, mtype, f"Network device property: {suffix}",
+                             device=dev)
 
 
 def parse_netstat(text: str, path: str) -> dict[str, dict[str, str]]:
