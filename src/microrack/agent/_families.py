@@ -206,8 +206,13 @@ class PointSink:
         """A point of a family whose HELP is built from the data (vmstat, netstat ...)."""
         if value is None:
             return
-        self.help.setdefault(metric, help_text)
-        self.add(metric, value, mtype, **labels)
+        if metric not in self.help:
+            self.help[metric] = help_text
+        ident = (metric, mtype, *labels.items())  # add()'s body: ~300 points a collection
+        key = self._keys.get(ident)
+        if key is None:
+            key = self._keys[ident] = SeriesKey(metric, tuple(sorted(labels.items())), mtype)
+        self.points.append(Point(key, float(value)))
 
     def add(self, metric: str, value: float | None, mtype: MetricType = "gauge", /,
             **labels: str) -> None:

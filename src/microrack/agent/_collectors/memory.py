@@ -50,20 +50,25 @@ class VmstatCollector:
         pattern = options.regex("vmstat_fields")
         assert pattern is not None
         self.pattern = pattern
+        self._wanted: dict[str, tuple[str, str] | None] = {}  # field -> (name, help)
 
     def collect(self, out: PointSink) -> None:
+        wanted = self._wanted
         for line in read_or_nodata(self.fs, "/proc/vmstat").splitlines():
             parts = line.split()
             if not parts:
                 continue
             value = float(parts[1])  # a garbled line fails the collector, as node_exporter's
-            if self.pattern.match(parts[0]):
-                out.add_help(
-                    f"node_vmstat_{parts[0]}",
-                    value,
-                    "untyped",
-                    f"/proc/vmstat information field {parts[0]}.",
+            field = parts[0]
+            if field not in wanted:  # the field set is fixed per kernel: match each once
+                wanted[field] = (
+                    (f"node_vmstat_{field}", f"/proc/vmstat information field {field}.")
+                    if self.pattern.match(field)
+                    else None
                 )
+            want = wanted[field]
+            if want is not None:
+                out.add_help(want[0], value, "untyped", want[1])
 
 
 _PSI = (

@@ -194,6 +194,18 @@ class NetstatCollector:
         pattern = options.regex("netstat_fields")
         assert pattern is not None
         self.pattern = pattern
+        self._wanted: dict[tuple[str, str], tuple[str, str] | None] = {}  # -> (name, help)
+
+    def _want(self, protocol: str, name: str) -> tuple[str, str] | None:
+        key = (protocol, name)
+        if key not in self._wanted:  # the field set is fixed per kernel: match each once
+            field = f"{protocol}_{name}"
+            self._wanted[key] = (
+                (f"node_netstat_{field}", f"Statistic {protocol}{name}.")
+                if self.pattern.search(field)
+                else None
+            )
+        return self._wanted[key]
 
     def collect(self, out: PointSink) -> None:
         stats = parse_netstat(read_or_nodata(self.fs, "/proc/net/netstat"), "/proc/net/netstat")
@@ -203,12 +215,10 @@ class NetstatCollector:
             stats.update(parse_snmp6(snmp6))
         for protocol in sorted(stats):
             for name, raw in sorted(stats[protocol].items()):
-                key = f"{protocol}_{name}"
-                value = float(raw)
-                if self.pattern.search(key):
-                    out.add_help(
-                        f"node_netstat_{key}", value, "untyped", f"Statistic {protocol}{name}."
-                    )
+                value = float(raw)  # every field must parse, exported or not (node_exporter's)
+                want = self._want(protocol, name)
+                if want is not None:
+                    out.add_help(want[0], value, "untyped", want[1])
 
 
 def parse_sockstat(text: str) -> tuple[int | None, list[tuple[str, dict[str, int]]]]:
