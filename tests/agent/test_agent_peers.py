@@ -341,3 +341,39 @@ def test_cpu_info_over_an_x86_tree(artifacts_dir):
                     frozenset({("cpu", "1"), ("governor", "performance")}))] == 0
     # cpufreq is present, so cpuinfo's MHz does not add node_cpu_frequency_hertz{package,core}
     assert not [k for n, k in ag_vals if n == "node_cpu_frequency_hertz" and dict(k).get("core")]
+
+
+def test_textfile_directory_as_node_exporter_reads_it(tmp_path, artifacts_dir):
+    """The same textfile directory for both: merged families, mtimes and the error flag agree."""
+    tf = tmp_path / "textfile"
+    tf.mkdir()
+    (tf / "smart.prom").write_text(
+        "# HELP smartctl_device_temperature Drive temperature in celsius.\n"
+        "# TYPE smartctl_device_temperature gauge\n"
+        'smartctl_device_temperature{device="nvme0"} 41\n'
+        'smartctl_device_temperature{device="sda"} 35\n')
+    (tf / "ups.prom").write_text("# TYPE ups_battery_charge_ratio gauge\n"
+                                 "ups_battery_charge_ratio 0.97\nbackup_runs_total 12\n")
+    (tf / "timestamped.prom").write_text("stale_metric 1 1700000000000\n")  # skipped whole
+    (tf / "ignored.txt").write_text("not_read 1\n")
+    exe = require_binary("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter",
+                         "/usr/bin/node_exporter")
+    ne_port, ag_port = free_port(), free_port()
+    flags = ["--collector.disable-defaults", "--collector.textfile",
+             f"--collector.textfile.directory={tf}"]
+    logs = artifacts_dir / "agent-peers"
+    with started([exe, f"--web.listen-address=127.0.0.1:{ne_port}", *flags],
+                 logs / "node-exporter-textfile.log", wait=("127.0.0.1", ne_port)), \
+         started(microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", *flags),
+                 logs / "agent-textfile.log", wait=("127.0.0.1", ag_port)):
+        ne_text = scrape(f"http://127.0.0.1:{ne_port}/metrics")
+        ag_text = scrape(f"http://127.0.0.1:{ag_port}/metrics")
+    common, paired = compare_families(ne_text, ag_text)
+    assert {"smartctl_device_temperature", "ups_battery_charge_ratio", "backup_runs_total",
+            "node_textfile_mtime_seconds", "node_textfile_scrape_error"} <= common
+    assert "stale_metric" not in common and "not_read" not in ag_text
+    for series, (ne_v, ag_v) in paired.items():
+        if series[0] in NOT_FROM_TREE or series[0].startswith(NOT_FROM_TREE_PREFIX):
+            continue
+        assert ag_v == ne_v, f"{series}: agent {ag_v} != node_exporter {ne_v}"
+    assert parse(ag_text)[1][("node_textfile_scrape_error", frozenset())] == 1
