@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """microrack agent vs Prometheus node_exporter, side by side on loopback.
 
-Both read this machine's /proc and /sys; node_exporter runs with the
-collectors that export what the agent exports (``--ne-defaults`` for all of
-its defaults).  Measured, with ratios agent / node_exporter:
+Both read this machine's /proc and /sys with the same collectors enabled
+(equal coverage: every node_exporter collector the agent has, on both, with
+the same device filters; ``--ne-defaults`` runs node_exporter with all of its
+defaults instead).  Measured, with ratios agent / node_exporter:
 
 * median and p90 scrape latency of ``/metrics``, scraped alternately;
 * CPU seconds per collection (from ``/proc/PID/stat``).  node_exporter collects,
@@ -35,8 +36,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-COLLECTORS = ["cpu", "stat", "loadavg", "cpufreq", "meminfo", "filesystem", "netdev", "netclass",
-              "diskstats", "thermal_zone", "hwmon"]
+# node_exporter's collectors the agent has (the agent's throttled collector is left out)
+COLLECTORS = ["cpu", "stat", "loadavg", "uname", "filefd", "time", "timex", "cpufreq", "meminfo",
+              "vmstat", "pressure", "entropy", "os", "filesystem", "diskstats", "netdev",
+              "netclass", "netstat", "sockstat", "softnet", "conntrack", "arp", "udp_queues",
+              "thermal_zone", "hwmon", "textfile"]
+# the agent's one default Debian's 1.5 package lacks (zram), given to both
+DISK_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
 
 
 def free_port() -> int:
@@ -95,6 +101,10 @@ def scrape(url: str) -> float:
     return time.perf_counter() - t
 
 
+def series_count(body: bytes) -> int:
+    return sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+
+
 def agent_seq(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
         return int(json.load(r)["seq"])
@@ -147,10 +157,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mr-bench-"))
     ne_port, ag_port, fast_port = free_port(), free_port(), free_port()
     ne_argv = [ne, f"--web.listen-address=127.0.0.1:{ne_port}"]
-    if not args.ne_defaults:
-        ne_argv += ["--collector.disable-defaults", "--no-collector.netdev.netlink"]
-        ne_argv += [f"--collector.{c}" for c in COLLECTORS]
     agent = [sys.executable, "-m", "microrack", "agent"]
+    if not args.ne_defaults:
+        ne_argv += ["--collector.disable-defaults", *(f"--collector.{c}" for c in COLLECTORS),
+                    f"--collector.diskstats.device-exclude={DISK_EXCLUDE}"]
+        agent += ["--collector.disable-defaults", *(f"--collector.{c}" for c in COLLECTORS)]
     if args.board:
         agent += ["--board", args.board]
     res: dict[str, float] = {}
@@ -174,8 +185,10 @@ def main() -> int:
         res["agent_scrape_median_ms"] = statistics.median(lat_ag) * 1e3
         res["ne_scrape_p90_ms"] = statistics.quantiles(lat_ne, n=10)[-1] * 1e3
         res["agent_scrape_p90_ms"] = statistics.quantiles(lat_ag, n=10)[-1] * 1e3
-        res["ne_metrics_bytes"] = len(urllib.request.urlopen(ne_url).read())
-        res["agent_metrics_bytes"] = len(urllib.request.urlopen(ag_url).read())
+        ne_body = urllib.request.urlopen(ne_url).read()
+        ag_body = urllib.request.urlopen(ag_url).read()
+        res["ne_metrics_bytes"], res["agent_metrics_bytes"] = len(ne_body), len(ag_body)
+        res["ne_series"], res["agent_series"] = series_count(ne_body), series_count(ag_body)
 
         # idle: both left alone; the agent collects every 5 s (its default)
         i_ne, i_ag, t0 = cpu_seconds(nep.pid), cpu_seconds(agp.pid), time.monotonic()
@@ -228,6 +241,7 @@ def main() -> int:
         ("peak RSS (MB)", "ne_peak_rss_mb", "agent_peak_rss_mb", "%.1f"),
         ("idle CPU (% of one core)", "ne_idle_cpu_pct", "agent_idle_cpu_pct", "%.3f"),
         ("/metrics size (bytes)", "ne_metrics_bytes", "agent_metrics_bytes", "%d"),
+        ("series", "ne_series", "agent_series", "%d"),
     ]
     print(f"{'':28} {'node_exporter':>14} {'agent':>10} {'ratio':>7}")
     for label, a, b, fmt in rows:

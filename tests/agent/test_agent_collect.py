@@ -74,7 +74,8 @@ def test_rpi4_thermal_throttled_cpu_memory_network_disks():
     assert v[("node_disk_io_time_weighted_seconds_total", ("device", "mmcblk0"))] == 160.0
     assert not any(lab == (("device", "ram0"),) for lab in series(col, "node_disk_io_now"))
     mounts = {dict(lab)["mountpoint"] for lab in series(col, "node_filesystem_device_error")}
-    assert mounts == {"/", "/run", "/boot/firmware"}  # devtmpfs, proc, sysfs, cgroup2 skipped
+    # devtmpfs, proc, sysfs, cgroup2 skipped; /run too (Debian's mount-points-exclude)
+    assert mounts == {"/", "/boot/firmware"}
     ro = series(col, "node_filesystem_readonly")
     boot = (("device", "/dev/mmcblk0p1"), ("fstype", "vfat"), ("mountpoint", "/boot/firmware"))
     assert ro[boot] == 1
@@ -137,7 +138,7 @@ def test_rk3588_every_thermal_zone_and_hwmon_power():
     assert v[("microrack_power_watts", ("source", "hwmon"))] == 7.55392
     assert v[("node_network_speed_bytes", ("device", "enP4p65s0"))] == 2500 * 125000
     mounts = {dict(lab)["mountpoint"] for lab in series(col, "node_filesystem_device_error")}
-    assert mounts == {"/", "/run"}  # docker overlay and proc skipped
+    assert mounts == {"/"}  # docker overlay, proc and /run skipped
     assert "microrack_throttled" not in {k[0] for k in v}  # no Pi firmware
 
 
@@ -154,7 +155,8 @@ def test_visionfive2_riscv_and_power_estimate(tmp_path):
               ("chip_name", "sfctemp"))] == 1
     assert v[("node_cpu_frequency_min_hertz", ("cpu", "1"))] == 3.75e8
     assert v[("node_network_speed_bytes", ("device", "end0"))] == 125_000_000
-    assert ("node_network_speed_bytes", ("device", "end1")) not in v  # speed -1: unknown
+    # speed -1 (unknown) is exported as node_exporter does: -1 Mbit/s in bytes
+    assert v[("node_network_speed_bytes", ("device", "end1"))] == -125000
     assert v[("microrack_throttle_limit_celsius", ("kind", "soft"))] == 80.0
     assert "microrack_power_watts" not in {k[0] for k in v}  # no utilisation yet
     # one second of cpu time per cpu passes; 1/4 of it busy on every cpu
@@ -226,9 +228,21 @@ def test_vanishing_and_unreadable_files_are_skipped(tmp_path):
 
 
 def test_a_missing_root_yields_only_identity(tmp_path):
+    """An empty tree: nothing read from it; what remains is this machine's clock and the agent."""
     _, col = collect(tmp_path)
-    assert {p.key.name for p in col.sample.points} == {
-        "microrack_node_info", "microrack_collection_duration_seconds", "node_time_seconds"}
+    names = {p.key.name for p in col.sample.points}
+    from_host = {n for n in names if n.startswith(("node_timex_", "process_"))}
+    assert names - from_host == {
+        "microrack_node_info", "microrack_collection_duration_seconds", "node_time_seconds",
+        "node_time_zone_offset_seconds", "node_scrape_collector_duration_seconds",
+        "node_scrape_collector_success", "node_textfile_scrape_error"}
+    success = {dict(p.key.labels)["collector"]: p.value for p in col.sample.points
+               if p.key.name == "node_scrape_collector_success"}
+    # absent sources are "no data" (success 0) but not errors; as in node_exporter, sockstat
+    # without IPv4 and IPv6 and cpufreq without cpufreq are a success with no series
+    assert {n for n, ok in success.items() if ok} == {"time", "timex", "textfile", "cpufreq",
+                                                      "sockstat"}
+    assert col.errors == ()
 
 
 def test_exposition_groups_families_and_escapes_labels():

@@ -9,14 +9,16 @@ import socket
 import threading
 import time
 import uuid
+from collections import ChainMap
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from microrack import __version__
 from microrack.agent._beacon import BeaconSender, primary_address
 from microrack.agent._collector import Collection, Collector, PointSource
 from microrack.agent._families import HELP
+from microrack.agent._registry import CollectorOptions
 from microrack.agent._ring import RingBuffer
 from microrack.agent._server import AgentServer
 from microrack.agent._wire import iter_rows
@@ -24,8 +26,8 @@ from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
 from microrack.errors import ResourceError, UsageError
 from microrack.exposition import render
 from microrack.sample import NodeIdentity
-from microrack.sensors import HostFS, LocalFS
-from microrack.sensors.power import power_model
+from microrack.sdnotify import Notifier
+from microrack.sensors import HostFS, LocalFS, power_model
 
 __all__ = ["Agent", "AgentConfig", "parse_listen"]
 
@@ -46,6 +48,8 @@ class AgentConfig:
     beacon_group: str = DEFAULT_GROUP
     beacon_port: int = DEFAULT_PORT
     beacon_every: float | None = None
+    collectors: frozenset[str] | None = None  # None: node_exporter's default set
+    options: CollectorOptions = field(default_factory=CollectorOptions)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -65,8 +69,9 @@ class Agent:
     """Collects every ``interval`` seconds from ``fs`` and serves what it collected."""
 
     def __init__(self, config: AgentConfig, fs: HostFS | None = None,
-                 extra: Sequence[PointSource] = ()) -> None:
+                 extra: Sequence[PointSource] = (), notifier: Notifier | None = None) -> None:
         self.config = config
+        self.notifier = notifier if notifier is not None else Notifier()
         self.fs = fs if fs is not None else LocalFS("/")
         self.boot_id = str(uuid.uuid4())
         self.node = config.node or socket.gethostname()
@@ -89,6 +94,7 @@ class Agent:
         return Collector(
             self.fs, node=self.node, board=self.config.board, boot_id=self.boot_id,
             version=__version__, power=power_model(self.config.board), extra=self._extra,
+            collectors=self.config.collectors, options=self.config.options,
         )
 
     def reachable(self) -> bool:
@@ -137,7 +143,8 @@ class Agent:
         if latest is None:
             return b""
         if seq != latest.sample.seq:
-            text = render(latest.sample.points, HELP).encode()
+            body = render(latest.sample.points, ChainMap(dict(latest.help), HELP))
+            text = (body + "".join(latest.raw)).encode()
             with self._lock:
                 self._text = (latest.sample.seq, text)
         return text
@@ -192,6 +199,8 @@ class Agent:
                 if self.reachable():
                     self._follow_board()
                     self.collect_once()
+                    # only a collection that really ran feeds systemd's watchdog
+                    self.notifier.watchdog()
             except Exception:  # keep serving the last good collection
                 log.exception("collection failed")
             next_at += interval
@@ -220,6 +229,9 @@ class Agent:
         self._threads = [t, s]
         t.start()
         s.start()
+        # the first collection is in and the socket is serving it: systemd may go on
+        self.notifier.ready(f"serving {len(self.collector.registry.names)} collectors")
+        self.notifier.watchdog()
         cfg = self.config
         if cfg.beacon_key is None:
             log.warning("no --beacon-key given: no beacon is sent (hubs find this node only "
@@ -233,6 +245,7 @@ class Agent:
             self.beacon.start()
 
     def stop(self) -> None:
+        self.notifier.stopping()
         self._stop.set()
         if self.beacon is not None:
             self.beacon.stop()

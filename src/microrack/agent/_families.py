@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from microrack.sample import MetricType, Point, SeriesKey
-from microrack.sensors.cpu import CPU_MODES, CpuFreq, KernelStat, LoadAvg
-from microrack.sensors.diskstats import DiskRates, DiskStats
-from microrack.sensors.filesystems import Filesystem
-from microrack.sensors.hwmon import HwmonChip
-from microrack.sensors.memory import MemField
-from microrack.sensors.network import RECEIVE_FIELDS, TRANSMIT_FIELDS, NetDev, NetLink
-from microrack.sensors.system import FileFd, Uname
-from microrack.sensors.thermal import CoolingDevice, ThermalZone
-from microrack.sensors.throttle import Throttled
+from microrack.sensors import (
+    CoolingDevice,
+    DiskRates,
+    HwmonChip,
+    ThermalZone,
+    Throttled,
+    clean_name,
+)
 
 __all__ = ["HELP", "PointSink"]
 
@@ -55,7 +54,6 @@ HELP: dict[str, str] = {
         "Whether an error occurred while getting statistics for the given "
         "device."
     ),
-    "node_network_up": "Value is 1 if operstate is 'up', 0 otherwise.",
     "node_network_mtu_bytes": "Network device property: mtu_bytes",
     "node_network_speed_bytes": "Network device property: speed_bytes",
     "node_network_carrier": "Network device property: carrier",
@@ -90,6 +88,51 @@ HELP: dict[str, str] = {
     "node_cooling_device_max_state": "Maximum throttle state of the cooling device",
     "node_hwmon_chip_names": "Annotation metric for human-readable chip names",
     "node_hwmon_sensor_label": "Label for given chip and sensor",
+    "node_disk_device_mapper_info": "Info about disk device mapper.",
+    "node_disk_filesystem_info": "Info about disk filesystem.",
+    "node_disk_info": "Info of /sys/block/<block_device>.",
+    "node_entropy_available_bits": "Bits of available entropy.",
+    "node_entropy_pool_size_bits": "Bits of entropy pool.",
+    "node_network_info": "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
+    "node_network_up": "Value is 1 if operstate is 'up', 0 otherwise.",
+    "node_os_info": (
+        "A metric with a constant '1' value labeled by build_id, id, id_like, image_id, "
+        "image_version, name, pretty_name, variant, variant_id, version, version_codename, "
+        "version_id."
+    ),
+    "node_os_version": "Metric containing the major.minor part of the OS version.",
+    "node_scrape_collector_duration_seconds": "node_exporter: Duration of a collector scrape.",
+    "node_scrape_collector_success": "node_exporter: Whether a collector succeeded.",
+    "node_time_clocksource_available_info": (
+        "Available clocksources read from '/sys/devices/system/clocksource'."
+    ),
+    "node_time_clocksource_current_info": (
+        "Current clocksource read from '/sys/devices/system/clocksource'."
+    ),
+    "node_time_zone_offset_seconds": "System time zone offset in seconds.",
+    "node_timex_estimated_error_seconds": "Estimated error in seconds.",
+    "node_timex_frequency_adjustment_ratio": "Local clock frequency adjustment.",
+    "node_timex_loop_time_constant": "Phase-locked loop time constant.",
+    "node_timex_maxerror_seconds": "Maximum error in seconds.",
+    "node_timex_offset_seconds": "Time offset in between local system and reference clock.",
+    "node_timex_pps_calibration_total": "Pulse per second count of calibration intervals.",
+    "node_timex_pps_error_total": "Pulse per second count of calibration errors.",
+    "node_timex_pps_frequency_hertz": "Pulse per second frequency.",
+    "node_timex_pps_jitter_seconds": "Pulse per second jitter.",
+    "node_timex_pps_jitter_total": "Pulse per second count of jitter limit exceeded events.",
+    "node_timex_pps_shift_seconds": "Pulse per second interval duration.",
+    "node_timex_pps_stability_exceeded_total": (
+        "Pulse per second count of stability limit exceeded events."
+    ),
+    "node_timex_pps_stability_hertz": (
+        "Pulse per second stability, average of recent frequency changes."
+    ),
+    "node_timex_status": "Value of the status array bits.",
+    "node_timex_sync_status": (
+        "Is clock synchronized to a reliable server (1 = yes, 0 = no)."
+    ),
+    "node_timex_tai_offset_seconds": "International Atomic Time (TAI) offset.",
+    "node_timex_tick_seconds": "Seconds between clock ticks.",
     "microrack_node_info": "Who this node is: name, board, agent boot id and version; always 1.",
     "microrack_cpu_busy_ratio": (
         "Share of CPU time not idle over the last collection interval (0..1). "
@@ -143,17 +186,33 @@ HELP: dict[str, str] = {
     "microrack_collection_duration_seconds": "Wall time the last collection took.",
 }
 
-_NET_SKIP = frozenset(("lo",))  # node_exporter's netdev leaves the loopback out
-
-
 class PointSink:
     """Collects points, reusing one :class:`SeriesKey` per series across collections."""
 
-    __slots__ = ("_keys", "points")
+    __slots__ = ("_keys", "help", "points", "raw")
 
     def __init__(self, keys: dict[tuple, SeriesKey]) -> None:
         self._keys = keys
         self.points: list[Point] = []
+        self.help: dict[str, str] = {}  # HELP of families whose text depends on the data
+        self.raw: list[str] = []  # whole families in text format (textfile histograms)
+
+    def child(self) -> PointSink:
+        """An empty sink sharing this one's series keys (one per collector)."""
+        return PointSink(self._keys)
+
+    def add_help(self, metric: str, value: float | None, mtype: MetricType, help_text: str,
+                 /, **labels: str) -> None:
+        """A point of a family whose HELP is built from the data (vmstat, netstat ...)."""
+        if value is None:
+            return
+        if metric not in self.help:
+            self.help[metric] = help_text
+        ident = (metric, mtype, *labels.items())  # add()'s body: ~300 points a collection
+        key = self._keys.get(ident)
+        if key is None:
+            key = self._keys[ident] = SeriesKey(metric, tuple(sorted(labels.items())), mtype)
+        self.points.append(Point(key, float(value)))
 
     def add(self, metric: str, value: float | None, mtype: MetricType = "gauge", /,
             **labels: str) -> None:
@@ -166,107 +225,7 @@ class PointSink:
             key = self._keys[ident] = SeriesKey(metric, tuple(sorted(labels.items())), mtype)
         self.points.append(Point(key, float(value)))
 
-    # --- node_exporter families -------------------------------------------------
-
-    def stat(self, st: KernelStat) -> None:
-        for c in st.cpus:
-            for mode in CPU_MODES:
-                self.add("node_cpu_seconds_total", getattr(c, mode), "counter",
-                         cpu=c.cpu, mode=mode)
-        for c in st.cpus:
-            self.add("node_cpu_guest_seconds_total", c.guest, "counter", cpu=c.cpu, mode="user")
-            self.add("node_cpu_guest_seconds_total", c.guest_nice, "counter",
-                     cpu=c.cpu, mode="nice")
-        self.add("node_boot_time_seconds", st.boot_time)
-        self.add("node_context_switches_total", st.context_switches, "counter")
-        self.add("node_forks_total", st.forks, "counter")
-        self.add("node_intr_total", st.interrupts, "counter")
-        self.add("node_procs_running", st.procs_running)
-        self.add("node_procs_blocked", st.procs_blocked)
-
-    def system(self, now: float, uname: Uname | None, filefd: FileFd | None) -> None:
-        self.add("node_time_seconds", now)
-        if uname is not None:
-            self.add("node_uname_info", 1, domainname=uname.domainname, machine=uname.machine,
-                     nodename=uname.nodename, release=uname.release, sysname=uname.sysname,
-                     version=uname.version)
-        if filefd is not None:
-            self.add("node_filefd_allocated", filefd.allocated)
-            self.add("node_filefd_maximum", filefd.maximum)
-
-    def loadavg(self, la: LoadAvg) -> None:
-        self.add("node_load1", la.load1)
-        self.add("node_load5", la.load5)
-        self.add("node_load15", la.load15)
-
-    def cpufreq(self, freqs: Iterable[CpuFreq]) -> None:
-        for f in freqs:
-            self.add("node_cpu_frequency_hertz", f.cur_hz, cpu=f.cpu)
-            self.add("node_cpu_frequency_max_hertz", f.max_hz, cpu=f.cpu)
-            self.add("node_cpu_frequency_min_hertz", f.min_hz, cpu=f.cpu)
-            self.add("node_cpu_scaling_frequency_hertz", f.scaling_cur_hz, cpu=f.cpu)
-            self.add("node_cpu_scaling_frequency_max_hertz", f.scaling_max_hz, cpu=f.cpu)
-            self.add("node_cpu_scaling_frequency_min_hertz", f.scaling_min_hz, cpu=f.cpu)
-
-    def meminfo(self, fields: Iterable[MemField]) -> None:
-        for m in fields:
-            name = f"node_memory_{m.name}_bytes" if m.is_bytes else f"node_memory_{m.name}"
-            self.add(name, m.value)
-
-    def filesystems(self, filesystems: Iterable[Filesystem]) -> None:
-        for f in filesystems:
-            m = f.mount
-            lab = {"device": m.device, "fstype": m.fstype, "mountpoint": m.mountpoint}
-            self.add("node_filesystem_device_error", 0 if f.usage else 1, **lab)
-            if f.usage is None:
-                continue
-            self.add("node_filesystem_size_bytes", f.usage.size_bytes, **lab)
-            self.add("node_filesystem_free_bytes", f.usage.free_bytes, **lab)
-            self.add("node_filesystem_avail_bytes", f.usage.avail_bytes, **lab)
-            self.add("node_filesystem_files", f.usage.files, **lab)
-            self.add("node_filesystem_files_free", f.usage.files_free, **lab)
-            self.add("node_filesystem_readonly", 1 if f.mount.readonly else 0, **lab)
-
-    def net_dev(self, devs: Iterable[NetDev]) -> None:
-        for d in devs:
-            if d.device in _NET_SKIP:
-                continue
-            for field, v in zip(RECEIVE_FIELDS, d.receive, strict=True):
-                self.add(f"node_network_receive_{field}_total", v, "counter", device=d.device)
-            for field, v in zip(TRANSMIT_FIELDS, d.transmit, strict=True):
-                self.add(f"node_network_transmit_{field}_total", v, "counter", device=d.device)
-
-    def net_links(self, links: Iterable[NetLink]) -> None:
-        for link in links:
-            self.add("node_network_up", 1 if link.up else 0, device=link.device)
-            self.add("node_network_mtu_bytes", link.mtu_bytes, device=link.device)
-            self.add("node_network_speed_bytes", link.speed_bytes, device=link.device)
-            self.add("node_network_carrier", link.carrier, device=link.device)
-
-    def diskstats(self, disks: Iterable[DiskStats]) -> None:
-        for d in disks:
-            dev = d.device
-            counter: MetricType = "counter"
-            self.add("node_disk_reads_completed_total", d.reads_completed, counter, device=dev)
-            self.add("node_disk_reads_merged_total", d.reads_merged, counter, device=dev)
-            self.add("node_disk_read_bytes_total", d.read_bytes, counter, device=dev)
-            self.add("node_disk_read_time_seconds_total", d.read_time_s, counter, device=dev)
-            self.add("node_disk_writes_completed_total", d.writes_completed, counter, device=dev)
-            self.add("node_disk_writes_merged_total", d.writes_merged, counter, device=dev)
-            self.add("node_disk_written_bytes_total", d.written_bytes, counter, device=dev)
-            self.add("node_disk_write_time_seconds_total", d.write_time_s, counter, device=dev)
-            self.add("node_disk_io_now", d.io_now, device=dev)
-            self.add("node_disk_io_time_seconds_total", d.io_time_s, counter, device=dev)
-            self.add("node_disk_io_time_weighted_seconds_total", d.io_time_weighted_s, counter,
-                     device=dev)
-            self.add("node_disk_discards_completed_total", d.discards_completed, counter,
-                     device=dev)
-            self.add("node_disk_discards_merged_total", d.discards_merged, counter, device=dev)
-            self.add("node_disk_discarded_sectors_total", d.discarded_sectors, counter, device=dev)
-            self.add("node_disk_discard_time_seconds_total", d.discard_time_s, counter, device=dev)
-            self.add("node_disk_flush_requests_total", d.flush_requests, counter, device=dev)
-            self.add("node_disk_flush_requests_time_seconds_total", d.flush_time_s, counter,
-                     device=dev)
+    # --- families several collectors share the shape of -----------------------------
 
     def thermal(self, zones: Iterable[ThermalZone], cooling: Iterable[CoolingDevice]) -> None:
         for z in zones:
@@ -283,9 +242,18 @@ class PointSink:
                 self.add("node_hwmon_sensor_label", 1, chip=chip.chip, label=label, sensor=sensor)
             bare = {v.sensor for v in chip.values if v.prop == ""}
             for v in chip.values:
+                if v.type == "freq" and v.prop == "input":
+                    # current node_exporter: a GPU clock, labelled by its cleaned label
+                    freq_label = chip.labels.get(v.sensor)
+                    if freq_label is not None:
+                        self.add_help("node_hwmon_freq_freq_mhz", v.raw / 1e6, "gauge",
+                                      "Hardware monitor for GPU frequency in MHz", chip=chip.chip,
+                                      sensor=clean_name(freq_label))
+                    continue
                 named = _hwmon_metric(v.type, v.prop, v.sensor in bare, v.raw)
                 if named is not None:
-                    self.add(named[0], named[1], named[2], chip=chip.chip, sensor=v.sensor)
+                    self.add_help(named[0], named[1], named[2], named[3], chip=chip.chip,
+                                  sensor=v.sensor)
 
     # --- microrack families -------------------------------------------------------
 
@@ -309,40 +277,48 @@ class PointSink:
 
 
 def _hwmon_metric(stype: str, prop: str, has_bare: bool,
-                  raw: float) -> tuple[str, float, MetricType] | None:
-    """node_exporter's hwmon naming and scaling rules for one sensor file."""
+                  raw: float) -> tuple[str, float, MetricType, str] | None:
+    """node_exporter's hwmon naming, scaling and HELP rules for one sensor file."""
     if stype == "beep_enable":
-        return "node_hwmon_beep_enabled", 1.0 if raw == 1 else 0.0, "gauge"
+        return "node_hwmon_beep_enabled", 1.0 if raw == 1 else 0.0, "gauge", "Hardware beep enabled"
     if stype == "vrm":
-        return "node_hwmon_voltage_regulator_version", raw, "gauge"
+        return "node_hwmon_voltage_regulator_version", raw, "gauge", "Hardware voltage regulator"
     if stype == "update_interval":
-        return "node_hwmon_update_interval_seconds", raw * 0.001, "gauge"
+        return ("node_hwmon_update_interval_seconds", raw * 0.001, "gauge",
+                "Hardware monitor update interval")
     name = f"node_hwmon_{stype}"
     if prop == "input":
         if has_bare:
             name += "_input"
     elif prop:
         name += "_" + prop
+    el = prop
     if prop in ("fault", "alarm"):
-        return name, raw, "gauge"
+        return name, raw, "gauge", f"Hardware sensor {el} status ({stype})"
     if prop == "beep":
-        return name + "_enabled", raw, "gauge"
+        return name + "_enabled", raw, "gauge", "Hardware monitor sensor has beeping enabled"
     if stype in ("in", "cpu"):
-        return name + "_volts", raw * 0.001, "gauge"
+        return name + "_volts", raw * 0.001, "gauge", f"Hardware monitor for voltage ({el})"
     if stype == "temp" and prop != "type":
-        return name + "_celsius", raw * 0.001, "gauge"
+        return (name + "_celsius", raw * 0.001, "gauge",
+                f"Hardware monitor for temperature ({el})")
     if stype == "curr":
-        return name + "_amps", raw * 0.001, "gauge"
+        return name + "_amps", raw * 0.001, "gauge", f"Hardware monitor for current ({el})"
     if stype == "energy":
-        return name + "_joule_total", raw / 1e6, "counter"
+        return (name + "_joule_total", raw / 1e6, "counter",
+                f"Hardware monitor for joules used so far ({el})")
     if stype == "power":
         if prop == "accuracy":
-            return name, raw / 1e6, "gauge"
+            return name, raw / 1e6, "gauge", "Hardware monitor power meter accuracy, as a ratio"
         if prop in ("average_interval", "average_interval_min", "average_interval_max"):
-            return name + "_seconds", raw * 0.001, "gauge"
-        return name + "_watt", raw / 1e6, "gauge"
+            return (name + "_seconds", raw * 0.001, "gauge",
+                    f"Hardware monitor power usage update interval ({el})")
+        return (name + "_watt", raw / 1e6, "gauge",
+                f"Hardware monitor for power usage in watts ({el})")
     if stype == "humidity":
-        return name, raw / 1e6, "gauge"
+        return (name, raw / 1e6, "gauge", "Hardware monitor for humidity, as a ratio (multiply "
+                f"with 100.0 to get the humidity as a percentage) ({el})")
     if stype == "fan" and prop in ("input", "min", "max", "target"):
-        return name + "_rpm", raw, "gauge"
-    return name, raw, "gauge"
+        return (name + "_rpm", raw, "gauge",
+                f"Hardware monitor for fan revolutions per minute ({el})")
+    return name, raw, "gauge", f"Hardware monitor {stype} element {el}"

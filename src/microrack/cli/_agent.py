@@ -7,8 +7,12 @@ import ipaddress
 import logging
 import math
 import os
+from typing import TYPE_CHECKING
 
 from microrack.errors import UsageError
+
+if TYPE_CHECKING:
+    from microrack.agent import CollectorOptions
 
 log = logging.getLogger("microrack.agent")
 
@@ -60,6 +64,80 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-script", metavar="FILE", help="fault/load timeline for the twin")
     parser.add_argument("--fan", metavar="FILE|auto",
                         help="run fan control from a curve file, or the board's default curve")
+    _collector_flags(parser)
+
+
+# node_exporter's per-collector option flags -> CollectorOptions fields
+_OPTION_FLAGS = (
+    ("textfile_directory", "DIR", "read *.prom files of DIR (textfile collector)"),
+    ("vmstat_fields", "REGEX", "/proc/vmstat fields to export"),
+    ("netstat_fields", "REGEX", "netstat/snmp/snmp6 fields to export"),
+    ("filesystem_mount_points_exclude", "REGEX", "mount points the filesystem collector skips"),
+    ("filesystem_fs_types_exclude", "REGEX", "filesystem types the filesystem collector skips"),
+    ("diskstats_device_exclude", "REGEX", "block devices diskstats skips"),
+    ("diskstats_device_include", "REGEX", "only these block devices (overrides the exclude)"),
+    ("netdev_device_exclude", "REGEX", "network devices netdev skips"),
+    ("netdev_device_include", "REGEX", "only these network devices (overrides the exclude)"),
+    ("netclass_ignored_devices", "REGEX", "network devices netclass skips"),
+    ("arp_device_exclude", "REGEX", "devices the arp collector skips"),
+    ("arp_device_include", "REGEX", "only these devices for the arp collector"),
+    ("systemd_unit_include", "REGEX", "systemd units to report"),
+    ("systemd_unit_exclude", "REGEX", "systemd units to leave out"),
+    ("cpu_info_flags_include", "REGEX", "node_cpu_flag_info for these flags (with cpu.info)"),
+    ("cpu_info_bugs_include", "REGEX", "node_cpu_bug_info for these bugs (with cpu.info)"),
+)
+
+
+def _collector_flags(parser: argparse.ArgumentParser) -> None:
+    from microrack.agent import COLLECTORS, CollectorOptions, option_flag
+
+    group = parser.add_argument_group(
+        "collectors", "node_exporter's switches: --collector.NAME enables, --no-collector.NAME "
+        "disables one collector")
+    group.add_argument("--collector.disable-defaults", dest="collector_disable_defaults",
+                       action="store_true", help="start from no collector, not the defaults")
+    for cls in COLLECTORS:
+        state = "on" if cls.default else "off"
+        group.add_argument(f"--collector.{cls.name}", dest=f"collector_on_{cls.name}",
+                           action="store_true", help=f"enable the {cls.name} collector "
+                           f"(default {state})")
+        group.add_argument(f"--no-collector.{cls.name}", dest=f"collector_off_{cls.name}",
+                           action="store_true", help=argparse.SUPPRESS)
+    defaults = CollectorOptions()
+    for name, metavar, text in _OPTION_FLAGS:
+        default = getattr(defaults, name)
+        shown = f" (default {default})" if default else ""
+        group.add_argument(option_flag(name), dest=f"opt_{name}", metavar=metavar,
+                           default=None, help=(text + shown).replace("%", "%%"))
+    group.add_argument("--collector.stat.softirq", dest="stat_softirq", action="store_true",
+                       help="node_softirqs_total per vector from /proc/stat")
+    group.add_argument("--collector.cpu.info", dest="cpu_info", action="store_true",
+                       help="node_cpu_info from /proc/cpuinfo (its MHz where cpufreq is absent)")
+    group.add_argument("--collector.netclass.ignore-invalid-speed",
+                       dest="netclass_ignore_invalid_speed", action="store_true",
+                       help="leave out node_network_speed_bytes of links whose speed is unknown")
+    group.add_argument("--path.udev.data", dest="path_udev_data", metavar="DIR",
+                       default="/run/udev/data",
+                       help="udev database, read under --root (default %(default)s)")
+
+
+def collector_config(args: argparse.Namespace) -> tuple[frozenset[str], CollectorOptions]:
+    """The enabled collector names and their options from the parsed flags."""
+    from microrack.agent import COLLECTORS, DEFAULT_ENABLED, CollectorOptions, resolve_collectors
+
+    names = [c.name for c in COLLECTORS]
+    enabled = resolve_collectors(
+        names, DEFAULT_ENABLED,
+        [n for n in names if getattr(args, f"collector_on_{n}", False)],
+        [n for n in names if getattr(args, f"collector_off_{n}", False)],
+        disable_defaults=args.collector_disable_defaults)
+    given = {name: getattr(args, f"opt_{name}") for name, _, _ in _OPTION_FLAGS
+             if getattr(args, f"opt_{name}") is not None}
+    options = CollectorOptions(**given, extra={"udev_data": args.path_udev_data},
+                               netclass_ignore_invalid_speed=args.netclass_ignore_invalid_speed,
+                               cpu_info=args.cpu_info, stat_softirq=args.stat_softirq)
+    options.check()
+    return enabled, options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,9 +188,15 @@ def run(args: argparse.Namespace) -> int:
             fan = FanService.from_file(args.fan, fs)
         extra.append(fan.points)
 
+    collectors, options = collector_config(args)
+    textfile_dir = options.textfile_directory
+    if textfile_dir and not os.path.isdir(textfile_dir):
+        log.warning("--collector.textfile.directory %s is not a directory (yet): "
+                    "node_textfile_scrape_error stays 1 until it is", textfile_dir)
     config = AgentConfig(host=host, port=port, interval=args.interval, node=args.node or "",
                          board=board, buffer=args.buffer, beacon_key=key,
-                         beacon_group=args.beacon_group, beacon_port=args.beacon_port)
+                         beacon_group=args.beacon_group, beacon_port=args.beacon_port,
+                         collectors=collectors, options=options)
     agent = Agent(config, fs, extra=extra)
     agent.bind()
     if fan is not None:

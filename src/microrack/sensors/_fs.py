@@ -13,9 +13,14 @@ Missing hardware is normal: readers catch ``FileNotFoundError`` and
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["FsUsage", "HostFS", "LocalFS"]
+__all__ = ["FsUsage", "HostFS", "LocalFS", "read_many"]
+
+# below malloc's mmap threshold (a larger buffer costs an mmap/munmap pair per read);
+# a file that fills it is read on until EOF
+_BUFFER = 64 * 1024
 
 
 class FsUsage(NamedTuple):
@@ -56,6 +61,36 @@ class HostFS(Protocol):
         ...
 
 
+def _read_fd(fd: int) -> str:
+    """All of an open file, then closed; bad bytes replaced (a driver's odd label)."""
+    try:
+        chunk = os.read(fd, _BUFFER)
+        if len(chunk) < _BUFFER:
+            return chunk.decode("utf-8", "replace")
+        parts = [chunk]
+        while chunk:
+            chunk = os.read(fd, _BUFFER)
+            parts.append(chunk)
+        return b"".join(parts).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def read_many(fs: HostFS, directory: str, names: Sequence[str]) -> dict[str, str | None]:
+    """Attribute files of one directory through any HostFS; ``None`` where unreadable."""
+    fast = getattr(fs, "read_many", None)
+    if fast is not None:
+        result: dict[str, str | None] = fast(directory, names)
+        return result
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = fs.read_text(f"{directory}/{name}")
+        except OSError:
+            out[name] = None
+    return out
+
+
 class LocalFS:
     """A :class:`HostFS` over the real file system, under ``root`` (default ``/``)."""
 
@@ -73,8 +108,31 @@ class LocalFS:
         return self._prefix + path
 
     def read_text(self, path: str) -> str:
-        with open(self._prefix + path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        # os.read in one buffer sized for the largest pseudo files (a k3s node's mountinfo
+        # runs to hundreds of KiB), growing while the kernel keeps filling it; a text
+        # wrapper per file costs more than the read on a board that reads ~200 files a cycle
+        return _read_fd(os.open(self._prefix + path, os.O_RDONLY | os.O_CLOEXEC))
+
+    def read_many(self, directory: str, names: Sequence[str]) -> dict[str, str | None]:
+        """Several attribute files of one directory (a netdev's), ``None`` where unreadable.
+
+        Opened relative to the directory, so the kernel resolves its path (a
+        ``/sys/class/net/eth0`` symlink) once instead of once per file.
+        """
+        try:
+            dfd = os.open(self._prefix + directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return dict.fromkeys(names)
+        out: dict[str, str | None] = {}
+        try:
+            for name in names:
+                try:
+                    out[name] = _read_fd(os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dfd))
+                except OSError:
+                    out[name] = None
+        finally:
+            os.close(dfd)
+        return out
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self._prefix + path))

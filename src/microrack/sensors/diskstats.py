@@ -10,8 +10,9 @@ from microrack.sensors._util import read_opt
 
 __all__ = ["DiskRates", "DiskStats", "disk_rates", "read_diskstats"]
 
-# node_exporter's default: partitions, ram disks, loop and floppy devices are left out.
-EXCLUDED_DEVICES = re.compile(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
+# node_exporter's default since 1.6: partitions, ram and zram disks, loop and floppy
+# devices are left out (1.5 still exported zram, which Raspberry Pi OS swaps on).
+EXCLUDED_DEVICES = re.compile(r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
 SECTOR_BYTES = 512.0
 
 
@@ -36,6 +37,8 @@ class DiskStats(NamedTuple):
     discard_time_s: float | None = None
     flush_requests: float | None = None
     flush_time_s: float | None = None
+    major: int = 0
+    minor: int = 0
 
 
 class DiskRates(NamedTuple):
@@ -52,17 +55,24 @@ class DiskRates(NamedTuple):
     queue_depth: float
 
 
-def read_diskstats(fs: HostFS) -> list[DiskStats]:
+def read_diskstats(fs: HostFS, exclude: re.Pattern[str] | None = EXCLUDED_DEVICES,
+                   include: re.Pattern[str] | None = None) -> list[DiskStats]:
+    """Devices of ``/proc/diskstats`` not matched by ``exclude`` (and matched by ``include``)."""
     text = read_opt(fs, "/proc/diskstats")
     if text is None:
         return []
     out: list[DiskStats] = []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 14 or EXCLUDED_DEVICES.match(parts[2]):
+        if len(parts) < 14:
+            continue
+        if exclude is not None and exclude.search(parts[2]):
+            continue
+        if include is not None and not include.search(parts[2]):
             continue
         try:
             v = [float(x) for x in parts[3:]]
+            major, minor = int(parts[0]), int(parts[1])
         except ValueError:
             continue
         extra: list[float | None] = [None] * 6
@@ -76,7 +86,8 @@ def read_diskstats(fs: HostFS) -> list[DiskStats]:
                 v[0], v[1], v[2] * SECTOR_BYTES, v[3] * 0.001,
                 v[4], v[5], v[6] * SECTOR_BYTES, v[7] * 0.001,
                 v[8], v[9] * 0.001, v[10] * 0.001,
-                *extra,
+                extra[0], extra[1], extra[2], extra[3], extra[4], extra[5],
+                major, minor,
             )
         )
     return out

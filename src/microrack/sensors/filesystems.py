@@ -14,8 +14,10 @@ from microrack.sensors._util import read_opt
 
 __all__ = ["Filesystem", "Mount", "read_filesystems", "read_mounts"]
 
+# Debian's package (1.5.0-1) default, which also leaves out /run, /mnt and /media;
+# upstream's is ^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|...)($|/)
 EXCLUDED_MOUNTPOINTS = re.compile(
-    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+    r"^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
 )
 EXCLUDED_FSTYPES = re.compile(
     r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs"
@@ -43,7 +45,8 @@ def _unescape(field: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
-def read_mounts(fs: HostFS) -> list[Mount]:
+def read_mounts(fs: HostFS, mount_points_exclude: re.Pattern[str] = EXCLUDED_MOUNTPOINTS,
+                fs_types_exclude: re.Pattern[str] = EXCLUDED_FSTYPES) -> list[Mount]:
     """Mounts of the host's init (``/proc/1/mounts``, else ``/proc/mounts``), pseudo fs skipped."""
     text = read_opt(fs, "/proc/1/mounts")
     if text is None:
@@ -57,7 +60,7 @@ def read_mounts(fs: HostFS) -> list[Mount]:
         if len(parts) < 4:
             continue
         device, mountpoint, fstype = _unescape(parts[0]), _unescape(parts[1]), parts[2]
-        if EXCLUDED_FSTYPES.match(fstype) or EXCLUDED_MOUNTPOINTS.match(mountpoint):
+        if fs_types_exclude.search(fstype) or mount_points_exclude.search(mountpoint):
             continue
         key = (device, mountpoint, fstype)
         if key in seen:
@@ -67,9 +70,10 @@ def read_mounts(fs: HostFS) -> list[Mount]:
     return out
 
 
-def read_filesystems(fs: HostFS) -> list[Filesystem]:
+def read_filesystems(fs: HostFS, mount_points_exclude: re.Pattern[str] = EXCLUDED_MOUNTPOINTS,
+                     fs_types_exclude: re.Pattern[str] = EXCLUDED_FSTYPES) -> list[Filesystem]:
     out: list[Filesystem] = []
-    for m in read_mounts(fs):
+    for m in read_mounts(fs, mount_points_exclude, fs_types_exclude):
         try:
             usage: FsUsage | None = fs.statvfs(m.mountpoint)
         except OSError:

@@ -20,7 +20,7 @@ __all__ = ["HwmonChip", "HwmonValue", "hwmon_power_watts", "read_hwmon"]
 BASE = "/sys/class/hwmon"
 SENSOR_TYPES = frozenset(
     ("vrm", "beep_enable", "update_interval", "in", "cpu", "fan", "pwm", "temp", "curr",
-     "power", "energy", "humidity", "intrusion")
+     "power", "energy", "humidity", "intrusion", "freq")
 )
 _FILENAME = re.compile(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<prop>.+))?$")
 
@@ -88,22 +88,40 @@ def _collect(fs: HostFS, d: str, values: dict[tuple[str, str], HwmonValue],
 
 
 def read_hwmon(fs: HostFS) -> list[HwmonChip]:
-    out: list[HwmonChip] = []
+    """Every chip under ``/sys/class/hwmon``, with a ``chip`` label unique among them.
+
+    Several hwmon directories can hang off one parent device (a Wi-Fi card's PHYs,
+    asus-wmi's pair); as current node_exporter does, colliding names get the
+    chip's ``name`` file as suffix, or its ``hwmonN`` directory name when that is
+    not distinct either.  A chip without a readable sensor is still listed.
+    """
+    entries: list[tuple[str, str, str]] = []
     for entry in list_opt(fs, BASE):
         d = f"{BASE}/{entry}"
         try:
             chip = _chip_id(fs, d)
         except OSError:
             continue
+        entries.append((d, chip, read_opt(fs, f"{d}/name") or ""))
+    chip_counts: dict[str, int] = {}
+    name_counts: dict[tuple[str, str], int] = {}
+    for _, chip, name in entries:
+        chip_counts[chip] = chip_counts.get(chip, 0) + 1
+        name_counts[(chip, name)] = name_counts.get((chip, name), 0) + 1
+    out: list[HwmonChip] = []
+    for d, chip, name in entries:
+        if chip_counts[chip] > 1:
+            suffix = clean_name(name)
+            if not suffix or name_counts[(chip, name)] > 1:
+                suffix = clean_name(d.rpartition("/")[2])
+            chip = f"{chip}_{suffix}"
         values: dict[tuple[str, str], HwmonValue] = {}
         labels: dict[str, str] = {}
         _collect(fs, d, values, labels)
         # Older drivers keep their sensor files on the device itself.
         if fs.exists(f"{d}/device"):
             _collect(fs, f"{d}/device", values, labels)
-        if not values and not labels:
-            continue
-        out.append(HwmonChip(chip, read_opt(fs, f"{d}/name"), tuple(values.values()), labels))
+        out.append(HwmonChip(chip, clean_name(name) or None, tuple(values.values()), labels))
     return out
 
 

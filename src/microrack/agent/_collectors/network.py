@@ -1,0 +1,448 @@
+"""Network collectors: netdev, netclass, netstat, sockstat, softnet, conntrack, arp, udp_queues."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import ClassVar
+
+from microrack.agent._collectors._text import read_optional, read_or_nodata
+from microrack.agent._families import PointSink
+from microrack.agent._registry import CollectorOptions, NoData
+from microrack.sample import MetricType
+from microrack.sensors import RECEIVE_FIELDS, TRANSMIT_FIELDS, HostFS, read_many, read_net_dev
+
+__all__ = [
+    "ArpCollector",
+    "ConntrackCollector",
+    "NetclassCollector",
+    "NetdevCollector",
+    "NetstatCollector",
+    "SockstatCollector",
+    "SoftnetCollector",
+    "UdpQueuesCollector",
+]
+
+
+class DeviceFilter:
+    """node_exporter's ``deviceFilter``: an include or an exclude pattern (not both)."""
+
+    __slots__ = ("exclude", "include")
+
+    def __init__(self, exclude: re.Pattern[str] | None, include: re.Pattern[str] | None) -> None:
+        # an include given replaces the (default) exclude
+        self.exclude, self.include = (None if include is not None else exclude), include
+
+    def ignored(self, name: str) -> bool:
+        if self.exclude is not None and self.exclude.search(name):
+            return True
+        return self.include is not None and not self.include.search(name)
+
+
+class NetdevCollector:
+    name: ClassVar[str] = "netdev"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+        self.filter = DeviceFilter(
+            options.regex("netdev_device_exclude"), options.regex("netdev_device_include")
+        )
+
+    def collect(self, out: PointSink) -> None:
+        read_or_nodata(self.fs, "/proc/net/dev")
+        for d in read_net_dev(self.fs):
+            if self.filter.ignored(d.device):
+                continue
+            # what node_exporter's default netlink read adds to /proc/net/dev's columns
+            nohandler = _sys_text(self.fs, f"/sys/class/net/{d.device}/statistics/rx_nohandler")
+            if nohandler is not None and nohandler.isdigit():
+                out.add_help("node_network_receive_nohandler_total", int(nohandler), "counter",
+                             "Network device statistic receive_nohandler.", device=d.device)
+            for field, v in zip(RECEIVE_FIELDS, d.receive, strict=True):
+                out.add_help(
+                    f"node_network_receive_{field}_total",
+                    v,
+                    "counter",
+                    f"Network device statistic receive_{field}.",
+                    device=d.device,
+                )
+            for field, v in zip(TRANSMIT_FIELDS, d.transmit, strict=True):
+                out.add_help(
+                    f"node_network_transmit_{field}_total",
+                    v,
+                    "counter",
+                    f"Network device statistic transmit_{field}.",
+                    device=d.device,
+                )
+
+
+# /sys/class/net/<dev>/<file> -> (metric suffix, type), in node_exporter's order
+_NETCLASS: tuple[tuple[str, str, MetricType], ...] = (
+    ("addr_assign_type", "address_assign_type", "gauge"),
+    ("carrier", "carrier", "gauge"),
+    ("carrier_changes", "carrier_changes_total", "counter"),
+    ("carrier_up_count", "carrier_up_changes_total", "counter"),
+    ("carrier_down_count", "carrier_down_changes_total", "counter"),
+    ("dev_id", "device_id", "gauge"),
+    ("dormant", "dormant", "gauge"),
+    ("flags", "flags", "gauge"),
+    ("ifindex", "iface_id", "gauge"),
+    ("iflink", "iface_link", "gauge"),
+    ("link_mode", "iface_link_mode", "gauge"),
+    ("mtu", "mtu_bytes", "gauge"),
+    ("name_assign_type", "name_assign_type", "gauge"),
+    ("netdev_group", "net_dev_group", "gauge"),
+    ("speed", "speed_bytes", "gauge"),
+    ("tx_queue_len", "transmit_queue_length", "gauge"),
+    ("type", "protocol_type", "gauge"),
+)
+
+
+_NETCLASS_FILES = ("operstate", "address", "broadcast", "duplex", "ifalias",
+                   *(f for f, _, _ in _NETCLASS))
+
+
+def _sys_text(fs: HostFS, path: str) -> str | None:
+    """A sysfs attribute; ``None`` where the driver refuses it (EINVAL on a virtual link)."""
+    try:
+        return fs.read_text(path).strip()
+    except OSError:
+        return None
+
+
+class NetclassCollector:
+    """``/sys/class/net/*``: operstate, info labels and every numeric attribute."""
+
+    name: ClassVar[str] = "netclass"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+        self.ignored = options.regex("netclass_ignored_devices")
+        self.ignore_invalid_speed = options.netclass_ignore_invalid_speed
+
+    def collect(self, out: PointSink) -> None:
+        base = "/sys/class/net"
+        try:
+            names = self.fs.listdir(base)
+        except FileNotFoundError as exc:
+            raise NoData(f"{base} not found") from exc
+        for dev in names:
+            if self.ignored is not None and self.ignored.search(dev):
+                continue
+            attrs = read_many(self.fs, f"{base}/{dev}", _NETCLASS_FILES)
+            operstate = attrs["operstate"]
+            if operstate is None:
+                continue  # not an interface directory (bonding_masters) or gone
+            operstate = operstate.strip()
+            out.add("node_network_up", 1 if operstate == "up" else 0, device=dev)
+            info = {k: (attrs[k] or "").strip() for k in ("address", "broadcast", "duplex",
+                                                           "ifalias")}
+            out.add("node_network_info", 1, device=dev, operstate=operstate, **info)
+            for fname, suffix, mtype in _NETCLASS:
+                text = (attrs[fname] or "").strip()
+                if not text:
+                    continue  # absent, or refused by the driver (EINVAL on a virtual link)
+                try:
+                    value = int(text, 0)
+                except ValueError:
+                    continue
+                if fname == "speed":
+                    if value < 0 and self.ignore_invalid_speed:
+                        continue  # -1: the driver does not know the speed
+                    value = int(value * 1000 * 1000 / 8)  # Go's int64(speed*1000*1000/8)
+                metric = f"node_network_{suffix}"
+                out.add_help(metric, value, mtype, f"Network device property: {suffix}",
+                             device=dev)
+
+
+def parse_netstat(text: str, path: str) -> dict[str, dict[str, str]]:
+    """``/proc/net/netstat`` and ``/proc/net/snmp``: pairs of header and value lines."""
+    stats: dict[str, dict[str, str]] = {}
+    lines = text.splitlines()
+    if len(lines) % 2:
+        raise ValueError(f"{path}: odd number of lines (truncated?)")
+    for names_line, values_line in zip(lines[::2], lines[1::2], strict=True):
+        names, values = names_line.split(" "), values_line.split(" ")
+        protocol = names[0].removesuffix(":")
+        if len(names) != len(values) or values[0].removesuffix(":") != protocol:
+            raise ValueError(f"{path}: field count mismatch in {protocol}")
+        stats[protocol] = dict(zip(names[1:], values[1:], strict=True))
+    return stats
+
+
+def parse_snmp6(text: str) -> dict[str, dict[str, str]]:
+    """``/proc/net/snmp6``: ``Ip6InReceives 123`` lines, protocol up to the first ``6``."""
+    stats: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        six = parts[0].find("6")
+        if six != -1:
+            stats.setdefault(parts[0][: six + 1], {})[parts[0][six + 1 :]] = parts[1]
+    return stats
+
+
+class NetstatCollector:
+    name: ClassVar[str] = "netstat"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+        pattern = options.regex("netstat_fields")
+        assert pattern is not None
+        self.pattern = pattern
+        self._wanted: dict[tuple[str, str], tuple[str, str] | None] = {}  # -> (name, help)
+
+    def _want(self, protocol: str, name: str) -> tuple[str, str] | None:
+        key = (protocol, name)
+        if key not in self._wanted:  # the field set is fixed per kernel: match each once
+            field = f"{protocol}_{name}"
+            self._wanted[key] = (
+                (f"node_netstat_{field}", f"Statistic {protocol}{name}.")
+                if self.pattern.search(field)
+                else None
+            )
+        return self._wanted[key]
+
+    def collect(self, out: PointSink) -> None:
+        stats = parse_netstat(read_or_nodata(self.fs, "/proc/net/netstat"), "/proc/net/netstat")
+        stats.update(parse_netstat(read_or_nodata(self.fs, "/proc/net/snmp"), "/proc/net/snmp"))
+        snmp6 = read_optional(self.fs, "/proc/net/snmp6")  # absent with IPv6 off
+        if snmp6 is not None:
+            stats.update(parse_snmp6(snmp6))
+        for protocol in sorted(stats):
+            for name, raw in sorted(stats[protocol].items()):
+                value = float(raw)  # every field must parse, exported or not (node_exporter's)
+                want = self._want(protocol, name)
+                if want is not None:
+                    out.add_help(want[0], value, "untyped", want[1])
+
+
+def parse_sockstat(text: str) -> tuple[int | None, list[tuple[str, dict[str, int]]]]:
+    """``/proc/net/sockstat{,6}`` -> (sockets used, [(protocol, {field: value})])."""
+    used = None
+    protocols: list[tuple[str, dict[str, int]]] = []
+    for line in text.splitlines():
+        head, sep, rest = line.partition(":")
+        if not sep:
+            continue
+        parts = rest.split()
+        if len(parts) % 2:
+            raise ValueError(f"sockstat: odd number of fields in {line!r}")
+        fields = {parts[i]: int(parts[i + 1]) for i in range(0, len(parts), 2)}
+        if head == "sockets":
+            used = fields.get("used")
+        else:
+            protocols.append((head, fields))
+    return used, protocols
+
+
+_SOCKSTAT_FIELDS = ("inuse", "orphan", "tw", "alloc", "mem", "memory")
+
+
+class SockstatCollector:
+    """``/proc/net/sockstat`` and ``sockstat6``; either may be absent (IPv4 or IPv6 off)."""
+
+    name: ClassVar[str] = "sockstat"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+        self.page_size = os.sysconf("SC_PAGE_SIZE")
+
+    def collect(self, out: PointSink) -> None:
+        for path, v6 in (("/proc/net/sockstat", False), ("/proc/net/sockstat6", True)):
+            text = read_optional(self.fs, path)
+            if text is None:
+                continue
+            used, protocols = parse_sockstat(text)
+            if not v6 and used is not None:
+                out.add_help(
+                    "node_sockstat_sockets_used", used, "gauge", "Number of IPv4 sockets in use."
+                )
+            for proto, fields in protocols:
+                if "mem" in fields:
+                    fields["mem_bytes"] = fields["mem"] * self.page_size
+                for field in (*_SOCKSTAT_FIELDS, "mem_bytes"):
+                    if field in fields:
+                        out.add_help(
+                            f"node_sockstat_{proto}_{field}",
+                            fields[field],
+                            "gauge",
+                            f"Number of {proto} sockets in state {field}.",
+                        )
+
+
+_SOFTNET = (
+    (0, "node_softnet_processed_total", "counter", "Number of processed packets"),
+    (1, "node_softnet_dropped_total", "counter", "Number of dropped packets"),
+    (
+        2,
+        "node_softnet_times_squeezed_total",
+        "counter",
+        "Number of times processing packets ran out of quota",
+    ),
+    (
+        8,
+        "node_softnet_cpu_collision_total",
+        "counter",
+        "Number of collision occur while obtaining device lock while transmitting",
+    ),
+    (9, "node_softnet_received_rps_total", "counter", "Number of times cpu woken up received_rps"),
+    (
+        10,
+        "node_softnet_flow_limit_count_total",
+        "counter",
+        "Number of times flow limit has been reached",
+    ),
+    (11, "node_softnet_backlog_len", "gauge", "Softnet backlog status"),
+)
+
+
+class SoftnetCollector:
+    """``/proc/net/softnet_stat``: one line of hex counters per online CPU."""
+
+    name: ClassVar[str] = "softnet"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+
+    def collect(self, out: PointSink) -> None:
+        text = read_or_nodata(self.fs, "/proc/net/softnet_stat")
+        rows = [[int(v, 16) for v in line.split()] for line in text.splitlines() if line.strip()]
+        for n, cols in enumerate(rows):
+            if len(cols) < 9:
+                raise ValueError(f"softnet_stat: {len(cols)} columns, expected at least 9")
+            # Linux 5.10+ writes the cpu index (offline cpus have no line); older: line number
+            cpu = str(cols[12]) if len(cols) >= 13 else str(n)
+            for col, metric, mtype, help_text in _SOFTNET:
+                if col < len(cols):
+                    out.add_help(metric, cols[col], mtype, help_text, cpu=cpu)  # type: ignore[arg-type]
+
+
+_CONNTRACK_STATS = (
+    ("found", "Number of searched entries which were successful."),
+    ("invalid", "Number of packets seen which can not be tracked."),
+    ("ignore", "Number of packets seen which are already connected to a conntrack entry."),
+    ("insert", "Number of entries inserted into the list."),
+    ("insert_failed", "Number of entries for which list insertion was attempted but failed."),
+    ("drop", "Number of packets dropped due to conntrack failure."),
+    (
+        "early_drop",
+        "Number of dropped conntrack entries to make room for new ones, if maximum "
+        "table size was reached.",
+    ),
+    (
+        "search_restart",
+        "Number of conntrack table lookups which had to be restarted due to hashtable resizes.",
+    ),
+)
+
+
+class ConntrackCollector:
+    """nf_conntrack table use and per-cpu statistics (summed), when the module is loaded."""
+
+    name: ClassVar[str] = "conntrack"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+
+    def collect(self, out: PointSink) -> None:
+        base = "/proc/sys/net/netfilter"
+        count = int(read_or_nodata(self.fs, f"{base}/nf_conntrack_count").strip())
+        out.add_help(
+            "node_nf_conntrack_entries",
+            count,
+            "gauge",
+            "Number of currently allocated flow entries for connection tracking.",
+        )
+        limit = int(read_or_nodata(self.fs, f"{base}/nf_conntrack_max").strip())
+        out.add_help(
+            "node_nf_conntrack_entries_limit",
+            limit,
+            "gauge",
+            "Maximum size of connection tracking table.",
+        )
+        lines = read_or_nodata(self.fs, "/proc/net/stat/nf_conntrack").splitlines()
+        header = lines[0].split()
+        sums = dict.fromkeys(header, 0)
+        for line in lines[1:]:
+            values = line.split()
+            if len(values) != len(header):
+                raise ValueError("nf_conntrack stat: field count mismatch")
+            for k, v in zip(header, values, strict=True):
+                sums[k] += int(v, 16)
+        for field, help_text in _CONNTRACK_STATS:
+            if field in sums:
+                out.add_help(f"node_nf_conntrack_stat_{field}", sums[field], "gauge", help_text)
+
+
+class ArpCollector:
+    """``/proc/net/arp``: neighbour entries per device."""
+
+    name: ClassVar[str] = "arp"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+        self.filter = DeviceFilter(
+            options.regex("arp_device_exclude"), options.regex("arp_device_include")
+        )
+
+    def collect(self, out: PointSink) -> None:
+        entries: dict[str, int] = {}
+        for line in read_or_nodata(self.fs, "/proc/net/arp").splitlines():
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) < 6:
+                raise ValueError("unexpected ARP table format")
+            if cols[0] != "IP":
+                entries[cols[-1]] = entries.get(cols[-1], 0) + 1
+        for dev in sorted(entries):
+            if not self.filter.ignored(dev):
+                out.add_help(
+                    "node_arp_entries", entries[dev], "gauge", "ARP entries by device", device=dev
+                )
+
+
+def udp_queue_sums(text: str) -> tuple[int, int]:
+    """``/proc/net/udp{,6}`` -> (tx_queue, rx_queue) bytes summed over sockets."""
+    tx = rx = 0
+    for line in text.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 5:
+            continue
+        t, sep, r = cols[4].partition(":")
+        if not sep:
+            raise ValueError(f"udp: bad tx_queue:rx_queue field {cols[4]!r}")
+        tx += int(t, 16)
+        rx += int(r, 16)
+    return tx, rx
+
+
+class UdpQueuesCollector:
+    name: ClassVar[str] = "udp_queues"
+    default: ClassVar[bool] = True
+
+    def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
+        self.fs = fs
+
+    def collect(self, out: PointSink) -> None:
+        found = False
+        for path, ip in (("/proc/net/udp", "v4"), ("/proc/net/udp6", "v6")):
+            text = read_optional(self.fs, path)
+            if text is None:
+                continue
+            found = True
+            tx, rx = udp_queue_sums(text)
+            help_text = "Number of allocated memory in the kernel for UDP datagrams in bytes."
+            out.add_help("node_udp_queues", tx, "gauge", help_text, queue="tx", ip=ip)
+            out.add_help("node_udp_queues", rx, "gauge", help_text, queue="rx", ip=ip)
+        if not found:
+            raise NoData("neither /proc/net/udp nor /proc/net/udp6 exists")
