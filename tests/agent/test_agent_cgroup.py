@@ -96,10 +96,16 @@ def test_k3s_systemd_v2_series_by_series(tmp_path: Path) -> None:
     assert one(v, "container_processes", id=WEB_V2)[1] == 1
     assert one(v, "container_last_seen", id=WEB_V2)[1] == 1700000000.0
 
-    # The sandbox is the pod's "POD" container; the guaranteed pod's container has no
-    # state file, so only what its path says.
-    sandbox = one(v, "container_memory_usage_bytes", container_id=T.CID_WEB_PAUSE)[0]
+    # Pod sandboxes ("pause") hold no workload: left out unless asked for, and counted.
+    assert not series(v, "container_memory_usage_bytes", container_id=T.CID_WEB_PAUSE)
+    assert one(v, "microrack_cgroups", kind="sandbox")[1] == 1
+    sandbox = one(
+        collect(tmp_path, sandboxes=True),
+        "container_memory_usage_bytes",
+        container_id=T.CID_WEB_PAUSE,
+    )[0]
     assert sandbox["container"] == "POD" and sandbox["pod"] == "web-7d9f"
+    # The guaranteed pod's container has no state file: only what its path says.
     db = one(v, "container_memory_usage_bytes", container_id=T.CID_DB)[0]
     assert db["qos_class"] == "guaranteed" and db["pod_uid"] == T.UID_GUAR
     assert "name" not in db and "image" not in db
@@ -119,7 +125,7 @@ def test_k3s_systemd_v2_series_by_series(tmp_path: Path) -> None:
     assert one(v, "microrack_kube_pods", qos_class="guaranteed")[1] == 1
     # The sandbox is not counted as a container.
     assert one(v, "microrack_kube_containers", qos_class="burstable")[1] == 1
-    assert one(v, "microrack_containers", runtime="containerd")[1] == 4
+    assert one(v, "microrack_containers", runtime="containerd")[1] == 3
     assert one(v, "microrack_containers_oom_killed")[1] == 1
     assert one(v, "microrack_cgroup_info")[0] == {"version": "v2"}
     for name, _labels in v:

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from microrack.sample import MetricType, Point, SeriesKey
 from microrack.sensors import HostFS
 from microrack.sensors.cgroup import CgroupLayout, CgroupStats, detect_layout, read_cgroups
-from microrack.sensors.containers import ContainerIdentity, RuntimeMetadata, identify
+from microrack.sensors.containers import ContainerIdentity, Metadata, RuntimeMetadata, identify
 
 __all__ = ["CGROUP_HELP", "CgroupCollector", "CgroupOptions"]
 
@@ -98,6 +99,8 @@ class CgroupOptions:
     """Leave out cgroup paths matching this regular expression, with their descendants."""
     containers_only: bool = False
     """Only containers and pods, plus the root (cAdvisor's ``--docker_only``)."""
+    sandboxes: bool = False
+    """Also the pods' sandbox ("pause") containers, which hold no workload."""
 
 
 class CgroupCollector:
@@ -121,6 +124,10 @@ class CgroupCollector:
         self._meta = RuntimeMetadata(fs)
         self._devices: dict[str, str] = {}
         self._prev_cfs: dict[str, tuple[float, float]] = {}
+        self._who: dict[str, tuple[ContainerIdentity, Metadata]] = {}
+        self._skipped_sandboxes = 0
+        self._seen_ids: set[str] = set()
+        self._emitters: dict[str, _Emitter] = {}
 
     @property
     def layout(self) -> CgroupLayout:
@@ -128,10 +135,25 @@ class CgroupCollector:
             self._layout = detect_layout(self.fs)
         return self._layout
 
-    def _keep(self, path: str) -> bool:
-        if self._include is not None and path != "/" and not self._include.search(path):
-            return False
-        return not (self._exclude is not None and self._exclude.search(path))
+    def _wanted(self, path: str) -> bool:
+        """Whether to read a cgroup: the selection flags, then who it is."""
+        if path != "/":
+            if self._include is not None and not self._include.search(path):
+                return False
+            if self._exclude is not None and self._exclude.search(path):
+                return False
+        ident = identify(path)
+        meta = self._meta.lookup(ident)
+        if ident.container_id:
+            self._seen_ids.add(ident.container_id)
+        if path != "/":
+            if self.options.containers_only and ident.kind not in ("container", "pod"):
+                return False
+            if meta.sandbox and not self.options.sandboxes:
+                self._skipped_sandboxes += 1
+                return False
+        self._who[path] = (ident, meta)
+        return True
 
     def _prune(self, path: str) -> bool:
         return self._exclude is not None and path != "/" and bool(self._exclude.search(path))
@@ -150,27 +172,21 @@ class CgroupCollector:
         layout = self.layout
         if layout.version == "none":
             return []
+        self._who = {}
+        self._seen_ids = set()
+        self._skipped_sandboxes = 0
         stats = read_cgroups(
-            self.fs, layout, max_depth=self.options.max_depth, keep=self._keep, prune=self._prune
+            self.fs,
+            layout,
+            max_depth=self.options.max_depth,
+            keep=self._wanted,
+            prune=self._prune,
         )
         out = []
-        live: set[str] = set()
         for st in stats:
-            ident = identify(st.path)
-            if (
-                self.options.containers_only
-                and st.path != "/"
-                and ident.kind
-                not in (
-                    "container",
-                    "pod",
-                )
-            ):
-                continue
+            ident, meta = self._who[st.path]
             labels = {"id": st.path}
-            meta = self._meta.lookup(ident)
             if ident.container_id:
-                live.add(ident.container_id)
                 labels["container_id"] = ident.container_id
             for key, value in (
                 ("pod_uid", ident.pod_uid or meta.pod_uid),
@@ -184,7 +200,7 @@ class CgroupCollector:
                 if value:
                     labels[key] = value
             out.append((st, ident, labels))
-        self._meta.forget_except(live)
+        self._meta.forget_except(self._seen_ids)
         # A pod's own cgroup has no state file: it takes its name from its containers'.
         pods = {
             lab["pod_uid"]: (lab["pod"], lab.get("namespace", ""))
@@ -199,9 +215,18 @@ class CgroupCollector:
                     lab["namespace"] = namespace
         return out
 
+    def _emitter(self, path: str, labels: dict[str, str]) -> _Emitter:
+        """One cgroup's series keys, kept across collections while its labels stay the same."""
+        frozen = tuple(sorted(labels.items()))
+        em = self._emitters.get(path)
+        if em is None or em.labels != frozen:
+            em = self._emitters[path] = _Emitter(frozen)
+        return em
+
     def collect(self, out: object) -> None:
-        """Emit into a point sink with ``add(name, value, type, **labels)``."""
+        """Emit into a point sink (``add(name, value, type, **labels)`` and ``points``)."""
         add = out.add  # type: ignore[attr-defined]
+        points: list[Point] = out.points  # type: ignore[attr-defined]
         layout = self.layout
         add("microrack_cgroup_info", 1, "gauge", version=layout.version)
         rows = self.read()
@@ -212,10 +237,12 @@ class CgroupCollector:
         runtimes: dict[str, int] = {}
         oom_killed = 0
         cfs_now: dict[str, tuple[float, float]] = {}
+        emitters: dict[str, _Emitter] = {}
         for st, ident, labels in rows:
             kinds[ident.kind] = kinds.get(ident.kind, 0) + 1
-            _emit(add, st, labels, self._device)
-            add("container_last_seen", now, "gauge", **labels)
+            em = emitters[st.path] = self._emitter(st.path, labels)
+            em.emit(points, st, self._device)
+            em.put(points, "container_last_seen", now, "gauge")
             if ident.kind == "pod" and ident.qos_class in pods:
                 pods[ident.qos_class] += 1
                 if st.cfs_periods is not None and st.cfs_throttled_periods is not None:
@@ -239,6 +266,9 @@ class CgroupCollector:
                 if st.oom_kills:
                     oom_killed += 1
         self._prev_cfs = cfs_now
+        self._emitters = emitters
+        if self._skipped_sandboxes:
+            kinds["sandbox"] = self._skipped_sandboxes
         for kind, n in sorted(kinds.items()):
             add("microrack_cgroups", n, "gauge", kind=kind)
         if kinds.get("pod") or kinds.get("qos"):
@@ -251,52 +281,71 @@ class CgroupCollector:
         add("microrack_containers_oom_killed", oom_killed, "gauge")
 
 
-def _emit(
-    add: Callable[..., None],
-    st: CgroupStats,
-    labels: dict[str, str],
-    device: Callable[[str], str],
-) -> None:
-    add("container_cpu_usage_seconds_total", st.cpu_usage_s, "counter", cpu="total", **labels)
-    add("container_cpu_user_seconds_total", st.cpu_user_s, "counter", **labels)
-    add("container_cpu_system_seconds_total", st.cpu_system_s, "counter", **labels)
-    add("container_cpu_cfs_periods_total", st.cfs_periods, "counter", **labels)
-    add("container_cpu_cfs_throttled_periods_total", st.cfs_throttled_periods, "counter", **labels)
-    add("container_cpu_cfs_throttled_seconds_total", st.cfs_throttled_s, "counter", **labels)
-    if st.cpu_quota_us is not None and st.cpu_quota_us > 0:
-        # cAdvisor reports a quota only where one is set (-1 and "max" mean none).
-        add("container_spec_cpu_quota", st.cpu_quota_us, "gauge", **labels)
-        add("container_spec_cpu_period", st.cpu_period_us, "gauge", **labels)
-    add("container_spec_cpu_shares", st.cpu_shares, "gauge", **labels)
-    add("container_memory_usage_bytes", st.memory_usage_bytes, "gauge", **labels)
-    add("container_memory_working_set_bytes", st.memory_working_set_bytes, "gauge", **labels)
-    add("container_memory_rss", st.memory_rss_bytes, "gauge", **labels)
-    add("container_memory_cache", st.memory_cache_bytes, "gauge", **labels)
-    add("container_memory_swap", st.memory_swap_bytes, "gauge", **labels)
-    add("container_spec_memory_limit_bytes", st.memory_limit_bytes, "gauge", **labels)
-    add("container_oom_events_total", st.oom_kills, "counter", **labels)
-    for io in st.io:
-        dev = device(io.device)
-        add("container_fs_reads_bytes_total", io.read_bytes, "counter", device=dev, **labels)
-        add("container_fs_writes_bytes_total", io.write_bytes, "counter", device=dev, **labels)
-        add("container_fs_reads_total", io.reads, "counter", device=dev, **labels)
-        add("container_fs_writes_total", io.writes, "counter", device=dev, **labels)
-    for resource, pressure in (
-        ("cpu", st.cpu_pressure),
-        ("memory", st.memory_pressure),
-        ("io", st.io_pressure),
-    ):
-        if pressure is not None:
-            add(
-                f"container_pressure_{resource}_waiting_seconds_total",
-                pressure.some_s,
-                "counter",
-                **labels,
+class _Emitter:
+    """Appends one cgroup's points, building each series key once."""
+
+    __slots__ = ("keys", "labels")
+
+    def __init__(self, labels: tuple[tuple[str, str], ...]) -> None:
+        self.labels = labels
+        self.keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
+
+    def put(
+        self,
+        points: list[Point],
+        metric: str,
+        value: float | None,
+        mtype: MetricType,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        if value is None:
+            return
+        key = self.keys.get((metric, extra))
+        if key is None:
+            key = self.keys[(metric, extra)] = SeriesKey(
+                metric, tuple(sorted(self.labels + extra)), mtype
             )
-            add(
-                f"container_pressure_{resource}_stalled_seconds_total",
-                pressure.full_s,
-                "counter",
-                **labels,
-            )
-    add("container_processes", st.processes, "gauge", **labels)
+        points.append(Point(key, float(value)))
+
+    def emit(self, points: list[Point], st: CgroupStats, device: Callable[[str], str]) -> None:
+        put = self.put
+        put(points, "container_cpu_usage_seconds_total", st.cpu_usage_s, "counter", _TOTAL)
+        put(points, "container_cpu_user_seconds_total", st.cpu_user_s, "counter")
+        put(points, "container_cpu_system_seconds_total", st.cpu_system_s, "counter")
+        put(points, "container_cpu_cfs_periods_total", st.cfs_periods, "counter")
+        put(
+            points, "container_cpu_cfs_throttled_periods_total", st.cfs_throttled_periods, "counter"
+        )
+        put(points, "container_cpu_cfs_throttled_seconds_total", st.cfs_throttled_s, "counter")
+        if st.cpu_quota_us is not None and st.cpu_quota_us > 0:
+            # cAdvisor reports a quota only where one is set (-1 and "max" mean none).
+            put(points, "container_spec_cpu_quota", st.cpu_quota_us, "gauge")
+            put(points, "container_spec_cpu_period", st.cpu_period_us, "gauge")
+        put(points, "container_spec_cpu_shares", st.cpu_shares, "gauge")
+        put(points, "container_memory_usage_bytes", st.memory_usage_bytes, "gauge")
+        put(points, "container_memory_working_set_bytes", st.memory_working_set_bytes, "gauge")
+        put(points, "container_memory_rss", st.memory_rss_bytes, "gauge")
+        put(points, "container_memory_cache", st.memory_cache_bytes, "gauge")
+        put(points, "container_memory_swap", st.memory_swap_bytes, "gauge")
+        put(points, "container_spec_memory_limit_bytes", st.memory_limit_bytes, "gauge")
+        put(points, "container_oom_events_total", st.oom_kills, "counter")
+        for io in st.io:
+            dev = (("device", device(io.device)),)
+            put(points, "container_fs_reads_bytes_total", io.read_bytes, "counter", dev)
+            put(points, "container_fs_writes_bytes_total", io.write_bytes, "counter", dev)
+            put(points, "container_fs_reads_total", io.reads, "counter", dev)
+            put(points, "container_fs_writes_total", io.writes, "counter", dev)
+        for resource, pressure in (
+            ("cpu", st.cpu_pressure),
+            ("memory", st.memory_pressure),
+            ("io", st.io_pressure),
+        ):
+            if pressure is not None:
+                put(points, _WAITING[resource], pressure.some_s, "counter")
+                put(points, _STALLED[resource], pressure.full_s, "counter")
+        put(points, "container_processes", st.processes, "gauge")
+
+
+_TOTAL = (("cpu", "total"),)
+_WAITING = {r: f"container_pressure_{r}_waiting_seconds_total" for r in ("cpu", "memory", "io")}
+_STALLED = {r: f"container_pressure_{r}_stalled_seconds_total" for r in ("cpu", "memory", "io")}
