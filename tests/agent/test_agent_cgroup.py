@@ -300,3 +300,37 @@ def test_pressure_parser_edge_cases(tmp_path: Path) -> None:
     (tmp_path / "q").write_text("garbage\n")
     assert read_pressure(fs, "/q") is None
     assert read_pressure(fs, "/missing") is None
+
+
+def test_container_throttling_and_a_new_oom_kill(tmp_path: Path) -> None:
+    T.k3s_systemd_v2(tmp_path)
+    now = [1000.0]
+    col = CgroupCollector(LocalFS(str(tmp_path)), clock=lambda: now[0])
+
+    def points() -> dict[str, float]:
+        sink = PointSink({})
+        col.collect(sink)
+        return {p.key.name: p.value for p in sink.points if p.key.label("id") == WEB_V2}
+
+    first = points()
+    # Counts seen at start say nothing about when: no age, no ratio yet.
+    assert "microrack_container_oom_kill_age_seconds" not in first
+    assert "microrack_container_cpu_throttled_ratio" not in first
+    d = tmp_path / "sys/fs/cgroup" / WEB_V2.strip("/")
+    stat = (d / "cpu.stat").read_text()
+    (d / "cpu.stat").write_text(
+        stat.replace("nr_periods 1000", "nr_periods 1200").replace(
+            "nr_throttled 300", "nr_throttled 380"
+        )
+    )
+    (d / "memory.events").write_text(
+        (d / "memory.events").read_text().replace("oom_kill 2", "oom_kill 3")
+    )
+    now[0] = 1005.0
+    second = points()
+    assert second["microrack_container_cpu_throttled_ratio"] == pytest.approx(0.4)
+    assert second["microrack_container_oom_kill_age_seconds"] == 0.0
+    now[0] = 1065.0
+    third = points()
+    assert third["microrack_container_oom_kill_age_seconds"] == 60.0
+    assert third["microrack_container_cpu_throttled_ratio"] == 0.0

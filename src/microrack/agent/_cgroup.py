@@ -82,6 +82,13 @@ CGROUP_HELP: dict[str, str] = {
     "microrack_pod_cpu_throttled_ratio": (
         "Share of CFS periods in which the pod was throttled, over the last collection interval."
     ),
+    "microrack_container_cpu_throttled_ratio": (
+        "Share of CFS periods in which the container was throttled, over the last collection "
+        "interval."
+    ),
+    "microrack_container_oom_kill_age_seconds": (
+        "Seconds since the agent saw the kernel's OOM killer kill a process in the container."
+    ),
 }
 
 _QOS_CLASSES = ("guaranteed", "burstable", "besteffort")
@@ -124,6 +131,7 @@ class CgroupCollector:
         self._meta = RuntimeMetadata(fs)
         self._devices: dict[str, str] = {}
         self._prev_cfs: dict[str, tuple[float, float]] = {}
+        self._oom: dict[str, tuple[float, float | None]] = {}
         self._who: dict[str, tuple[ContainerIdentity, Metadata]] = {}
         self._skipped_sandboxes = 0
         self._seen_ids: set[str] = set()
@@ -223,6 +231,35 @@ class CgroupCollector:
             em = self._emitters[path] = _Emitter(frozen)
         return em
 
+    def _throttled_ratio(
+        self, st: CgroupStats, cfs_now: dict[str, tuple[float, float]]
+    ) -> float | None:
+        """Throttled share of the CFS periods since the previous collection."""
+        if st.cfs_periods is None or st.cfs_throttled_periods is None:
+            return None
+        cfs_now[st.path] = (st.cfs_periods, st.cfs_throttled_periods)
+        before = self._prev_cfs.get(st.path)
+        if before is None:
+            return None
+        periods = st.cfs_periods - before[0]
+        throttled = st.cfs_throttled_periods - before[1]
+        if periods <= 0 or throttled < 0:
+            return None
+        return min(1.0, throttled / periods)
+
+    def _oom_age(
+        self, st: CgroupStats, now: float, oom_now: dict[str, tuple[float, float | None]]
+    ) -> float | None:
+        """Seconds since this agent saw the container's OOM-kill count rise, once it has."""
+        if st.oom_kills is None:
+            return None
+        before = self._oom.get(st.path)
+        seen = before[1] if before is not None else None
+        if before is not None and st.oom_kills > before[0]:
+            seen = now
+        oom_now[st.path] = (st.oom_kills, seen)
+        return None if seen is None else max(0.0, now - seen)
+
     def collect(self, out: object) -> None:
         """Emit into a point sink (``add(name, value, type, **labels)`` and ``points``)."""
         add = out.add  # type: ignore[attr-defined]
@@ -237,27 +274,21 @@ class CgroupCollector:
         runtimes: dict[str, int] = {}
         oom_killed = 0
         cfs_now: dict[str, tuple[float, float]] = {}
+        oom_now: dict[str, tuple[float, float | None]] = {}
         emitters: dict[str, _Emitter] = {}
         for st, ident, labels in rows:
             kinds[ident.kind] = kinds.get(ident.kind, 0) + 1
             em = emitters[st.path] = self._emitter(st.path, labels)
             em.emit(points, st, self._device)
             em.put(points, "container_last_seen", now, "gauge")
+            if ident.kind in ("pod", "container"):
+                ratio = self._throttled_ratio(st, cfs_now)
+                if ident.kind == "pod":
+                    em.put(points, "microrack_pod_cpu_throttled_ratio", ratio, "gauge")
+                else:
+                    em.put(points, "microrack_container_cpu_throttled_ratio", ratio, "gauge")
             if ident.kind == "pod" and ident.qos_class in pods:
                 pods[ident.qos_class] += 1
-                if st.cfs_periods is not None and st.cfs_throttled_periods is not None:
-                    cfs_now[st.path] = (st.cfs_periods, st.cfs_throttled_periods)
-                    before = self._prev_cfs.get(st.path)
-                    if before is not None:
-                        periods = st.cfs_periods - before[0]
-                        throttled = st.cfs_throttled_periods - before[1]
-                        if periods > 0 and throttled >= 0:
-                            add(
-                                "microrack_pod_cpu_throttled_ratio",
-                                min(1.0, throttled / periods),
-                                "gauge",
-                                **{k: v for k, v in labels.items() if k != "id"},
-                            )
             elif ident.kind == "container":
                 if labels.get("container") != "POD" and ident.qos_class in kube_containers:
                     kube_containers[ident.qos_class] += 1
@@ -265,7 +296,10 @@ class CgroupCollector:
                 runtimes[runtime] = runtimes.get(runtime, 0) + 1
                 if st.oom_kills:
                     oom_killed += 1
+                age = self._oom_age(st, now, oom_now)
+                em.put(points, "microrack_container_oom_kill_age_seconds", age, "gauge")
         self._prev_cfs = cfs_now
+        self._oom = oom_now
         self._emitters = emitters
         if self._skipped_sandboxes:
             kinds["sandbox"] = self._skipped_sandboxes
