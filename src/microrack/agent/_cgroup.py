@@ -243,8 +243,10 @@ class CgroupCollector:
             return None
         periods = st.cfs_periods - before[0]
         throttled = st.cfs_throttled_periods - before[1]
-        if periods <= 0 or throttled < 0:
-            return None
+        if periods < 0 or throttled < 0:
+            return None  # counters went back: a new cgroup under the same path
+        if periods == 0:
+            return 0.0  # no CFS period ran: the cgroup was idle, nothing was throttled
         return min(1.0, throttled / periods)
 
     def _oom_age(
