@@ -147,10 +147,15 @@ def test_pod_throttled_share_over_the_interval(tmp_path: Path) -> None:
     (pod / "cpu.stat").write_text(text)
     second = PointSink({})
     col.collect(second)
-    ratios = [p for p in second.points if p.key.name == "microrack_pod_cpu_throttled_ratio"]
-    assert len(ratios) == 1
-    assert ratios[0].value == pytest.approx(0.25)
-    assert ratios[0].key.label("pod") == "web-7d9f"
+    ratios = {
+        p.key.label("pod_uid"): p
+        for p in second.points
+        if p.key.name == "microrack_pod_cpu_throttled_ratio"
+    }
+    assert ratios[T.UID_BURST].value == pytest.approx(0.25)
+    assert ratios[T.UID_BURST].key.label("pod") == "web-7d9f"
+    # The other pods ran no CFS period in between: nothing throttled.
+    assert ratios[T.UID_BEST].value == 0.0 and ratios[T.UID_GUAR].value == 0.0
 
 
 def test_k3s_cgroupfs_v1_series_by_series(tmp_path: Path) -> None:
