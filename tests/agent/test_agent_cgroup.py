@@ -339,3 +339,33 @@ def test_container_throttling_and_a_new_oom_kill(tmp_path: Path) -> None:
     third = points()
     assert third["microrack_container_oom_kill_age_seconds"] == 60.0
     assert third["microrack_container_cpu_throttled_ratio"] == 0.0
+
+
+def test_limits_are_reread_every_few_collections_and_at_once_for_new_cgroups(
+    tmp_path: Path,
+) -> None:
+    from microrack.agent._cgroup import SPEC_EVERY
+
+    T.k3s_systemd_v2(tmp_path)
+    col = CgroupCollector(LocalFS(str(tmp_path)))
+
+    def limits() -> dict[str, float]:
+        sink = PointSink({})
+        col.collect(sink)
+        return {
+            str(p.key.label("id")): p.value
+            for p in sink.points
+            if p.key.name == "container_spec_memory_limit_bytes"
+        }
+
+    assert limits()[WEB_V2] == 256 * MiB
+    d = tmp_path / "sys/fs/cgroup" / WEB_V2.strip("/")
+    (d / "memory.max").write_text(f"{128 * MiB}\n")
+    new = "/system.slice/new.service"
+    T.v2_cgroup(tmp_path, new, T.Usage(limit=64 * MiB))
+    second = limits()
+    assert second[WEB_V2] == 256 * MiB  # not reread yet
+    assert second[new] == 64 * MiB  # a new cgroup's limits are read at once
+    for _ in range(SPEC_EVERY - 2):
+        limits()
+    assert limits()[WEB_V2] == 128 * MiB

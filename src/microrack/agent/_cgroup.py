@@ -92,6 +92,12 @@ CGROUP_HELP: dict[str, str] = {
 }
 
 _QOS_CLASSES = ("guaranteed", "burstable", "besteffort")
+SPEC_EVERY = 12
+_Spec = tuple[float | None, float | None, float | None, float | None]
+
+
+def _spec_of(st: CgroupStats) -> _Spec:
+    return (st.cpu_quota_us, st.cpu_period_us, st.cpu_shares, st.memory_limit_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,8 @@ class CgroupCollector:
         self._devices: dict[str, str] = {}
         self._prev_cfs: dict[str, tuple[float, float]] = {}
         self._oom: dict[str, tuple[float, float | None]] = {}
+        self._spec: dict[str, _Spec] = {}
+        self._collections = 0
         self._who: dict[str, tuple[ContainerIdentity, Metadata]] = {}
         self._skipped_sandboxes = 0
         self._seen_ids: set[str] = set()
@@ -163,6 +171,42 @@ class CgroupCollector:
         self._who[path] = (ident, meta)
         return True
 
+    def _with_spec(self, stats: list[CgroupStats], fresh: bool) -> list[CgroupStats]:
+        """Fill the limits from the last read of them; read them for cgroups not seen before."""
+        cache = self._spec
+        if fresh:
+            self._spec = {st.path: _spec_of(st) for st in stats}
+            return stats
+        out = []
+        new = [st.path for st in stats if st.path not in cache]
+        if new:
+            wanted = set(new)
+            for st in read_cgroups(
+                self.fs,
+                self.layout,
+                max_depth=self.options.max_depth,
+                keep=lambda p: p in wanted,
+                prune=self._prune,
+            ):
+                cache[st.path] = _spec_of(st)
+        for st in stats:
+            known = cache.get(st.path)
+            if known is None:
+                out.append(st)
+                continue
+            quota, period, shares, limit = known
+            out.append(
+                st._replace(
+                    cpu_quota_us=quota,
+                    cpu_period_us=period,
+                    cpu_shares=shares,
+                    memory_limit_bytes=limit,
+                )
+            )
+        for path in [p for p in cache if p not in {st.path for st in stats}]:
+            del cache[path]
+        return out
+
     def _prune(self, path: str) -> bool:
         return self._exclude is not None and path != "/" and bool(self._exclude.search(path))
 
@@ -183,13 +227,18 @@ class CgroupCollector:
         self._who = {}
         self._seen_ids = set()
         self._skipped_sandboxes = 0
+        # Limits change rarely: read them every SPEC_EVERY collections, and for new cgroups.
+        spec = self._collections % SPEC_EVERY == 0
+        self._collections += 1
         stats = read_cgroups(
             self.fs,
             layout,
             max_depth=self.options.max_depth,
             keep=self._wanted,
             prune=self._prune,
+            spec=spec,
         )
+        stats = self._with_spec(stats, spec)
         out = []
         for st in stats:
             ident, meta = self._who[st.path]

@@ -294,10 +294,10 @@ def _io_v1(fs: HostFS, base: str) -> tuple[IoStats, ...]:
     return ()
 
 
-def _read_v2(fs: HostFS, base: str, path: str) -> CgroupStats:
+def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
     cpu = _kv(read_opt(fs, base + "/cpu.stat"))
     quota = period = None
-    cpu_max = (read_opt(fs, base + "/cpu.max") or "").split()
+    cpu_max = (read_opt(fs, base + "/cpu.max") or "").split() if spec else []
     if len(cpu_max) == 2:
         try:
             period = float(int(cpu_max[1]))
@@ -305,7 +305,7 @@ def _read_v2(fs: HostFS, base: str, path: str) -> CgroupStats:
         except ValueError:
             quota = period = None
     shares = None
-    weight = _int_file(fs, base + "/cpu.weight")
+    weight = _int_file(fs, base + "/cpu.weight") if spec else None
     if weight is not None:
         # The kernel's and cAdvisor's conversion from cpu.weight back to v1 shares.
         shares = float(2 + ((int(weight) - 1) * 262142) // 9999)
@@ -313,7 +313,7 @@ def _read_v2(fs: HostFS, base: str, path: str) -> CgroupStats:
     mem = _kv(read_opt(fs, base + "/memory.stat"))
     inactive = _num(mem, "inactive_file")
     working = None if usage is None else max(0.0, usage - (inactive or 0.0))
-    limit_text = read_opt(fs, base + "/memory.max")
+    limit_text = read_opt(fs, base + "/memory.max") if spec else None
     limit = None
     if limit_text == "max":
         limit = 0.0
@@ -349,7 +349,7 @@ def _read_v2(fs: HostFS, base: str, path: str) -> CgroupStats:
     )
 
 
-def _read_v1(fs: HostFS, layout: CgroupLayout, path: str) -> CgroupStats:
+def _read_v1(fs: HostFS, layout: CgroupLayout, path: str, spec: bool) -> CgroupStats:
     def at(controller: str) -> str | None:
         mount = layout.v1_mount(controller)
         if mount is None:
@@ -370,9 +370,10 @@ def _read_v1(fs: HostFS, layout: CgroupLayout, path: str) -> CgroupStats:
         stats["cfs_periods"] = _num(st, "nr_periods")
         stats["cfs_throttled_periods"] = _num(st, "nr_throttled")
         stats["cfs_throttled_s"] = _num(st, "throttled_time", 1e-9)
-        stats["cpu_quota_us"] = _int_file(fs, cpu + "/cpu.cfs_quota_us")
-        stats["cpu_period_us"] = _int_file(fs, cpu + "/cpu.cfs_period_us")
-        stats["cpu_shares"] = _int_file(fs, cpu + "/cpu.shares")
+        if spec:
+            stats["cpu_quota_us"] = _int_file(fs, cpu + "/cpu.cfs_quota_us")
+            stats["cpu_period_us"] = _int_file(fs, cpu + "/cpu.cfs_period_us")
+            stats["cpu_shares"] = _int_file(fs, cpu + "/cpu.shares")
     mem = at("memory")
     if mem is not None:
         usage = _int_file(fs, mem + "/memory.usage_in_bytes")
@@ -394,7 +395,8 @@ def _read_v1(fs: HostFS, layout: CgroupLayout, path: str) -> CgroupStats:
         if swap is None and memsw is not None and usage is not None:
             swap = max(0.0, memsw - usage)
         stats["memory_swap_bytes"] = swap
-        stats["memory_limit_bytes"] = _limit(_int_file(fs, mem + "/memory.limit_in_bytes"))
+        if spec:
+            stats["memory_limit_bytes"] = _limit(_int_file(fs, mem + "/memory.limit_in_bytes"))
         stats["oom_kills"] = _num(_kv(read_opt(fs, mem + "/memory.oom_control")), "oom_kill")
         stats["processes"] = _count_lines(read_opt(fs, mem + "/cgroup.procs"))
     blk = at("blkio")
@@ -422,8 +424,13 @@ def read_cgroups(
     max_depth: int | None = None,
     keep: Callable[[str], bool] | None = None,
     prune: Callable[[str], bool] | None = None,
+    spec: bool = True,
 ) -> list[CgroupStats]:
-    """Every cgroup's stats; ``keep(path)`` filters which are read, ``prune`` stops descent."""
+    """Every cgroup's stats; ``keep(path)`` filters which are read, ``prune`` stops descent.
+
+    ``spec=False`` leaves out the limits (quota, period, shares, memory limit), which
+    change rarely, to spare their reads.
+    """
     layout = layout or detect_layout(fs)
     out: list[CgroupStats] = []
     if layout.unified and layout.unified_has_controllers:
@@ -432,7 +439,7 @@ def read_cgroups(
             if keep is None or keep(path):
                 base = mount if path == "/" else mount + path
                 if fs.exists(base + "/cgroup.procs"):
-                    out.append(_read_v2(fs, base, path))
+                    out.append(_read_v2(fs, base, path, spec))
         return out
     # v1: the cgroups are the union of the paths in the hierarchies the reader uses.
     seen: set[str] = set()
@@ -447,5 +454,5 @@ def read_cgroups(
                 paths.append(path)
     for path in paths:
         if keep is None or keep(path):
-            out.append(_read_v1(fs, layout, path))
+            out.append(_read_v1(fs, layout, path, spec))
     return out
