@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The agent's cgroup collector on a node with many containers, beside node_exporter.
+
+Builds a cgroup v2 tree (tmpfs) of a k3s node with N pods of one container each
+(plus their sandboxes, QoS slices and services) in the kernel's file formats,
+and measures in one run:
+
+* the cgroup collector's CPU per collection, rendered to the text format as
+  the agent serves it (``time.process_time`` over repeated collections), and
+  the series it emits;
+* the peak RSS of a process that imports the agent and runs the collector
+  (``VmHWM``), against the 40 MB budget of the whole agent;
+* node_exporter's CPU per scrape with its default collectors on this host,
+  the cost the agent is held to, as the ratio cgroup-collector / node_exporter.
+
+cAdvisor is not packaged for Debian, so its per-container cost is not run here.
+
+Usage: ``python benchmarks/agent_cgroups.py [--pods 200] [--rounds 50] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "agent"))
+sys.path.insert(0, str(HERE))
+
+import cgroup_trees as T  # noqa: E402
+from agent_vs_node_exporter import cpu_seconds, free_port, start  # noqa: E402
+
+CHILD = """
+import sys, time
+from microrack.agent._cgroup import CGROUP_HELP, CgroupCollector
+from microrack.agent._families import PointSink
+from microrack.exposition import render
+from microrack.sensors import LocalFS
+col = CgroupCollector(LocalFS(sys.argv[1]))
+keys = {}
+rounds = int(sys.argv[2])
+sink = PointSink(keys); col.collect(sink); render(sink.points, CGROUP_HELP)  # warm
+t0 = time.process_time()
+for _ in range(rounds):
+    sink = PointSink(keys)
+    col.collect(sink)
+    text = render(sink.points, CGROUP_HELP)
+cpu = (time.process_time() - t0) / rounds
+hwm = 0.0
+for line in open('/proc/self/status'):
+    if line.startswith('VmHWM:'):
+        hwm = int(line.split()[1]) / 1024
+print(cpu, len(sink.points), len(text), hwm)
+"""
+
+
+def build(root: Path, pods: int) -> None:
+    (root / "sys/fs/cgroup").mkdir(parents=True)
+    (root / "sys/fs/cgroup/cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    T.v2_cgroup(root, "/", T.Usage(procs=(1,)))
+    T.v2_cgroup(root, "/system.slice", T.Usage(procs=()))
+    for svc in ("k3s", "ssh", "systemd-journald", "containerd", "microrack-agent"):
+        T.v2_cgroup(root, f"/system.slice/{svc}.service", T.Usage())
+    T.v2_cgroup(root, "/kubepods.slice", T.Usage(procs=()))
+    qos_dirs = {
+        "burstable": "/kubepods.slice/kubepods-burstable.slice",
+        "besteffort": "/kubepods.slice/kubepods-besteffort.slice",
+        "guaranteed": "/kubepods.slice",
+    }
+    for d in qos_dirs.values():
+        T.v2_cgroup(root, d, T.Usage(procs=()))
+    for i in range(pods):
+        qos = ("burstable", "besteffort", "guaranteed")[i % 3]
+        uid = f"{i:08x}-0000-4000-8000-{i:012x}"
+        prefix = "kubepods" if qos == "guaranteed" else f"kubepods-{qos}"
+        pod = f"{qos_dirs[qos]}/{prefix}-pod{uid.replace('-', '_')}.slice"
+        T.v2_cgroup(root, pod, T.Usage(procs=()))
+        cid, sid = f"{i:063x}a", f"{i:063x}b"
+        T.v2_cgroup(root, f"{pod}/cri-containerd-{cid}.scope", T.WEB)
+        T.v2_cgroup(root, f"{pod}/cri-containerd-{sid}.scope", T.Usage(procs=(2,)))
+        T.containerd_state(
+            root, cid, T.cri_annotations(f"app-{i}", "default", uid, "app", "example/app:1")
+        )
+        T.containerd_state(root, sid, T.sandbox_annotations(f"app-{i}", "default", uid))
+    T.block_device(root, "259:0", "nvme0n1")
+
+
+def node_exporter_cpu_per_scrape(rounds: int, tmp: Path) -> float | None:
+    exe = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    if exe is None:
+        return None
+    port = free_port()
+    with start([exe, f"--web.listen-address=127.0.0.1:{port}"], port, tmp / "ne.log") as proc:
+        url = f"http://127.0.0.1:{port}/metrics"
+        urllib.request.urlopen(url, timeout=30).read()
+        c0 = cpu_seconds(proc.pid)
+        for _ in range(rounds):
+            urllib.request.urlopen(url, timeout=30).read()
+        return (cpu_seconds(proc.pid) - c0) / rounds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pods", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    base = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(dir=base) as d:
+        tmp = Path(d)
+        root = tmp / "root"
+        build(root, args.pods)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(root), str(args.rounds)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        cpu, points, size, hwm = float(out[0]), int(out[1]), int(out[2]), float(out[3])
+        ne = node_exporter_cpu_per_scrape(args.rounds, tmp)
+    result = {
+        "pods": args.pods,
+        "containers": args.pods * 2,
+        "cgroup_cpu_seconds_per_collection": cpu,
+        "cgroup_series": points,
+        "cgroup_text_bytes": size,
+        "peak_rss_mb": hwm,
+        "node_exporter_cpu_seconds_per_scrape": ne,
+        "ratio_cgroup_to_node_exporter": None if not ne else cpu / ne,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"{args.pods} pods ({args.pods * 2} containers with sandboxes), cgroup v2, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    print(
+        f"  cgroup collector: {cpu * 1e3:.1f} ms CPU per collection (rendered), "
+        f"{points} series, {size / 1024:.0f} KiB of text"
+    )
+    print(f"  peak RSS of a process running it: {hwm:.1f} MB (agent budget 40 MB)")
+    if ne:
+        print(f"  node_exporter defaults on this host: {ne * 1e3:.1f} ms CPU per scrape")
+        print(f"  ratio cgroup collector / node_exporter scrape: {cpu / ne:.2f}x")
+    else:
+        print("  node_exporter not installed: no ratio")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
