@@ -40,7 +40,7 @@ from agent_vs_node_exporter import cpu_seconds, free_port, start  # noqa: E402
 
 CHILD = """
 import sys, time
-from microrack.agent._cgroup import CGROUP_HELP, CgroupCollector
+from microrack.agent._collectors.cgroup import CGROUP_HELP, CgroupCollector
 from microrack.agent._families import PointSink
 from microrack.exposition import render
 from microrack.sensors import LocalFS

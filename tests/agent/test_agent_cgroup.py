@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cgroup_trees as T
 import pytest
 
-from microrack.agent._cgroup import CGROUP_HELP, CgroupCollector, CgroupOptions
+from microrack.agent._collectors.cgroup import CGROUP_HELP, CgroupCollector, CgroupOptions
 from microrack.agent._families import PointSink
 from microrack.sensors import LocalFS
 from microrack.sensors.cgroup import detect_layout, read_pressure
@@ -272,10 +273,11 @@ def test_garbage_files_cost_only_their_fields(tmp_path: Path) -> None:
     assert series(v, "container_cpu_usage_seconds_total", container_id=T.CID_BATCH)
 
 
-def test_no_cgroup_mount_gives_only_the_layout(tmp_path: Path) -> None:
-    v = collect(tmp_path)
-    assert {n for n, _ in v} == {"microrack_cgroup_info", "microrack_containers_oom_killed"}
-    assert one(v, "microrack_cgroup_info")[0] == {"version": "none"}
+def test_no_cgroup_mount_is_no_data(tmp_path: Path) -> None:
+    from microrack.agent._registry import NoData
+
+    with pytest.raises(NoData):
+        collect(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -344,7 +346,7 @@ def test_container_throttling_and_a_new_oom_kill(tmp_path: Path) -> None:
 def test_limits_are_reread_every_few_collections_and_at_once_for_new_cgroups(
     tmp_path: Path,
 ) -> None:
-    from microrack.agent._cgroup import SPEC_EVERY
+    from microrack.agent._collectors.cgroup import SPEC_EVERY
 
     T.k3s_systemd_v2(tmp_path)
     col = CgroupCollector(LocalFS(str(tmp_path)))
@@ -369,3 +371,63 @@ def test_limits_are_reread_every_few_collections_and_at_once_for_new_cgroups(
     for _ in range(SPEC_EVERY - 2):
         limits()
     assert limits()[WEB_V2] == 128 * MiB
+
+
+def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
+    from microrack.agent import RingBuffer
+    from microrack.agent._collectors.cgroup import ring_keeps
+    from microrack.sample import Point, Sample, SeriesKey
+
+    cid = {"id": WEB_V2, "container_id": T.CID_WEB}
+    keep = [
+        SeriesKey.of("node_load1"),
+        SeriesKey.of("container_cpu_usage_seconds_total", "counter", cpu="total", **cid),
+        SeriesKey.of("container_memory_working_set_bytes", **cid),
+        SeriesKey.of("microrack_container_cpu_throttled_ratio", **cid),
+        SeriesKey.of("container_memory_working_set_bytes", id="/system.slice/k3s.service"),
+        SeriesKey.of("microrack_kube_pods", qos_class="burstable"),
+    ]
+    drop = [
+        SeriesKey.of("container_memory_rss", **cid),
+        SeriesKey.of("container_fs_reads_bytes_total", "counter", device="/dev/sda", **cid),
+        SeriesKey.of("container_memory_working_set_bytes", id="/kubepods.slice"),
+    ]
+    assert all(ring_keeps(k) for k in keep)
+    assert not any(ring_keeps(k) for k in drop)
+    ring = RingBuffer(4, keep=ring_keeps)
+    keys = [*keep[:3], *drop, *keep[3:]]
+    for seq in (1, 2):
+        ring.append(Sample(seq, 100.0 + seq, tuple(Point(k, i + seq) for i, k in enumerate(keys))))
+    got = ring.since(0)
+    assert [p.key for p in got[1].points] == keep
+    assert [p.value for p in got[1].points] == [2, 3, 4, 8, 9, 10]
+
+
+def test_agent_serves_every_cgroup_series_and_rings_the_hubs_few(tmp_path: Path) -> None:
+    import json
+
+    from microrack.agent import Agent, AgentConfig
+    from microrack.sample import decode_batch
+    from support import http_get
+
+    T.k3s_systemd_v2(tmp_path)
+    cfg = AgentConfig(host="127.0.0.1", port=0, interval=0.2, node="k3s-a", board=None, buffer=5)
+    agent = Agent(cfg, LocalFS(str(tmp_path)))
+    agent.start()
+    try:
+        deadline = time.monotonic() + 30
+        while agent.ring.last_seq < 2:
+            assert time.monotonic() < deadline, "the agent stopped collecting"
+            time.sleep(0.05)
+        host, port = agent.address
+        text = http_get(f"http://{host}:{port}/metrics")[1].decode()
+        assert f'container_memory_rss{{container="web",container_id="{T.CID_WEB}"' in text
+        assert 'node_scrape_collector_success{collector="cgroup"} 1' in text
+        batch = decode_batch(
+            json.loads(http_get(f"http://{host}:{port}/api/v1/samples?since=0")[1])
+        )
+        names = {p.key.name for s in batch.samples for p in s.points}
+        assert "container_cpu_usage_seconds_total" in names
+        assert "container_memory_rss" not in names
+    finally:
+        agent.stop()

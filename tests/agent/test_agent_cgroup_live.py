@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from microrack.agent._cgroup import CgroupCollector, CgroupOptions
+from microrack.agent._collectors.cgroup import CgroupCollector, CgroupOptions
 from microrack.agent._families import PointSink
 from microrack.sensors import LocalFS
 from microrack.sensors.cgroup import CgroupLayout, detect_layout

@@ -17,6 +17,7 @@ from typing import Any
 from microrack import __version__
 from microrack.agent._beacon import BeaconSender, primary_address
 from microrack.agent._collector import Collection, Collector, PointSource
+from microrack.agent._collectors.cgroup import ring_keeps
 from microrack.agent._families import HELP
 from microrack.agent._registry import CollectorOptions
 from microrack.agent._ring import RingBuffer
@@ -75,7 +76,7 @@ class Agent:
         self.fs = fs if fs is not None else LocalFS("/")
         self.boot_id = str(uuid.uuid4())
         self.node = config.node or socket.gethostname()
-        self.ring = RingBuffer(config.buffer)
+        self.ring = RingBuffer(config.buffer, keep=ring_keeps)
         self._extra = tuple(extra)
         self.collector = self._new_collector()
         # A simulated board (microrack.sim) can crash, reboot or be cut off; the
@@ -114,7 +115,7 @@ class Agent:
         self._board_boot_id = board_boot
         self.boot_id = str(uuid.uuid4())
         with self._lock:
-            self.ring = RingBuffer(self.config.buffer)
+            self.ring = RingBuffer(self.config.buffer, keep=ring_keeps)
             self.collector = self._new_collector()
             self._latest = None
             self._text = (0, b"")

@@ -80,13 +80,19 @@ class CollectorOptions:
     cpu_info: bool = False  # node_exporter's --collector.cpu.info (off by default)
     cpu_info_flags_include: str | None = None
     cpu_info_bugs_include: str | None = None
+    cgroup_depth: int | None = None  # levels below the root (cAdvisor has no such limit)
+    cgroup_include: str | None = None  # cAdvisor's --raw_cgroup_prefix_whitelist, as a regex
+    cgroup_exclude: str | None = None
+    cgroup_containers_only: bool = False  # cAdvisor's --docker_only
+    cgroup_sandboxes: bool = False  # pods' pause containers
     extra: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
         """Compile every pattern once: :class:`UsageError` naming the flag of a bad one."""
         for name in self.__dataclass_fields__:
             if name not in ("textfile_directory", "extra", "netclass_ignore_invalid_speed",
-                            "cpu_info", "stat_softirq"):
+                            "cpu_info", "stat_softirq", "cgroup_depth",
+                            "cgroup_containers_only", "cgroup_sandboxes"):
                 self.regex(name)
 
     def regex(self, name: str) -> re.Pattern[str] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 
 from microrack.sample import Point, Sample, SeriesKey
@@ -26,22 +26,37 @@ Row = tuple[int, float, tuple[SeriesKey, ...], array]
 class RingBuffer:
     """The last ``capacity`` samples, with strictly increasing sequence numbers."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, keep: Callable[[SeriesKey], bool] | None = None) -> None:
+        """``keep(key)`` False leaves a series out of the ring (served on /metrics only)."""
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self._keep = keep
         self._rows: deque[Row] = deque(maxlen=capacity)
         self._layout: tuple[SeriesKey, ...] = ()
+        self._seen: tuple[SeriesKey, ...] = ()  # the sample's own keys behind _layout
+        self._index: list[int] | None = None  # positions kept when a filter drops some
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def append(self, sample: Sample) -> None:
-        keys = tuple(p.key for p in sample.points)
-        if keys != self._layout:
-            self._layout = keys
-        values = array("d", (p.value for p in sample.points))
+        points = sample.points
+        keys = tuple(p.key for p in points)
+        if keys != self._seen:
+            # The set of series changed (rarely): work out again which ones the ring keeps.
+            self._seen = keys
+            keep = self._keep
+            index = None if keep is None else [i for i, k in enumerate(keys) if keep(k)]
+            if index is not None and len(index) == len(keys):
+                index = None
+            self._index = index
+            self._layout = keys if index is None else tuple(keys[i] for i in index)
+        if self._index is None:
+            values = array("d", (p.value for p in points))
+        else:
+            values = array("d", (points[i].value for i in self._index))
         with self._lock:
             if self._rows and sample.seq <= self._rows[-1][0]:
                 raise ValueError(f"sequence {sample.seq} is not after {self._rows[-1][0]}")

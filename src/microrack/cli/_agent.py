@@ -37,6 +37,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     from microrack.agent import DEFAULT_BUFFER
     from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
@@ -85,6 +95,8 @@ _OPTION_FLAGS = (
     ("systemd_unit_exclude", "REGEX", "systemd units to leave out"),
     ("cpu_info_flags_include", "REGEX", "node_cpu_flag_info for these flags (with cpu.info)"),
     ("cpu_info_bugs_include", "REGEX", "node_cpu_bug_info for these bugs (with cpu.info)"),
+    ("cgroup_include", "REGEX", "only cgroup paths matching (and the root)"),
+    ("cgroup_exclude", "REGEX", "cgroup paths to leave out, with everything below them"),
 )
 
 
@@ -116,6 +128,14 @@ def _collector_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--collector.netclass.ignore-invalid-speed",
                        dest="netclass_ignore_invalid_speed", action="store_true",
                        help="leave out node_network_speed_bytes of links whose speed is unknown")
+    group.add_argument("--collector.cgroup.depth", dest="cgroup_depth", type=_depth,
+                       metavar="N", default=None,
+                       help="cgroup levels below the root to read (default: all)")
+    group.add_argument("--collector.cgroup.containers-only", dest="cgroup_containers_only",
+                       action="store_true",
+                       help="only containers and pods, plus the root (cAdvisor's --docker_only)")
+    group.add_argument("--collector.cgroup.sandboxes", dest="cgroup_sandboxes",
+                       action="store_true", help="also the pods' sandbox (pause) containers")
     group.add_argument("--path.udev.data", dest="path_udev_data", metavar="DIR",
                        default="/run/udev/data",
                        help="udev database, read under --root (default %(default)s)")
@@ -135,7 +155,10 @@ def collector_config(args: argparse.Namespace) -> tuple[frozenset[str], Collecto
              if getattr(args, f"opt_{name}") is not None}
     options = CollectorOptions(**given, extra={"udev_data": args.path_udev_data},
                                netclass_ignore_invalid_speed=args.netclass_ignore_invalid_speed,
-                               cpu_info=args.cpu_info, stat_softirq=args.stat_softirq)
+                               cpu_info=args.cpu_info, stat_softirq=args.stat_softirq,
+                               cgroup_depth=args.cgroup_depth,
+                               cgroup_containers_only=args.cgroup_containers_only,
+                               cgroup_sandboxes=args.cgroup_sandboxes)
     options.check()
     return enabled, options
 

@@ -7,6 +7,7 @@ Adding a collector is one module with a class following
 
 from __future__ import annotations
 
+from microrack.agent._collectors.cgroup import CgroupCollector
 from microrack.agent._collectors.hardware import (
     HwmonCollector,
     ThermalZoneCollector,
@@ -72,6 +73,7 @@ COLLECTORS: tuple[type[NodeCollector], ...] = (
     ThrottledCollector,
     TextfileCollector,
     SystemdCollector,
+    CgroupCollector,
 )
 
 DEFAULT_ENABLED: frozenset[str] = frozenset(c.name for c in COLLECTORS if c.default)

@@ -15,13 +15,16 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
+from microrack.agent._families import PointSink
+from microrack.agent._registry import CollectorOptions, NoData
 from microrack.sample import MetricType, Point, SeriesKey
 from microrack.sensors import HostFS
 from microrack.sensors.cgroup import CgroupLayout, CgroupStats, detect_layout, read_cgroups
 from microrack.sensors.containers import ContainerIdentity, Metadata, RuntimeMetadata, identify
 
-__all__ = ["CGROUP_HELP", "CgroupCollector", "CgroupOptions"]
+__all__ = ["CGROUP_HELP", "CgroupCollector", "CgroupOptions", "ring_keeps"]
 
 CGROUP_HELP: dict[str, str] = {
     "container_cpu_usage_seconds_total": "Cumulative cpu time consumed in seconds.",
@@ -115,20 +118,33 @@ class CgroupOptions:
     sandboxes: bool = False
     """Also the pods' sandbox ("pause") containers, which hold no workload."""
 
+    @classmethod
+    def of(cls, options: CollectorOptions) -> CgroupOptions:
+        """From the agent's ``--collector.cgroup.*`` flags."""
+        return cls(
+            max_depth=options.cgroup_depth,
+            include=options.cgroup_include,
+            exclude=options.cgroup_exclude,
+            containers_only=options.cgroup_containers_only,
+            sandboxes=options.cgroup_sandboxes,
+        )
+
 
 class CgroupCollector:
     """Reads every cgroup under the host root and emits cAdvisor's families."""
 
-    name = "cgroup"
-    default = True
+    name: ClassVar[str] = "cgroup"
+    default: ClassVar[bool] = True
 
     def __init__(
         self,
         fs: HostFS,
-        options: CgroupOptions | None = None,
+        options: CollectorOptions | CgroupOptions | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.fs = fs
+        if isinstance(options, CollectorOptions):
+            options = CgroupOptions.of(options)
         self.options = options or CgroupOptions()
         self._include = re.compile(self.options.include) if self.options.include else None
         self._exclude = re.compile(self.options.exclude) if self.options.exclude else None
@@ -311,11 +327,13 @@ class CgroupCollector:
         oom_now[st.path] = (st.oom_kills, seen)
         return None if seen is None else max(0.0, now - seen)
 
-    def collect(self, out: object) -> None:
-        """Emit into a point sink (``add(name, value, type, **labels)`` and ``points``)."""
-        add = out.add  # type: ignore[attr-defined]
-        points: list[Point] = out.points  # type: ignore[attr-defined]
+    def collect(self, out: PointSink) -> None:
         layout = self.layout
+        if layout.version == "none":
+            raise NoData("no cgroup hierarchy under /sys/fs/cgroup")
+        add = out.add
+        points = out.points
+        out.help.update(CGROUP_HELP)
         add("microrack_cgroup_info", 1, "gauge", version=layout.version)
         rows = self.read()
         now = self._clock()
@@ -364,6 +382,37 @@ class CgroupCollector:
         for runtime, n in sorted(runtimes.items()):
             add("microrack_containers", n, "gauge", runtime=runtime)
         add("microrack_containers_oom_killed", oom_killed, "gauge")
+
+
+# What the hub pulls of the cgroup families: enough for "what eats the node" (CPU, working set,
+# throttling, OOM kills per container; CPU and memory per service), not every cAdvisor series,
+# which on a node with hundreds of containers would outgrow the agent's ring many times over.
+# Prometheus scraping /metrics gets them all.
+_RING_CONTAINER = frozenset(
+    {
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "container_oom_events_total",
+        "microrack_container_cpu_throttled_ratio",
+        "microrack_container_oom_kill_age_seconds",
+    }
+)
+_RING_SERVICE = frozenset(
+    {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes"}
+)
+
+
+def ring_keeps(key: SeriesKey) -> bool:
+    """Whether the agent's ring (the hub's feed) keeps a series: all but most cgroup ones."""
+    name = key.name
+    if not name.startswith("container_") and not name.startswith("microrack_container_"):
+        return True
+    if name in _RING_CONTAINER and key.label("container_id"):
+        return True
+    if name in _RING_SERVICE:
+        ident = key.label("id") or ""
+        return ident == "/" or ident.endswith(".service")
+    return False
 
 
 class _Emitter:
