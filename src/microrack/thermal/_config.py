@@ -19,12 +19,14 @@ from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
 
 __all__ = [
+    "CalibrationModel",
     "CurvePointModel",
     "Emc230xModel",
     "FanConfig",
     "FanModel",
     "GpioModel",
     "HwmonFanModel",
+    "RpmPointModel",
     "SensorModel",
     "SwitchModel",
     "field_path",
@@ -108,6 +110,27 @@ class SpinUpModel(_Strict):
     seconds: float = Field(default=2.0, ge=0)
 
 
+class RpmPointModel(_Strict):
+    duty_pct: Pct
+    rpm: float = Field(ge=0)
+
+
+class CalibrationModel(_Strict):
+    """What ``microrack fan calibrate`` measured (written into the fan's entry)."""
+
+    date: str  # ISO 8601, UTC
+    start_duty_pct: Pct  # lowest duty that starts the fan from standstill
+    min_duty_pct: Pct  # lowest duty that keeps a turning fan turning
+    max_rpm: float = Field(gt=0)  # at full duty
+    rpm_curve: list[RpmPointModel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _order(self) -> CalibrationModel:
+        if self.min_duty_pct > self.start_duty_pct:
+            raise ValueError("min_duty_pct must not exceed start_duty_pct")
+        return self
+
+
 class FanModel(_Strict):
     """One fan: its driver, the inputs it follows, and a curve or an on/off switch."""
 
@@ -124,6 +147,7 @@ class FanModel(_Strict):
     spinup: SpinUpModel = SpinUpModel()
     max_change_pct_per_s: float | None = Field(default=None, gt=0)
     stall_after_s: float = Field(default=5.0, ge=0)
+    calibration: CalibrationModel | None = None
 
     @model_validator(mode="after")
     def _control(self) -> FanModel:
@@ -148,6 +172,8 @@ class FanConfig(_Strict):
     """The whole ``fan.yaml``."""
 
     interval_s: float = Field(default=2.0, gt=0)
+    # deadline of each sensor read / PWM write (default: a quarter of interval_s, at most 1 s)
+    io_timeout_s: float | None = Field(default=None, gt=0)
     sensors: list[SensorModel] = Field(min_length=1)
     fans: list[FanModel] = Field(min_length=1)
 

@@ -19,6 +19,7 @@ __all__ = [
     "FanCurve",
     "FanState",
     "FanTuning",
+    "Law",
     "OnOffSwitch",
     "Stage",
     "control_step",
@@ -94,6 +95,10 @@ class OnOffSwitch:
         return was_on
 
 
+Law = FanCurve | OnOffSwitch
+"""A fan's control law: a curve (after hysteresis) or an on/off switch."""
+
+
 @dataclass(frozen=True, slots=True)
 class FanTuning:
     """How one fan turns a curve value into the duty that is written.
@@ -153,8 +158,7 @@ def control_step(
     temp_c: float,
     rpm: float | None,
     *,
-    curve: FanCurve | None,
-    switch: OnOffSwitch | None,
+    law: Law,
     hysteresis_c: float,
     tuning: FanTuning,
     fault: str | None = None,
@@ -180,13 +184,12 @@ def control_step(
     hyst = state.hyst_c
     switch_on = state.switch_on
     if fault is None:
-        if switch is not None:
-            switch_on = switch(state.switch_on, temp_c)
+        if isinstance(law, OnOffSwitch):
+            switch_on = law(state.switch_on, temp_c)
             target = 1.0 if switch_on else 0.0
         else:
-            assert curve is not None
             hyst = play(state.hyst_c, temp_c, hysteresis_c)
-            target = curve(hyst)
+            target = law(hyst)
         target = _shape(target, tuning)
     else:
         target = 1.0

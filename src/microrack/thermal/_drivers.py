@@ -73,7 +73,11 @@ class HwmonPwmDriver:
     def read_rpm(self) -> float | None:
         if not self._fs.exists(self._tach):
             return None
-        return float(self._fs.read_text(self._tach).strip())
+        raw = self._fs.read_text(self._tach).strip()
+        # hwmon fanN_input is a non-negative integer; anything else is a failed read
+        if not raw.isdigit() or not raw.isascii():
+            raise ValueError(f"{self._tach}: not an rpm reading: {raw[:40]!r}")
+        return float(int(raw))
 
     def close(self) -> None:
         if not self._opened:

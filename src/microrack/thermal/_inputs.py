@@ -11,9 +11,12 @@ or outside the physical range all count as faults that force full duty.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
+from functools import partial
 
 from microrack.sensors import HostFS
+from microrack.thermal._deadline import DeadlineMissed, Pending, Worker
 
 __all__ = ["Input", "InputReading", "find_hwmon", "find_thermal_zone", "list_hwmon"]
 
@@ -92,7 +95,7 @@ class InputReading:
 
     name: str
     temp_c: float
-    fault: str | None  # "missing" | "stale" | "out_of_range" | None
+    fault: str | None  # "missing" | "timeout" | "stale" | "out_of_range" | None
 
 
 class Input:
@@ -115,15 +118,32 @@ class Input:
         self._min = min_c
         self._max = max_c
         self._raw: str | None = None
+        self.io = Worker(f"sensor {name} ({path})")
         self._changed_at: float | None = None
 
     def __repr__(self) -> str:
         return f"Input({self.name!r}, {self.path!r})"
 
-    def read(self, now: float) -> InputReading:
-        raw = _read(self._fs, self.path)
+    def submit(self) -> Pending[str | None]:
+        """Start reading the file on the sensor's own thread."""
+        return self.io.submit(partial(_read, self._fs, self.path))
+
+    def judge(self, pending: Pending[str | None], deadline: float, now: float) -> InputReading:
+        """The reading started by :meth:`submit`, waited for until ``deadline`` (monotonic)."""
         try:
-            temp = float(raw) / 1000.0 if raw else math.nan
+            raw = pending.result(deadline - time.monotonic())
+        except DeadlineMissed:
+            # A hung driver: the same as a stale sensor, but known at once.
+            return InputReading(self.name, math.nan, "timeout")
+        return self._judge(raw, now)
+
+    def read(self, now: float, timeout: float = 1.0) -> InputReading:
+        """Read and judge the input now (waiting at most ``timeout`` seconds)."""
+        return self.judge(self.submit(), time.monotonic() + timeout, now)
+
+    def _judge(self, raw: str | None, now: float) -> InputReading:
+        try:
+            temp = int(raw) / 1000.0 if raw else math.nan  # sysfs: integer millidegrees
         except ValueError:
             temp = math.nan
         if math.isnan(temp):

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from microrack.errors import ConfigError, ResourceError
 from microrack.sample import Point, SeriesKey
 from microrack.sensors import HostFS
 from microrack.thermal._config import (
-    Emc230xModel,
     FanConfig,
     FanModel,
     GpioModel,
@@ -33,10 +33,12 @@ from microrack.thermal._curve import (
     FanCurve,
     FanState,
     FanTuning,
+    Law,
     OnOffSwitch,
     Stage,
     control_step,
 )
+from microrack.thermal._deadline import DeadlineMissed, Worker
 from microrack.thermal._drivers import (
     DryRunDriver,
     Emc230xDriver,
@@ -60,33 +62,53 @@ class Fan:
     name: str
     driver: FanDriver
     inputs: list[Input]
-    curve: FanCurve | None
-    switch: OnOffSwitch | None
+    law: Law
     hysteresis_c: float
     tuning: FanTuning
     state: FanState = field(default_factory=FanState)
     rpm: float | None = None
+    max_rpm: float | None = None  # measured by ``microrack fan calibrate``
     write_errors: int = 0  # consecutive failed writes
+    io: Worker = field(default_factory=lambda: Worker("fan"))
+
+    def __post_init__(self) -> None:
+        self.io.name = f"fan {self.name} ({self.driver.description})"
 
 
-def _fan_law(model: FanModel) -> tuple[FanCurve | None, OnOffSwitch | None, FanTuning]:
-    curve = None
-    switch = None
-    if model.curve is not None:
-        curve = FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in model.curve])
+def _fan_law(model: FanModel) -> tuple[Law, FanTuning]:
+    law: Law
     if model.switch is not None:
-        switch = OnOffSwitch(model.switch.on_c, model.switch.off_c)
+        law = OnOffSwitch(model.switch.on_c, model.switch.off_c)
+    else:
+        points = model.curve or []  # the model guarantees one of curve, switch
+        law = FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in points])
+    min_duty = model.min_duty_pct / 100.0
+    start_duty = model.start_duty_pct / 100.0
+    kick = model.spinup.duty_pct / 100.0
+    cal = model.calibration
+    if cal is not None and not isinstance(law, OnOffSwitch):
+        # The curve's 0..100 % becomes the range in which this fan really turns.
+        law = _onto_range(law, cal.min_duty_pct / 100.0, model.max_duty_pct / 100.0)
+        min_duty = max(min_duty, cal.min_duty_pct / 100.0)
+        start_duty = cal.start_duty_pct / 100.0  # at or above it a healthy fan always turns
+        kick = max(kick, cal.start_duty_pct / 100.0)
     tuning = FanTuning(
-        min_duty=model.min_duty_pct / 100.0,
+        min_duty=min_duty,
         max_duty=model.max_duty_pct / 100.0,
         allow_stop=model.allow_stop,
-        start_duty=model.start_duty_pct / 100.0,
-        kick_duty=model.spinup.duty_pct / 100.0,
+        start_duty=start_duty,
+        kick_duty=kick,
         kick_s=model.spinup.seconds,
         max_rate=None if model.max_change_pct_per_s is None else model.max_change_pct_per_s / 100.0,
         stall_s=model.stall_after_s,
     )
-    return curve, switch, tuning
+    return law, tuning
+
+
+def _onto_range(curve: FanCurve, low: float, high: float) -> FanCurve:
+    """``curve`` with every non-zero duty mapped linearly onto ``low..high``."""
+    duties = tuple(0.0 if d <= 0.0 else low + d * (high - low) for d in curve.duties)
+    return FanCurve(curve.temps, duties)
 
 
 def _resolve_input(fs: HostFS, model: SensorModel, where: str, source: str) -> Input:
@@ -103,8 +125,7 @@ def _resolve_input(fs: HostFS, model: SensorModel, where: str, source: str) -> I
             else f"hwmon {model.hwmon!r} has no temperature {model.input!r}"
         )
     else:
-        assert model.path is not None
-        path = model.path if fs.exists(model.path) else None
+        path = model.path if model.path and fs.exists(model.path) else None
         field, what = f"{where}.path", f"no such file {model.path!r}"
     if path is None:
         raise ConfigError(source, field, f"{what} on this host ({fs!r})")
@@ -137,7 +158,6 @@ def _make_driver(
         except OSError as exc:
             raise ConfigError(source, f"{where}.driver.chip", str(exc)) from None
         return GpioDriver(chip, d.line, active_low=d.active_low)
-    assert isinstance(d, Emc230xModel)
     try:
         bus = bus_opener(d.bus)
     except OSError as exc:
@@ -151,10 +171,17 @@ class FanService:
     """Controls every fan of one ``fan.yaml``; see the module docstring."""
 
     def __init__(
-        self, fans: Sequence[Fan], interval_s: float = 2.0, source: str = "<fan config>"
+        self,
+        fans: Sequence[Fan],
+        interval_s: float = 2.0,
+        source: str = "<fan config>",
+        *,
+        io_timeout_s: float = 0.5,
     ) -> None:
         self.fans = list(fans)
         self.interval_s = interval_s
+        self.io_timeout_s = io_timeout_s
+        self.steps = 0  # control steps that ran to the end
         self.source = source
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -184,20 +211,21 @@ class FanService:
             driver = _make_driver(fs, model, f"fans[{i}]", source, bus_opener)
             if dry_run:
                 driver = DryRunDriver(driver)
-            curve, switch, tuning = _fan_law(model)
+            law, tuning = _fan_law(model)
             names = model.sensors or list(inputs)
             fans.append(
                 Fan(
                     model.name,
                     driver,
                     [inputs[n] for n in names],
-                    curve,
-                    switch,
+                    law,
                     model.hysteresis_c,
                     tuning,
+                    max_rpm=None if model.calibration is None else model.calibration.max_rpm,
                 )
             )
-        return cls(fans, config.interval_s, source)
+        io_timeout = config.io_timeout_s or min(1.0, config.interval_s / 4)
+        return cls(fans, config.interval_s, source, io_timeout_s=io_timeout)
 
     @classmethod
     def from_file(
@@ -229,7 +257,7 @@ class FanService:
         if not self._opened:
             for fan in self.fans:
                 try:
-                    fan.driver.open()
+                    fan.io.call(fan.driver.open, self.io_timeout_s)
                 except OSError as exc:
                     raise ResourceError(
                         f"fan {fan.name}: cannot take control of {fan.driver.description}: {exc}"
@@ -237,57 +265,76 @@ class FanService:
             self._opened = True
 
     def step(self, now: float) -> None:
-        """One control iteration at time ``now`` (seconds, any monotonic origin)."""
+        """One control iteration at time ``now`` (seconds, any monotonic origin).
+
+        Every sensor and tach is read on its own device thread, all at once, and
+        waited for at most ``io_timeout_s``; then every duty is written the same
+        way.  A step therefore takes at most about twice the I/O deadline, however
+        the hardware behaves.
+        """
         with self._lock:
             try:
                 self.open()
-                for fan in self.fans:
-                    self._step_fan(fan, now)
+                self._step(now)
             except BaseException:
                 self._all_full()
                 raise
+            self.steps += 1
 
-    def _step_fan(self, fan: Fan, now: float) -> None:
-        temp, fault = combine([i.read(now) for i in fan.inputs])
-        try:
-            fan.rpm = fan.driver.read_rpm()
-        except (OSError, ValueError) as exc:
-            log.warning("fan %s: cannot read tach: %s", fan.name, exc)
-            fan.rpm = None
-        before = fan.state
-        fan.state = control_step(
-            fan.state,
-            now,
-            temp,
-            fan.rpm,
-            curve=fan.curve,
-            switch=fan.switch,
-            hysteresis_c=fan.hysteresis_c,
-            tuning=fan.tuning,
-            fault=fault,
-        )
-        if fan.state.failsafe != before.failsafe:
-            if fan.state.failsafe:
-                log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)
+    def _step(self, now: float) -> None:
+        inputs = list({id(i): i for fan in self.fans for i in fan.inputs}.values())
+        started = [(i, i.submit()) for i in inputs]
+        tachs = [(fan, fan.io.submit(fan.driver.read_rpm)) for fan in self.fans]
+        deadline = time.monotonic() + self.io_timeout_s
+        readings = {id(i): i.judge(p, deadline, now) for i, p in started}
+        for fan, pending in tachs:
+            tach_fault = None
+            try:
+                fan.rpm = pending.result(deadline - time.monotonic())
+            except (OSError, ValueError) as exc:
+                log.warning("fan %s: cannot read tach: %s", fan.name, exc)
+                fan.rpm = None
+                hung = isinstance(exc, DeadlineMissed)
+                tach_fault = "tach:timeout" if hung else "tach:unreadable"
+            temp, fault = combine([readings[id(i)] for i in fan.inputs])
+            before = fan.state
+            fan.state = control_step(
+                fan.state,
+                now,
+                temp,
+                fan.rpm,
+                law=fan.law,
+                hysteresis_c=fan.hysteresis_c,
+                tuning=fan.tuning,
+                fault=fault or tach_fault,
+            )
+            if fan.state.failsafe != before.failsafe:
+                if fan.state.failsafe:
+                    log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)
+                else:
+                    log.warning("fan %s: failsafe cleared", fan.name)
+        writes = [(fan, fan.io.submit(partial(fan.driver.set_duty, fan.state.duty)))
+                  for fan in self.fans]
+        deadline = time.monotonic() + self.io_timeout_s
+        for fan, write in writes:
+            try:
+                write.result(deadline - time.monotonic())
+            except OSError as exc:
+                # A glitch on a bus is retried next step; a fan that stays unwritable is fatal.
+                fan.write_errors += 1
+                reason = "driver_timeout" if isinstance(exc, DeadlineMissed) else "driver_error"
+                fan.state = replace(fan.state, failsafe=reason, stage=Stage.FAILSAFE)
+                if fan.write_errors >= MAX_WRITE_ERRORS:
+                    what = f"{fan.write_errors} failed writes to {fan.driver.description}"
+                    raise ResourceError(f"fan {fan.name}: {what}: {exc}") from exc
+                log.warning("fan %s: cannot write duty (%s); retrying", fan.name, exc)
             else:
-                log.warning("fan %s: failsafe cleared", fan.name)
-        try:
-            fan.driver.set_duty(fan.state.duty)
-        except OSError as exc:
-            # A glitch on a bus is retried next step; a fan that stays unwritable is fatal.
-            fan.write_errors += 1
-            fan.state = replace(fan.state, failsafe="driver_error", stage=Stage.FAILSAFE)
-            if fan.write_errors >= MAX_WRITE_ERRORS:
-                what = f"{fan.write_errors} failed writes to {fan.driver.description}"
-                raise ResourceError(f"fan {fan.name}: {what}: {exc}") from exc
-            log.warning("fan %s: cannot write duty (%s); retrying", fan.name, exc)
-        else:
-            fan.write_errors = 0
+                fan.write_errors = 0
 
     def _all_full(self) -> None:
         for fan in self.fans:
             try:
-                fan.driver.set_duty(1.0)
+                fan.io.call(partial(fan.driver.set_duty, 1.0), self.io_timeout_s)
             except Exception as exc:  # keep going: the other fans still matter
                 log.error("fan %s: cannot set full duty: %s", fan.name, exc)
             else:  # the exported state says what was written, not the last curve value
@@ -299,7 +346,8 @@ class FanService:
         with self._lock:
             for fan in self.fans:
                 try:
-                    fan.driver.close()  # a no-op for a driver that never took control
+                    # a no-op for a driver that never took control
+                    fan.io.call(fan.driver.close, max(self.io_timeout_s, 1.0))
                 except Exception as exc:
                     log.error("fan %s: cannot hand back: %s", fan.name, exc)
             self._opened = False
@@ -358,6 +406,8 @@ class FanService:
             for fan in self.fans:
                 s = fan.state
                 add("duty_ratio", fan.name, s.duty)
+                if fan.max_rpm is not None:
+                    add("max_rpm", fan.name, fan.max_rpm)
                 add("target_ratio", fan.name, s.target)
                 if fan.rpm is not None:
                     add("rpm", fan.name, fan.rpm)
