@@ -88,8 +88,10 @@ class Worker:
     def submit(self, fn: Callable[[], T]) -> Pending[T]:
         """Start ``fn`` on the device's thread; fails at once if the device is still busy."""
         with self._lock:
-            busy = self._current if self._current is not None else (
-                self._jobs[0] if self._jobs else None
+            busy = (
+                self._current
+                if self._current is not None
+                else (self._jobs[0] if self._jobs else None)
             )
             if busy is not None:
                 return _Failed(self, DeadlineMissed(f"{self.name}: an earlier call is still hung"))

@@ -69,10 +69,14 @@ class Fan:
     rpm: float | None = None
     max_rpm: float | None = None  # measured by ``microrack fan calibrate``
     write_errors: int = 0  # consecutive failed writes
+    # PWM writes and tach reads each on their own thread: a hung tach must not
+    # keep the fan from being driven to full.
     io: Worker = field(default_factory=lambda: Worker("fan"))
+    tach_io: Worker = field(default_factory=lambda: Worker("tach"))
 
     def __post_init__(self) -> None:
         self.io.name = f"fan {self.name} ({self.driver.description})"
+        self.tach_io.name = f"tach of fan {self.name} ({self.driver.description})"
 
 
 def _fan_law(model: FanModel) -> tuple[Law, FanTuning]:
@@ -284,7 +288,7 @@ class FanService:
     def _step(self, now: float) -> None:
         inputs = list({id(i): i for fan in self.fans for i in fan.inputs}.values())
         started = [(i, i.submit()) for i in inputs]
-        tachs = [(fan, fan.io.submit(fan.driver.read_rpm)) for fan in self.fans]
+        tachs = [(fan, fan.tach_io.submit(fan.driver.read_rpm)) for fan in self.fans]
         deadline = time.monotonic() + self.io_timeout_s
         readings = {id(i): i.judge(p, deadline, now) for i, p in started}
         for fan, pending in tachs:
@@ -351,6 +355,40 @@ class FanService:
                 except Exception as exc:
                     log.error("fan %s: cannot hand back: %s", fan.name, exc)
             self._opened = False
+
+    def modes(self) -> dict[str, str]:
+        """Per fan, the mode it will be handed back to (after :meth:`open`)."""
+        out = {}
+        for fan in self.fans:
+            mode = fan.driver.saved_mode()
+            if mode is not None:
+                out[fan.name] = mode
+        return out
+
+    def failsafe(self, modes: dict[str, str] | None = None) -> list[str]:
+        """Every fan to full duty and handed back, without a control step (``fan --failsafe``).
+
+        ``modes`` are the modes an earlier (killed) run recorded; a fan found in
+        manual mode is handed back to those rather than left in manual mode.
+        Returns one line per fan that could not be made safe (empty: all safe).
+        """
+        problems = []
+        timeout = max(self.io_timeout_s, 1.0)
+        with self._lock:
+            for fan in self.fans:
+                try:
+                    fan.io.call(fan.driver.open, timeout)
+                    if modes and fan.name in modes:
+                        fan.driver.assume_mode(modes[fan.name])
+                    fan.io.call(partial(fan.driver.set_duty, 1.0), timeout)
+                    fan.io.call(fan.driver.close, timeout)
+                except Exception as exc:  # the other fans still matter
+                    problems.append(f"fan {fan.name} ({fan.driver.description}): {exc}")
+                else:
+                    fan.state = replace(fan.state, duty=1.0, stage=Stage.FAILSAFE,
+                                        failsafe="failsafe")
+            self._opened = False
+        return problems
 
     # -- background thread ----------------------------------------------------------
 
