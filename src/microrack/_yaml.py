@@ -150,13 +150,19 @@ def _check_events(text: str, path: str, loader: Any, max_depth: int) -> None:
             if seen is not None and ev.value != _MERGE:
                 line = ev.start_mark.line + 1 if ev.start_mark else 0
                 if ev.value in seen:
-                    raise _problem(path, ev.start_mark,
-                                   f"duplicate key {ev.value!r} (first at line {seen[ev.value]}, "
-                                   f"again at line {line}); give each key once")
+                    raise _problem(
+                        path,
+                        ev.start_mark,
+                        f"duplicate key {ev.value!r} (first at line {seen[ev.value]}, "
+                        f"again at line {line}); give each key once",
+                    )
                 seen[ev.value] = line
-            elif ev.implicit[0] and ev.style is None and _NON_FINITE.match(ev.value):
-                raise _problem(path, ev.start_mark,
-                               f"{ev.value} is not a finite number; write the number itself")
+            elif ev.implicit[0] and not ev.style and _NON_FINITE.match(ev.value):
+                raise _problem(
+                    path,
+                    ev.start_mark,
+                    f"{ev.value} is not a finite number; write the number itself",
+                )
         elif isinstance(ev, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
@@ -170,10 +176,12 @@ def _check_events(text: str, path: str, loader: Any, max_depth: int) -> None:
             stack.pop()
 
 
-def _yaml_error(exc: yaml.YAMLError, path: str) -> ConfigError:
+def _yaml_error(exc: yaml.YAMLError, path: str, max_depth: int) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return _problem(path, mark, str(problem))
+    problem = str(getattr(exc, "problem", None) or str(exc).splitlines()[0])
+    if "maximum nesting depth" in problem:  # libyaml's own limit, met while it looks ahead
+        problem = f"nested deeper than {max_depth} levels"
+    return _problem(path, mark, problem)
 
 
 def parse_yaml(
@@ -189,7 +197,7 @@ def parse_yaml(
         _check_events(text, name, loader, max_depth)
         return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, name) from None
+        raise _yaml_error(exc, name, max_depth) from None
     except RecursionError:  # not reached within max_depth; kept so no traceback escapes
         raise ConfigError(name, None, "not valid YAML: nested too deeply") from None
 
@@ -249,12 +257,14 @@ def read_json(
     deep = _json_depth(text, max_depth)
     if deep is not None:
         line = text.count("\n", 0, deep) + 1
-        raise ConfigError(name, None, f"not valid JSON: line {line}: nested deeper than "
-                                      f"{max_depth} levels")
+        raise ConfigError(
+            name, None, f"not valid JSON: line {line}: nested deeper than {max_depth} levels"
+        )
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise ConfigError(name, None, f"not valid JSON: line {exc.lineno}, column {exc.colno}: "
-                                      f"{exc.msg}") from None
+        raise ConfigError(
+            name, None, f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     except ValueError as exc:
         raise ConfigError(name, None, f"not valid JSON: {exc}") from None

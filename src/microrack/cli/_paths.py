@@ -34,17 +34,25 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output(flag: str, path: str, *, force: bool, inputs: Sequence[str | None] = ()) -> None:
+def check_output(
+    flag: str,
+    path: str,
+    *,
+    force: bool,
+    inputs: Sequence[str | None] = (),
+    writable: bool = True,
+) -> None:
     """Before any work: ``path`` may be written by the command behind ``flag``.
 
     Never one of the command's own ``inputs`` (not even with ``--force``); an
-    existing file is only replaced with ``--force``; and the directory must be
-    writable.  Each refusal is one line naming the flag.
+    existing file is only replaced with ``--force``; and (``writable``) the
+    directory must be writable.  Each refusal is one line naming the flag.
     """
     for given in inputs:
         if given and os.path.exists(path) and _same_file(path, given):
             raise UsageError(flag, f"{path} is also an input of this command; "
                                    "write the result somewhere else")
-    check_writable(flag, path)
+    if writable:
+        check_writable(flag, path)
     if os.path.lexists(path) and not force:
         raise UsageError(flag, f"{path} exists; nothing was written (use --force to replace it)")
