@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from microrack.cli._args import board_id, directory, input_file, output_file
+from microrack.cli._args import (
+    board_id,
+    directory,
+    input_file,
+    output_file,
+    positive_float,
+    positive_int,
+)
 from microrack.cli._paths import check_output
 from microrack.errors import ResourceError, UsageError
 
@@ -26,6 +33,20 @@ log = logging.getLogger("microrack.thermal")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("calibrate",),
+        help="calibrate: measure each fan's start and minimum duty, rpm curve and maximum "
+        "rpm, and write them into --config",
+    )
+    parser.add_argument(
+        "--steps", type=positive_int, default=20, help="calibrate: duty steps (default 20)"
+    )
+    parser.add_argument(
+        "--settle", type=positive_float, default=3.0, metavar="SECONDS",
+        help="calibrate: wait after each duty change (default 3)",
+    )
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--config", metavar="FILE", help="fan.yaml to run")
     src.add_argument(
@@ -116,9 +137,9 @@ def _write(path: str, text: str, argument: str) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     if args.import_fancontrol:
-        for flag in ("failsafe", "once", "dry_run", "plot"):
+        for flag in ("failsafe", "once", "dry_run", "plot", "action"):
             if getattr(args, flag):
-                name = "--" + flag.replace("_", "-")
+                name = "calibrate" if flag == "action" else "--" + flag.replace("_", "-")
                 raise UsageError(name, "not with --import-fancontrol")
         return
     if args.output:
@@ -127,6 +148,12 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--config", "give a fan.yaml (or --board ID, or --import-fancontrol FILE)")
     if args.sim_script and not args.simulate:
         raise UsageError("--sim-script", "only with --simulate BOARD")
+    if args.action == "calibrate":
+        if not args.config:
+            raise UsageError("calibrate", "needs --config FILE: the results are written into it")
+        for flag in ("failsafe", "once", "plot", "dry_run"):
+            if getattr(args, flag):
+                raise UsageError("--" + flag.replace("_", "-"), "not with calibrate")
     if args.failsafe and (args.once or args.plot or args.dry_run):
         raise UsageError("--failsafe", "not with --once, --plot or --dry-run")
 
@@ -161,6 +188,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.failsafe:
         return _failsafe(args, service)
+    if args.action == "calibrate":
+        from microrack.cli._fan_calibrate import calibrate
+
+        return calibrate(args, service, fs)
     return _control(args, service)
 
 

@@ -60,6 +60,7 @@ class HwmonPwmDriver:
         self._enable = f"{directory}/pwm{channel}_enable"
         self._tach = f"{directory}/fan{channel}_input"
         self._max = pwm_max
+        self.pwm_max = pwm_max
         self._previous_enable: str | None = None
         self._opened = False
         self.description = f"hwmon {self._pwm}"
