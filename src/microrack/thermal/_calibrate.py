@@ -169,8 +169,10 @@ def sweep(
 
 def full_duty_temp(law: object) -> float:
     """The temperature at which a fan's curve reaches its highest duty (the sweep's limit)."""
-    from microrack.thermal._curve import FanCurve
+    from microrack.thermal._curve import FanCurve, MixedCurves
 
+    if isinstance(law, MixedCurves):
+        return min(full_duty_temp(c) for c in law.curves)
     if isinstance(law, FanCurve):
         top = max(law.duties)
         return next(t for t, d in zip(law.temps, law.duties, strict=True) if d >= top)

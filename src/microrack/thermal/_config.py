@@ -32,6 +32,7 @@ __all__ = [
     "FanModel",
     "GpioModel",
     "HwmonFanModel",
+    "InputCurveModel",
     "RpmPointModel",
     "SensorModel",
     "SwitchModel",
@@ -137,6 +138,24 @@ class CalibrationModel(_Strict):
         return self
 
 
+def _check_curve(points: list[CurvePointModel], where: str) -> None:
+    if not points:
+        raise ValueError(f"{where}: needs at least one point")
+    for i, (a, b) in enumerate(itertools.pairwise(points), start=1):
+        if b.temp_c <= a.temp_c:
+            raise ValueError(f"{where}[{i}].temp_c: points must increase in temperature")
+        if b.duty_pct < a.duty_pct:
+            raise ValueError(f"{where}[{i}].duty_pct: duty must not fall as temperature rises")
+
+
+class InputCurveModel(_Strict):
+    """One input of a fan with a curve per input (``inputs:``)."""
+
+    sensor: str
+    curve: list[CurvePointModel]
+    weight: float = Field(default=1.0, gt=0)  # for ``mix: weighted``
+
+
 class FanModel(_Strict):
     """One fan: its driver, the inputs it follows, and a curve or an on/off switch."""
 
@@ -145,6 +164,8 @@ class FanModel(_Strict):
     sensors: list[str] | None = None  # default: every sensor
     curve: list[CurvePointModel] | None = None
     switch: SwitchModel | None = None
+    inputs: list[InputCurveModel] | None = None  # a curve per sensor, instead of curve
+    mix: Literal["max", "weighted"] = "max"  # how ``inputs`` combine
     hysteresis_c: float = Field(default=3.0, ge=0)
     min_duty_pct: Pct = 0.0
     max_duty_pct: Pct = 100.0
@@ -157,18 +178,18 @@ class FanModel(_Strict):
 
     @model_validator(mode="after")
     def _control(self) -> FanModel:
-        if (self.curve is None) == (self.switch is None):
-            raise ValueError("give exactly one of curve, switch")
+        laws = [k for k in ("curve", "switch", "inputs") if getattr(self, k) is not None]
+        if len(laws) != 1:
+            raise ValueError("give exactly one of curve, switch, inputs")
         if self.curve is not None:
-            if not self.curve:
-                raise ValueError("curve needs at least one point")
-            for i, (a, b) in enumerate(itertools.pairwise(self.curve), start=1):
-                if b.temp_c <= a.temp_c:
-                    raise ValueError(f"curve[{i}].temp_c: points must increase in temperature")
-                if b.duty_pct < a.duty_pct:
-                    raise ValueError(
-                        f"curve[{i}].duty_pct: duty must not fall as temperature rises"
-                    )
+            _check_curve(self.curve, "curve")
+        if self.inputs is not None:
+            if not self.inputs:
+                raise ValueError("inputs: needs at least one sensor")
+            if self.sensors is not None:
+                raise ValueError("inputs: names its sensors itself; drop sensors:")
+            for i, inp in enumerate(self.inputs):
+                _check_curve(inp.curve, f"inputs[{i}].curve")
         if self.min_duty_pct > self.max_duty_pct:
             raise ValueError("min_duty_pct must not exceed max_duty_pct")
         return self
@@ -192,6 +213,10 @@ class FanConfig(_Strict):
                     raise ValueError(f"{what}[{i}].name: {name!r} is already the name of "
                                      f"{what}[{given.index(name)}]; names must be unique")
         for i, fan in enumerate(self.fans):
+            for j, inp in enumerate(fan.inputs or []):
+                if inp.sensor not in names:
+                    raise ValueError(f"fans[{i}].inputs[{j}].sensor: unknown sensor "
+                                     f"{inp.sensor!r} (declared: {', '.join(names)})")
             for j, s in enumerate(fan.sensors or []):
                 if s not in names:
                     declared = ", ".join(names)
@@ -224,8 +249,10 @@ def parse_config(data: Any, source: str) -> FanConfig:
         message = str(err["msg"]).removeprefix("Value error, ")
         # Cross-field checks name their own sub-path at the start of the message.
         head, sep, rest = message.partition(": ")
-        if sep and (head.startswith(("curve[", "fans[", "sensors[")) and " " not in head):
-            field = f"{field}.{head}" if field and head.startswith("curve[") else head
+        known = ("curve[", "inputs[", "fans[", "sensors[")
+        if sep and head.startswith(known) and " " not in head:
+            nested = head.startswith(("curve[", "inputs["))
+            field = f"{field}.{head}" if field and nested else head
             message = rest
         raise ConfigError(source, field or None, message) from None
 

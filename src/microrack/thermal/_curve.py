@@ -20,6 +20,7 @@ __all__ = [
     "FanState",
     "FanTuning",
     "Law",
+    "MixedCurves",
     "OnOffSwitch",
     "Stage",
     "control_step",
@@ -95,8 +96,30 @@ class OnOffSwitch:
         return was_on
 
 
-Law = FanCurve | OnOffSwitch
-"""A fan's control law: a curve (after hysteresis) or an on/off switch."""
+@dataclass(frozen=True, slots=True)
+class MixedCurves:
+    """A curve per input, their duties combined by ``max`` or a ``weighted`` average.
+
+    As fan2go's function curves: the CPU's curve and the NVMe drive's curve
+    each say how much cooling their part needs; the fan gives the most (or a
+    weighted mean) of it.
+    """
+
+    curves: tuple[FanCurve, ...]
+    weights: tuple[float, ...]
+    how: str = "max"  # "max" | "weighted"
+
+    def __call__(self, temps: Sequence[float]) -> float:
+        duties = [c(t) for c, t in zip(self.curves, temps, strict=True)]
+        if self.how == "weighted":
+            return sum(w * d for w, d in zip(self.weights, duties, strict=True)) / sum(
+                self.weights
+            )
+        return max(duties)
+
+
+Law = FanCurve | OnOffSwitch | MixedCurves
+"""A fan's control law: a curve (after hysteresis), an on/off switch, or mixed curves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +160,7 @@ class FanState:
     target: float = 1.0  # what the curve asked for, before kick and rate limit
     temp_c: float = math.nan  # the input in use (after combining sensors)
     hyst_c: float | None = None  # the play operator's memory
+    hyst_each: tuple[float, ...] | None = None  # the same, per input of mixed curves
     switch_on: bool = True  # the on/off switch's memory
     kick_until: float | None = None
     zero_rpm_since: float | None = None
@@ -162,12 +186,14 @@ def control_step(
     hysteresis_c: float,
     tuning: FanTuning,
     fault: str | None = None,
+    temps: Sequence[float] | None = None,
 ) -> FanState:
     """One control iteration for one fan: the new state, whose ``duty`` is to be written.
 
     ``temp_c`` is the combined input (NaN if unusable); ``fault`` names an input
     problem (missing, stale, out of range) that forces full duty; ``rpm`` is the
-    tach reading of the previous duty (None: the fan has no tach).
+    tach reading of the previous duty (None: the fan has no tach); ``temps`` are
+    the inputs one by one, for :class:`MixedCurves` (default: ``temp_c`` for each).
     """
     dt = 0.0 if state.last is None else max(0.0, now - state.last)
 
@@ -182,11 +208,17 @@ def control_step(
     if fault is None and math.isnan(temp_c):
         fault = "input_missing"
     hyst = state.hyst_c
+    hyst_each = state.hyst_each
     switch_on = state.switch_on
     if fault is None:
         if isinstance(law, OnOffSwitch):
             switch_on = law(state.switch_on, temp_c)
             target = 1.0 if switch_on else 0.0
+        elif isinstance(law, MixedCurves):
+            each = tuple(temps) if temps is not None else (temp_c,) * len(law.curves)
+            before = state.hyst_each or (None,) * len(each)
+            hyst_each = tuple(play(p, t, hysteresis_c) for p, t in zip(before, each, strict=True))
+            target = law(hyst_each)
         else:
             hyst = play(state.hyst_c, temp_c, hysteresis_c)
             target = law(hyst)
@@ -203,6 +235,7 @@ def control_step(
             target=target,
             temp_c=temp_c,
             hyst_c=hyst,
+            hyst_each=hyst_each,
             switch_on=switch_on,
             kick_until=None,
             zero_rpm_since=zero_since,
@@ -231,6 +264,7 @@ def control_step(
         target=target,
         temp_c=temp_c,
         hyst_c=hyst,
+        hyst_each=hyst_each,
         switch_on=switch_on,
         kick_until=kick_until,
         zero_rpm_since=zero_since,

@@ -34,6 +34,7 @@ from microrack.thermal._curve import (
     FanState,
     FanTuning,
     Law,
+    MixedCurves,
     OnOffSwitch,
     Stage,
     control_step,
@@ -83,6 +84,13 @@ def _fan_law(model: FanModel) -> tuple[Law, FanTuning]:
     law: Law
     if model.switch is not None:
         law = OnOffSwitch(model.switch.on_c, model.switch.off_c)
+    elif model.inputs is not None:
+        law = MixedCurves(
+            tuple(FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in i.curve])
+                  for i in model.inputs),
+            tuple(i.weight for i in model.inputs),
+            model.mix,
+        )
     else:
         points = model.curve or []  # the model guarantees one of curve, switch
         law = FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in points])
@@ -109,10 +117,15 @@ def _fan_law(model: FanModel) -> tuple[Law, FanTuning]:
     return law, tuning
 
 
-def _onto_range(curve: FanCurve, low: float, high: float) -> FanCurve:
-    """``curve`` with every non-zero duty mapped linearly onto ``low..high``."""
-    duties = tuple(0.0 if d <= 0.0 else low + d * (high - low) for d in curve.duties)
-    return FanCurve(curve.temps, duties)
+def _onto_range(law: Law, low: float, high: float) -> Law:
+    """``law`` with every non-zero duty mapped linearly onto ``low..high``."""
+    if isinstance(law, MixedCurves):
+        curves = tuple(_onto_range(c, low, high) for c in law.curves)
+        return MixedCurves(curves, law.weights, law.how)  # type: ignore[arg-type]
+    if isinstance(law, OnOffSwitch):
+        return law
+    duties = tuple(0.0 if d <= 0.0 else low + d * (high - low) for d in law.duties)
+    return FanCurve(law.temps, duties)
 
 
 def _resolve_input(fs: HostFS, model: SensorModel, where: str, source: str) -> Input:
@@ -216,7 +229,9 @@ class FanService:
             if dry_run:
                 driver = DryRunDriver(driver)
             law, tuning = _fan_law(model)
-            names = model.sensors or list(inputs)
+            names = (
+                [i.sensor for i in model.inputs] if model.inputs else model.sensors or list(inputs)
+            )
             fans.append(
                 Fan(
                     model.name,
@@ -300,7 +315,8 @@ class FanService:
                 fan.rpm = None
                 hung = isinstance(exc, DeadlineMissed)
                 tach_fault = "tach:timeout" if hung else "tach:unreadable"
-            temp, fault = combine([readings[id(i)] for i in fan.inputs])
+            mine = [readings[id(i)] for i in fan.inputs]
+            temp, fault = combine(mine)
             before = fan.state
             fan.state = control_step(
                 fan.state,
@@ -311,6 +327,7 @@ class FanService:
                 hysteresis_c=fan.hysteresis_c,
                 tuning=fan.tuning,
                 fault=fault or tach_fault,
+                temps=[r.temp_c for r in mine],
             )
             if fan.state.failsafe != before.failsafe:
                 if fan.state.failsafe:
