@@ -49,22 +49,31 @@ class _Strict(BaseModel):
 
 
 class SensorModel(_Strict):
-    """One temperature input: exactly one of ``thermal_zone``, ``hwmon`` or ``path``."""
+    """One temperature input: exactly one of ``thermal_zone``, ``hwmon``, ``path``, ``agent``."""
 
     name: str
     thermal_zone: str | int | None = None  # zone type (``cpu-thermal``) or number
     hwmon: str | None = None  # chip name (``nvme``, ``cpu_thermal``) or hwmon directory
     input: str = "temp1"  # with ``hwmon``: channel (``temp1``) or label (``Composite``)
     path: str | None = None  # a file in millidegrees
+    agent: str | None = None  # a neighbour's agent (http://host:9101): its snapshot's headline
+    headline: str = "temp_max_celsius"  # with ``agent``: which headline value
     stale_after_s: float | None = Field(default=120.0, gt=0)
     min_c: float = -40.0
     max_c: float = 150.0
 
     @model_validator(mode="after")
     def _one_source(self) -> SensorModel:
-        given = [k for k in ("thermal_zone", "hwmon", "path") if getattr(self, k) is not None]
+        given = [k for k in ("thermal_zone", "hwmon", "path", "agent")
+                 if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of thermal_zone, hwmon, path")
+            raise ValueError("give exactly one of thermal_zone, hwmon, path, agent")
+        if self.agent is not None:
+            from urllib.parse import urlsplit
+
+            url = urlsplit(self.agent)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError(f"agent: {self.agent!r} is not an http:// URL with a host")
         if self.min_c >= self.max_c:
             raise ValueError("min_c must be below max_c")
         return self

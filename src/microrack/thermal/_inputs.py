@@ -18,7 +18,14 @@ from functools import partial
 from microrack.sensors import HostFS
 from microrack.thermal._deadline import DeadlineMissed, Pending, Worker
 
-__all__ = ["Input", "InputReading", "find_hwmon", "find_thermal_zone", "list_hwmon"]
+__all__ = [
+    "AgentInput",
+    "Input",
+    "InputReading",
+    "find_hwmon",
+    "find_thermal_zone",
+    "list_hwmon",
+]
 
 THERMAL = "/sys/class/thermal"
 HWMON = "/sys/class/hwmon"
@@ -141,12 +148,15 @@ class Input:
         """Read and judge the input now (waiting at most ``timeout`` seconds)."""
         return self.judge(self.submit(), time.monotonic() + timeout, now)
 
+    def _parse(self, raw: str) -> float:
+        return int(raw) / 1000.0  # sysfs: integer millidegrees
+
     def _judge(self, raw: str | None, now: float) -> InputReading:
         try:
-            temp = int(raw) / 1000.0 if raw else math.nan  # sysfs: integer millidegrees
+            temp = self._parse(raw) if raw else math.nan
         except ValueError:
             temp = math.nan
-        if math.isnan(temp):
+        if not math.isfinite(temp):
             return InputReading(self.name, math.nan, "missing")
         if raw != self._raw or self._changed_at is None:
             self._raw, self._changed_at = raw, now
@@ -155,6 +165,58 @@ class Input:
         if self._stale_after is not None and now - self._changed_at > self._stale_after:
             return InputReading(self.name, temp, "stale")
         return InputReading(self.name, temp, None)
+
+
+MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
+
+
+class AgentInput(Input):
+    """A neighbour board's temperature, from its agent's ``/api/v1/snapshot``.
+
+    The reading is the snapshot's ``headline`` value (``temp_max_celsius``: the
+    board's hottest sensor); it is stale when the agent's collection sequence
+    has not advanced for ``stale_after_s`` (an agent whose collector hangs
+    keeps serving its last snapshot), so clocks need not agree across boards.
+    An agent that does not answer within the loop's deadline is a ``timeout``,
+    one that answers with anything else is ``missing``.
+    """
+
+    def __init__(self, name: str, url: str, *, headline: str, stale_after_s: float | None,
+                 min_c: float, max_c: float, timeout_s: float = 1.0) -> None:
+        no_fs: HostFS = _NoFS()  # type: ignore[assignment]
+        super().__init__(name, no_fs, url.rstrip("/") + "/api/v1/snapshot",
+                         stale_after_s=stale_after_s, min_c=min_c, max_c=max_c)
+        self.headline = headline
+        self.timeout_s = timeout_s
+
+    def submit(self) -> Pending[str | None]:
+        return self.io.submit(self._fetch)
+
+    def _fetch(self) -> str | None:
+        import json
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.path, timeout=self.timeout_s) as resp:
+                body = resp.read(MAX_SNAPSHOT_BYTES + 1)
+            if len(body) > MAX_SNAPSHOT_BYTES:
+                return None
+            snap = json.loads(body)
+            value = float(snap["headline"][self.headline])
+            seq = int(snap["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return f"{seq} {value!r}"  # the sequence makes an unchanged value still "changed"
+
+    def _parse(self, raw: str) -> float:
+        return float(raw.split()[1])
+
+
+class _NoFS:
+    """An agent input reads no file."""
+
+    def __repr__(self) -> str:
+        return "http"
 
 
 def combine(readings: list[InputReading]) -> tuple[float, str | None]:

@@ -47,7 +47,14 @@ from microrack.thermal._drivers import (
     GpioDriver,
     HwmonPwmDriver,
 )
-from microrack.thermal._inputs import Input, combine, find_hwmon, find_hwmon_temp, find_thermal_zone
+from microrack.thermal._inputs import (
+    AgentInput,
+    Input,
+    combine,
+    find_hwmon,
+    find_hwmon_temp,
+    find_thermal_zone,
+)
 
 __all__ = ["Fan", "FanService"]
 
@@ -128,7 +135,13 @@ def _onto_range(law: Law, low: float, high: float) -> Law:
     return FanCurve(law.temps, duties)
 
 
-def _resolve_input(fs: HostFS, model: SensorModel, where: str, source: str) -> Input:
+def _resolve_input(
+    fs: HostFS, model: SensorModel, where: str, source: str, timeout_s: float = 1.0
+) -> Input:
+    if model.agent is not None:
+        return AgentInput(model.name, model.agent, headline=model.headline,
+                          stale_after_s=model.stale_after_s, min_c=model.min_c,
+                          max_c=model.max_c, timeout_s=timeout_s)
     if model.thermal_zone is not None:
         path = find_thermal_zone(fs, str(model.thermal_zone))
         field, what = f"{where}.thermal_zone", f"no thermal zone {model.thermal_zone!r}"
@@ -219,8 +232,9 @@ class FanService:
         bus_opener: Callable[[int], Any] = Emc230xDriver.open_bus,
     ) -> FanService:
         """Resolve sensors and fans against ``fs``; unknown ones are a :class:`ConfigError`."""
+        io_timeout = config.io_timeout_s or min(1.0, config.interval_s / 4)
         inputs = {
-            s.name: _resolve_input(fs, s, f"sensors[{i}]", source)
+            s.name: _resolve_input(fs, s, f"sensors[{i}]", source, io_timeout)
             for i, s in enumerate(config.sensors)
         }
         fans = []
@@ -243,7 +257,6 @@ class FanService:
                     max_rpm=None if model.calibration is None else model.calibration.max_rpm,
                 )
             )
-        io_timeout = config.io_timeout_s or min(1.0, config.interval_s / 4)
         return cls(fans, config.interval_s, source, io_timeout_s=io_timeout)
 
     @classmethod
