@@ -91,7 +91,11 @@ def test_hysteresis_per_input() -> None:
 @pytest.mark.parametrize(
     ("extra", "field", "message"),
     [
-        ({"curve": [{"temp_c": 50, "duty_pct": 50}]}, None, "exactly one of curve, switch, inputs"),
+        (
+            {"curve": [{"temp_c": 50, "duty_pct": 50}]},
+            None,
+            "exactly one of curve, switch, inputs, pid",
+        ),
         ({"sensors": ["cpu"]}, None, "drop sensors"),
     ],
 )

@@ -18,6 +18,7 @@ from microrack.thermal._curve import (
     Law,
     MixedCurves,
     OnOffSwitch,
+    Pid,
     control_step,
     play,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Law",
     "MixedCurves",
     "OnOffSwitch",
+    "Pid",
     "control_step",
     "default_config",
     "default_curve",

@@ -33,6 +33,7 @@ __all__ = [
     "GpioModel",
     "HwmonFanModel",
     "InputCurveModel",
+    "PidModel",
     "RpmPointModel",
     "SensorModel",
     "SwitchModel",
@@ -157,6 +158,15 @@ def _check_curve(points: list[CurvePointModel], where: str) -> None:
             raise ValueError(f"{where}[{i}].duty_pct: duty must not fall as temperature rises")
 
 
+class PidModel(_Strict):
+    """PID toward a target temperature; gains in duty percent per °C (per °C·s, per °C/s)."""
+
+    target_c: float
+    kp: float = Field(ge=0)
+    ki: float = Field(default=0.0, ge=0)
+    kd: float = Field(default=0.0, ge=0)
+
+
 class InputCurveModel(_Strict):
     """One input of a fan with a curve per input (``inputs:``)."""
 
@@ -175,6 +185,7 @@ class FanModel(_Strict):
     switch: SwitchModel | None = None
     inputs: list[InputCurveModel] | None = None  # a curve per sensor, instead of curve
     mix: Literal["max", "weighted"] = "max"  # how ``inputs`` combine
+    pid: PidModel | None = None  # toward a target temperature, instead of a curve
     hysteresis_c: float = Field(default=3.0, ge=0)
     min_duty_pct: Pct = 0.0
     max_duty_pct: Pct = 100.0
@@ -187,9 +198,9 @@ class FanModel(_Strict):
 
     @model_validator(mode="after")
     def _control(self) -> FanModel:
-        laws = [k for k in ("curve", "switch", "inputs") if getattr(self, k) is not None]
+        laws = [k for k in ("curve", "switch", "inputs", "pid") if getattr(self, k) is not None]
         if len(laws) != 1:
-            raise ValueError("give exactly one of curve, switch, inputs")
+            raise ValueError("give exactly one of curve, switch, inputs, pid")
         if self.curve is not None:
             _check_curve(self.curve, "curve")
         if self.inputs is not None:

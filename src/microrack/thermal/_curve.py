@@ -22,6 +22,7 @@ __all__ = [
     "Law",
     "MixedCurves",
     "OnOffSwitch",
+    "Pid",
     "Stage",
     "control_step",
     "play",
@@ -118,8 +119,33 @@ class MixedCurves:
         return max(duties)
 
 
-Law = FanCurve | OnOffSwitch | MixedCurves
-"""A fan's control law: a curve (after hysteresis), an on/off switch, or mixed curves."""
+@dataclass(frozen=True, slots=True)
+class Pid:
+    """PID toward ``target_c``: duty = kp·e + ki·∫e dt + kd·de/dt, e = temp − target.
+
+    Gains are in duty ratio per °C (per °C·s, per °C/s).  The integral is
+    clamped so that its term stays within 0..1 (no wind-up while the fan is
+    saturated or in failsafe).
+    """
+
+    target_c: float
+    kp: float
+    ki: float = 0.0
+    kd: float = 0.0
+
+    def step(self, integral: float, previous_error: float | None, temp_c: float, dt: float
+             ) -> tuple[float, float, float]:
+        """``(duty, integral, error)`` after ``dt`` seconds at ``temp_c``."""
+        error = temp_c - self.target_c
+        if self.ki > 0 and dt > 0:
+            integral = min(1.0 / self.ki, max(0.0, integral + error * dt))
+        derivative = 0.0 if previous_error is None or dt <= 0 else (error - previous_error) / dt
+        duty = self.kp * error + self.ki * integral + self.kd * derivative
+        return min(1.0, max(0.0, duty)), integral, error
+
+
+Law = FanCurve | OnOffSwitch | MixedCurves | Pid
+"""A fan's control law: a curve (after hysteresis), an on/off switch, mixed curves, or PID."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +187,8 @@ class FanState:
     temp_c: float = math.nan  # the input in use (after combining sensors)
     hyst_c: float | None = None  # the play operator's memory
     hyst_each: tuple[float, ...] | None = None  # the same, per input of mixed curves
+    pid_integral: float = 0.0  # PID memory
+    pid_error: float | None = None
     switch_on: bool = True  # the on/off switch's memory
     kick_until: float | None = None
     zero_rpm_since: float | None = None
@@ -209,11 +237,16 @@ def control_step(
         fault = "input_missing"
     hyst = state.hyst_c
     hyst_each = state.hyst_each
+    pid_integral, pid_error = state.pid_integral, state.pid_error
     switch_on = state.switch_on
     if fault is None:
         if isinstance(law, OnOffSwitch):
             switch_on = law(state.switch_on, temp_c)
             target = 1.0 if switch_on else 0.0
+        elif isinstance(law, Pid):
+            target, pid_integral, pid_error = law.step(
+                state.pid_integral, state.pid_error, temp_c, dt
+            )
         elif isinstance(law, MixedCurves):
             each = tuple(temps) if temps is not None else (temp_c,) * len(law.curves)
             before = state.hyst_each or (None,) * len(each)
@@ -236,6 +269,8 @@ def control_step(
             temp_c=temp_c,
             hyst_c=hyst,
             hyst_each=hyst_each,
+            pid_integral=pid_integral,
+            pid_error=pid_error,
             switch_on=switch_on,
             kick_until=None,
             zero_rpm_since=zero_since,
@@ -265,6 +300,8 @@ def control_step(
         temp_c=temp_c,
         hyst_c=hyst,
         hyst_each=hyst_each,
+        pid_integral=pid_integral,
+        pid_error=pid_error,
         switch_on=switch_on,
         kick_until=kick_until,
         zero_rpm_since=zero_since,

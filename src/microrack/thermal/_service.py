@@ -36,6 +36,7 @@ from microrack.thermal._curve import (
     Law,
     MixedCurves,
     OnOffSwitch,
+    Pid,
     Stage,
     control_step,
 )
@@ -91,6 +92,9 @@ def _fan_law(model: FanModel) -> tuple[Law, FanTuning]:
     law: Law
     if model.switch is not None:
         law = OnOffSwitch(model.switch.on_c, model.switch.off_c)
+    elif model.pid is not None:
+        p = model.pid
+        law = Pid(p.target_c, p.kp / 100.0, p.ki / 100.0, p.kd / 100.0)
     elif model.inputs is not None:
         law = MixedCurves(
             tuple(FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in i.curve])
@@ -129,7 +133,7 @@ def _onto_range(law: Law, low: float, high: float) -> Law:
     if isinstance(law, MixedCurves):
         curves = tuple(_onto_range(c, low, high) for c in law.curves)
         return MixedCurves(curves, law.weights, law.how)  # type: ignore[arg-type]
-    if isinstance(law, OnOffSwitch):
+    if isinstance(law, (OnOffSwitch, Pid)):
         return law
     duties = tuple(0.0 if d <= 0.0 else low + d * (high - low) for d in law.duties)
     return FanCurve(law.temps, duties)
