@@ -32,6 +32,8 @@ YAML_FORMATS: dict[str, list[str]] = {
     "scenario": ["sim", str(CLUSTER), "--scenario", "F"],
     "node script": ["fan", "--simulate", "pi5", "--board", "pi5", "--sim-script", "F", "--once"],
     "bench profile": ["bench", "cpu", "--profile", "F", "--no-progress"],
+    "alert rules": ["hub", "--rules", "F", "--db", "TMP/hub.db", "--listen", "127.0.0.1:1"],
+    "hub --spec": ["hub", "--spec", "F", "--db", "TMP/hub.db", "--listen", "127.0.0.1:1"],
 }
 OTHER_FORMATS: dict[str, list[str]] = {
     "fancontrol": ["fan", "--import-fancontrol", "F"],
