@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 from fan_trees import Tree
+from hypothesis import given
+from hypothesis import strategies as st
 
 from microrack.errors import ConfigError
 from microrack.sensors import LocalFS
@@ -121,3 +123,32 @@ def test_falling_input_curve_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         FanService.from_file(p, LocalFS(str(tmp_path)))
     assert info.value.field == "fans[0].inputs[1].curve[1].duty_pct"
+
+
+_temps = st.floats(min_value=-20, max_value=120, allow_nan=False)
+_curve = st.lists(
+    st.tuples(
+        st.floats(min_value=0, max_value=100, allow_nan=False),
+        st.floats(min_value=0, max_value=1, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda p: p[0],
+).map(lambda pts: FanCurve.of(sorted(pts)))
+
+
+@given(
+    st.lists(
+        st.tuples(_curve, st.floats(min_value=0.1, max_value=10), _temps), min_size=1, max_size=4
+    )
+)
+def test_mixed_duty_is_bounded_by_its_inputs(parts: list[tuple[FanCurve, float, float]]) -> None:
+    curves = tuple(c for c, _w, _t in parts)
+    weights = tuple(w for _c, w, _t in parts)
+    temps = [t for _c, _w, t in parts]
+    each = [c(t) for c, t in zip(curves, temps, strict=True)]
+    top = MixedCurves(curves, weights, "max")(temps)
+    mean = MixedCurves(curves, weights, "weighted")(temps)
+    assert top == max(each)
+    assert min(each) - 1e-9 <= mean <= max(each) + 1e-9
+    assert 0.0 <= mean <= 1.0
