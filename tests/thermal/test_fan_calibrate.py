@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from fan_trees import Tree, fan_yaml
+from fan_trees import Emc2301, Tree, fan_yaml
 
 from microrack.cli import main
 from microrack.sensors import LocalFS
@@ -122,3 +122,23 @@ def test_gpio_fan_has_nothing_to_calibrate() -> None:
     assert skipped == [
         "fan pi4: gpio gpiochip0 line 14 can only switch on and off: there is nothing to calibrate"
     ]
+
+
+def test_emc2301_register_map_sweep_finds_its_stall_threshold(tree: Tree, tmp_path: Path) -> None:
+    """The EMC2301 reads a fan below 500 rpm as stopped: minimum and start duty show it."""
+    chip = Emc2301(rpm_at_full=6000.0)
+    cfg = tmp_path / "emc.yaml"
+    cfg.write_text(
+        "sensors: [{name: cpu, thermal_zone: 0, stale_after_s: null}]\n"
+        "fans:\n- name: c\n  driver: {type: emc230x, bus: 3}\n"
+        "  curve: [{temp_c: 40, duty_pct: 20}, {temp_c: 70, duty_pct: 100}]\n"
+    )
+    tree.set_temp(40.0)
+    service = FanService.from_file(cfg, LocalFS(str(tree.root)), bus_opener=lambda _n: chip)
+    results, _ = calibrate_fans(service, wait=lambda _s: None, steps=20, settle_s=0)
+    cal = results["c"]
+    # 500 rpm of 6000 is 8.3 % duty: the first 5 % step above it is 10 %
+    assert cal.min_duty == pytest.approx(0.10) and cal.start_duty == pytest.approx(0.10)
+    assert cal.max_rpm == pytest.approx(6000, rel=0.01)
+    assert dict(cal.curve)[0.05] == 0.0 and dict(cal.curve)[0.5] == pytest.approx(3000, rel=0.02)
+    assert chip.regs[0x30] == 0xFF and chip.regs[0x32] & 0x80  # full, RPM control handed back
