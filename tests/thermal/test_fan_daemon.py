@@ -182,3 +182,16 @@ def test_watchdog_stops_when_the_loop_dies(tree: Tree, tmp_path: Path) -> None:
     assert r.returncode == 1
     # steps whose write failed still ran (failsafe), the fatal one did not ping
     assert got.count(b"WATCHDOG=1") == len(_json_lines(r.stdout))
+
+
+def test_failsafe_reports_a_fan_it_cannot_make_safe(tree: Tree, tmp_path: Path) -> None:
+    """A hung pwm1: --failsafe does not hang with it; it says so and exits 1."""
+    with fifo(tree.path(tree.PWM)):
+        r = subprocess.run(
+            microrack_cmd("fan", *_args(tree, fan_yaml(tmp_path), tmp_path), "--failsafe"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 1
+    assert "fan case" in r.stderr and "no answer within" in r.stderr
