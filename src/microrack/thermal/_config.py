@@ -219,7 +219,7 @@ class FanConfig(_Strict):
     """The whole ``fan.yaml``."""
 
     interval_s: float = Field(default=2.0, gt=0)
-    # deadline of each sensor read / PWM write (default: a quarter of interval_s, at most 1 s)
+    # deadline of each sensor read / PWM write (default: interval_s / 4, within 0.25..1 s)
     io_timeout_s: float | None = Field(default=None, gt=0)
     sensors: list[SensorModel] = Field(min_length=1)
     fans: list[FanModel] = Field(min_length=1)

@@ -236,7 +236,7 @@ class FanService:
         bus_opener: Callable[[int], Any] = Emc230xDriver.open_bus,
     ) -> FanService:
         """Resolve sensors and fans against ``fs``; unknown ones are a :class:`ConfigError`."""
-        io_timeout = config.io_timeout_s or min(1.0, config.interval_s / 4)
+        io_timeout = config.io_timeout_s or min(1.0, max(0.25, config.interval_s / 4))
         inputs = {
             s.name: _resolve_input(fs, s, f"sensors[{i}]", source, io_timeout)
             for i, s in enumerate(config.sensors)
