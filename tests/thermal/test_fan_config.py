@@ -63,8 +63,9 @@ def test_not_a_number_temperature(tmp_path: Path) -> None:
         d["fans"][0]["curve"][0]["temp_c"] = float("nan")
 
     err = _error(_edit(fan_yaml(tmp_path), change))
-    assert err.field == "fans[0].curve[0].temp_c"
-    assert "finite" in err.message
+    # refused by the reader, at its line, before the model sees it
+    assert err.field is None and "line 16" in err.message
+    assert ".nan is not a finite number" in err.message
 
 
 def test_duplicate_names_name_the_second(tmp_path: Path) -> None:

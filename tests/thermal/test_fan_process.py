@@ -30,7 +30,16 @@ def test_signal_leaves_pwm_full_and_pwm_enable_restored(
     tree.set_temp(55.0)
     tree.write(tree.TACH, 1500)
     cfg = fan_yaml(tmp_path)
-    argv = microrack_cmd("-v", "fan", "--config", str(cfg), "--root", str(tree.root))
+    argv = microrack_cmd(
+        "-v",
+        "fan",
+        "--config",
+        str(cfg),
+        "--root",
+        str(tree.root),
+        "--state-file",
+        str(tmp_path / "state.json"),
+    )
     with started(argv, tmp_path / "fan.log") as proc:
         _wait(
             lambda: tree.read(tree.ENABLE) == "1" and tree.read(tree.PWM) == "102",
@@ -49,7 +58,15 @@ def test_once_json_reports_state(tree: Tree, tmp_path: Path) -> None:
     tree.write(tree.TACH, 2400)
     r = subprocess.run(
         microrack_cmd(
-            "fan", "--config", str(fan_yaml(tmp_path)), "--root", str(tree.root), "--once", "--json"
+            "fan",
+            "--config",
+            str(fan_yaml(tmp_path)),
+            "--root",
+            str(tree.root),
+            "--state-file",
+            str(tmp_path / "state.json"),
+            "--once",
+            "--json",
         ),
         capture_output=True,
         text=True,
@@ -71,6 +88,8 @@ def test_dry_run_writes_nothing(tree: Tree, tmp_path: Path) -> None:
             str(fan_yaml(tmp_path)),
             "--root",
             str(tree.root),
+            "--state-file",
+            str(tmp_path / "state.json"),
             "--once",
             "--json",
             "--dry-run",
@@ -96,9 +115,12 @@ def test_missing_config_argument_is_a_usage_error(tmp_path: Path) -> None:
         (["--simulate", "no-such-board", "--board", "pi5"], "--simulate", 2),
         (["--config", "{cfg}", "--root", "{tmp}/nope"], "--root", 2),
         (["--config", "{cfg}", "--output", "{tmp}/x.yaml"], "--output", 2),
-        (["--simulate", "pi5", "--board", "pi5", "--sim-script", "{tmp}/nope.yaml"],
-         "--sim-script", 2),
-        (["--config", "{cfg}", "--root", "{root}", "--plot", "{tmp}/nope/law.html"], "--plot", 1),
+        (
+            ["--simulate", "pi5", "--board", "pi5", "--sim-script", "{tmp}/nope.yaml"],
+            "--sim-script",
+            2,
+        ),
+        (["--config", "{cfg}", "--root", "{root}", "--plot", "{tmp}/nope/law.html"], "--plot", 2),
         (["--import-fancontrol", "{tmp}/nope"], "{tmp}/nope", 1),
     ],
 )
@@ -165,6 +187,8 @@ def test_unhandled_error_in_the_process_leaves_fans_full_and_handed_back(
             str(cfg),
             "--root",
             str(tree.root),
+            "--state-file",
+            str(tmp_path / "state.json"),
         ],
         capture_output=True,
         text=True,

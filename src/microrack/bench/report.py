@@ -94,12 +94,13 @@ def write_json(run: BenchRun, path: str) -> None:
 
 
 def load_run(path: str, argument: str) -> BenchRun:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(argument, f"cannot read {path} ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(argument, f"{path} is not JSON (line {exc.lineno})") from None
+    from microrack._yaml import read_json
+    from microrack.errors import ConfigError
+
+    try:  # the shared hygiene: regular file, size, UTF-8, depth, duplicate keys, no NaN
+        data = read_json(path)
+    except ConfigError as exc:
+        raise UsageError(argument, str(exc)) from None
     if not isinstance(data, dict) or data.get("format") != "microrack-bench/1":
         raise UsageError(argument, f"{path} is not a microrack bench --json file")
     return BenchRun.from_json(data)

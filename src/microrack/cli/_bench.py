@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import sys
 
+from microrack.cli._paths import check_output
 from microrack.errors import UsageError
 
 
@@ -30,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--json", metavar="FILE", help="write every number with its unit")
     out.add_argument("--report", metavar="FILE.html", help="write an HTML page of plots")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    out.add_argument("--force", action="store_true", help="replace --json/--report files")
     st = parser.add_argument_group("storage (fio's meaning)")
     st.add_argument("--dir", help="directory of the test file (default: .)")
     st.add_argument("--size", help="test file size (default 256M)")
@@ -86,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     for path, argument in ((args.json, "--json"), (args.report, "--report")):
         if path:
             report.check_writable(path, argument)
+            check_output(argument, path, force=args.force, inputs=[args.profile])
     settings = resolve_settings(vars(args), args.profile)
     opts = suite_options(workloads, settings, progress=not args.no_progress)
     opts.engine = args.engine

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from microrack.cli._paths import check_writable
+from microrack.cli._paths import check_output
 from microrack.errors import MicrorackError, UsageError
 
 
@@ -23,6 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="write an interactive chart of the builds (plotly HTML)")
     parser.add_argument("--catalog", metavar="FILE",
                         help="extra catalog file: adds boards, replaces boards with the same id")
+    parser.add_argument("--force", action="store_true",
+                        help="replace output files that already exist")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--top", f"expected at least 1, got {args.top}")
     for flag, path in (("--emit-spec", args.emit_spec), ("--html", args.html)):
         if path:
-            check_writable(flag, path)
+            check_output(flag, path, force=args.force, inputs=[args.requirements, args.catalog])
     catalog = load_catalog(args.catalog)
     req = load_requirements(args.requirements, catalog)
     rules = planning_rules()

@@ -32,6 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="list written files as JSON")
     p = sub.add_parser("schema", help="print the JSON Schema of cluster.yaml")
     p.add_argument("--out", help="write to this file instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "schema":
         text = json.dumps(mspec.json_schema(), indent=2, sort_keys=True) + "\n"
         if args.out:
+            from microrack.cli._paths import check_output
+
+            check_output("--out", args.out, force=args.force, writable=False)
             try:
                 with open(args.out, "w", encoding="utf-8") as fh:
                     fh.write(text)

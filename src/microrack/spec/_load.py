@@ -98,19 +98,26 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def yaml_line(root: yaml.Node | None, field: str) -> int | None:
+def yaml_line(
+    root: yaml.Node | None, field: str, index_cache: dict[int, dict[Any, Any]] | None = None
+) -> int | None:
     """1-based line of ``field`` (``nodes[2].nics[0].mac``) in a composed YAML tree, or of
-    its deepest ancestor that is present."""
+    its deepest ancestor that is present.  ``index_cache`` (shared across calls) makes
+    locating many fields linear in their number."""
+    cache: dict[int, dict[Any, Any]] = {} if index_cache is None else index_cache
     node, line = root, None
     for m in _PART.finditer(field):
         key, index = m.group(1), m.group(2)
         if isinstance(node, yaml.MappingNode) and key is not None:
-            for k, v in node.value:
-                if k.value == key:
-                    node, line = v, k.start_mark.line + 1
-                    break
-            else:
+            keys = cache.get(id(node))
+            if keys is None:
+                keys = cache[id(node)] = {}
+                for k, v in node.value:
+                    keys.setdefault(k.value, (k, v))
+            if key not in keys:
                 return line
+            k, node = keys[key]
+            line = k.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and index is not None:
             if int(index) >= len(node.value):
                 return line
@@ -122,13 +129,14 @@ def yaml_line(root: yaml.Node | None, field: str) -> int | None:
 
 
 def _locate(root: yaml.Node | None, problems: Sequence[Problem]) -> list[Problem]:
-    return [replace(p, lineno=yaml_line(root, p.field)) for p in problems]
+    cache: dict[int, dict[Any, Any]] = {}
+    return [replace(p, lineno=yaml_line(root, p.field, cache)) for p in problems]
 
 
 _INT = "tag:yaml.org,2002:int"
 
 
-class _SpecLoader(yaml.SafeLoader):
+class _SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader without YAML 1.1's base-60 integers.
 
     YAML 1.1 reads an unquoted MAC made of digits only (``52:54:00:12:34:56``)

@@ -11,7 +11,17 @@ with the config model, so the agent only pays for it when it controls a fan.
 from __future__ import annotations
 
 from microrack.thermal._config import FanConfig, load_config
-from microrack.thermal._curve import FanCurve, FanState, FanTuning, OnOffSwitch, control_step, play
+from microrack.thermal._curve import (
+    FanCurve,
+    FanState,
+    FanTuning,
+    Law,
+    MixedCurves,
+    OnOffSwitch,
+    Pid,
+    control_step,
+    play,
+)
 from microrack.thermal._defaults import default_config, default_curve
 from microrack.thermal._drivers import (
     DryRunDriver,
@@ -35,7 +45,10 @@ __all__ = [
     "FanTuning",
     "GpioDriver",
     "HwmonPwmDriver",
+    "Law",
+    "MixedCurves",
     "OnOffSwitch",
+    "Pid",
     "control_step",
     "default_config",
     "default_curve",

@@ -13,18 +13,28 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
 
 __all__ = [
+    "CalibrationModel",
     "CurvePointModel",
     "Emc230xModel",
     "FanConfig",
     "FanModel",
     "GpioModel",
     "HwmonFanModel",
+    "InputCurveModel",
+    "PidModel",
+    "RpmPointModel",
     "SensorModel",
     "SwitchModel",
     "field_path",
@@ -40,22 +50,31 @@ class _Strict(BaseModel):
 
 
 class SensorModel(_Strict):
-    """One temperature input: exactly one of ``thermal_zone``, ``hwmon`` or ``path``."""
+    """One temperature input: exactly one of ``thermal_zone``, ``hwmon``, ``path``, ``agent``."""
 
     name: str
     thermal_zone: str | int | None = None  # zone type (``cpu-thermal``) or number
     hwmon: str | None = None  # chip name (``nvme``, ``cpu_thermal``) or hwmon directory
     input: str = "temp1"  # with ``hwmon``: channel (``temp1``) or label (``Composite``)
     path: str | None = None  # a file in millidegrees
+    agent: str | None = None  # a neighbour's agent (http://host:9101): its snapshot's headline
+    headline: str = "temp_max_celsius"  # with ``agent``: which headline value
     stale_after_s: float | None = Field(default=120.0, gt=0)
     min_c: float = -40.0
     max_c: float = 150.0
 
     @model_validator(mode="after")
     def _one_source(self) -> SensorModel:
-        given = [k for k in ("thermal_zone", "hwmon", "path") if getattr(self, k) is not None]
+        given = [k for k in ("thermal_zone", "hwmon", "path", "agent")
+                 if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of thermal_zone, hwmon, path")
+            raise ValueError("give exactly one of thermal_zone, hwmon, path, agent")
+        if self.agent is not None:
+            from urllib.parse import urlsplit
+
+            url = urlsplit(self.agent)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError(f"agent: {self.agent!r} is not an http:// URL with a host")
         if self.min_c >= self.max_c:
             raise ValueError("min_c must be below max_c")
         return self
@@ -108,6 +127,54 @@ class SpinUpModel(_Strict):
     seconds: float = Field(default=2.0, ge=0)
 
 
+class RpmPointModel(_Strict):
+    duty_pct: Pct
+    rpm: float = Field(ge=0)
+
+
+class CalibrationModel(_Strict):
+    """What ``microrack fan calibrate`` measured (written into the fan's entry)."""
+
+    date: str  # ISO 8601, UTC
+    start_duty_pct: Pct  # lowest duty that starts the fan from standstill
+    min_duty_pct: Pct  # lowest duty that keeps a turning fan turning
+    max_rpm: float = Field(gt=0)  # at full duty
+    rpm_curve: list[RpmPointModel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _order(self) -> CalibrationModel:
+        if self.min_duty_pct > self.start_duty_pct:
+            raise ValueError("min_duty_pct must not exceed start_duty_pct")
+        return self
+
+
+def _check_curve(points: list[CurvePointModel], where: str) -> None:
+    if not points:
+        raise ValueError(f"{where}: needs at least one point")
+    for i, (a, b) in enumerate(itertools.pairwise(points), start=1):
+        if b.temp_c <= a.temp_c:
+            raise ValueError(f"{where}[{i}].temp_c: points must increase in temperature")
+        if b.duty_pct < a.duty_pct:
+            raise ValueError(f"{where}[{i}].duty_pct: duty must not fall as temperature rises")
+
+
+class PidModel(_Strict):
+    """PID toward a target temperature; gains in duty percent per °C (per °C·s, per °C/s)."""
+
+    target_c: float
+    kp: float = Field(ge=0)
+    ki: float = Field(default=0.0, ge=0)
+    kd: float = Field(default=0.0, ge=0)
+
+
+class InputCurveModel(_Strict):
+    """One input of a fan with a curve per input (``inputs:``)."""
+
+    sensor: str
+    curve: list[CurvePointModel]
+    weight: float = Field(default=1.0, gt=0)  # for ``mix: weighted``
+
+
 class FanModel(_Strict):
     """One fan: its driver, the inputs it follows, and a curve or an on/off switch."""
 
@@ -116,6 +183,9 @@ class FanModel(_Strict):
     sensors: list[str] | None = None  # default: every sensor
     curve: list[CurvePointModel] | None = None
     switch: SwitchModel | None = None
+    inputs: list[InputCurveModel] | None = None  # a curve per sensor, instead of curve
+    mix: Literal["max", "weighted"] = "max"  # how ``inputs`` combine
+    pid: PidModel | None = None  # toward a target temperature, instead of a curve
     hysteresis_c: float = Field(default=3.0, ge=0)
     min_duty_pct: Pct = 0.0
     max_duty_pct: Pct = 100.0
@@ -124,21 +194,22 @@ class FanModel(_Strict):
     spinup: SpinUpModel = SpinUpModel()
     max_change_pct_per_s: float | None = Field(default=None, gt=0)
     stall_after_s: float = Field(default=5.0, ge=0)
+    calibration: CalibrationModel | None = None
 
     @model_validator(mode="after")
     def _control(self) -> FanModel:
-        if (self.curve is None) == (self.switch is None):
-            raise ValueError("give exactly one of curve, switch")
+        laws = [k for k in ("curve", "switch", "inputs", "pid") if getattr(self, k) is not None]
+        if len(laws) != 1:
+            raise ValueError("give exactly one of curve, switch, inputs, pid")
         if self.curve is not None:
-            if not self.curve:
-                raise ValueError("curve needs at least one point")
-            for i, (a, b) in enumerate(itertools.pairwise(self.curve), start=1):
-                if b.temp_c <= a.temp_c:
-                    raise ValueError(f"curve[{i}].temp_c: points must increase in temperature")
-                if b.duty_pct < a.duty_pct:
-                    raise ValueError(
-                        f"curve[{i}].duty_pct: duty must not fall as temperature rises"
-                    )
+            _check_curve(self.curve, "curve")
+        if self.inputs is not None:
+            if not self.inputs:
+                raise ValueError("inputs: needs at least one sensor")
+            if self.sensors is not None:
+                raise ValueError("inputs: names its sensors itself; drop sensors:")
+            for i, inp in enumerate(self.inputs):
+                _check_curve(inp.curve, f"inputs[{i}].curve")
         if self.min_duty_pct > self.max_duty_pct:
             raise ValueError("min_duty_pct must not exceed max_duty_pct")
         return self
@@ -148,6 +219,8 @@ class FanConfig(_Strict):
     """The whole ``fan.yaml``."""
 
     interval_s: float = Field(default=2.0, gt=0)
+    # deadline of each sensor read / PWM write (default: interval_s / 4, within 0.25..1 s)
+    io_timeout_s: float | None = Field(default=None, gt=0)
     sensors: list[SensorModel] = Field(min_length=1)
     fans: list[FanModel] = Field(min_length=1)
 
@@ -160,6 +233,10 @@ class FanConfig(_Strict):
                     raise ValueError(f"{what}[{i}].name: {name!r} is already the name of "
                                      f"{what}[{given.index(name)}]; names must be unique")
         for i, fan in enumerate(self.fans):
+            for j, inp in enumerate(fan.inputs or []):
+                if inp.sensor not in names:
+                    raise ValueError(f"fans[{i}].inputs[{j}].sensor: unknown sensor "
+                                     f"{inp.sensor!r} (declared: {', '.join(names)})")
             for j, s in enumerate(fan.sensors or []):
                 if s not in names:
                     declared = ", ".join(names)
@@ -192,8 +269,10 @@ def parse_config(data: Any, source: str) -> FanConfig:
         message = str(err["msg"]).removeprefix("Value error, ")
         # Cross-field checks name their own sub-path at the start of the message.
         head, sep, rest = message.partition(": ")
-        if sep and (head.startswith(("curve[", "fans[", "sensors[")) and " " not in head):
-            field = f"{field}.{head}" if field and head.startswith("curve[") else head
+        known = ("curve[", "inputs[", "fans[", "sensors[")
+        if sep and head.startswith(known) and " " not in head:
+            nested = head.startswith(("curve[", "inputs["))
+            field = f"{field}.{head}" if field and nested else head
             message = rest
         raise ConfigError(source, field or None, message) from None
 

@@ -19,7 +19,10 @@ __all__ = [
     "FanCurve",
     "FanState",
     "FanTuning",
+    "Law",
+    "MixedCurves",
     "OnOffSwitch",
+    "Pid",
     "Stage",
     "control_step",
     "play",
@@ -95,6 +98,57 @@ class OnOffSwitch:
 
 
 @dataclass(frozen=True, slots=True)
+class MixedCurves:
+    """A curve per input, their duties combined by ``max`` or a ``weighted`` average.
+
+    As fan2go's function curves: the CPU's curve and the NVMe drive's curve
+    each say how much cooling their part needs; the fan gives the most (or a
+    weighted mean) of it.
+    """
+
+    curves: tuple[FanCurve, ...]
+    weights: tuple[float, ...]
+    how: str = "max"  # "max" | "weighted"
+
+    def __call__(self, temps: Sequence[float]) -> float:
+        duties = [c(t) for c, t in zip(self.curves, temps, strict=True)]
+        if self.how == "weighted":
+            return sum(w * d for w, d in zip(self.weights, duties, strict=True)) / sum(
+                self.weights
+            )
+        return max(duties)
+
+
+@dataclass(frozen=True, slots=True)
+class Pid:
+    """PID toward ``target_c``: duty = kp·e + ki·∫e dt + kd·de/dt, e = temp − target.
+
+    Gains are in duty ratio per °C (per °C·s, per °C/s).  The integral is
+    clamped so that its term stays within 0..1 (no wind-up while the fan is
+    saturated or in failsafe).
+    """
+
+    target_c: float
+    kp: float
+    ki: float = 0.0
+    kd: float = 0.0
+
+    def step(self, integral: float, previous_error: float | None, temp_c: float, dt: float
+             ) -> tuple[float, float, float]:
+        """``(duty, integral, error)`` after ``dt`` seconds at ``temp_c``."""
+        error = temp_c - self.target_c
+        if self.ki > 0 and dt > 0:
+            integral = min(1.0 / self.ki, max(0.0, integral + error * dt))
+        derivative = 0.0 if previous_error is None or dt <= 0 else (error - previous_error) / dt
+        duty = self.kp * error + self.ki * integral + self.kd * derivative
+        return min(1.0, max(0.0, duty)), integral, error
+
+
+Law = FanCurve | OnOffSwitch | MixedCurves | Pid
+"""A fan's control law: a curve (after hysteresis), an on/off switch, mixed curves, or PID."""
+
+
+@dataclass(frozen=True, slots=True)
 class FanTuning:
     """How one fan turns a curve value into the duty that is written.
 
@@ -132,6 +186,9 @@ class FanState:
     target: float = 1.0  # what the curve asked for, before kick and rate limit
     temp_c: float = math.nan  # the input in use (after combining sensors)
     hyst_c: float | None = None  # the play operator's memory
+    hyst_each: tuple[float, ...] | None = None  # the same, per input of mixed curves
+    pid_integral: float = 0.0  # PID memory
+    pid_error: float | None = None
     switch_on: bool = True  # the on/off switch's memory
     kick_until: float | None = None
     zero_rpm_since: float | None = None
@@ -153,17 +210,18 @@ def control_step(
     temp_c: float,
     rpm: float | None,
     *,
-    curve: FanCurve | None,
-    switch: OnOffSwitch | None,
+    law: Law,
     hysteresis_c: float,
     tuning: FanTuning,
     fault: str | None = None,
+    temps: Sequence[float] | None = None,
 ) -> FanState:
     """One control iteration for one fan: the new state, whose ``duty`` is to be written.
 
     ``temp_c`` is the combined input (NaN if unusable); ``fault`` names an input
     problem (missing, stale, out of range) that forces full duty; ``rpm`` is the
-    tach reading of the previous duty (None: the fan has no tach).
+    tach reading of the previous duty (None: the fan has no tach); ``temps`` are
+    the inputs one by one, for :class:`MixedCurves` (default: ``temp_c`` for each).
     """
     dt = 0.0 if state.last is None else max(0.0, now - state.last)
 
@@ -178,15 +236,25 @@ def control_step(
     if fault is None and math.isnan(temp_c):
         fault = "input_missing"
     hyst = state.hyst_c
+    hyst_each = state.hyst_each
+    pid_integral, pid_error = state.pid_integral, state.pid_error
     switch_on = state.switch_on
     if fault is None:
-        if switch is not None:
-            switch_on = switch(state.switch_on, temp_c)
+        if isinstance(law, OnOffSwitch):
+            switch_on = law(state.switch_on, temp_c)
             target = 1.0 if switch_on else 0.0
+        elif isinstance(law, Pid):
+            target, pid_integral, pid_error = law.step(
+                state.pid_integral, state.pid_error, temp_c, dt
+            )
+        elif isinstance(law, MixedCurves):
+            each = tuple(temps) if temps is not None else (temp_c,) * len(law.curves)
+            before = state.hyst_each or (None,) * len(each)
+            hyst_each = tuple(play(p, t, hysteresis_c) for p, t in zip(before, each, strict=True))
+            target = law(hyst_each)
         else:
-            assert curve is not None
             hyst = play(state.hyst_c, temp_c, hysteresis_c)
-            target = curve(hyst)
+            target = law(hyst)
         target = _shape(target, tuning)
     else:
         target = 1.0
@@ -200,6 +268,9 @@ def control_step(
             target=target,
             temp_c=temp_c,
             hyst_c=hyst,
+            hyst_each=hyst_each,
+            pid_integral=pid_integral,
+            pid_error=pid_error,
             switch_on=switch_on,
             kick_until=None,
             zero_rpm_since=zero_since,
@@ -228,6 +299,9 @@ def control_step(
         target=target,
         temp_c=temp_c,
         hyst_c=hyst,
+        hyst_each=hyst_each,
+        pid_integral=pid_integral,
+        pid_error=pid_error,
         switch_on=switch_on,
         kick_until=kick_until,
         zero_rpm_since=zero_since,

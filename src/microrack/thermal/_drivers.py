@@ -44,6 +44,12 @@ class FanDriver(Protocol):
     def close(self) -> None:
         """Leave the fan at full duty and hand control back."""
 
+    def saved_mode(self) -> str | None:
+        """The mode :meth:`close` will hand back (recorded so that a later run can restore it)."""
+
+    def assume_mode(self, mode: str) -> None:
+        """After :meth:`open`: hand back ``mode`` (from an earlier, killed run) on :meth:`close`."""
+
 
 class HwmonPwmDriver:
     """An hwmon PWM channel: ``pwmN`` (0..255), ``pwmN_enable``, ``fanN_input``."""
@@ -54,6 +60,7 @@ class HwmonPwmDriver:
         self._enable = f"{directory}/pwm{channel}_enable"
         self._tach = f"{directory}/fan{channel}_input"
         self._max = pwm_max
+        self.pwm_max = pwm_max
         self._previous_enable: str | None = None
         self._opened = False
         self.description = f"hwmon {self._pwm}"
@@ -73,7 +80,25 @@ class HwmonPwmDriver:
     def read_rpm(self) -> float | None:
         if not self._fs.exists(self._tach):
             return None
-        return float(self._fs.read_text(self._tach).strip())
+        raw = self._fs.read_text(self._tach).strip()
+        # hwmon fanN_input is a non-negative integer; anything else is a failed read
+        if not raw.isdigit() or not raw.isascii():
+            raise ValueError(f"{self._tach}: not an rpm reading: {raw[:40]!r}")
+        return float(int(raw))
+
+    def saved_mode(self) -> str | None:
+        return self._previous_enable
+
+    def assume_mode(self, mode: str) -> None:
+        if mode.isdigit() and self._previous_enable is not None:
+            self._previous_enable = mode
+
+    def read_duty(self) -> float:
+        """What ``pwmN`` reads back, as a ratio of ``pwm_max``."""
+        raw = self._fs.read_text(self._pwm).strip()
+        if not raw.isdigit() or not raw.isascii():
+            raise ValueError(f"{self._pwm}: not a PWM value: {raw[:40]!r}")
+        return int(raw) / self._max
 
     def close(self) -> None:
         if not self._opened:
@@ -135,6 +160,12 @@ class GpioDriver:
 
     def read_rpm(self) -> float | None:
         return None
+
+    def saved_mode(self) -> str | None:
+        return None
+
+    def assume_mode(self, mode: str) -> None:
+        pass  # an on/off fan is left switched on; there is no other mode
 
     def close(self) -> None:
         if self._request is None:
@@ -226,6 +257,17 @@ class Emc230xDriver:
             return 0.0
         return RPM_FACTOR / count
 
+    def saved_mode(self) -> str | None:
+        return None if self._previous_config is None else str(self._previous_config)
+
+    def assume_mode(self, mode: str) -> None:
+        if mode.isdigit() and self._previous_config is not None and int(mode) < 256:
+            self._previous_config = int(mode)
+
+    def read_duty(self) -> float:
+        """The drive register read back, as a ratio."""
+        return int(self._bus.read_byte_data(self._addr, REG_FAN_SETTING + self._base)) / 255
+
     def close(self) -> None:
         if self._previous_config is None:
             return
@@ -256,6 +298,12 @@ class DryRunDriver:
 
     def read_rpm(self) -> float | None:
         return self._inner.read_rpm()
+
+    def saved_mode(self) -> str | None:
+        return None
+
+    def assume_mode(self, mode: str) -> None:
+        pass
 
     def close(self) -> None:
         log.info("dry run: would set %s to full and hand it back", self._inner.description)

@@ -10,9 +10,11 @@ across boots, so fans and sensors are named by their DEVNAME chip names.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+from microrack._yaml import read_text
 from microrack.errors import ConfigError
 from microrack.thermal._config import parse_config
 
@@ -40,17 +42,21 @@ def _split(path: str) -> tuple[str, str]:
 def import_fancontrol(path: str | Path) -> dict[str, Any]:
     """The ``fan.yaml`` data equivalent to a fancontrol file (validated)."""
     source = str(path)
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(source, None, f"cannot read: {exc.strerror or exc}") from None
+    lines = read_text(source).splitlines()  # regular file, size limit, UTF-8
     settings: dict[str, str] = {}
-    for line in lines:
+    where: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
         line = line.split("#", 1)[0].strip()
         key, sep, value = line.partition("=")
         if sep:
-            settings[key.strip()] = value.strip()
-    interval = float(settings.get("INTERVAL", "10"))
+            key = key.strip()
+            if key in settings:
+                raise ConfigError(source, key, f"given twice (line {where[key]} and line {number})")
+            settings[key], where[key] = value.strip(), number
+    try:
+        interval = float(settings.get("INTERVAL", "10"))
+    except ValueError:
+        raise ConfigError(source, "INTERVAL", f"{settings['INTERVAL']!r} is not a number") from None
     devname = _pairs(settings.get("DEVNAME", ""))
     per_fan = {k: _pairs(settings.get(k, "")) for k in _PER_FAN}
     if not per_fan["FCTEMPS"]:
@@ -74,7 +80,10 @@ def import_fancontrol(path: str | Path) -> dict[str, Any]:
                     raise ConfigError(source, key, f"no value for {pwm_path}")
                 return default
             try:
-                return float(raw)
+                value = float(raw)
+                if not math.isfinite(value):
+                    raise ValueError(raw)
+                return value
             except ValueError:
                 raise ConfigError(source, key, f"{pwm_path}={raw} is not a number") from None
 

@@ -11,11 +11,21 @@ or outside the physical range all count as faults that force full duty.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
+from functools import partial
 
 from microrack.sensors import HostFS
+from microrack.thermal._deadline import DeadlineMissed, Pending, Worker
 
-__all__ = ["Input", "InputReading", "find_hwmon", "find_thermal_zone", "list_hwmon"]
+__all__ = [
+    "AgentInput",
+    "Input",
+    "InputReading",
+    "find_hwmon",
+    "find_thermal_zone",
+    "list_hwmon",
+]
 
 THERMAL = "/sys/class/thermal"
 HWMON = "/sys/class/hwmon"
@@ -92,7 +102,7 @@ class InputReading:
 
     name: str
     temp_c: float
-    fault: str | None  # "missing" | "stale" | "out_of_range" | None
+    fault: str | None  # "missing" | "timeout" | "stale" | "out_of_range" | None
 
 
 class Input:
@@ -115,18 +125,38 @@ class Input:
         self._min = min_c
         self._max = max_c
         self._raw: str | None = None
+        self.io = Worker(f"sensor {name} ({path})")
         self._changed_at: float | None = None
 
     def __repr__(self) -> str:
         return f"Input({self.name!r}, {self.path!r})"
 
-    def read(self, now: float) -> InputReading:
-        raw = _read(self._fs, self.path)
+    def submit(self) -> Pending[str | None]:
+        """Start reading the file on the sensor's own thread."""
+        return self.io.submit(partial(_read, self._fs, self.path))
+
+    def judge(self, pending: Pending[str | None], deadline: float, now: float) -> InputReading:
+        """The reading started by :meth:`submit`, waited for until ``deadline`` (monotonic)."""
         try:
-            temp = float(raw) / 1000.0 if raw else math.nan
+            raw = pending.result(deadline - time.monotonic())
+        except DeadlineMissed:
+            # A hung driver: the same as a stale sensor, but known at once.
+            return InputReading(self.name, math.nan, "timeout")
+        return self._judge(raw, now)
+
+    def read(self, now: float, timeout: float = 1.0) -> InputReading:
+        """Read and judge the input now (waiting at most ``timeout`` seconds)."""
+        return self.judge(self.submit(), time.monotonic() + timeout, now)
+
+    def _parse(self, raw: str) -> float:
+        return int(raw) / 1000.0  # sysfs: integer millidegrees
+
+    def _judge(self, raw: str | None, now: float) -> InputReading:
+        try:
+            temp = self._parse(raw) if raw else math.nan
         except ValueError:
             temp = math.nan
-        if math.isnan(temp):
+        if not math.isfinite(temp):
             return InputReading(self.name, math.nan, "missing")
         if raw != self._raw or self._changed_at is None:
             self._raw, self._changed_at = raw, now
@@ -135,6 +165,58 @@ class Input:
         if self._stale_after is not None and now - self._changed_at > self._stale_after:
             return InputReading(self.name, temp, "stale")
         return InputReading(self.name, temp, None)
+
+
+MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
+
+
+class AgentInput(Input):
+    """A neighbour board's temperature, from its agent's ``/api/v1/snapshot``.
+
+    The reading is the snapshot's ``headline`` value (``temp_max_celsius``: the
+    board's hottest sensor); it is stale when the agent's collection sequence
+    has not advanced for ``stale_after_s`` (an agent whose collector hangs
+    keeps serving its last snapshot), so clocks need not agree across boards.
+    An agent that does not answer within the loop's deadline is a ``timeout``,
+    one that answers with anything else is ``missing``.
+    """
+
+    def __init__(self, name: str, url: str, *, headline: str, stale_after_s: float | None,
+                 min_c: float, max_c: float, timeout_s: float = 1.0) -> None:
+        no_fs: HostFS = _NoFS()  # type: ignore[assignment]
+        super().__init__(name, no_fs, url.rstrip("/") + "/api/v1/snapshot",
+                         stale_after_s=stale_after_s, min_c=min_c, max_c=max_c)
+        self.headline = headline
+        self.timeout_s = timeout_s
+
+    def submit(self) -> Pending[str | None]:
+        return self.io.submit(self._fetch)
+
+    def _fetch(self) -> str | None:
+        import json
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.path, timeout=self.timeout_s) as resp:
+                body = resp.read(MAX_SNAPSHOT_BYTES + 1)
+            if len(body) > MAX_SNAPSHOT_BYTES:
+                return None
+            snap = json.loads(body)
+            value = float(snap["headline"][self.headline])
+            seq = int(snap["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return f"{seq} {value!r}"  # the sequence makes an unchanged value still "changed"
+
+    def _parse(self, raw: str) -> float:
+        return float(raw.split()[1])
+
+
+class _NoFS:
+    """An agent input reads no file."""
+
+    def __repr__(self) -> str:
+        return "http"
 
 
 def combine(readings: list[InputReading]) -> tuple[float, str | None]:

@@ -37,8 +37,7 @@ def law_table(
                 float(i),
                 t,
                 None,
-                curve=fan.curve,
-                switch=fan.switch,
+                law=fan.law,
                 hysteresis_c=fan.hysteresis_c,
                 tuning=tuning,
             )

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from microrack.errors import ConfigError, ResourceError
 from microrack.sample import Point, SeriesKey
 from microrack.sensors import HostFS
 from microrack.thermal._config import (
-    Emc230xModel,
     FanConfig,
     FanModel,
     GpioModel,
@@ -33,10 +33,14 @@ from microrack.thermal._curve import (
     FanCurve,
     FanState,
     FanTuning,
+    Law,
+    MixedCurves,
     OnOffSwitch,
+    Pid,
     Stage,
     control_step,
 )
+from microrack.thermal._deadline import DeadlineMissed, Worker
 from microrack.thermal._drivers import (
     DryRunDriver,
     Emc230xDriver,
@@ -44,7 +48,14 @@ from microrack.thermal._drivers import (
     GpioDriver,
     HwmonPwmDriver,
 )
-from microrack.thermal._inputs import Input, combine, find_hwmon, find_hwmon_temp, find_thermal_zone
+from microrack.thermal._inputs import (
+    AgentInput,
+    Input,
+    combine,
+    find_hwmon,
+    find_hwmon_temp,
+    find_thermal_zone,
+)
 
 __all__ = ["Fan", "FanService"]
 
@@ -60,36 +71,81 @@ class Fan:
     name: str
     driver: FanDriver
     inputs: list[Input]
-    curve: FanCurve | None
-    switch: OnOffSwitch | None
+    law: Law
     hysteresis_c: float
     tuning: FanTuning
     state: FanState = field(default_factory=FanState)
     rpm: float | None = None
+    max_rpm: float | None = None  # measured by ``microrack fan calibrate``
     write_errors: int = 0  # consecutive failed writes
+    # PWM writes and tach reads each on their own thread: a hung tach must not
+    # keep the fan from being driven to full.
+    io: Worker = field(default_factory=lambda: Worker("fan"))
+    tach_io: Worker = field(default_factory=lambda: Worker("tach"))
+
+    def __post_init__(self) -> None:
+        self.io.name = f"fan {self.name} ({self.driver.description})"
+        self.tach_io.name = f"tach of fan {self.name} ({self.driver.description})"
 
 
-def _fan_law(model: FanModel) -> tuple[FanCurve | None, OnOffSwitch | None, FanTuning]:
-    curve = None
-    switch = None
-    if model.curve is not None:
-        curve = FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in model.curve])
+def _fan_law(model: FanModel) -> tuple[Law, FanTuning]:
+    law: Law
     if model.switch is not None:
-        switch = OnOffSwitch(model.switch.on_c, model.switch.off_c)
+        law = OnOffSwitch(model.switch.on_c, model.switch.off_c)
+    elif model.pid is not None:
+        p = model.pid
+        law = Pid(p.target_c, p.kp / 100.0, p.ki / 100.0, p.kd / 100.0)
+    elif model.inputs is not None:
+        law = MixedCurves(
+            tuple(FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in i.curve])
+                  for i in model.inputs),
+            tuple(i.weight for i in model.inputs),
+            model.mix,
+        )
+    else:
+        points = model.curve or []  # the model guarantees one of curve, switch
+        law = FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in points])
+    min_duty = model.min_duty_pct / 100.0
+    start_duty = model.start_duty_pct / 100.0
+    kick = model.spinup.duty_pct / 100.0
+    cal = model.calibration
+    if cal is not None and not isinstance(law, OnOffSwitch):
+        # The curve's 0..100 % becomes the range in which this fan really turns.
+        law = _onto_range(law, cal.min_duty_pct / 100.0, model.max_duty_pct / 100.0)
+        min_duty = max(min_duty, cal.min_duty_pct / 100.0)
+        start_duty = cal.start_duty_pct / 100.0  # at or above it a healthy fan always turns
+        kick = max(kick, cal.start_duty_pct / 100.0)
     tuning = FanTuning(
-        min_duty=model.min_duty_pct / 100.0,
+        min_duty=min_duty,
         max_duty=model.max_duty_pct / 100.0,
         allow_stop=model.allow_stop,
-        start_duty=model.start_duty_pct / 100.0,
-        kick_duty=model.spinup.duty_pct / 100.0,
+        start_duty=start_duty,
+        kick_duty=kick,
         kick_s=model.spinup.seconds,
         max_rate=None if model.max_change_pct_per_s is None else model.max_change_pct_per_s / 100.0,
         stall_s=model.stall_after_s,
     )
-    return curve, switch, tuning
+    return law, tuning
 
 
-def _resolve_input(fs: HostFS, model: SensorModel, where: str, source: str) -> Input:
+def _onto_range(law: Law, low: float, high: float) -> Law:
+    """``law`` with every non-zero duty mapped linearly onto ``low..high``."""
+    if isinstance(law, MixedCurves):
+        curves = tuple(_onto_range(c, low, high) for c in law.curves)
+        return MixedCurves(curves, law.weights, law.how)  # type: ignore[arg-type]
+    if isinstance(law, (OnOffSwitch, Pid)):
+        return law
+    duties = tuple(0.0 if d <= 0.0 else low + d * (high - low) for d in law.duties)
+    return FanCurve(law.temps, duties)
+
+
+def _resolve_input(
+    fs: HostFS, model: SensorModel, where: str, source: str, timeout_s: float = 1.0
+) -> Input:
+    if model.agent is not None:
+        return AgentInput(model.name, model.agent, headline=model.headline,
+                          stale_after_s=model.stale_after_s, min_c=model.min_c,
+                          max_c=model.max_c, timeout_s=timeout_s)
     if model.thermal_zone is not None:
         path = find_thermal_zone(fs, str(model.thermal_zone))
         field, what = f"{where}.thermal_zone", f"no thermal zone {model.thermal_zone!r}"
@@ -103,8 +159,7 @@ def _resolve_input(fs: HostFS, model: SensorModel, where: str, source: str) -> I
             else f"hwmon {model.hwmon!r} has no temperature {model.input!r}"
         )
     else:
-        assert model.path is not None
-        path = model.path if fs.exists(model.path) else None
+        path = model.path if model.path and fs.exists(model.path) else None
         field, what = f"{where}.path", f"no such file {model.path!r}"
     if path is None:
         raise ConfigError(source, field, f"{what} on this host ({fs!r})")
@@ -137,7 +192,6 @@ def _make_driver(
         except OSError as exc:
             raise ConfigError(source, f"{where}.driver.chip", str(exc)) from None
         return GpioDriver(chip, d.line, active_low=d.active_low)
-    assert isinstance(d, Emc230xModel)
     try:
         bus = bus_opener(d.bus)
     except OSError as exc:
@@ -151,10 +205,17 @@ class FanService:
     """Controls every fan of one ``fan.yaml``; see the module docstring."""
 
     def __init__(
-        self, fans: Sequence[Fan], interval_s: float = 2.0, source: str = "<fan config>"
+        self,
+        fans: Sequence[Fan],
+        interval_s: float = 2.0,
+        source: str = "<fan config>",
+        *,
+        io_timeout_s: float = 0.5,
     ) -> None:
         self.fans = list(fans)
         self.interval_s = interval_s
+        self.io_timeout_s = io_timeout_s
+        self.steps = 0  # control steps that ran to the end
         self.source = source
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -175,8 +236,9 @@ class FanService:
         bus_opener: Callable[[int], Any] = Emc230xDriver.open_bus,
     ) -> FanService:
         """Resolve sensors and fans against ``fs``; unknown ones are a :class:`ConfigError`."""
+        io_timeout = config.io_timeout_s or min(1.0, max(0.25, config.interval_s / 4))
         inputs = {
-            s.name: _resolve_input(fs, s, f"sensors[{i}]", source)
+            s.name: _resolve_input(fs, s, f"sensors[{i}]", source, io_timeout)
             for i, s in enumerate(config.sensors)
         }
         fans = []
@@ -184,20 +246,22 @@ class FanService:
             driver = _make_driver(fs, model, f"fans[{i}]", source, bus_opener)
             if dry_run:
                 driver = DryRunDriver(driver)
-            curve, switch, tuning = _fan_law(model)
-            names = model.sensors or list(inputs)
+            law, tuning = _fan_law(model)
+            names = (
+                [i.sensor for i in model.inputs] if model.inputs else model.sensors or list(inputs)
+            )
             fans.append(
                 Fan(
                     model.name,
                     driver,
                     [inputs[n] for n in names],
-                    curve,
-                    switch,
+                    law,
                     model.hysteresis_c,
                     tuning,
+                    max_rpm=None if model.calibration is None else model.calibration.max_rpm,
                 )
             )
-        return cls(fans, config.interval_s, source)
+        return cls(fans, config.interval_s, source, io_timeout_s=io_timeout)
 
     @classmethod
     def from_file(
@@ -229,7 +293,7 @@ class FanService:
         if not self._opened:
             for fan in self.fans:
                 try:
-                    fan.driver.open()
+                    fan.io.call(fan.driver.open, self.io_timeout_s)
                 except OSError as exc:
                     raise ResourceError(
                         f"fan {fan.name}: cannot take control of {fan.driver.description}: {exc}"
@@ -237,57 +301,78 @@ class FanService:
             self._opened = True
 
     def step(self, now: float) -> None:
-        """One control iteration at time ``now`` (seconds, any monotonic origin)."""
+        """One control iteration at time ``now`` (seconds, any monotonic origin).
+
+        Every sensor and tach is read on its own device thread, all at once, and
+        waited for at most ``io_timeout_s``; then every duty is written the same
+        way.  A step therefore takes at most about twice the I/O deadline, however
+        the hardware behaves.
+        """
         with self._lock:
             try:
                 self.open()
-                for fan in self.fans:
-                    self._step_fan(fan, now)
+                self._step(now)
             except BaseException:
                 self._all_full()
                 raise
+            self.steps += 1
 
-    def _step_fan(self, fan: Fan, now: float) -> None:
-        temp, fault = combine([i.read(now) for i in fan.inputs])
-        try:
-            fan.rpm = fan.driver.read_rpm()
-        except (OSError, ValueError) as exc:
-            log.warning("fan %s: cannot read tach: %s", fan.name, exc)
-            fan.rpm = None
-        before = fan.state
-        fan.state = control_step(
-            fan.state,
-            now,
-            temp,
-            fan.rpm,
-            curve=fan.curve,
-            switch=fan.switch,
-            hysteresis_c=fan.hysteresis_c,
-            tuning=fan.tuning,
-            fault=fault,
-        )
-        if fan.state.failsafe != before.failsafe:
-            if fan.state.failsafe:
-                log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)
+    def _step(self, now: float) -> None:
+        inputs = list({id(i): i for fan in self.fans for i in fan.inputs}.values())
+        started = [(i, i.submit()) for i in inputs]
+        tachs = [(fan, fan.tach_io.submit(fan.driver.read_rpm)) for fan in self.fans]
+        deadline = time.monotonic() + self.io_timeout_s
+        readings = {id(i): i.judge(p, deadline, now) for i, p in started}
+        for fan, pending in tachs:
+            tach_fault = None
+            try:
+                fan.rpm = pending.result(deadline - time.monotonic())
+            except (OSError, ValueError) as exc:
+                log.warning("fan %s: cannot read tach: %s", fan.name, exc)
+                fan.rpm = None
+                hung = isinstance(exc, DeadlineMissed)
+                tach_fault = "tach:timeout" if hung else "tach:unreadable"
+            mine = [readings[id(i)] for i in fan.inputs]
+            temp, fault = combine(mine)
+            before = fan.state
+            fan.state = control_step(
+                fan.state,
+                now,
+                temp,
+                fan.rpm,
+                law=fan.law,
+                hysteresis_c=fan.hysteresis_c,
+                tuning=fan.tuning,
+                fault=fault or tach_fault,
+                temps=[r.temp_c for r in mine],
+            )
+            if fan.state.failsafe != before.failsafe:
+                if fan.state.failsafe:
+                    log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)
+                else:
+                    log.warning("fan %s: failsafe cleared", fan.name)
+        writes = [(fan, fan.io.submit(partial(fan.driver.set_duty, fan.state.duty)))
+                  for fan in self.fans]
+        deadline = time.monotonic() + self.io_timeout_s
+        for fan, write in writes:
+            try:
+                write.result(deadline - time.monotonic())
+            except OSError as exc:
+                # A glitch on a bus is retried next step; a fan that stays unwritable is fatal.
+                fan.write_errors += 1
+                reason = "driver_timeout" if isinstance(exc, DeadlineMissed) else "driver_error"
+                fan.state = replace(fan.state, failsafe=reason, stage=Stage.FAILSAFE)
+                if fan.write_errors >= MAX_WRITE_ERRORS:
+                    what = f"{fan.write_errors} failed writes to {fan.driver.description}"
+                    raise ResourceError(f"fan {fan.name}: {what}: {exc}") from exc
+                log.warning("fan %s: cannot write duty (%s); retrying", fan.name, exc)
             else:
-                log.warning("fan %s: failsafe cleared", fan.name)
-        try:
-            fan.driver.set_duty(fan.state.duty)
-        except OSError as exc:
-            # A glitch on a bus is retried next step; a fan that stays unwritable is fatal.
-            fan.write_errors += 1
-            fan.state = replace(fan.state, failsafe="driver_error", stage=Stage.FAILSAFE)
-            if fan.write_errors >= MAX_WRITE_ERRORS:
-                what = f"{fan.write_errors} failed writes to {fan.driver.description}"
-                raise ResourceError(f"fan {fan.name}: {what}: {exc}") from exc
-            log.warning("fan %s: cannot write duty (%s); retrying", fan.name, exc)
-        else:
-            fan.write_errors = 0
+                fan.write_errors = 0
 
     def _all_full(self) -> None:
         for fan in self.fans:
             try:
-                fan.driver.set_duty(1.0)
+                fan.io.call(partial(fan.driver.set_duty, 1.0), self.io_timeout_s)
             except Exception as exc:  # keep going: the other fans still matter
                 log.error("fan %s: cannot set full duty: %s", fan.name, exc)
             else:  # the exported state says what was written, not the last curve value
@@ -299,10 +384,45 @@ class FanService:
         with self._lock:
             for fan in self.fans:
                 try:
-                    fan.driver.close()  # a no-op for a driver that never took control
+                    # a no-op for a driver that never took control
+                    fan.io.call(fan.driver.close, max(self.io_timeout_s, 1.0))
                 except Exception as exc:
                     log.error("fan %s: cannot hand back: %s", fan.name, exc)
             self._opened = False
+
+    def modes(self) -> dict[str, str]:
+        """Per fan, the mode it will be handed back to (after :meth:`open`)."""
+        out = {}
+        for fan in self.fans:
+            mode = fan.driver.saved_mode()
+            if mode is not None:
+                out[fan.name] = mode
+        return out
+
+    def failsafe(self, modes: dict[str, str] | None = None) -> list[str]:
+        """Every fan to full duty and handed back, without a control step (``fan --failsafe``).
+
+        ``modes`` are the modes an earlier (killed) run recorded; a fan found in
+        manual mode is handed back to those rather than left in manual mode.
+        Returns one line per fan that could not be made safe (empty: all safe).
+        """
+        problems = []
+        timeout = max(self.io_timeout_s, 1.0)
+        with self._lock:
+            for fan in self.fans:
+                try:
+                    fan.io.call(fan.driver.open, timeout)
+                    if modes and fan.name in modes:
+                        fan.driver.assume_mode(modes[fan.name])
+                    fan.io.call(partial(fan.driver.set_duty, 1.0), timeout)
+                    fan.io.call(fan.driver.close, timeout)
+                except Exception as exc:  # the other fans still matter
+                    problems.append(f"fan {fan.name} ({fan.driver.description}): {exc}")
+                else:
+                    fan.state = replace(fan.state, duty=1.0, stage=Stage.FAILSAFE,
+                                        failsafe="failsafe")
+            self._opened = False
+        return problems
 
     # -- background thread ----------------------------------------------------------
 
@@ -358,6 +478,8 @@ class FanService:
             for fan in self.fans:
                 s = fan.state
                 add("duty_ratio", fan.name, s.duty)
+                if fan.max_rpm is not None:
+                    add("max_rpm", fan.name, fan.max_rpm)
                 add("target_ratio", fan.name, s.target)
                 if fan.rpm is not None:
                     add("rpm", fan.name, fan.rpm)
