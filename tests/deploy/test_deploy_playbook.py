@@ -36,12 +36,6 @@ BOARD_PACKAGES = "python3,systemd,systemd-sysv,dbus,openssh-server,sudo,iproute2
 VENV_BIN = Path(sys.executable).parent
 
 
-def _agent_notifies() -> bool:
-    """Whether this tree's agent sends READY=1 (its Type=notify unit starts only then)."""
-    src = Path(__import__("microrack.agent", fromlist=["x"]).__file__).parent
-    return any("sdnotify" in p.read_text() for p in src.rglob("*.py"))
-
-
 def _board_root() -> Path:
     r = subprocess.run(
         ["bash", str(REPO / "scripts/rootfs.sh"), "amd64"],
@@ -204,11 +198,6 @@ def _wait(what: str, fn, timeout: float = 180.0) -> object:  # type: ignore[no-u
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-@pytest.mark.xfail(
-    not _agent_notifies(),
-    strict=True,
-    reason="the agent of this tree does not send READY=1 yet (Type=notify unit)",
-)
 def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
     require_root()
     with _boards(tmp_path) as (_net, addresses):

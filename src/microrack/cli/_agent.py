@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import math
 import os
 from typing import TYPE_CHECKING
 
+from microrack.cli._args import non_negative_int, positive_float, positive_int
 from microrack.errors import UsageError
 
 if TYPE_CHECKING:
@@ -17,50 +17,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("microrack.agent")
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _depth(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     from microrack.agent import DEFAULT_BUFFER
     from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
 
     parser.add_argument("--listen", default="0.0.0.0:9101", metavar="HOST:PORT",
                         help="address of the HTTP endpoint (default %(default)s)")
-    parser.add_argument("--interval", type=_positive, default=5.0, metavar="SECONDS",
+    parser.add_argument("--interval", type=positive_float, default=5.0, metavar="SECONDS",
                         help="collection interval (default %(default)s)")
     parser.add_argument("--root", default="/", metavar="DIR",
                         help="read /proc and /sys under DIR (a captured tree; default /)")
     parser.add_argument("--board", metavar="ID",
                         help="board id or alias from the catalog (power estimate, throttle limits)")
     parser.add_argument("--node", metavar="NAME", help="node name (default: host name)")
-    parser.add_argument("--buffer", type=_count, default=DEFAULT_BUFFER, metavar="N",
+    parser.add_argument("--buffer", type=positive_int, default=DEFAULT_BUFFER, metavar="N",
                         help="samples kept for /api/v1/samples (default %(default)s = 1 h at 5 s)")
     parser.add_argument("--beacon-key", metavar="FILE",
                         help="shared key for the signed multicast beacon; without it none is sent")
@@ -128,7 +98,7 @@ def _collector_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--collector.netclass.ignore-invalid-speed",
                        dest="netclass_ignore_invalid_speed", action="store_true",
                        help="leave out node_network_speed_bytes of links whose speed is unknown")
-    group.add_argument("--collector.cgroup.depth", dest="cgroup_depth", type=_depth,
+    group.add_argument("--collector.cgroup.depth", dest="cgroup_depth", type=non_negative_int,
                        metavar="N", default=None,
                        help="cgroup levels below the root to read (default: all)")
     group.add_argument("--collector.cgroup.containers-only", dest="cgroup_containers_only",

@@ -21,6 +21,7 @@ __all__ = [
     "directory",
     "input_file",
     "multicast_group",
+    "non_negative_int",
     "output_file",
     "port",
     "positive_float",
@@ -98,4 +99,5 @@ def _number(
 
 positive_float = _number(float, lambda v: v > 0, "a positive number")
 positive_int = _number(int, lambda v: v > 0, "a positive whole number")
+non_negative_int = _number(int, lambda v: v >= 0, "a whole number of 0 or more")
 port = _number(int, lambda v: 1 <= v <= 65535, "a port from 1 to 65535")
