@@ -80,6 +80,33 @@ def test_defaults_fire_and_resolve(tmp_path: Path) -> None:
     assert _fired(engine, _node(status="down"), 102.0) == ["NodeDown:firing"]
 
 
+def test_container_oom_kill_and_throttling(tmp_path: Path) -> None:
+    engine = AlertEngine(load_rules(None))
+    ident = "container_id=" + "a" * 64 + "__container=web__pod=shop-1__namespace=shop"
+    busy = _node(
+        **{
+            f"microrack_container_oom_kill_age_seconds__{ident}": 12.0,
+            f"microrack_container_cpu_throttled_ratio__{ident}": 0.6,
+        }
+    )
+    assert _fired(engine, busy, 100.0) == ["ContainerOOMKilled:firing"]
+    (oom,) = engine.firing()
+    assert oom.labels["container"] == "shop/shop-1/web"
+    # throttling must last ten minutes before it fires
+    assert _fired(engine, busy, 400.0) == []
+    assert _fired(engine, busy, 701.0) == ["ContainerCPUThrottled:firing"]
+    calm = _node(
+        **{
+            f"microrack_container_oom_kill_age_seconds__{ident}": 900.0,
+            f"microrack_container_cpu_throttled_ratio__{ident}": 0.1,
+        }
+    )
+    assert _fired(engine, calm, 702.0) == [
+        "ContainerCPUThrottled:resolved",
+        "ContainerOOMKilled:resolved",
+    ]
+
+
 def test_user_rule_waits_for_its_duration_and_defaults_switch_off(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(

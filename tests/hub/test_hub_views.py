@@ -142,7 +142,7 @@ def test_node_view_turns_counters_into_rates_and_names_lines(
     assert uv["flag"] == "under_voltage" and len(uv["intervals"]) == 1
     start, end = uv["intervals"][0]
     assert start == pytest.approx(T0 + 30, abs=0.01) and end == pytest.approx(T0 + 60, abs=0.01)
-    assert p["containers"] == {"series": [], "reported": False}
+    assert p["containers"]["reported"] is False and p["containers"]["table"] == []
     # every line sits on the page's grid, never more buckets than asked for
     for s in p["cpu_modes"]["series"] + p["temperatures"]["series"]:
         assert len(s["t"]) <= 12 and len(s["t"]) == len(s["v"])
@@ -318,3 +318,50 @@ def test_alerts_endpoint_lists_history_newest_first(client: tuple[TestClient, Hu
         (100.0, 110.0),
     ]
     assert all(a["sensors"] == ["SoC"] and a["duration"] == 10.0 for a in data["resolved"])
+
+
+def test_node_view_containers_top_consumers(tmp_path: Path) -> None:
+    """The agent's cgroup series become top-consumer lines and a table, named as a person would."""
+    web = {
+        "id": "/kubepods.slice/p1/cri-containerd-a.scope",
+        "container_id": "a" * 64,
+        "container": "web",
+        "pod": "shop-1",
+        "namespace": "shop",
+        "qos_class": "burstable",
+        "image": "nginx:1.25",
+    }
+    db = {"id": "/system.slice/docker-b.scope", "container_id": "b" * 64, "name": "postgres"}
+    svc = {"id": "/system.slice/k3s.service", "name": "k3s.service"}
+    series = [
+        ("container_cpu_usage_seconds_total", {**web, "cpu": "total"}, "counter"),
+        ("container_cpu_usage_seconds_total", {**db, "cpu": "total"}, "counter"),
+        ("container_cpu_usage_seconds_total", {**svc, "cpu": "total"}, "counter"),
+        ("container_cpu_usage_seconds_total", {"id": "/", "cpu": "total"}, "counter"),
+        ("container_memory_working_set_bytes", web, "gauge"),
+        ("container_memory_working_set_bytes", db, "gauge"),
+        ("microrack_container_cpu_throttled_ratio", web, "gauge"),
+        ("container_oom_events_total", db, "counter"),
+    ]
+
+    def values(i: int) -> list[float | None]:
+        return [0.5 * i, 1.5 * i, 0.1 * i, 4.0 * i, 200e6, 900e6, 0.4, 2.0]
+
+    hub = Hub(HubConfig(db=tmp_path / "hub.db"))
+    samples = [(i + 1, T0 + i, values(i)) for i in range(120)]
+    hub.store.write([Batch("n1", "rpi-5", "127.0.0.1", 1, "boot", 1.0, 120, series, samples)])
+    with TestClient(create_app(hub), base_url="http://127.0.0.1:8080") as c:
+        r = c.get("/api/v1/nodes/n1/view", params={"from": T0, "to": NOW, "points": 12})
+    assert r.status_code == 200, r.text
+    ct = r.json()["panels"]["containers"]
+    assert ct["reported"] is True and ct["count"] == 3  # the root "/" is the node itself
+    table = ct["table"]
+    assert [row["name"] for row in table] == ["postgres", "shop/shop-1/web", "k3s.service"]
+    assert table[0]["cpu_cores"] == pytest.approx(1.5)
+    assert table[0]["working_set_bytes"] == 900e6 and table[0]["oom_kills"] == 2.0
+    assert table[1]["throttled_ratio"] == 0.4 and table[1]["qos_class"] == "burstable"
+    assert table[2]["kind"] == "service"
+    cpu = _by_name(ct["cpu"]["series"])
+    assert list(cpu) == ["postgres", "shop/shop-1/web", "k3s.service"]
+    assert all(x == pytest.approx(0.5) for x in cpu["shop/shop-1/web"])
+    assert list(_by_name(ct["memory"]["series"])) == ["postgres", "shop/shop-1/web"]

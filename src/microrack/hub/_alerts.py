@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
-from microrack.hub._names import Sensor, flag_name, temperature_sensors
+from microrack.hub._names import Sensor, container_name, flag_name, temperature_sensors
 from microrack.hub._nodes import NodeState
 
 __all__ = [
@@ -112,6 +112,13 @@ class DefaultsSpec(BaseModel):
     # A fan needs a moment to spin up after it is switched on, and a controller
     # reads the tach before it writes the new duty: 0 rpm must last to count.
     fan_stalled_for_seconds: float = Field(default=10.0, ge=0)
+    # Containers (the agent's cgroup collector): a process OOM-killed in the last window,
+    # and a container throttled for more than a share of its CFS periods for a while.
+    container_oom_killed: bool = True
+    container_oom_window_seconds: float = Field(default=600.0, gt=0)
+    container_throttled: bool = True
+    container_throttled_ratio: float = Field(default=0.25, gt=0, le=1)
+    container_throttled_for_seconds: float = Field(default=600.0, ge=0)
 
 
 class RulesFile(BaseModel):
@@ -336,6 +343,38 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
                 stalled,
                 lowest_worst=True,
                 subject="fan",
+            )
+        )
+    if d.container_oom_killed:
+        rules.append(
+            Rule(
+                "ContainerOOMKilled",
+                "warning",
+                "{node} container {container}: the kernel killed a process for lack of memory "
+                "{value:.0f} s ago",
+                0.0,
+                lambda n: [
+                    ({"container": container_name(lab)}, age)
+                    for lab, age in n.values("microrack_container_oom_kill_age_seconds")
+                    if age < d.container_oom_window_seconds
+                ],
+                lowest_worst=True,
+                subject="container",
+            )
+        )
+    if d.container_throttled:
+        rules.append(
+            Rule(
+                "ContainerCPUThrottled",
+                "warning",
+                "{node} container {container} throttled in {value:.0%} of its CPU periods",
+                d.container_throttled_for_seconds,
+                lambda n: [
+                    ({"container": container_name(lab)}, ratio)
+                    for lab, ratio in n.values("microrack_container_cpu_throttled_ratio")
+                    if ratio > d.container_throttled_ratio
+                ],
+                subject="container",
             )
         )
     return rules

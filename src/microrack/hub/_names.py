@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Sensor", "flag_name", "temperature_sensors", "zone_name"]
+__all__ = ["Sensor", "container_name", "flag_name", "temperature_sensors", "zone_name"]
 
 ZONE_METRIC = "node_thermal_zone_temp"
 HWMON_METRIC = "node_hwmon_temp_celsius"
@@ -148,3 +148,11 @@ def temperature_sensors(
             s = Sensor(s.metric, s.labels, f"{s.name} {extra}".strip(), s.kind, s.device)
         named.append(s)
     return named
+
+
+def container_name(labels: dict[str, str]) -> str:
+    """How a person names a container: namespace/pod/container, its name, or the short id."""
+    name = labels.get("container") or labels.get("name") or labels.get("container_id", "")[:12]
+    if labels.get("pod"):
+        return f"{labels.get('namespace', '')}/{labels['pod']}/{name}".lstrip("/")
+    return name or labels.get("id", "")

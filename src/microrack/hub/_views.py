@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from microrack.hub._names import temperature_sensors
+from microrack.hub._names import container_name, temperature_sensors
 from microrack.hub._query import downsample, rate
 from microrack.hub._rack import poe_usage
 from microrack.hub._service import Hub
@@ -53,6 +53,11 @@ _METRICS = (
     "microrack_fan_rpm",
     "microrack_power_watts",
     "microrack_throttled",
+    # what the agent's cgroup collector hands the hub: per container and per service
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+    "container_oom_events_total",
+    "microrack_container_cpu_throttled_ratio",
 )
 _CPU_MODES = ("user", "nice", "system", "iowait", "irq", "softirq", "steal")
 Points = dict[int, float]  # bucket index -> value
@@ -312,7 +317,7 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
         else []
     )
     panels["throttling"] = {"flags": flags, "series": freq_line}
-    panels["containers"] = {"series": [], "reported": False}
+    panels["containers"] = _containers(grid, lines)
 
     return {
         "node": node,
@@ -321,6 +326,73 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
         "step": grid.width,
         "first_sample": store.first_sample_time(node),
         "panels": panels,
+    }
+
+
+CONTAINER_ROWS = 50
+CONTAINER_LINES = 5
+
+
+def _containers(grid: _Grid, lines: Any) -> dict[str, Any]:
+    """Top consumers: CPU (cores) and working set over time, and a table of the latest."""
+    rows: dict[str, dict[str, Any]] = {}
+    cpu_lines: dict[str, Points] = {}
+    mem_lines: dict[str, Points] = {}
+
+    def row(lab: dict[str, str]) -> dict[str, Any] | None:
+        ident = lab.get("id", "")
+        if ident == "/":
+            return None  # the whole node: the CPU and memory panels already show it
+        if ident not in rows:
+            rows[ident] = {
+                "name": container_name(lab),
+                "kind": "container" if lab.get("container_id") else "service",
+                "pod": lab.get("pod", ""),
+                "namespace": lab.get("namespace", ""),
+                "image": lab.get("image", ""),
+                "qos_class": lab.get("qos_class", ""),
+                "cpu_cores": None,
+                "working_set_bytes": None,
+                "throttled_ratio": None,
+                "oom_kills": None,
+            }
+        return rows[ident]
+
+    for lab, d in lines("container_cpu_usage_seconds_total"):
+        r = row(lab)
+        if r is None:
+            continue
+        pts = grid.bucket(d[0], d[1], counter=True)
+        cpu_lines[lab.get("id", "")] = pts
+        if pts:
+            r["cpu_cores"] = pts[max(pts)]
+    for lab, d in lines("container_memory_working_set_bytes"):
+        r = row(lab)
+        if r is None:
+            continue
+        mem_lines[lab.get("id", "")] = grid.bucket(*d)
+        r["working_set_bytes"] = _latest(d)
+    for metric, key in (
+        ("microrack_container_cpu_throttled_ratio", "throttled_ratio"),
+        ("container_oom_events_total", "oom_kills"),
+    ):
+        for lab, d in lines(metric):
+            r = row(lab)
+            if r is not None:
+                r[key] = _latest(d)
+
+    def top(per: dict[str, Points]) -> list[dict[str, Any]]:
+        mean = {k: sum(p.values()) / len(p) for k, p in per.items() if p}
+        best = sorted(mean, key=lambda k: -mean[k])[:CONTAINER_LINES]
+        return [grid.line(rows[k]["name"], per[k]) for k in best]
+
+    table = sorted(rows.values(), key=lambda r: -(r["cpu_cores"] or 0.0))[:CONTAINER_ROWS]
+    return {
+        "reported": bool(rows),
+        "cpu": {"unit": "cores", "series": top(cpu_lines)},
+        "memory": {"unit": "bytes", "series": top(mem_lines)},
+        "table": table,
+        "count": len(rows),
     }
 
 

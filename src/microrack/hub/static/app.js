@@ -537,7 +537,23 @@ function drawPanels(p) {
   $("fs-table").tBodies[0].innerHTML = p.filesystems.table.map((f) => `<tr><td>${esc(f.mountpoint)}</td><td>${esc(f.device)}</td><td>${esc(f.fstype)}</td>
     <td class="num">${bytes(f.size_bytes)}</td><td class="num">${pct(f.used_ratio)}</td><td class="num">${bytes(f.avail_bytes)}</td></tr>`).join("")
     || `<tr><td colspan="6" class="empty">No filesystem reported.</td></tr>`;
-  $("containers").textContent = p.containers.reported ? "" : "This node's agent does not report containers.";
+  drawContainers(p.containers);
+}
+function drawContainers(c) {
+  $("containers").textContent = c.reported ? "" : "This node's agent does not report containers.";
+  $("containers").hidden = c.reported;
+  $("containers-charts").hidden = !c.reported;
+  $("ct-table").hidden = !c.reported;
+  if (!c.reported) return;
+  let l = baseLayout("Top containers by CPU (cores)");
+  l.yaxis.rangemode = "tozero";
+  plot("ch-ct-cpu", lines(c.cpu.series, { hovertemplate: "%{y:.2f} cores" }), markAt(l));
+  l = baseLayout("Top containers by working set");
+  Object.assign(l.yaxis, { tickformat: ".3s", ticksuffix: "B", rangemode: "tozero" });
+  plot("ch-ct-mem", lines(c.memory.series, { hovertemplate: "%{y:.3s}B" }), markAt(l));
+  $("ct-table").tBodies[0].innerHTML = c.table.map((r) => `<tr><td title="${esc(r.image)}">${esc(r.name)}</td>
+    <td>${esc(r.qos_class)}</td><td class="num">${fmt(r.cpu_cores, 2)}</td><td class="num">${bytes(r.working_set_bytes)}</td>
+    <td class="num">${pct(r.throttled_ratio)}</td><td class="num${r.oom_kills ? " crit" : ""}">${fmt(r.oom_kills)}</td></tr>`).join("");
 }
 function drawDrives(drives) {
   const sec = $("nvme");
