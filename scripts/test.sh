@@ -13,6 +13,8 @@ DEBIAN_PACKAGES=(
   nfs-kernel-server cloud-init curl util-linux
   # tests/deploy: foreign root filesystems, qemu, the image, booted "boards"
   mmdebstrap qemu-user-static buildah openssh-client systemd-container
+  # tests/agent: a real container for the cgroup collector (runc: crun refuses the hybrid layout)
+  podman runc busybox-static
 )
 
 need=()
