@@ -182,7 +182,7 @@ def test_dashboard_every_panel_alerts_rack_and_phone(tmp_path: Path, artifacts_d
                 f" && document.getElementById('{chart}').data.every(t => t.y.length > 0)",
                 timeout=60000,
             )
-        expect(page.locator('#ranges button[data-range="900"]')).to_have_class("on")
+        expect(page.locator('#ranges button[data-range="900"]')).to_have_class("on", timeout=30000)
         x0 = page.evaluate("new Date(document.getElementById('cl-power').layout.xaxis.range[0])")
         first = page.evaluate("state.firstSample * 1000")
         assert abs(page.evaluate(f"new Date('{x0}').getTime()") - first) < 5000
@@ -299,7 +299,7 @@ def test_dashboard_every_panel_alerts_rack_and_phone(tmp_path: Path, artifacts_d
         expect(page.locator("#zoom-reset")).to_be_visible()
         page.click("#zoom-reset")
         page.locator('#ranges button[data-range="3600"]').click()
-        expect(page.locator('#ranges button[data-range="3600"]')).to_have_class("on")
+        expect(page.locator('#ranges button[data-range="3600"]')).to_have_class("on", timeout=30000)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(artifacts_dir / "hub-node.png"), full_page=True)
         dark_bg = page.evaluate("document.getElementById('ch-power').layout.paper_bgcolor")

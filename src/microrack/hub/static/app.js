@@ -286,7 +286,10 @@ function setLayoutMode(mode) {
 
 function renderStrip(s) {
   state.strip = s;
-  if (s.first_sample && (!state.firstSample || s.first_sample < state.firstSample)) state.firstSample = s.first_sample;
+  if (s.first_sample && (!state.firstSample || s.first_sample < state.firstSample)) {
+    state.firstSample = s.first_sample;
+    renderRangeBar();  // the range that fits the data may have changed
+  }
   const total = Object.values(s.nodes).reduce((a, b) => a + b, 0);
   $("t-nodes").textContent = `${s.nodes.up}/${total}`;
   $("t-watts").textContent = fmt(s.watts, 1, " W");
