@@ -20,10 +20,11 @@ import json
 import os
 import socket
 import socketserver
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from microrack.hub._threaded import ServerThread, block_until_interrupted
 
 __all__ = ["MODES", "HostileAgent", "body_for"]
 
@@ -298,17 +299,17 @@ class HostileAgent:
         self.mode = mode
         self.port = port
         self.name = name or f"hostile-{mode}-{port}"
-        self._server = _Server((host, port), _Handler)
-        self._server.mode = mode
-        self._server.agent_name = self.name
-        self._server.port = port
+        server = _Server((host, port), _Handler)
+        server.mode = mode
+        server.agent_name = self.name
+        server.port = port
+        self._served = ServerThread(server)
 
     def serve(self) -> None:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._served.start()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._served.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,11 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         agent.serve()
         agents.append(agent)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return 0
+    return block_until_interrupted(a._served for a in agents)
 
 
 if __name__ == "__main__":

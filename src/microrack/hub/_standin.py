@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from microrack.hub._threaded import ServerThread, block_until_interrupted
 from microrack.sample import NodeIdentity, Point, Sample, SeriesKey, encode_batch
 
 __all__ = ["StandIn", "series_keys", "value_of"]
@@ -84,6 +84,10 @@ def value_of(key: SeriesKey, index: int, seq: int) -> float:
 _ROWS: dict[tuple[int, int], list[float]] = {}
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+
 class StandIn:
     """One stand-in agent; ``serve()`` runs it on ``port`` in a thread."""
 
@@ -109,7 +113,7 @@ class StandIn:
         self.boot_id = boot_id or str(uuid.uuid4())
         self.keys = series_keys(series)
         self.board = board
-        self._server: ThreadingHTTPServer | None = None
+        self._served: ServerThread | None = None
 
     def last_seq(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
@@ -187,16 +191,15 @@ class StandIn:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        ThreadingHTTPServer.daemon_threads = True
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = _HTTPServer((self.host, self.port), Handler)
+        self._served = ServerThread(server)
+        self._served.start()
         return server
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._served is not None:
+            self._served.close()
+            self._served = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,11 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         agent.serve()
         agents.append(agent)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return 0
+    return block_until_interrupted(a._served for a in agents if a._served is not None)
 
 
 if __name__ == "__main__":
