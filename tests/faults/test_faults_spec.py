@@ -98,8 +98,8 @@ def test_partition_plan_has_expiring_sets_and_one_chain_per_direction() -> None:
 def test_plans_of_the_other_kinds_name_what_they_touch() -> None:
     assert plan_commands("crash", {"target": "podman:web"})[0] == "podman stop web"
     assert plan_commands("crash", {"target": "etcd"})[0] == "systemctl stop etcd"
-    lines = plan_commands("throttle", {"max_pct": 50}, {"cpufreq": {"policy0": 1800000}})
-    assert lines == ["write sys/devices/system/cpu/cpufreq/policy0/scaling_max_freq: 900000"]
+    lines = plan_commands("throttle", {"max_pct": 50}, {"cpufreq": {"/c/policy0": 1800000}})
+    assert lines == ["write /c/policy0/scaling_max_freq: 900000"]
     assert "1000 bytes" in plan_commands("disk_fill", {"bytes": 1000}, {"fill_dir": "/d"})[0]
     assert "twin load" in plan_commands("pressure", {"cpu": 1}, {"simulate": True})[0]
     assert "duty 0" in plan_commands("fan_stall", {"limit_c": 80})[0]

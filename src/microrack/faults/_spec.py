@@ -260,7 +260,7 @@ def plan_commands(
 ) -> list[str]:
     """What applying a fault would do, one line per nft rule, tc call, file write or unit action.
 
-    ``node_facts`` may give ``cpufreq`` ({policy: cpuinfo_max_freq kHz}), ``ncpu``,
+    ``node_facts`` may give ``cpufreq`` ({policy dir: cpuinfo_max_freq kHz}), ``ncpu``,
     ``fill_dir``, ``fs_size_bytes``, ``fan_override`` (path), ``fan_max_c``,
     ``netem_dev`` and ``simulate``; what is missing is shown as a placeholder.
     """
@@ -283,7 +283,7 @@ def plan_commands(
         path = facts.get("fan_override", "FAN_OVERRIDE")
         return [f"write {path}: duty 0 until deadline or hottest sensor >= {limit} °C"]
     if kind == "throttle":
-        pol = facts.get("cpufreq") or {"policyN": None}
+        pol = facts.get("cpufreq") or {"/sys/devices/system/cpu/cpufreq/policyN": None}
         out = []
         for name, max_khz in sorted(pol.items()):
             if "max_khz" in p:
@@ -292,7 +292,7 @@ def plan_commands(
                 cap = max(1, int(max_khz) * int(p["max_pct"]) // 100)
             else:
                 cap = f"{p['max_pct']}% of cpuinfo_max_freq"
-            out.append(f"write sys/devices/system/cpu/cpufreq/{name}/scaling_max_freq: {cap}")
+            out.append(f"write {name}/scaling_max_freq: {cap}")
         return out
     if kind == "pressure":
         if facts.get("simulate"):
