@@ -204,7 +204,13 @@ def _timeout(seconds: float) -> str:
 
 
 def nft_partition(fault_id: str, params: Mapping[str, Any], duration_s: float) -> list[str]:
-    """The ``nft -f -`` lines that add one partition (sets expire in the kernel by themselves)."""
+    """The ``nft -f -`` lines that add one partition (sets expire in the kernel by themselves).
+
+    ``out`` drops the packets of every flow this node opens toward the peers,
+    ``in`` those of every flow the peers open toward it (``ct direction
+    original``), so a one-way partition is one-way for TCP too: the answers
+    of a flow the other side opened still pass.
+    """
     set4, set6, chain = nft_names(fault_id)
     v4 = [n for n in params["peers"] if ":" not in n]
     v6 = [n for n in params["peers"] if ":" in n]
@@ -232,12 +238,12 @@ def nft_partition(fault_id: str, params: Mapping[str, Any], duration_s: float) -
         if v4:
             lines.append(
                 f"add rule {NFT_TABLE} {chain}_{d} ip {field} @{set4} "
-                f"meta l4proto {{ {l4} }} {drop}"
+                f"meta l4proto {{ {l4} }} ct direction original {drop}"
             )
         if v6:
             lines.append(
                 f"add rule {NFT_TABLE} {chain}_{d} ip6 {field} @{set6} "
-                f"meta l4proto {{ {l4} }} {drop}"
+                f"meta l4proto {{ {l4} }} ct direction original {drop}"
             )
     return lines
 
