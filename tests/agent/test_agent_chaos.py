@@ -262,3 +262,85 @@ def test_netem_present_or_422_naming_sch_netem(tmp_path: Path) -> None:
             assert status == 201, obj
             assert any("netem delay 5ms" in c for c in obj["commands"])
             assert n.call("DELETE", "/api/v1/faults/d")[0] == 200
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_pressure_burner_in_its_own_cgroup_ends_at_the_deadline(tmp_path: Path) -> None:
+    from support import require_root
+
+    require_root()
+    with agent(tmp_path, "--chaos-allow", "pressure") as n:
+        status, obj = n.post(_fault("pr", "pressure", {"cpu": 64.0}))
+        assert status == 400 and obj["field"] == "params.cpu"
+        status, fault = n.post(
+            _fault("pr", "pressure", {"cpu": 0.5, "memory_bytes": 8 << 20}, duration=3)
+        )
+        if status == 422:
+            pytest.fail(f"no cgroup controllers here: {fault}")
+        assert status == 201, fault
+        undo = json.loads(n.state.read_text())["faults"][0]["undo"]
+        pid, groups = undo["pid"], [Path(g) for g in undo["groups"]]
+        assert _pid_alive(pid)
+        for g in groups:
+            assert str(pid) in (g / "cgroup.procs").read_text().split()
+        quota = [g / "cpu.max" for g in groups if (g / "cpu.max").exists()] or [
+            g / "cpu.cfs_quota_us" for g in groups if (g / "cpu.cfs_quota_us").exists()
+        ]
+        assert quota and "50000" in quota[0].read_text()
+        poll(lambda: not _pid_alive(pid), what="burner gone")
+        poll(lambda: not any(g.exists() for g in groups), what="cgroups removed")
+        assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
+
+
+def test_simulated_agent_refuses_what_its_twin_cannot_take(tmp_path: Path) -> None:
+    port = free_port()
+    tok = tmp_path / "token"
+    secret = write_token(tok)
+    argv = microrack_cmd(
+        "agent",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--interval",
+        "0.5",
+        "--simulate",
+        "pi5",
+        "--node",
+        "twin",
+        "--fan",
+        "auto",
+        "--chaos-token",
+        str(tok),
+        "--chaos-allow",
+        "throttle,pressure,fan_stall",
+        "--chaos-state",
+        str(tmp_path / "state.json"),
+    )
+    with started(argv, tmp_path / "sim.log", wait=("127.0.0.1", port)):
+
+        def post(body: dict[str, Any]) -> tuple[int, Any]:
+            return call("127.0.0.1", port, secret, "POST", "/api/v1/faults", body)
+
+        # the twin's fan runs the same controller: fan_stall works through its override
+        status, fault = post(_fault("fs", "fan_stall", {"limit_c": 90}, duration=30))
+        assert status == 201, fault
+        assert (tmp_path / "fan-override.json").exists()
+        assert call("127.0.0.1", port, secret, "DELETE", "/api/v1/faults/fs")[0] == 200
+        assert not (tmp_path / "fan-override.json").exists()
+        # dry runs plan against the twin's own cpufreq
+        status, dry = post(_fault("th", "throttle", {"max_pct": 50}, dry_run=True))
+        assert status == 200 and dry["commands"]
+        for kind, params in (("throttle", {"max_pct": 50}), ("pressure", {"cpu": 1})):
+            status, obj = post(_fault(kind, kind, params))
+            assert status in (201, 422), obj
+            if status == 422:  # named, and nothing left active
+                assert obj["error"]
+            else:
+                assert call("127.0.0.1", port, secret, "DELETE", f"/api/v1/faults/{kind}")[0] == 200
+        assert call("127.0.0.1", port, secret, "GET", "/api/v1/faults")[1]["faults"] == []

@@ -321,6 +321,18 @@ while time.time() < deadline:
 """
 
 
+def _own_cgroup(controller: str) -> str:
+    """This process's cgroup for ``controller`` ("" = the v2 hierarchy), relative to its root."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, ctrls, path = line.split(":", 2)
+            if controller in ctrls.split(",") or (not controller and not ctrls):
+                return path.lstrip("/")
+    except (OSError, ValueError):
+        pass
+    return ""
+
+
 class Pressure(FaultKind):
     """A burner process that ends itself at the deadline, in a cgroup capping its CPU and memory."""
 
@@ -363,16 +375,21 @@ class Pressure(FaultKind):
         root = ctx.cgroup_root
         limit = mem + (32 << 20) if mem else None
         if layout == "v2":
-            with contextlib.suppress(OSError):
-                (root / "cgroup.subtree_control").write_text("+cpu +memory")
-            groups = [root / name]
+            base = root / _own_cgroup("")
+            with contextlib.suppress(OSError):  # refused where the agent itself lives in base
+                (base / "cgroup.subtree_control").write_text("+cpu +memory")
+            groups = [base / name]
             groups[0].mkdir(exist_ok=True)
             if cpu:
                 (groups[0] / "cpu.max").write_text(f"{int(cpu * 100000)} 100000")
             if limit:
                 (groups[0] / "memory.max").write_text(str(limit))
         else:
-            groups = [root / "cpu" / name, root / "memory" / name]
+            # below the agent's own groups: the burner stays inside whatever bounds the agent
+            groups = [
+                root / "cpu" / _own_cgroup("cpu") / name,
+                root / "memory" / _own_cgroup("memory") / name,
+            ]
             for g in groups:
                 g.mkdir(exist_ok=True)
             if cpu:
