@@ -108,3 +108,57 @@ def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(tmp_path: Path) 
     with _start(tmp_path, tree, port, "agent2.log"):
         assert not override.exists()
         poll(lambda: 100 < tree.pwm < 255, what="curve after restart")
+
+
+def test_fan_stall_reaches_a_separate_fan_daemon(tmp_path: Path) -> None:
+    tree = build_tree(tmp_path / "root")
+    tree.write(tree.TACH, 3000)
+    tree.set_temp(62)
+    secret = write_token(tmp_path / "token")
+    port = free_port()
+    state = tmp_path / "state" / "chaos-state.json"
+    override = state.with_name("fan-override.json")
+    override.parent.mkdir()
+    override.write_text("{}")  # a leftover: dropped when the daemon starts
+    fan = microrack_cmd(
+        "fan",
+        "--config",
+        str(fan_yaml(tmp_path)),
+        "--root",
+        str(tree.root),
+        "--state-file",
+        str(tmp_path / "fan-state.json"),
+        "--chaos-override",
+        str(override),
+    )
+    agent = microrack_cmd(
+        "agent",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--root",
+        str(tree.root),
+        "--node",
+        "fan2",
+        "--chaos-token",
+        str(tmp_path / "token"),
+        "--chaos-allow",
+        "fan_stall",
+        "--chaos-state",
+        str(state),
+    )
+    with (
+        started(fan, tmp_path / "fan.log"),
+        started(agent, tmp_path / "agent.log", wait=("127.0.0.1", port)),
+    ):
+        poll(lambda: 100 < tree.pwm < 255, what="curve duty")
+        assert not override.exists()
+        # the agent does not know the daemon's curve: limit_c is required
+        status, obj = call("127.0.0.1", port, secret, "POST", "/api/v1/faults", _stall("x", 30))
+        assert status == 400 and obj["field"] == "params.limit_c"
+        status, _ = call(
+            "127.0.0.1", port, secret, "POST", "/api/v1/faults", _stall("y", 30, limit_c=80)
+        )
+        assert status == 201
+        poll(lambda: tree.pwm == 0, what="duty 0 from the daemon")
+        assert call("127.0.0.1", port, secret, "DELETE", "/api/v1/faults/y")[0] == 200
+        poll(lambda: 100 < tree.pwm < 255, what="curve after DELETE")

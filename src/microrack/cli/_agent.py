@@ -101,7 +101,9 @@ def chaos_api(args: argparse.Namespace, node: str, fs: HostFS, fan: FanService |
             raise UsageError("--chaos-unit", f"not a unit or container name: {unit!r}")
     state = Path(args.chaos_state)
     ctx = NodeContext(node=node, fs=fs, units=frozenset(args.chaos_unit), fill_dir=fill,
-                      fan_override=None if fan is None else fan.override_path,
+                      # without --fan: for a `microrack fan` daemon reading the same file
+                      fan_override=state.with_name("fan-override.json")
+                      if fan is None else fan.override_path,
                       fan_max_c=None if fan is None else fan.max_temp_c(),
                       simulate=bool(args.simulate))
     engine = FaultEngine(ctx, allow=allow, state_path=state, max_lease=args.chaos_max_lease)

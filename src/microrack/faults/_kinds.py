@@ -237,10 +237,13 @@ class FanStall(FaultKind):
 
     def check(self, req: FaultRequest, ctx: NodeContext) -> None:
         if ctx.fan_override is None:
-            raise FaultError(422, "this agent runs no fan controller (start it with --fan)")
+            raise FaultError(422, "this agent has no fan override file")
         if "limit_c" not in req.params and ctx.fan_max_c is None:
             raise FaultError(
-                400, "this node's fan curve has no maximum: give limit_c", "params.limit_c"
+                400,
+                "the fan controller is not in this agent (no --fan), so its curve is "
+                "unknown here: give limit_c",
+                "params.limit_c",
             )
 
     def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
