@@ -96,7 +96,7 @@ def test_partition_plan_has_expiring_sets_and_one_chain_per_direction() -> None:
 
 
 def test_plans_of_the_other_kinds_name_what_they_touch() -> None:
-    assert plan_commands("crash", {"target": "podman:web"})[0] == "podman stop web"
+    assert plan_commands("crash", {"target": "podman:web"})[0] == "podman stop --time 2 web"
     assert plan_commands("crash", {"target": "etcd"})[0] == "systemctl stop etcd"
     lines = plan_commands("throttle", {"max_pct": 50}, {"cpufreq": {"/c/policy0": 1800000}})
     assert lines == ["write /c/policy0/scaling_max_freq: 900000"]

@@ -213,7 +213,12 @@ class Crash(FaultKind):
     def _argv(target: str, action: str) -> list[str]:
         engine, sep, name = target.partition(":")
         if sep and engine in ("podman", "docker"):
-            return [engine, action, name]
+            # a crash: 2 s to exit before SIGKILL (not the engine's 10 s grace)
+            return (
+                [engine, action, "--time", "2", name]
+                if action == "stop"
+                else [engine, action, name]
+            )
         return ["systemctl", action, target]
 
     def check(self, req: FaultRequest, ctx: NodeContext) -> None:

@@ -326,5 +326,9 @@ def plan_commands(
 def _unit_cmd(target: str, action: str) -> str:
     engine, sep, name = target.partition(":")
     if sep and engine in ("podman", "docker"):
-        return f"{engine} {action} {name}"
+        return (
+            f"{engine} {action} --time 2 {name}"
+            if action == "stop"
+            else f"{engine} {action} {name}"
+        )
     return f"systemctl {action} {target}"
