@@ -344,3 +344,27 @@ def test_simulated_agent_refuses_what_its_twin_cannot_take(tmp_path: Path) -> No
             else:
                 assert call("127.0.0.1", port, secret, "DELETE", f"/api/v1/faults/{kind}")[0] == 200
         assert call("127.0.0.1", port, secret, "GET", "/api/v1/faults")[1]["faults"] == []
+
+
+def test_hostile_requests(tmp_path: Path) -> None:
+    with agent(tmp_path, "--chaos-allow", "throttle") as n:
+        status, obj = n.call("POST", "/api/v1/faults", raw=b"[" * 30000 + b"]" * 30000)
+        assert status == 400 and obj["field"] == "body"
+        status, obj = n.call("POST", "/api/v1/faults", raw=b"\xff\xfe")
+        assert status == 400 and obj["field"] == "body"
+        status, obj = n.post(["a list"])
+        assert status == 400 and obj["field"] == "body"
+        status, obj = n.post(_fault("é", "throttle", {"max_pct": 5}))
+        assert status == 400 and obj["field"] == "id"
+        assert n.call("DELETE", "/api/v1/faults/../metrics")[0] in (404, 405)
+        assert n.call("DELETE", "/api/v1/faults/a/b")[0] == 404
+        status, obj = n.call("POST", "/api/v1/faults/stop", {"all": True})
+        assert status == 400
+        # a huge declared length is refused before anything is read
+        status, _ = n.call(
+            "POST", "/api/v1/faults", raw=b"{}", headers={"Content-Length": str(1 << 30)}
+        )
+        assert status == 413
+        # the agent still serves
+        assert n.call("GET", "/api/v1/faults")[0] == 200
+        assert http_get(f"http://127.0.0.1:{n.port}/metrics")[0] == 200

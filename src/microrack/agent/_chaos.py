@@ -133,6 +133,8 @@ class ChaosAPI:
     def _json(body: bytes) -> Any:
         try:
             return json.loads(body.decode("utf-8"))
+        except RecursionError:
+            raise FaultError(400, "nested too deeply", "body") from None
         except (UnicodeDecodeError, ValueError) as e:
             raise FaultError(400, f"not UTF-8 JSON: {e}", "body") from None
 
