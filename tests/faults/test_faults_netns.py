@@ -138,6 +138,9 @@ def _partition(fid: str, peers: list[str], duration: float, **params: Any) -> di
 def test_one_way_partition_and_heal_at_deadline(cluster: Cluster) -> None:
     a = cluster.net.addresses
     assert cluster.reach(0, 1) and cluster.reach(1, 0) and cluster.reach(0, 2)
+    status, dry = cluster.post(0, {**_partition("p1", [a[1]], 6, direction="out"), "dry_run": True})
+    assert status == 200 and any("hook output" in c for c in dry["commands"])
+    assert "microrack_chaos" not in cluster.table(0) and cluster.reach(0, 1)
     status, fault = cluster.post(0, _partition("p1", [a[1], f"{a[2]}/32"], 6, direction="out"))
     assert status == 201, fault
     assert any("hook output" in c for c in fault["commands"])
