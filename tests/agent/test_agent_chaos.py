@@ -303,6 +303,8 @@ def test_simulated_agent_refuses_what_its_twin_cannot_take(tmp_path: Path) -> No
     port = free_port()
     tok = tmp_path / "token"
     secret = write_token(tok)
+    fill = tmp_path / "fill"
+    fill.mkdir()
     argv = microrack_cmd(
         "agent",
         "--listen",
@@ -318,7 +320,9 @@ def test_simulated_agent_refuses_what_its_twin_cannot_take(tmp_path: Path) -> No
         "--chaos-token",
         str(tok),
         "--chaos-allow",
-        "throttle,pressure,fan_stall",
+        "throttle,pressure,fan_stall,disk_fill",
+        "--chaos-fill-dir",
+        str(fill),
         "--chaos-state",
         str(tmp_path / "state.json"),
     )
@@ -333,6 +337,11 @@ def test_simulated_agent_refuses_what_its_twin_cannot_take(tmp_path: Path) -> No
         assert (tmp_path / "fan-override.json").exists()
         assert call("127.0.0.1", port, secret, "DELETE", "/api/v1/faults/fs")[0] == 200
         assert not (tmp_path / "fan-override.json").exists()
+        # disk_fill writes a real file in the fill directory, removed at the deadline
+        status, fault = post(_fault("df", "disk_fill", {"bytes": 1 << 16}, duration=3))
+        assert status == 201, fault
+        assert [p.stat().st_size for p in fill.iterdir()] == [1 << 16]
+        poll(lambda: list(fill.iterdir()) == [], what="fill file removed")
         # dry runs plan against the twin's own cpufreq
         status, dry = post(_fault("th", "throttle", {"max_pct": 50}, dry_run=True))
         assert status == 200 and dry["commands"]
