@@ -84,17 +84,38 @@ def test_without_a_token_every_write_is_405(tmp_path: Path) -> None:
         assert n.call("GET", "/api/v1/faults")[0] == 404
 
 
-def test_chaos_flags_need_the_token(tmp_path: Path) -> None:
+def test_chaos_flags_are_checked(tmp_path: Path) -> None:
     import subprocess
 
-    done = subprocess.run(
-        microrack_cmd("agent", "--listen", "127.0.0.1:0", "--chaos-allow", "throttle"),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    def run(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            microrack_cmd("agent", "--listen", "127.0.0.1:0", *flags),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = run("--chaos-allow", "throttle")
+    assert (
+        done.returncode == 2 and "--chaos-allow: only meaningful with --chaos-token" in done.stderr
     )
-    assert done.returncode == 2
-    assert "--chaos-allow" in done.stderr
+    tok = tmp_path / "token"
+    write_token(tok)
+    state = ("--chaos-state", str(tmp_path / "state.json"))
+    done = run("--chaos-token", str(tok), "--chaos-allow", "throttle,meteor", *state)
+    assert done.returncode == 2 and "unknown fault kind 'meteor'" in done.stderr
+    done = run("--chaos-token", str(tok), "--chaos-fill-dir", str(tmp_path / "nope"), *state)
+    assert done.returncode == 2 and "--chaos-fill-dir" in done.stderr
+    done = run("--chaos-token", str(tok), "--chaos-max-lease", "-1", *state)
+    assert done.returncode == 2 and "--chaos-max-lease" in done.stderr
+    tok.chmod(0o644)
+    done = run("--chaos-token", str(tok), *state)
+    assert done.returncode == 1 and "chmod 600" in done.stderr
+    short = tmp_path / "short"
+    short.write_text("abc")
+    short.chmod(0o600)
+    done = run("--chaos-token", str(short), *state)
+    assert done.returncode == 1 and "at least 32 bytes" in done.stderr
 
 
 def test_authentication_and_authorisation(tmp_path: Path) -> None:
