@@ -111,3 +111,19 @@ def test_dry_run_and_refusals(tmp_path: Path) -> None:
     assert info.value.status == 403
     with pytest.raises(ValueError):
         FaultEngine(eng.ctx, allow=("meteor",))
+
+
+def test_a_leftover_that_cannot_be_reverted_is_kept_and_retried(tmp_path: Path) -> None:
+    root = copy_tree("rpi4b", tmp_path / "root")
+    first = _engine(tmp_path, root)
+    first.submit(_throttle("a"))  # type: ignore[arg-type]
+    saved = tmp_path / "cpu3"
+    shutil.move(root / CPU / "cpu3", saved)  # the revert cannot write there now
+    second = _engine(tmp_path, root)
+    assert second.recover() == []
+    assert [f["id"] for f in second.active()] == ["a"]
+    assert [f["id"] for f in json.loads(second.state_path.read_text())["faults"]] == ["a"]
+    shutil.move(saved, root / CPU / "cpu3")
+    second.revert("a")
+    assert second.active() == []
+    assert (root / CPU / "cpu3/cpufreq/scaling_max_freq").read_text() != "700000\n"

@@ -25,6 +25,7 @@ __all__ = ["DEFAULT_STATE", "FaultEngine"]
 
 log = logging.getLogger(__name__)
 DEFAULT_STATE = "/var/lib/microrack/chaos-state.json"
+RETRY_S = 10.0  # a revert that failed is tried again this much later
 
 
 def _public(rec: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +84,8 @@ class FaultEngine:
                     e,
                 )
                 left = []
-            done = []
+            done: list[str] = []
+            failed: list[dict[str, Any]] = []
             for rec in left:
                 try:
                     KIND_CLASSES[rec["kind"]].revert(rec["undo"], self.ctx)
@@ -94,13 +96,20 @@ class FaultEngine:
                         rec["kind"],
                         rec["id"],
                     )
-                except (FaultError, OSError, KeyError) as e:
-                    log.error("chaos: cannot revert leftover fault %s: %s", rec.get("id"), e)
+                except (FaultError, OSError, KeyError, TypeError, ValueError, AttributeError) as e:
+                    log.error(
+                        "chaos: cannot revert leftover fault %s: %s (kept, retried)",
+                        rec.get("id"),
+                        e,
+                    )
+                    if rec.get("kind") in KIND_CLASSES and isinstance(rec.get("id"), str):
+                        # kept (in the file and the API) and retried by the timer
+                        failed.append(rec)
             if "partition" in self.allow or any(r.get("kind") == "partition" for r in left):
                 # the table is this agent's alone: whatever is in it is a leftover
                 with contextlib.suppress(FaultError):
                     self.ctx.run(["nft", "delete", "table", *NFT_TABLE.split()], None)
-            self._active.clear()
+            self._active = {r["id"]: {**r, "deadline_unix": time.time() + RETRY_S} for r in failed}
             if left or self.state_path.exists():
                 self._save()
             return done
@@ -138,7 +147,10 @@ class FaultEngine:
             }
             if req.dry_run:
                 return _public(rec)
-            rec["undo"] = kind.apply(req, self.ctx, rec["deadline_unix"])
+            try:
+                rec["undo"] = kind.apply(req, self.ctx, rec["deadline_unix"])
+            except OSError as e:
+                raise FaultError(422, f"cannot apply {req.kind}: {e}") from None
             self._active[req.id] = rec
             try:
                 self._save()
@@ -204,7 +216,7 @@ class FaultEngine:
                     try:
                         self._revert(rec)
                     except FaultError:
-                        rec["deadline_unix"] = now + 5  # try again shortly
+                        rec["deadline_unix"] = now + RETRY_S  # try again later
                 nxt = min((r["deadline_unix"] for r in self._active.values()), default=now + 60)
                 self._wake.wait(max(0.01, min(60.0, nxt - time.time())))
 
