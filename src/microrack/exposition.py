@@ -37,21 +37,56 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
+class _PairText(dict[tuple[str, str], str]):
+    """``(name, value)`` -> ``name="escaped value"``, built on first use.
+
+    A label pair is shared by every series of one cgroup, device or CPU, so
+    a few thousand pairs cover a node's series; they are rendered once and
+    looked up through ``map`` (C speed) instead of escaped on every scrape.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, pair: tuple[str, str]) -> str:
+        text = self[pair] = f'{pair[0]}="{escape_label(pair[1])}"'
+        return text
+
+
+_PAIRS = _PairText()
+_PAIRS_MAX = 65536  # dropped and rebuilt beyond this: label churn cannot grow it unbounded
+
+
 def render(points: Iterable[Point], help_text: Mapping[str, str]) -> str:
     """Group points into families (first appearance order) with HELP and TYPE lines."""
+    pairs = _PAIRS
+    if len(pairs) > _PAIRS_MAX:
+        pairs.clear()
+    pair_text = pairs.__getitem__
+    join = ",".join
+    isnan, isinf = math.isnan, math.isinf
     families: dict[str, list[str]] = {}
     types: dict[str, str] = {}
     for p in points:
         k = p.key
-        lines = families.get(k.name)
+        name = k.name
+        lines = families.get(name)
         if lines is None:
-            lines = families[k.name] = []
-            types[k.name] = k.type
-        if k.labels:
-            inner = ",".join(f'{n}="{escape_label(v)}"' for n, v in k.labels)
-            lines.append(f"{k.name}{{{inner}}} {format_value(p.value)}")
+            lines = families[name] = []
+            types[name] = k.type
+        v = p.value
+        # format_value, inlined: this loop runs once per series per scrape
+        if v.is_integer() and -1e15 < v < 1e15:
+            text = str(int(v))
+        elif isnan(v):
+            text = "NaN"
+        elif isinf(v):
+            text = "+Inf" if v > 0 else "-Inf"
         else:
-            lines.append(f"{k.name} {format_value(p.value)}")
+            text = repr(v)
+        if k.labels:
+            lines.append(f"{name}{{{join(map(pair_text, k.labels))}}} {text}")
+        else:
+            lines.append(f"{name} {text}")
     out: list[str] = []
     for name, lines in families.items():
         help_line = escape_help(help_text.get(name, name.replace("_", " ")).strip())
