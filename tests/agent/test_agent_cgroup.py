@@ -480,3 +480,18 @@ def test_cached_label_rendering_matches_plain_rendering_under_churn(tmp_path: Pa
     assert len(X._PAIRS) > X._PAIRS_MAX
     assert X.render(points, CGROUP_HELP) == _plain_render(points, CGROUP_HELP)
     assert len(X._PAIRS) <= len({lab for p in points for lab in p.key.labels})
+
+
+def test_render_bytes_is_the_rendered_text_and_raw_families_encoded(tmp_path: Path) -> None:
+    import microrack.exposition as X
+    from microrack.sample import Point, SeriesKey
+
+    T.k3s_systemd_v2(tmp_path)
+    sink = PointSink({})
+    CgroupCollector(LocalFS(tmp_path)).collect(sink)
+    points = [*sink.points, Point(SeriesKey.of("odd", "gauge", a="\u00e9\\\"\n"), float("nan"))]
+    raw = ["# HELP h x\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n", "# TYPE \u00e9 gauge\n"]
+    body = X.render_bytes(points, CGROUP_HELP, raw)
+    assert body == (X.render(points, CGROUP_HELP) + "".join(raw)).encode()
+    assert X.render_bytes([], {}) == b""
+    assert X.render_bytes([], {}, raw) == "".join(raw).encode()
