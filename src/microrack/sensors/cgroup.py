@@ -183,6 +183,40 @@ def _kv(text: str | None) -> dict[str, str]:
     return out
 
 
+_LINE_BREAKS_BUT_LF = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+
+
+def _pick(text: str | None, keys: tuple[str, ...]) -> dict[str, str]:
+    """``{k: _kv(text)[k]}`` for those of ``keys`` that :func:`_kv` finds, without the rest.
+
+    memory.stat has forty-odd lines of which three are read: looking up the
+    last ``key value`` line of each (as :func:`_kv`'s dict keeps the last)
+    beats splitting them all.  Text with line breaks other than LF (garbage
+    only) goes through :func:`_kv` itself.
+    """
+    if not text:
+        return {}
+    if not text.isascii() or any(c in text for c in _LINE_BREAKS_BUT_LF):
+        full = _kv(text)
+        return {k: full[k] for k in keys if k in full}
+    t = "\n" + text
+    out: dict[str, str] = {}
+    for key in keys:
+        needle = "\n" + key + " "
+        i = t.rfind(needle)
+        while i >= 0:
+            j = t.find("\n", i + 1)
+            v = t[i + len(needle) : j if j >= 0 else len(t)]
+            if v:
+                out[key] = v.strip()
+                break
+            i = t.rfind(needle, 0, i)  # "key " with nothing after it: _kv skips the line
+    return out
+
+
+_MEMORY_STAT_V2 = ("inactive_file", "anon", "file")
+
+
 def _num(d: dict[str, str], key: str, scale: float = 1.0) -> float | None:
     v = d.get(key)
     if v is None:
@@ -349,7 +383,7 @@ def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
         # The kernel's and cAdvisor's conversion from cpu.weight back to v1 shares.
         shares = float(2 + ((int(weight) - 1) * 262142) // 9999)
     usage = _int_text(_stripped(get("memory.current")))
-    mem = _kv(_stripped(get("memory.stat")))
+    mem = _pick(_stripped(get("memory.stat")), _MEMORY_STAT_V2)
     inactive = _num(mem, "inactive_file")
     working = None if usage is None else max(0.0, usage - (inactive or 0.0))
     limit_text = _stripped(get("memory.max")) if spec else None
