@@ -10,12 +10,18 @@ and measures in one run:
   the series it emits;
 * the peak RSS of a process that imports the agent and runs the collector
   (``VmHWM``), against the 40 MB budget of the whole agent;
+* the whole agent (``microrack agent --root`` over that tree, with this host's
+  /proc and /sys linked in beside the synthetic /sys/fs/cgroup, every default
+  collector on) collecting once a second and scraped after each collection:
+  CPU per collection-and-scrape and peak RSS (``VmHWM``) — the figure the 40 MB
+  budget is about;
 * node_exporter's CPU per scrape with its default collectors on this host,
   the cost the agent is held to, as the ratio cgroup-collector / node_exporter.
 
 cAdvisor is not packaged for Debian, so its per-container cost is not run here.
 
-Usage: ``python benchmarks/agent_cgroups.py [--pods 200] [--rounds 50] [--json]``
+Usage: ``python benchmarks/agent_cgroups.py [--pods 200] [--rounds 50] [--agent-seconds 30]
+[--json]``
 """
 
 from __future__ import annotations
@@ -36,7 +42,13 @@ sys.path.insert(0, str(HERE.parent / "tests" / "agent"))
 sys.path.insert(0, str(HERE))
 
 import cgroup_trees as T  # noqa: E402
-from agent_vs_node_exporter import cpu_seconds, free_port, start  # noqa: E402
+from agent_vs_node_exporter import (  # noqa: E402
+    agent_seq,
+    cpu_seconds,
+    free_port,
+    start,
+    vm_hwm_mb,
+)
 
 CHILD = """
 import sys, time
@@ -107,10 +119,49 @@ def node_exporter_cpu_per_scrape(rounds: int, tmp: Path) -> float | None:
         return (cpu_seconds(proc.pid) - c0) / rounds
 
 
+def link_host(root: Path) -> None:
+    """This host's /proc and /sys (but its cgroups) under ``root``, for the whole agent."""
+    (root / "proc").symlink_to("/proc")
+    for entry in Path("/sys").iterdir():
+        if entry.name != "fs" and not (root / "sys" / entry.name).exists():
+            (root / "sys" / entry.name).symlink_to(entry)
+    for name in ("etc",):
+        (root / name).symlink_to("/" + name)
+
+
+def whole_agent(root: Path, seconds: float, tmp: Path) -> dict[str, float]:
+    """The agent over ``root`` at a 1 s interval, its /metrics read after each collection."""
+    port = free_port()
+    argv = [sys.executable, "-m", "microrack", "agent", "--root", str(root),
+            "--listen", f"127.0.0.1:{port}", "--interval", "1"]
+    with start(argv, port, tmp / "agent.log") as proc:
+        url = f"http://127.0.0.1:{port}/metrics"
+        seq = agent_seq(port)
+        while agent_seq(port) == seq:
+            time.sleep(0.05)
+        s0, c0, t0 = agent_seq(port), cpu_seconds(proc.pid), time.monotonic()
+        last, size = s0, 0
+        while time.monotonic() - t0 < seconds:
+            now = agent_seq(port)
+            if now != last:
+                size = len(urllib.request.urlopen(url, timeout=30).read())
+                last = now
+            time.sleep(0.1)
+        s1, c1 = agent_seq(port), cpu_seconds(proc.pid)
+        return {
+            "agent_cpu_seconds_per_collection": (c1 - c0) / max(1, s1 - s0),
+            "agent_collections": s1 - s0,
+            "agent_metrics_bytes": size,
+            "agent_peak_rss_mb": vm_hwm_mb(proc.pid),
+        }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pods", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--agent-seconds", type=float, default=30.0,
+                    help="how long the whole agent runs (0: not run)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     base = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None
@@ -125,6 +176,10 @@ def main() -> int:
             check=True,
         ).stdout.split()
         cpu, points, size, hwm = float(out[0]), int(out[1]), int(out[2]), float(out[3])
+        agent: dict[str, float] = {}
+        if args.agent_seconds > 0:
+            link_host(root)
+            agent = whole_agent(root, args.agent_seconds, tmp)
         ne = node_exporter_cpu_per_scrape(args.rounds, tmp)
     result = {
         "pods": args.pods,
@@ -135,6 +190,7 @@ def main() -> int:
         "peak_rss_mb": hwm,
         "node_exporter_cpu_seconds_per_scrape": ne,
         "ratio_cgroup_to_node_exporter": None if not ne else cpu / ne,
+        **agent,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -147,7 +203,15 @@ def main() -> int:
         f"  cgroup collector: {cpu * 1e3:.1f} ms CPU per collection (rendered), "
         f"{points} series, {size / 1024:.0f} KiB of text"
     )
-    print(f"  peak RSS of a process running it: {hwm:.1f} MB (agent budget 40 MB)")
+    print(f"  peak RSS of a process running it: {hwm:.1f} MB")
+    if agent:
+        print(
+            f"  whole agent (every default collector, 1 s interval, /metrics read after each of "
+            f"{agent['agent_collections']:.0f} collections): "
+            f"{agent['agent_cpu_seconds_per_collection'] * 1e3:.1f} ms CPU per collection, "
+            f"peak RSS {agent['agent_peak_rss_mb']:.1f} MB (budget 40 MB), "
+            f"{agent['agent_metrics_bytes'] / 1024:.0f} KiB /metrics"
+        )
     if ne:
         print(f"  node_exporter defaults on this host: {ne * 1e3:.1f} ms CPU per scrape")
         print(f"  ratio cgroup collector / node_exporter scrape: {cpu / ne:.2f}x")

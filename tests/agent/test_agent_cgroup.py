@@ -431,3 +431,67 @@ def test_agent_serves_every_cgroup_series_and_rings_the_hubs_few(tmp_path: Path)
         assert "container_memory_rss" not in names
     finally:
         agent.stop()
+
+
+def _plain_render(points: list, help_text: dict[str, str]) -> str:
+    """The exposition written the obvious way, the reference for the cached renderer."""
+    from microrack.exposition import escape_help, escape_label, format_value
+
+    fams: dict[str, list[str]] = {}
+    types: dict[str, str] = {}
+    for p in points:
+        k = p.key
+        types.setdefault(k.name, k.type)
+        inner = ",".join(f'{n}="{escape_label(v)}"' for n, v in k.labels)
+        fams.setdefault(k.name, []).append(
+            f"{k.name}{{{inner}}} {format_value(p.value)}" if k.labels
+            else f"{k.name} {format_value(p.value)}"
+        )
+    out = []
+    for name, lines in fams.items():
+        text = help_text.get(name, name.replace("_", " ")).strip()
+        out.append(f"# HELP {name} {escape_help(text)}")
+        out.append(f"# TYPE {name} {types[name]}")
+        out.extend(lines)
+    return "\n".join([*out, ""])
+
+
+def test_cached_label_rendering_matches_plain_rendering_under_churn(tmp_path: Path) -> None:
+    """A k3s node's series, hostile label values and odd numbers: byte for byte the same text,
+    also after the label cache was dropped for growing past its bound."""
+    import microrack.exposition as X
+    from microrack.sample import Point, SeriesKey
+
+    T.k3s_systemd_v2(tmp_path)
+    sink = PointSink({})
+    CgroupCollector(LocalFS(tmp_path)).collect(sink)
+    odd = [
+        Point(SeriesKey.of("odd", "gauge", a='q"\\\nz\u00e9', b="", c="}{,="), v)
+        for v in (float("nan"), float("inf"), -float("inf"), -0.0, 1e15, 1e15 - 1, -1e15,
+                  0.1, 1e300, 5e-324, 2.5)
+    ]
+    points = [*sink.points, *odd]
+    assert X.render(points, CGROUP_HELP) == _plain_render(points, CGROUP_HELP)
+    # the same pair text served from the cache on the next scrape
+    assert X.render(points, CGROUP_HELP) == _plain_render(points, CGROUP_HELP)
+    churn = [Point(SeriesKey.of("churn", "gauge", id=f"/pod{i}"), 1.0)
+             for i in range(X._PAIRS_MAX + 10)]
+    X.render(churn, {})
+    assert len(X._PAIRS) > X._PAIRS_MAX
+    assert X.render(points, CGROUP_HELP) == _plain_render(points, CGROUP_HELP)
+    assert len(X._PAIRS) <= len({lab for p in points for lab in p.key.labels})
+
+
+def test_render_bytes_is_the_rendered_text_and_raw_families_encoded(tmp_path: Path) -> None:
+    import microrack.exposition as X
+    from microrack.sample import Point, SeriesKey
+
+    T.k3s_systemd_v2(tmp_path)
+    sink = PointSink({})
+    CgroupCollector(LocalFS(tmp_path)).collect(sink)
+    points = [*sink.points, Point(SeriesKey.of("odd", "gauge", a="\u00e9\\\"\n"), float("nan"))]
+    raw = ["# HELP h x\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n", "# TYPE \u00e9 gauge\n"]
+    body = X.render_bytes(points, CGROUP_HELP, raw)
+    assert body == (X.render(points, CGROUP_HELP) + "".join(raw)).encode()
+    assert X.render_bytes([], {}) == b""
+    assert X.render_bytes([], {}, raw) == "".join(raw).encode()

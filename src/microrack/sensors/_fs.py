@@ -86,7 +86,7 @@ def read_many(fs: HostFS, directory: str, names: Sequence[str]) -> dict[str, str
     for name in names:
         try:
             out[name] = fs.read_text(f"{directory}/{name}")
-        except OSError:
+        except (OSError, UnicodeError):  # as read_opt: an undecodable file is unreadable
             out[name] = None
     return out
 

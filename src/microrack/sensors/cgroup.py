@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from microrack.sensors._fs import HostFS
+from microrack.sensors._fs import HostFS, read_many
 from microrack.sensors._util import list_opt, read_opt
 
 __all__ = [
@@ -183,6 +183,40 @@ def _kv(text: str | None) -> dict[str, str]:
     return out
 
 
+_LINE_BREAKS_BUT_LF = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+
+
+def _pick(text: str | None, keys: tuple[str, ...]) -> dict[str, str]:
+    """``{k: _kv(text)[k]}`` for those of ``keys`` that :func:`_kv` finds, without the rest.
+
+    memory.stat has forty-odd lines of which three are read: looking up the
+    last ``key value`` line of each (as :func:`_kv`'s dict keeps the last)
+    beats splitting them all.  Text with line breaks other than LF (garbage
+    only) goes through :func:`_kv` itself.
+    """
+    if not text:
+        return {}
+    if not text.isascii() or any(c in text for c in _LINE_BREAKS_BUT_LF):
+        full = _kv(text)
+        return {k: full[k] for k in keys if k in full}
+    t = "\n" + text
+    out: dict[str, str] = {}
+    for key in keys:
+        needle = "\n" + key + " "
+        i = t.rfind(needle)
+        while i >= 0:
+            j = t.find("\n", i + 1)
+            v = t[i + len(needle) : j if j >= 0 else len(t)]
+            if v:
+                out[key] = v.strip()
+                break
+            i = t.rfind(needle, 0, i)  # "key " with nothing after it: _kv skips the line
+    return out
+
+
+_MEMORY_STAT_V2 = ("inactive_file", "anon", "file")
+
+
 def _num(d: dict[str, str], key: str, scale: float = 1.0) -> float | None:
     v = d.get(key)
     if v is None:
@@ -211,13 +245,20 @@ def _limit(value: float | None) -> float | None:
 
 def read_pressure(fs: HostFS, path: str) -> Pressure | None:
     """``some avg10=… total=USEC`` / ``full …`` as cumulative seconds."""
-    text = read_opt(fs, path)
+    return _pressure(read_opt(fs, path))
+
+
+_TOTAL_USEC = re.compile(r"\btotal=(\d+)")
+
+
+def _pressure(text: str | None) -> Pressure | None:
     if not text:
         return None
     some = full = None
+    search = _TOTAL_USEC.search
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
-        m = re.search(r"\btotal=(\d+)", rest)
+        m = search(rest)
         if m is None:
             continue
         if kind == "some":
@@ -294,10 +335,42 @@ def _io_v1(fs: HostFS, base: str) -> tuple[IoStats, ...]:
     return ()
 
 
+_V2_FILES = (
+    "cpu.stat",
+    "memory.current",
+    "memory.stat",
+    "memory.events",
+    "memory.swap.current",
+    "io.stat",
+    "cpu.pressure",
+    "memory.pressure",
+    "io.pressure",
+    "cgroup.procs",
+)
+_V2_SPEC_FILES = (*_V2_FILES, "cpu.max", "cpu.weight", "memory.max")
+
+
+def _stripped(text: str | None) -> str | None:
+    return None if text is None else text.strip()
+
+
+def _int_text(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(int(text))
+    except ValueError:
+        return None
+
+
 def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
-    cpu = _kv(read_opt(fs, base + "/cpu.stat"))
+    # one directory opened, its files opened relative to it: the kernel walks a
+    # pod's eight-level path once per cgroup instead of once per file
+    files = read_many(fs, base, _V2_SPEC_FILES if spec else _V2_FILES)
+    get = files.get
+    cpu = _kv(_stripped(get("cpu.stat")))
     quota = period = None
-    cpu_max = (read_opt(fs, base + "/cpu.max") or "").split() if spec else []
+    cpu_max = (_stripped(get("cpu.max")) or "").split() if spec else []
     if len(cpu_max) == 2:
         try:
             period = float(int(cpu_max[1]))
@@ -305,15 +378,15 @@ def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
         except ValueError:
             quota = period = None
     shares = None
-    weight = _int_file(fs, base + "/cpu.weight") if spec else None
+    weight = _int_text(_stripped(get("cpu.weight"))) if spec else None
     if weight is not None:
         # The kernel's and cAdvisor's conversion from cpu.weight back to v1 shares.
         shares = float(2 + ((int(weight) - 1) * 262142) // 9999)
-    usage = _int_file(fs, base + "/memory.current")
-    mem = _kv(read_opt(fs, base + "/memory.stat"))
+    usage = _int_text(_stripped(get("memory.current")))
+    mem = _pick(_stripped(get("memory.stat")), _MEMORY_STAT_V2)
     inactive = _num(mem, "inactive_file")
     working = None if usage is None else max(0.0, usage - (inactive or 0.0))
-    limit_text = read_opt(fs, base + "/memory.max") if spec else None
+    limit_text = _stripped(get("memory.max")) if spec else None
     limit = None
     if limit_text == "max":
         limit = 0.0
@@ -322,7 +395,7 @@ def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
             limit = _limit(float(int(limit_text)))
         except ValueError:
             limit = None
-    events = _kv(read_opt(fs, base + "/memory.events"))
+    events = _kv(_stripped(get("memory.events")))
     return CgroupStats(
         path=path,
         cpu_usage_s=_num(cpu, "usage_usec", 1e-6),
@@ -338,14 +411,14 @@ def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
         memory_working_set_bytes=working,
         memory_rss_bytes=_num(mem, "anon"),
         memory_cache_bytes=_num(mem, "file"),
-        memory_swap_bytes=_int_file(fs, base + "/memory.swap.current"),
+        memory_swap_bytes=_int_text(_stripped(get("memory.swap.current"))),
         memory_limit_bytes=limit,
         oom_kills=_num(events, "oom_kill"),
-        io=_io_v2(read_opt(fs, base + "/io.stat")),
-        cpu_pressure=read_pressure(fs, base + "/cpu.pressure"),
-        memory_pressure=read_pressure(fs, base + "/memory.pressure"),
-        io_pressure=read_pressure(fs, base + "/io.pressure"),
-        processes=_count_lines(read_opt(fs, base + "/cgroup.procs")),
+        io=_io_v2(_stripped(get("io.stat"))),
+        cpu_pressure=_pressure(_stripped(get("cpu.pressure"))),
+        memory_pressure=_pressure(_stripped(get("memory.pressure"))),
+        io_pressure=_pressure(_stripped(get("io.pressure"))),
+        processes=_count_lines(_stripped(get("cgroup.procs"))),
     )
 
 

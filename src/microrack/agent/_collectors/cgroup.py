@@ -219,7 +219,8 @@ class CgroupCollector:
                     memory_limit_bytes=limit,
                 )
             )
-        for path in [p for p in cache if p not in {st.path for st in stats}]:
+        present = {st.path for st in stats}
+        for path in [p for p in cache if p not in present]:
             del cache[path]
         return out
 
