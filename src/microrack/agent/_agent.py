@@ -26,7 +26,7 @@ from microrack.agent._server import AgentServer
 from microrack.agent._wire import iter_rows
 from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
 from microrack.errors import ResourceError, UsageError
-from microrack.exposition import render
+from microrack.exposition import render_bytes
 from microrack.sample import NodeIdentity
 from microrack.sdnotify import Notifier
 from microrack.sensors import HostFS, LocalFS, power_model
@@ -85,7 +85,7 @@ class Agent:
         # agent then behaves as the agent on such a board would (see _follow_board).
         self._board_boot_id: str | None = getattr(self.fs, "boot_id", None)
         self._latest: Collection | None = None
-        self._text: tuple[int, bytes] = (0, b"")
+        self._text: tuple[int, bytes | bytearray] = (0, b"")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server: AgentServer | None = None
@@ -140,22 +140,25 @@ class Agent:
         return NodeIdentity(self.node, self.config.board, host, port, self.boot_id,
                             self.config.interval)
 
-    def metrics_text(self) -> bytes:
+    def metrics_text(self) -> bytes | bytearray:
         with self._lock:
             latest = self._latest
             seq, text = self._text
         if latest is None:
             return b""
-        if self.chaos is not None:
-            return self._metrics_body(latest, seq, text) + self.chaos.metrics_text().encode()
-        return self._metrics_body(latest, seq, text)
-
-    def _metrics_body(self, latest: Collection, seq: int, text: bytes) -> bytes:
         if seq != latest.sample.seq:
-            body = render(latest.sample.points, ChainMap(dict(latest.help), HELP))
-            text = (body + "".join(latest.raw)).encode()
-            with self._lock:
-                self._text = (latest.sample.seq, text)
+            del text  # the old text is let go before the new one is built: one copy at a time
+            text = self._render(latest)
+        if self.chaos is not None:
+            return text + self.chaos.metrics_text().encode()
+        return text
+
+    def _render(self, latest: Collection) -> bytearray:
+        with self._lock:
+            self._text = (0, b"")
+        text = render_bytes(latest.sample.points, ChainMap(dict(latest.help), HELP), latest.raw)
+        with self._lock:
+            self._text = (latest.sample.seq, text)
         return text
 
     def snapshot(self) -> dict[str, Any] | None:
