@@ -224,17 +224,20 @@ def test_fan_pods_get_exactly_their_nodes_devices_through_the_device_plugin() ->
     spec = _device_spec()
     assert len(spec.nodes) > len(FAN_NODES)  # some nodes have no fan at all
     docs = _fan_docs(spec)
-    (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
-    plugin_cfg = yaml.safe_load(config["data"]["config.yaml"])
-    # One resource per device, each exactly one host path: nothing broader is offered.
-    assert plugin_cfg == {"devices": [
-        {"name": d, "groups": [{"count": 1, "paths": [{"path": f"/dev/{d}"}]}]}
-        for d in ("gpiochip0", "i2c-1", "i2c-10")
-    ]}
-    sets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "DaemonSet"}
+    assert {d["kind"] for d in docs} == {"DaemonSet"}
+    sets = {d["metadata"]["name"]: d for d in docs}
     plugin = sets.pop("microrack-device-plugin")["spec"]["template"]["spec"]
     (pc,) = plugin["containers"]
-    assert pc["args"][:2] == ["--config", "/config/config.yaml"]
+    assert pc["args"][:2] == ["--domain", "squat.ai"]
+    offered = [json.loads(v) for k, v in zip(pc["args"][2::2], pc["args"][3::2], strict=True)
+               if k == "--device"]
+    assert len(offered) * 2 + 2 == len(pc["args"])
+    # One resource per device, each exactly one host path: nothing broader is offered.
+    assert offered == [
+        {"name": d, "groups": [{"count": 1, "paths": [{"path": f"/dev/{d}"}]}]}
+        for d in ("gpiochip0", "i2c-1", "i2c-10")
+    ]
+    assert all("*" not in json.dumps(o) for o in offered)
     (term,) = plugin["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert term == {"matchExpressions": [

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
-
-import yaml
 
 from microrack.errors import ConfigError
 from microrack.spec._model import DEFAULT_AGENT_PORT, ClusterSpec, NetworkKind, Node, Role
@@ -134,7 +133,7 @@ FAN_DEVICE_LABEL = "microrack.io/fan-device"
 #: squat/generic-device-plugin: it advertises exactly the listed host devices as
 #: extended resources ``squat.ai/<name>`` and adds them, with cgroup device
 #: access, to the pods that request one (a hostPath char device does not get that).
-DEVICE_PLUGIN_IMAGE = "ghcr.io/squat/generic-device-plugin:latest"
+DEVICE_PLUGIN_IMAGE = "docker.io/squat/generic-device-plugin:latest"
 DEVICE_DOMAIN = "squat.ai"
 DEVICE_PLUGIN_RESOURCES = {
     "requests": {"cpu": "10m", "memory": "20Mi"},
@@ -246,7 +245,7 @@ def _fan_daemonset(spec: ClusterSpec, board: str, devices: tuple[str, ...]) -> d
 
 
 def _device_plugin(spec: ClusterSpec, devices: list[str]) -> list[dict[str, Any]]:
-    """ConfigMap and DaemonSet of squat/generic-device-plugin offering exactly ``devices``.
+    """The DaemonSet of squat/generic-device-plugin offering exactly ``devices``.
 
     The plugin is the one privileged pod (it watches ``/dev`` and registers with
     the kubelet, as its upstream manifest does); it runs only on the nodes with a
@@ -256,28 +255,19 @@ def _device_plugin(spec: ClusterSpec, devices: list[str]) -> list[dict[str, Any]
     ns = spec.agent.namespace
     name = "microrack-device-plugin"
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "microrack"}
-    config = {
-        "devices": [
-            {"name": d, "groups": [{"count": 1, "paths": [{"path": f"/dev/{d}"}]}]}
-            for d in devices
-        ]
-    }
-    configmap = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": ns, "labels": labels},
-        "data": {"config.yaml": yaml.safe_dump(config, sort_keys=False)},
-    }
+    args = ["--domain", DEVICE_DOMAIN]
+    for d in devices:
+        spec_json = {"name": d, "groups": [{"count": 1, "paths": [{"path": f"/dev/{d}"}]}]}
+        args += ["--device", json.dumps(spec_json, separators=(",", ":"))]
     term = {"matchExpressions": [{"key": FAN_DEVICE_LABEL, "operator": "Exists"}]}
     container = {
         "name": "generic-device-plugin",
         "image": DEVICE_PLUGIN_IMAGE,
         "imagePullPolicy": "IfNotPresent",
-        "args": ["--config", "/config/config.yaml", "--domain", DEVICE_DOMAIN],
+        "args": args,
         "resources": DEVICE_PLUGIN_RESOURCES,
         "securityContext": {"privileged": True},
         "volumeMounts": [
-            {"name": "config", "mountPath": "/config", "readOnly": True},
             {"name": "device-plugins", "mountPath": "/var/lib/kubelet/device-plugins"},
             {"name": "dev", "mountPath": "/dev"},
         ],
@@ -301,7 +291,6 @@ def _device_plugin(spec: ClusterSpec, devices: list[str]) -> list[dict[str, Any]
                             "nodeSelectorTerms": [term]}}},
                     "containers": [container],
                     "volumes": [
-                        {"name": "config", "configMap": {"name": name}},
                         {"name": "device-plugins", "hostPath": {
                             "path": "/var/lib/kubelet/device-plugins", "type": "Directory"}},
                         {"name": "dev", "hostPath": {"path": "/dev", "type": "Directory"}},
@@ -310,7 +299,7 @@ def _device_plugin(spec: ClusterSpec, devices: list[str]) -> list[dict[str, Any]
             },
         },
     }
-    return [configmap, daemonset]
+    return [daemonset]
 
 
 def fan_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
