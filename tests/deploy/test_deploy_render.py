@@ -484,3 +484,42 @@ def test_the_playbook_lays_down_every_unit_rendered_for_a_node() -> None:
             assert sorted(host["microrack_units"]) == rendered, (example.name, name)
             seen_mount = seen_mount or any(u.endswith(".mount") for u in rendered)
     assert seen_mount, "no example renders an NFS mount unit"
+
+
+def _pip_argv(tmp_path: Path, host_vars: dict[str, str]) -> list[str]:
+    """The venv's pip command line as Ansible itself templates it for a host's variables."""
+    exe = shutil.which("ansible", path=str(VENV_BIN))
+    if exe is None:
+        missing("ansible (PyPI ansible-core)")
+    (play,) = yaml.safe_load(render(_spec(base()))["ansible/playbook.yaml"])
+    (task,) = [t for t in play["tasks"] if t["name"] == "the wheel and its extras in the venv"]
+    argv = task["ansible.builtin.command"]["argv"]
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path),
+           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1"}
+    extra = {"microrack_render": "/site/ansible/..", **host_vars}
+    r = subprocess.run(
+        [exe, "-i", "localhost,", "localhost", "-c", "local", "-m", "ansible.builtin.debug",
+         "-a", json.dumps({"msg": argv}), "-e", json.dumps(extra)],
+        capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=300, env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    msg = json.loads(r.stdout.split("=>", 1)[1])["msg"]
+    assert isinstance(msg, list) and all(isinstance(a, str) for a in msg), msg
+    return msg
+
+
+def test_the_venv_install_takes_a_hosts_extras_and_wheelhouse(tmp_path: Path) -> None:
+    wheel = f"/opt/microrack-dist/microrack-{__version__}-py3-none-any.whl"
+    head = ["/opt/microrack/bin/pip", "install", "--quiet", "--disable-pip-version-check",
+            "--force-reinstall"]
+    # Defaults: the hub's extras, from the index.
+    assert _pip_argv(tmp_path, {}) == [*head, f"{wheel}[fan,hub]"]
+    # A host's own variables win (they are not shadowed by play vars).
+    offline = _pip_argv(tmp_path, {"microrack_extras": "", "microrack_wheelhouse": "/w"})
+    assert offline == [*head, wheel, "--no-index", "--find-links",
+                       "/opt/microrack-dist/wheelhouse"]
+    other = _pip_argv(tmp_path, {"microrack_extras": "config",
+                                 "microrack_wheel": "/x/microrack-9-py3-none-any.whl"})
+    assert other == [*head, "/opt/microrack-dist/microrack-9-py3-none-any.whl[config]"]
+    (play,) = yaml.safe_load(render(_spec(base()))["ansible/playbook.yaml"])
+    assert set(play["vars"]) == {"microrack_render"}
