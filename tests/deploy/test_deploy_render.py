@@ -278,6 +278,7 @@ def test_fan_pods_get_exactly_their_nodes_devices_through_the_device_plugin() ->
         ("i2c-01", True, "'i2c-01'"),
         ("ttyS0", True, "expected i2c-N or gpiochipN"),
         ("i2c-1", False, "the node has no fan"),
+        (".".join(f"i2c-{i}" for i in range(12)), True, "longer than a label's 63"),
     ],
 )
 def test_a_bad_fan_device_label_is_refused_naming_the_node(
@@ -523,3 +524,16 @@ def test_the_venv_install_takes_a_hosts_extras_and_wheelhouse(tmp_path: Path) ->
     assert other == [*head, "/opt/microrack-dist/microrack-9-py3-none-any.whl[config]"]
     (play,) = yaml.safe_load(render(_spec(base()))["ansible/playbook.yaml"])
     assert set(play["vars"]) == {"microrack_render"}
+
+
+def test_fan_daemonset_names_stay_distinct_and_valid_for_long_device_sets() -> None:
+    data = base()
+    long_sets = ["gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-101",
+                 "gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-102"]
+    for node, value in zip(data["nodes"][:2], long_sets, strict=True):
+        node["fan"] = True
+        node["labels"] = {"microrack.io/fan-device": value}
+    names = [d["metadata"]["name"] for d in _fan_docs(_spec(data))
+             if d["metadata"]["name"] != "microrack-device-plugin"]
+    assert len(names) == len(set(names)) == 2, names
+    assert all(len(n) <= 63 and n[-1].isalnum() for n in names), names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -162,6 +163,8 @@ def fan_devices(node: Node) -> tuple[str, ...]:
             f"{value!r}: expected i2c-N or gpiochipN, several joined by '.'"
             f" (bad: {', '.join(repr(b) for b in bad) or repr(value)})"
         )
+    if len(value) > 63:  # a Kubernetes label value
+        raise ConfigError(_SPEC, where, f"{value!r} is longer than a label's 63 characters")
     if len(set(names)) != len(names):
         raise ConfigError(_SPEC, where, f"{value!r} names a device twice")
     return tuple(sorted(names))
@@ -178,8 +181,10 @@ def _fan_daemonset(spec: ClusterSpec, board: str, devices: tuple[str, ...]) -> d
     ``/dev``; not privileged; root (the pwm files and device nodes are root's) with
     every capability dropped.
     """
-    suffix = "-".join((board, *devices))
-    name = f"microrack-fan-{suffix}"[:63].rstrip("-")
+    name = f"microrack-fan-{'-'.join((board, *devices))}"
+    if len(name) > 63:  # an object name; the hash keeps two long device sets apart
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
     labels = {"app.kubernetes.io/name": "microrack-fan", "app.kubernetes.io/instance": name,
               "app.kubernetes.io/part-of": "microrack"}
     resources: dict[str, Any] = {
