@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shlex
@@ -17,8 +18,10 @@ import yaml
 from spec_cases import base, write
 
 from microrack import __version__
+from microrack.errors import ConfigError
 from microrack.spec import ClusterSpec, load_spec
 from microrack.spec.render import render
+from microrack.spec.render._kubernetes import node_labels
 from support import missing
 
 EXAMPLES = spec_cases.examples()
@@ -134,6 +137,7 @@ def test_daemonsets_mount_only_what_they_need(path: Path) -> None:
     spec = load_spec(path)
     files = render(spec)
     sets = {d["metadata"]["name"]: d for d in _daemonsets(files)}
+    assert "microrack-device-plugin" not in sets  # no example names a fan device
     agent = sets.pop("microrack-agent")["spec"]["template"]["spec"]
     (c,) = agent["containers"]
     assert {v["hostPath"]["path"] for v in agent["volumes"]} == {"/proc", "/sys", "/run/udev"}
@@ -151,13 +155,156 @@ def test_daemonsets_mount_only_what_they_need(path: Path) -> None:
         assert fan["args"][:2] == ["fan", "--board"]
         assert fan["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert not fan["securityContext"].get("privileged")
-        assert [v["hostPath"]["path"] for v in pod["volumes"]] == ["/sys"]
+        assert fan["securityContext"]["readOnlyRootFilesystem"] is True
+        assert _host_paths(pod) == {"/sys": True, "/sys/devices/platform": False}
     # The selectors match the labels the k3s configs and Talos patches give the nodes.
     for node in spec.nodes:
         (kube,) = _talos(files, node.name)["KubeNodeConfig"]
         labels = kube["labels"]
         assert labels["microrack.io/board"] == node.board
         assert (labels.get("microrack.io/fan") == "true") == node.fan
+
+
+def _host_paths(pod: dict[str, Any]) -> dict[str, bool]:
+    """``host path -> mounted read-only`` of a pod's one container."""
+    (c,) = pod["containers"]
+    volumes = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+    return {volumes[m["name"]]: bool(m.get("readOnly")) for m in c["volumeMounts"]
+            if m["name"] in volumes}
+
+
+#: Fan nodes and the devices their fan controller needs (None: an hwmon fan only).
+FAN_NODES = {"n1": "i2c-10", "n2": "gpiochip0.i2c-1", "n4": "i2c-10", "n5": None}
+
+
+def _selects(daemonset: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a node with ``labels`` matches the pod's nodeSelector and required affinity
+    (In, NotIn, Exists, DoesNotExist: what the scheduler evaluates)."""
+    pod = daemonset["spec"]["template"]["spec"]
+    if any(labels.get(k) != v for k, v in pod.get("nodeSelector", {}).items()):
+        return False
+    required = pod.get("affinity", {}).get("nodeAffinity", {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if required is None:
+        return True
+
+    def holds(e: dict[str, Any]) -> bool:
+        op, key = e["operator"], e["key"]
+        return {"In": lambda: labels.get(key) in e["values"],
+                "NotIn": lambda: labels.get(key) not in e["values"],
+                "Exists": lambda: key in labels,
+                "DoesNotExist": lambda: key not in labels}[op]()
+
+    return any(all(holds(e) for e in t["matchExpressions"])
+               for t in required["nodeSelectorTerms"])
+
+
+def _device_spec() -> ClusterSpec:
+    data = base()
+    for i in (4, 5, 6):  # three more boards on the second switch, no power over Ethernet
+        node = copy.deepcopy(data["nodes"][2])
+        node.update(name=f"n{i}", roles=["ceph-osd"], fan=False)
+        node["nics"][0].update(mac=f"02:00:00:00:00:0{i}", address=f"198.18.0.1{i}", port=i)
+        data["nodes"].append(node)
+    for node in data["nodes"]:
+        node["fan"] = False
+        device = FAN_NODES.get(node["name"])
+        if node["name"] in FAN_NODES:
+            node["fan"] = True
+        if device is not None:
+            node.setdefault("labels", {})["microrack.io/fan-device"] = device
+    return _spec(data)
+
+
+def _fan_docs(spec: ClusterSpec) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(render(spec)["kubernetes/microrack-fan.yaml"]) if d]
+
+
+def test_fan_pods_get_exactly_their_nodes_devices_through_the_device_plugin() -> None:
+    spec = _device_spec()
+    assert len(spec.nodes) > len(FAN_NODES)  # some nodes have no fan at all
+    docs = _fan_docs(spec)
+    assert {d["kind"] for d in docs} == {"DaemonSet"}
+    sets = {d["metadata"]["name"]: d for d in docs}
+    plugin = sets.pop("microrack-device-plugin")["spec"]["template"]["spec"]
+    (pc,) = plugin["containers"]
+    assert pc["args"][:2] == ["--domain", "squat.ai"]
+    offered = [json.loads(v) for k, v in zip(pc["args"][2::2], pc["args"][3::2], strict=True)
+               if k == "--device"]
+    assert len(offered) * 2 + 2 == len(pc["args"])
+    # One resource per device, each exactly one host path: nothing broader is offered.
+    assert offered == [
+        {"name": d, "groups": [{"count": 1, "paths": [{"path": f"/dev/{d}"}]}]}
+        for d in ("gpiochip0", "i2c-1", "i2c-10")
+    ]
+    assert all("*" not in json.dumps(o) for o in offered)
+    (term,) = plugin["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term == {"matchExpressions": [
+        {"key": "microrack.io/fan-device", "operator": "Exists"}]}
+    # Each fan node is selected by exactly one fan DaemonSet, which requests its
+    # devices and no other; none is privileged, none mounts /dev.
+    labels = {n.name: node_labels(n) for n in spec.nodes}
+    for node, device in FAN_NODES.items():
+        chosen = [s for s in sets.values() if _selects(s, labels[node])]
+        assert len(chosen) == 1, node
+        pod = chosen[0]["spec"]["template"]["spec"]
+        (fan,) = pod["containers"]
+        wanted = set(device.split(".")) if device else set()
+        limits = fan["resources"]["limits"]
+        assert {k.removeprefix("squat.ai/") for k in limits if k.startswith("squat.ai/")} \
+            == wanted
+        assert all(limits[f"squat.ai/{d}"] == 1 for d in wanted)
+        assert fan["securityContext"]["privileged"] is False
+        assert fan["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert fan["securityContext"]["allowPrivilegeEscalation"] is False
+        assert not any(p == "/dev" or p.startswith("/dev/") for p in _host_paths(pod))
+        assert _host_paths(pod) == {"/sys": True, "/sys/devices/platform": False}
+    for name, s in sets.items():
+        assert any(_selects(s, labels[n]) for n in FAN_NODES), f"{name} selects no fan node"
+    # Nodes without a fan get no fan DaemonSet and no device plugin.
+    plugin_set = {"spec": {"template": {"spec": plugin}}}
+    for node in spec.nodes:
+        wanted = node.name in FAN_NODES
+        assert any(_selects(s, labels[node.name]) for s in sets.values()) == wanted
+        assert _selects(plugin_set, labels[node.name]) == bool(FAN_NODES.get(node.name))
+
+
+@pytest.mark.parametrize(
+    ("value", "fan", "needle"),
+    [
+        ("i2c-1.i2c-1", True, "names a device twice"),
+        ("spidev0.0", True, "'spidev0'"),
+        ("i2c-01", True, "'i2c-01'"),
+        ("ttyS0", True, "expected i2c-N or gpiochipN"),
+        ("i2c-1", False, "the node has no fan"),
+        (".".join(f"i2c-{i}" for i in range(12)), True, "longer than a label's 63"),
+    ],
+)
+def test_a_bad_fan_device_label_is_refused_naming_the_node(
+    value: str, fan: bool, needle: str
+) -> None:
+    data = base()
+    data["nodes"][0]["fan"] = fan
+    data["nodes"][0].setdefault("labels", {})["microrack.io/fan-device"] = value
+    spec = _spec(data)
+    with pytest.raises(ConfigError) as err:
+        render(spec)
+    assert f"nodes.{spec.nodes[0].name}.labels.microrack.io/fan-device" in str(err.value)
+    assert needle in str(err.value)
+
+
+def test_kubernetes_validate_accepts_the_device_plugin_and_fan_sets(tmp_path: Path) -> None:
+    exe = shutil.which("kubernetes-validate", path=str(VENV_BIN))
+    if exe is None:
+        missing("kubernetes-validate (PyPI)")
+    target = tmp_path / "microrack-fan.yaml"
+    target.write_bytes(render(_device_spec())["kubernetes/microrack-fan.yaml"])
+    r = subprocess.run([exe, "--strict", str(target)], capture_output=True,
+                       stdin=subprocess.DEVNULL, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    docs = len([d for d in yaml.safe_load_all(target.read_text()) if d])
+    assert (r.stdout + r.stderr).count("passed") == docs
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -338,3 +485,55 @@ def test_the_playbook_lays_down_every_unit_rendered_for_a_node() -> None:
             assert sorted(host["microrack_units"]) == rendered, (example.name, name)
             seen_mount = seen_mount or any(u.endswith(".mount") for u in rendered)
     assert seen_mount, "no example renders an NFS mount unit"
+
+
+def _pip_argv(tmp_path: Path, host_vars: dict[str, str]) -> list[str]:
+    """The venv's pip command line as Ansible itself templates it for a host's variables."""
+    exe = shutil.which("ansible", path=str(VENV_BIN))
+    if exe is None:
+        missing("ansible (PyPI ansible-core)")
+    (play,) = yaml.safe_load(render(_spec(base()))["ansible/playbook.yaml"])
+    (task,) = [t for t in play["tasks"] if t["name"] == "the wheel and its extras in the venv"]
+    argv = task["ansible.builtin.command"]["argv"]
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path),
+           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1"}
+    extra = {"microrack_render": "/site/ansible/..", **host_vars}
+    r = subprocess.run(
+        [exe, "-i", "localhost,", "localhost", "-c", "local", "-m", "ansible.builtin.debug",
+         "-a", json.dumps({"msg": argv}), "-e", json.dumps(extra)],
+        capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=300, env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    msg = json.loads(r.stdout.split("=>", 1)[1])["msg"]
+    assert isinstance(msg, list) and all(isinstance(a, str) for a in msg), msg
+    return msg
+
+
+def test_the_venv_install_takes_a_hosts_extras_and_wheelhouse(tmp_path: Path) -> None:
+    wheel = f"/opt/microrack-dist/microrack-{__version__}-py3-none-any.whl"
+    head = ["/opt/microrack/bin/pip", "install", "--quiet", "--disable-pip-version-check",
+            "--force-reinstall"]
+    # Defaults: the hub's extras, from the index.
+    assert _pip_argv(tmp_path, {}) == [*head, f"{wheel}[fan,hub]"]
+    # A host's own variables win (they are not shadowed by play vars).
+    offline = _pip_argv(tmp_path, {"microrack_extras": "", "microrack_wheelhouse": "/w"})
+    assert offline == [*head, wheel, "--no-index", "--find-links",
+                       "/opt/microrack-dist/wheelhouse"]
+    other = _pip_argv(tmp_path, {"microrack_extras": "config",
+                                 "microrack_wheel": "/x/microrack-9-py3-none-any.whl"})
+    assert other == [*head, "/opt/microrack-dist/microrack-9-py3-none-any.whl[config]"]
+    (play,) = yaml.safe_load(render(_spec(base()))["ansible/playbook.yaml"])
+    assert set(play["vars"]) == {"microrack_render"}
+
+
+def test_fan_daemonset_names_stay_distinct_and_valid_for_long_device_sets() -> None:
+    data = base()
+    long_sets = ["gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-101",
+                 "gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-102"]
+    for node, value in zip(data["nodes"][:2], long_sets, strict=True):
+        node["fan"] = True
+        node["labels"] = {"microrack.io/fan-device": value}
+    names = [d["metadata"]["name"] for d in _fan_docs(_spec(data))
+             if d["metadata"]["name"] != "microrack-device-plugin"]
+    assert len(names) == len(set(names)) == 2, names
+    assert all(len(n) <= 63 and n[-1].isalnum() for n in names), names

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dnsmasq_client import dnsmasq_argv
 from spec_cases import write
 
 from microrack.spec import load_spec
@@ -109,28 +110,6 @@ def _spec(ns: NetNS, subnet: int, tftp_root: Path, mode: str) -> dict[str, Any]:
         ],
         "netboot": {"dhcp": mode, "tftp_root": str(tftp_root)},
     }
-
-
-def _dnsmasq_argv(dnsmasq: str, conf: Path, ns: NetNS, i: int, tmp: Path, *extra: str) -> list:
-    return ns.exec_argv(
-        i,
-        [
-            dnsmasq,
-            "--keep-in-foreground",
-            "--conf-file=" + str(conf),
-            f"--interface={ns.iface(i)}",
-            "--bind-interfaces",
-            "--except-interface=lo",
-            "--no-resolv",
-            "--no-hosts",
-            "--user=root",
-            "--log-dhcp",
-            "--log-facility=-",
-            f"--dhcp-leasefile={tmp / f'leases{i}'}",
-            f"--pid-file={tmp / f'pid{i}'}",
-            *extra,
-        ],
-    )
 
 
 def _offers(ns: NetNS, mac: str, kind: str, linger: float = 2) -> list[dict[str, Any]]:
@@ -249,7 +228,7 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
         out = tmp_path / "out"
         render_to(load_spec(write(tmp_path, _spec(ns, subnet, tftp_root, "full"))), out)
         _lay_out(out, tftp_root)
-        argv = _dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
+        argv = dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
         with started(argv, tmp_path / "dnsmasq.log") as proc:
             pi = _offers(ns, PI_A, "rpi")
             pi2 = _offers(ns, PI_B, "rpi")
@@ -327,8 +306,8 @@ def test_proxy_dhcp_beside_a_router(tmp_path: Path) -> None:
         lines = [f"dhcp-range=198.18.{subnet}.100,198.18.{subnet}.150,255.255.255.0,1h"]
         lines += [f"dhcp-host={n.mac},{n.address},{n.name}" for n in spec.nodes]
         router.write_text("\n".join(lines) + "\nport=0\n")
-        master = _dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
-        routed = _dnsmasq_argv(dnsmasq, router, ns, 2, tmp_path)
+        master = dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
+        routed = dnsmasq_argv(dnsmasq, router, ns, 2, tmp_path)
         with (
             started(master, tmp_path / "dnsmasq.log") as proc,
             started(routed, tmp_path / "router.log") as rproc,

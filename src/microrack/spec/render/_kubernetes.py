@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from typing import Any
 
+from microrack.errors import ConfigError
 from microrack.spec._model import DEFAULT_AGENT_PORT, ClusterSpec, NetworkKind, Node, Role
 
 LABELS = {"app.kubernetes.io/name": "microrack-agent", "app.kubernetes.io/part-of": "microrack"}
@@ -123,30 +127,97 @@ def _on_labelled_nodes() -> dict[str, Any]:
     }
 
 
-def _fan_daemonset(spec: ClusterSpec, board: str) -> dict[str, Any]:
-    """The fan controller of one board kind, on that board's nodes that have a fan.
+#: The node label naming the character devices a node's fan controller needs,
+#: ``i2c-N`` and/or ``gpiochipN`` joined by ``.`` (``i2c-10``, ``i2c-1.gpiochip4``).
+FAN_DEVICE_LABEL = "microrack.io/fan-device"
 
-    It writes PWM duty under the host's /sys (hwmon entries are symlinks into
-    /sys/devices, so /sys is mounted whole, writable) and nothing else of the host:
-    no host network, PID namespace, shell or /dev.  It runs as root because the
-    pwm files are root's, with every capability dropped.
+#: squat/generic-device-plugin: it advertises exactly the listed host devices as
+#: extended resources ``squat.ai/<name>`` and adds them, with cgroup device
+#: access, to the pods that request one (a hostPath char device does not get that).
+DEVICE_PLUGIN_IMAGE = "docker.io/squat/generic-device-plugin:latest"
+DEVICE_DOMAIN = "squat.ai"
+DEVICE_PLUGIN_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "20Mi"},
+    "limits": {"memory": "64Mi"},
+}
+
+_SPEC = "cluster.yaml"
+_DEVICE = re.compile(r"(i2c-|gpiochip)(0|[1-9][0-9]{0,2})")
+
+
+def fan_devices(node: Node) -> tuple[str, ...]:
+    """The ``/dev`` names (``i2c-1``, ``gpiochip4``) the node's fan controller needs,
+    from its :data:`FAN_DEVICE_LABEL` label; raises ConfigError naming the node."""
+    value = node.labels.get(FAN_DEVICE_LABEL)
+    if value is None:
+        return ()
+    where = f"nodes.{node.name}.labels.{FAN_DEVICE_LABEL}"
+    if not node.fan:
+        raise ConfigError(_SPEC, where, "the node has no fan (set fan: true)")
+    names = value.split(".")
+    bad = [n for n in names if not _DEVICE.fullmatch(n)]
+    if bad or not value:
+        raise ConfigError(
+            _SPEC,
+            where,
+            f"{value!r}: expected i2c-N or gpiochipN, several joined by '.'"
+            f" (bad: {', '.join(repr(b) for b in bad) or repr(value)})"
+        )
+    if len(value) > 63:  # a Kubernetes label value
+        raise ConfigError(_SPEC, where, f"{value!r} is longer than a label's 63 characters")
+    if len(set(names)) != len(names):
+        raise ConfigError(_SPEC, where, f"{value!r} names a device twice")
+    return tuple(sorted(names))
+
+
+def _fan_daemonset(spec: ClusterSpec, board: str, devices: tuple[str, ...]) -> dict[str, Any]:
+    """The fan controller of one board kind (and device set), on those nodes with a fan.
+
+    Of the host it reaches only: ``/sys`` read-only (thermal zones, hwmon's class
+    links), ``/sys/devices/platform`` writable (where the SoC's pwm-fan, an I2C
+    fan chip's and a Super I/O's hwmon ``pwm1`` live: ``/sys/class/hwmon`` entries
+    are links into it), and the devices of :func:`fan_devices`, through the
+    device plugin's extended resources.  No host network, PID namespace, shell or
+    ``/dev``; not privileged; root (the pwm files and device nodes are root's) with
+    every capability dropped.
     """
-    name = f"microrack-fan-{board}"[:63].rstrip("-")
+    name = f"microrack-fan-{'-'.join((board, *devices))}"
+    if len(name) > 63:  # an object name; the hash keeps two long device sets apart
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
     labels = {"app.kubernetes.io/name": "microrack-fan", "app.kubernetes.io/instance": name,
               "app.kubernetes.io/part-of": "microrack"}
+    resources: dict[str, Any] = {
+        "requests": dict(FAN_RESOURCES["requests"]),
+        "limits": dict(FAN_RESOURCES["limits"]) | {f"{DEVICE_DOMAIN}/{d}": 1 for d in devices},
+    }
+    selector = {BOARD_LABEL: board, FAN_LABEL: "true"}
+    # A node selector cannot say "label absent": the affinity keeps the set
+    # without devices off the nodes another set gives their devices to.
+    device_term = (
+        {"key": FAN_DEVICE_LABEL, "operator": "In", "values": [".".join(devices)]}
+        if devices
+        else {"key": FAN_DEVICE_LABEL, "operator": "DoesNotExist"}
+    )
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [device_term]}]}}}
     container = {
         "name": "fan",
         **_image(spec),
         "args": ["fan", "--board", board, "--root", "/host"],
-        "resources": FAN_RESOURCES,
+        "resources": resources,
         "securityContext": {
             "readOnlyRootFilesystem": True,
             "allowPrivilegeEscalation": False,
+            "privileged": False,
             "runAsNonRoot": False,
             "runAsUser": 0,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "sys", "mountPath": "/host/sys"}],
+        "volumeMounts": [
+            {"name": "sys", "mountPath": "/host/sys", "readOnly": True},
+            {"name": "sys-platform", "mountPath": "/host/sys/devices/platform"},
+        ],
     }
     return {
         "apiVersion": "apps/v1",
@@ -158,7 +229,8 @@ def _fan_daemonset(spec: ClusterSpec, board: str) -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "nodeSelector": {BOARD_LABEL: board, FAN_LABEL: "true"},
+                    "nodeSelector": selector,
+                    "affinity": affinity,
                     "tolerations": [{"operator": "Exists"}],
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
@@ -167,7 +239,9 @@ def _fan_daemonset(spec: ClusterSpec, board: str) -> dict[str, Any]:
                     "terminationGracePeriodSeconds": 10,
                     "containers": [container],
                     "volumes": [
-                        {"name": "sys", "hostPath": {"path": "/sys", "type": "Directory"}}
+                        {"name": "sys", "hostPath": {"path": "/sys", "type": "Directory"}},
+                        {"name": "sys-platform", "hostPath": {
+                            "path": "/sys/devices/platform", "type": "Directory"}},
                     ],
                 },
             },
@@ -175,10 +249,72 @@ def _fan_daemonset(spec: ClusterSpec, board: str) -> dict[str, Any]:
     }
 
 
+def _device_plugin(spec: ClusterSpec, devices: list[str]) -> list[dict[str, Any]]:
+    """The DaemonSet of squat/generic-device-plugin offering exactly ``devices``.
+
+    The plugin is the one privileged pod (it watches ``/dev`` and registers with
+    the kubelet, as its upstream manifest does); it runs only on the nodes with a
+    :data:`FAN_DEVICE_LABEL`, and each device is a resource of its own, so a pod
+    that requests ``squat.ai/i2c-1`` gets ``/dev/i2c-1`` and nothing else.
+    """
+    ns = spec.agent.namespace
+    name = "microrack-device-plugin"
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "microrack"}
+    args = ["--domain", DEVICE_DOMAIN]
+    for d in devices:
+        spec_json = {"name": d, "groups": [{"count": 1, "paths": [{"path": f"/dev/{d}"}]}]}
+        args += ["--device", json.dumps(spec_json, separators=(",", ":"))]
+    term = {"matchExpressions": [{"key": FAN_DEVICE_LABEL, "operator": "Exists"}]}
+    container = {
+        "name": "generic-device-plugin",
+        "image": DEVICE_PLUGIN_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "resources": DEVICE_PLUGIN_RESOURCES,
+        "securityContext": {"privileged": True},
+        "volumeMounts": [
+            {"name": "device-plugins", "mountPath": "/var/lib/kubelet/device-plugins"},
+            {"name": "dev", "mountPath": "/dev"},
+        ],
+    }
+    daemonset = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "tolerations": [{"operator": "Exists"}],
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "affinity": {"nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [term]}}},
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "device-plugins", "hostPath": {
+                            "path": "/var/lib/kubelet/device-plugins", "type": "Directory"}},
+                        {"name": "dev", "hostPath": {"path": "/dev", "type": "Directory"}},
+                    ],
+                },
+            },
+        },
+    }
+    return [daemonset]
+
+
 def fan_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
-    """One fan DaemonSet per board kind among the nodes with ``fan: true``."""
-    boards = sorted({n.board for n in spec.nodes if n.fan})
-    return [_fan_daemonset(spec, b) for b in boards]
+    """One fan DaemonSet per board kind and device set among the nodes with ``fan: true``,
+    and the device plugin that hands those nodes' I2C/GPIO devices to them."""
+    wanted = {n.name: fan_devices(n) for n in spec.nodes}  # checks every node's label
+    groups = sorted({(n.board, wanted[n.name]) for n in spec.nodes if n.fan})
+    devices = sorted({d for _, ds in groups for d in ds})
+    plugin = _device_plugin(spec, devices) if devices else []
+    return plugin + [_fan_daemonset(spec, b, ds) for b, ds in groups]
 
 
 def metallb_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:

@@ -12,6 +12,8 @@ units run (so the units are the same either way):
   as is; it needs only the board's ``python3`` (3.11 or newer).
 - ``venv``: a wheel installed with its extras into ``/opt/microrack``, then
   linked; the hub's node uses it (the hub's web stack is not in the single file).
+  With ``microrack_wheelhouse`` (a local directory of wheels) pip installs from it
+  alone (``--no-index``), for boards without an index.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ from microrack.spec._model import ClusterSpec
 BIN = "/usr/local/bin/microrack"
 VENV = "/opt/microrack"
 UNIT_DIR = "/etc/systemd/system"
+
+# Defaults by ``default()``, not play vars: play vars outrank the inventory, so a
+# host's own ``microrack_extras`` in host_vars/group_vars would be ignored.
+_PYZ = "(microrack_pyz | default(microrack_render + '/microrack-agent.pyz'))"
+_WHEELHOUSE = "(microrack_wheelhouse | default(''))"
+_EXTRAS = "(microrack_extras | default('fan,hub'))"
+
+
+def _wheel() -> str:
+    return f"(microrack_wheel | default(microrack_render + '/dist/{wheel_name()}'))"
 
 
 def _install_tasks() -> list[dict[str, Any]]:
@@ -46,7 +58,7 @@ def _install_tasks() -> list[dict[str, Any]]:
         {
             "name": f"the single-file agent as {BIN}",
             "ansible.builtin.copy": {
-                "src": "{{ microrack_pyz }}",
+                "src": "{{ " + _PYZ + " }}",
                 "dest": BIN,
                 "mode": "0755",
                 "owner": "root",
@@ -64,7 +76,7 @@ def _install_tasks() -> list[dict[str, Any]]:
         {
             "name": "the wheel for the venv",
             "ansible.builtin.copy": {
-                "src": "{{ microrack_wheel }}",
+                "src": "{{ " + _wheel() + " }}",
                 "dest": f"{VENV}-dist/",
                 "mode": "0644",
             },
@@ -72,13 +84,41 @@ def _install_tasks() -> list[dict[str, Any]]:
             "register": "microrack_dist",
         },
         {
-            "name": f"a venv in {VENV} with the wheel and its extras",
-            "ansible.builtin.pip": {
-                "name": VENV + "-dist/{{ microrack_wheel | basename }}[{{ microrack_extras }}]",
-                "virtualenv": VENV,
-                "virtualenv_command": "python3 -m venv",
+            # Boards without an index: every wheel the install needs, from a local
+            # directory (``pip download --only-binary=:all: --platform ...``).
+            "name": "the wheelhouse for an offline venv",
+            "ansible.builtin.copy": {
+                "src": "{{ " + _WHEELHOUSE + " }}/",
+                "dest": f"{VENV}-dist/wheelhouse/",
+                "mode": "0644",
             },
-            "when": f"{venv} and microrack_dist is changed",
+            "when": f"{venv} and {_WHEELHOUSE} | length > 0",
+            "register": "microrack_wheelhouse_copy",
+        },
+        {
+            "name": f"a venv in {VENV}",
+            "ansible.builtin.command": {
+                "argv": ["python3", "-m", "venv", VENV],
+                "creates": f"{VENV}/bin/python",
+            },
+            "when": venv,
+        },
+        {
+            # pip itself, not Ansible's pip module: that one needs ``packaging`` in
+            # the board's system Python.  Reinstalled (with its dependencies, from
+            # the wheelhouse when there is one) only when the wheel or wheelhouse
+            # changed, so a rebuilt wheel of the same version is taken too.
+            "name": "the wheel and its extras in the venv",
+            "ansible.builtin.command": {
+                "argv": "{{ ['" + VENV + "/bin/pip', 'install', '--quiet', "
+                "'--disable-pip-version-check', '--force-reinstall', '" + VENV + "-dist/'"
+                " + (" + _wheel() + " | basename)"
+                " + (('[' + " + _EXTRAS + " + ']') if " + _EXTRAS + " else '')]"
+                " + (['--no-index', '--find-links', '" + VENV + "-dist/wheelhouse']"
+                " if " + _WHEELHOUSE + " else []) }}",
+            },
+            "when": f"{venv} and (microrack_dist is changed"
+            " or microrack_wheelhouse_copy is changed)",
             "register": "microrack_pip",
         },
         {
@@ -182,9 +222,6 @@ def playbook(spec: ClusterSpec) -> list[dict[str, Any]]:
             "gather_facts": False,
             "vars": {
                 "microrack_render": "{{ playbook_dir }}/..",
-                "microrack_pyz": "{{ microrack_render }}/microrack-agent.pyz",
-                "microrack_wheel": "{{ microrack_render }}/dist/" + wheel_name(),
-                "microrack_extras": "fan,hub",
             },
             "tasks": _install_tasks() + _unit_tasks() + _dnsmasq_tasks(),
         }
