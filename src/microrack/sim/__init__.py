@@ -18,6 +18,7 @@ from microrack.sim._calibrate import (
     load_runs,
     write_fitted,
 )
+from microrack.sim._faults import AnyFault, FaultBase, FaultRequest, NodeFacts
 from microrack.sim._model import COOLERS, BoardModel, board_model
 from microrack.sim._node import GET_THROTTLED, NodeDown, TwinNode, open_node
 from microrack.sim._params import (
@@ -47,13 +48,17 @@ __all__ = [
     "GET_THROTTLED",
     "KINDS",
     "RUNS_FILE",
+    "AnyFault",
     "BoardModel",
     "BoardPhysics",
     "Calibration",
     "Cooler",
     "Fault",
+    "FaultBase",
+    "FaultRequest",
     "GroupCheck",
     "NodeDown",
+    "NodeFacts",
     "NodeResult",
     "NodeScript",
     "Param",
