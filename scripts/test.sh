@@ -15,6 +15,8 @@ DEBIAN_PACKAGES=(
   mmdebstrap qemu-user-static buildah openssh-client systemd-container
   # tests/agent: a real container for the cgroup collector (runc: crun refuses the hybrid layout)
   podman runc busybox-static
+  # tests/faults: partitions (nft) and the netem refusal (tc, in iproute2)
+  nftables
 )
 
 need=()

@@ -16,6 +16,7 @@ from typing import Any
 
 from microrack import __version__
 from microrack.agent._beacon import BeaconSender, primary_address
+from microrack.agent._chaos import ChaosAPI
 from microrack.agent._collector import Collection, Collector, PointSource
 from microrack.agent._collectors.cgroup import ring_keeps
 from microrack.agent._families import HELP
@@ -70,7 +71,8 @@ class Agent:
     """Collects every ``interval`` seconds from ``fs`` and serves what it collected."""
 
     def __init__(self, config: AgentConfig, fs: HostFS | None = None,
-                 extra: Sequence[PointSource] = (), notifier: Notifier | None = None) -> None:
+                 extra: Sequence[PointSource] = (), notifier: Notifier | None = None,
+                 chaos: ChaosAPI | None = None) -> None:
         self.config = config
         self.notifier = notifier if notifier is not None else Notifier()
         self.fs = fs if fs is not None else LocalFS("/")
@@ -90,6 +92,7 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self.beacon: BeaconSender | None = None
         self.started_at = time.monotonic()
+        self.chaos = chaos  # the signed fault endpoints (--chaos-token), None: read-only
 
     def _new_collector(self) -> Collector:
         return Collector(
@@ -143,6 +146,11 @@ class Agent:
             seq, text = self._text
         if latest is None:
             return b""
+        if self.chaos is not None:
+            return self._metrics_body(latest, seq, text) + self.chaos.metrics_text().encode()
+        return self._metrics_body(latest, seq, text)
+
+    def _metrics_body(self, latest: Collection, seq: int, text: bytes) -> bytes:
         if seq != latest.sample.seq:
             body = render(latest.sample.points, ChainMap(dict(latest.help), HELP))
             text = (body + "".join(latest.raw)).encode()
@@ -223,6 +231,8 @@ class Agent:
         if self._server is None:
             self.bind()
         assert self._server is not None
+        if self.chaos is not None:
+            self.chaos.engine.start()
         self.collect_once()
         t = threading.Thread(target=self._loop, name="collect", daemon=True)
         s = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
@@ -248,6 +258,8 @@ class Agent:
     def stop(self) -> None:
         self.notifier.stopping()
         self._stop.set()
+        if self.chaos is not None:  # a stopping agent leaves no fault behind
+            self.chaos.engine.stop()
         if self.beacon is not None:
             self.beacon.stop()
         if self._server is not None:

@@ -1,7 +1,9 @@
 """The agent's HTTP endpoint: ``/metrics``, ``/api/v1/snapshot``, ``/api/v1/samples``, ``/healthz``.
 
-All endpoints are read-only, so they need no token.  The Prometheus text is
-rendered once per collection and cached, so a scrape costs a dictionary
+These endpoints are read-only, so they need no token.  The only write
+endpoints, ``/api/v1/faults``, exist only with ``--chaos-token`` and every
+request to them is signed (``agent/_chaos.py``); without it any write answers
+405.  The Prometheus text is rendered once per collection and cached, so a scrape costs a dictionary
 lookup and a socket write, not a collection.
 """
 
@@ -15,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from microrack.agent._chaos import MAX_BODY, SIGNED_HEADERS
 from microrack.exposition import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -70,13 +73,48 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _write(self) -> None:
+        agent = self.server.agent
+        if not agent.reachable():
+            self.close_connection = True
+            return
+        chaos = agent.chaos
+        if chaos is None or not chaos.owns(urlsplit(self.path).path):
+            self.close_connection = True  # the body (if any) is not read
+            self._json(405, {"error": f"{self.command} is not allowed: this agent is read-only"})
+            return
+        self._chaos()
+
+    do_POST = do_DELETE = do_PUT = do_PATCH = _write
+
+    def _chaos(self) -> None:
+        chaos = self.server.agent.chaos
+        assert chaos is not None
+        raw = self.headers.get("Content-Length", "0")
+        length = int(raw) if raw.isdigit() else -1
+        if length < 0 or "chunked" in self.headers.get("Transfer-Encoding", ""):
+            self.close_connection = True
+            self._json(411, {"error": "a Content-Length header is needed"})
+            return
+        body = b""
+        if length <= MAX_BODY:
+            body = self.rfile.read(length)
+        else:
+            self.close_connection = True
+        signed = {h: v for h in SIGNED_HEADERS if (v := self.headers.get(h)) is not None}
+        status, obj = chaos.handle(self.command, self.path, signed, body, length,
+                                   self.address_string())
+        self._json(status, obj)
+
     def do_GET(self) -> None:
         agent = self.server.agent
         if not agent.reachable():  # a crashed or partitioned board does not answer
             self.close_connection = True
             return
         url = urlsplit(self.path)
-        if url.path == "/metrics":
+        if agent.chaos is not None and agent.chaos.owns(url.path):
+            self._chaos()
+        elif url.path == "/metrics":
             self._send(200, agent.metrics_text(), CONTENT_TYPE)
         elif url.path == "/healthz":
             ok, detail = agent.health()

@@ -6,6 +6,8 @@ import argparse
 import ipaddress
 import logging
 import os
+import socket
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from microrack.cli._args import non_negative_int, positive_float, positive_int
@@ -13,6 +15,9 @@ from microrack.errors import UsageError
 
 if TYPE_CHECKING:
     from microrack.agent import CollectorOptions
+    from microrack.agent._chaos import ChaosAPI
+    from microrack.sensors import HostFS
+    from microrack.thermal import FanService
 
 log = logging.getLogger("microrack.agent")
 
@@ -44,7 +49,73 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-script", metavar="FILE", help="fault/load timeline for the twin")
     parser.add_argument("--fan", metavar="FILE|auto",
                         help="run fan control from a curve file, or the board's default curve")
+    _chaos_flags(parser)
     _collector_flags(parser)
+
+
+def _chaos_flags(parser: argparse.ArgumentParser) -> None:
+    from microrack.faults import DEFAULT_STATE
+
+    group = parser.add_argument_group(
+        "faults (chaos)", "signed fault endpoints /api/v1/faults; off without --chaos-token")
+    group.add_argument("--chaos-token", metavar="FILE",
+                       help="shared secret (chmod 600) that every fault request is signed with")
+    group.add_argument("--chaos-allow", metavar="KIND[,KIND...]", default="",
+                       help="fault kinds this node accepts (default: none)")
+    group.add_argument("--chaos-unit", metavar="NAME", action="append", default=[],
+                       help="systemd unit, podman:NAME or docker:NAME that crash may stop "
+                       "(repeatable)")
+    group.add_argument("--chaos-fill-dir", metavar="DIR",
+                       help="directory disk_fill may write into (default: none, refused)")
+    group.add_argument("--chaos-state", metavar="FILE", default=DEFAULT_STATE,
+                       help="applied faults and how to revert them (default %(default)s)")
+    group.add_argument("--chaos-max-lease", metavar="SECONDS", type=positive_float,
+                       default=3600.0, help="longest duration_s accepted (default %(default)g)")
+
+
+def chaos_api(args: argparse.Namespace, node: str, fs: HostFS, fan: FanService | None
+              ) -> ChaosAPI | None:
+    """The fault endpoints from the ``--chaos-*`` flags, leftovers already reverted."""
+    from pathlib import Path
+
+    from microrack.agent._chaos import ChaosAPI
+    from microrack.faults import KINDS, FaultEngine, NodeContext, Verifier, load_secret
+
+    chaos_flags = [f for f in ("chaos_allow", "chaos_unit", "chaos_fill_dir")
+                   if getattr(args, f)]
+    if not args.chaos_token:
+        if chaos_flags:
+            flag = "--" + chaos_flags[0].replace("_", "-")
+            raise UsageError(flag, "only meaningful with --chaos-token FILE")
+        return None
+    allow = [k.strip() for k in args.chaos_allow.split(",") if k.strip()]
+    for k in allow:
+        if k not in KINDS:
+            raise UsageError("--chaos-allow", f"unknown fault kind {k!r} "
+                             f"(known: {', '.join(KINDS)})")
+    fill = Path(args.chaos_fill_dir) if args.chaos_fill_dir else None
+    if fill is not None and not fill.is_dir():
+        raise UsageError("--chaos-fill-dir", f"not a directory: {args.chaos_fill_dir!r}")
+    for unit in args.chaos_unit:
+        if not unit or any(c.isspace() for c in unit):
+            raise UsageError("--chaos-unit", f"not a unit or container name: {unit!r}")
+    state = Path(args.chaos_state)
+    ctx = NodeContext(node=node, fs=fs, units=frozenset(args.chaos_unit), fill_dir=fill,
+                      # without --fan: for a `microrack fan` daemon reading the same file
+                      fan_override=state.with_name("fan-override.json")
+                      if fan is None else fan.override_path,
+                      fan_max_c=None if fan is None else fan.max_temp_c(),
+                      simulate=bool(args.simulate))
+    engine = FaultEngine(ctx, allow=allow, state_path=state, max_lease=args.chaos_max_lease)
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError("--chaos-state", f"cannot create {state.parent}: {exc.strerror}") from exc
+    reverted = engine.recover()
+    if reverted:
+        log.warning("reverted %d fault(s) left by an earlier run: %s", len(reverted),
+                    ", ".join(reverted))
+    return ChaosAPI(engine, Verifier(load_secret(args.chaos_token)))
 
 
 # node_exporter's per-collector option flags -> CollectorOptions fields
@@ -136,7 +207,7 @@ def collector_config(args: argparse.Namespace) -> tuple[frozenset[str], Collecto
 def run(args: argparse.Namespace) -> int:
     from microrack.agent import Agent, AgentConfig, parse_listen
     from microrack.beacon import load_key
-    from microrack.sensors import HostFS, LocalFS
+    from microrack.sensors import LocalFS
 
     host, port = parse_listen(args.listen)
     if not 0 < args.beacon_port < 65536:
@@ -179,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
             if not os.path.isfile(args.fan):
                 raise UsageError("--fan", f"no such file: {args.fan!r}")
             fan = FanService.from_file(args.fan, fs)
+        fan.override_path = Path(args.chaos_state).with_name("fan-override.json")
+        fan.clear_override()
         extra.append(fan.points)
 
     collectors, options = collector_config(args)
@@ -190,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
                          board=board, buffer=args.buffer, beacon_key=key,
                          beacon_group=args.beacon_group, beacon_port=args.beacon_port,
                          collectors=collectors, options=options)
-    agent = Agent(config, fs, extra=extra)
+    chaos = chaos_api(args, args.node or socket.gethostname(), fs, fan)
+    agent = Agent(config, fs, extra=extra, chaos=chaos)
     agent.bind()
     if fan is not None:
         fan.start()

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--json", action="store_true", help="print each step's state as a JSON line"
+    )
+    parser.add_argument(
+        "--chaos-override",
+        metavar="FILE",
+        default="/var/lib/microrack/fan-override.json",
+        help="fan_stall override written by the agent's fault endpoint (default %(default)s); "
+        "removed when the controller starts",
     )
     parser.add_argument(
         "--plot",
@@ -242,6 +250,8 @@ def _control(args: argparse.Namespace, service: FanService) -> int:
             watchdog,
             service.interval_s,
         )
+    service.override_path = Path(args.chaos_override)
+    service.clear_override()
     track = not args.dry_run and not args.simulate  # the twin lives and dies with us
     path = _state_file(args)
     modes: dict[str, str] = {}

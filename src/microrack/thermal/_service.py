@@ -8,6 +8,8 @@ step puts all fans to full duty before it propagates.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import threading
@@ -222,6 +224,9 @@ class FanService:
         self._thread: threading.Thread | None = None
         self._opened = False
         self.error: BaseException | None = None
+        # a fan_stall fault (microrack.faults) holds duty 0 through this file; see _override
+        self.override_path: Path | None = None
+        self.override_active: str | None = None
 
     # -- construction -----------------------------------------------------------------
 
@@ -317,12 +322,82 @@ class FanService:
                 raise
             self.steps += 1
 
+    # -- fan_stall override ------------------------------------------------------------
+
+    def max_temp_c(self) -> float | None:
+        """The lowest temperature at which some fan's law asks for full cooling."""
+        tops: list[float] = []
+        for fan in self.fans:
+            law = fan.law
+            if isinstance(law, FanCurve):
+                tops.append(law.temps[-1])
+            elif isinstance(law, MixedCurves):
+                tops.append(min(c.temps[-1] for c in law.curves))
+            elif isinstance(law, OnOffSwitch):
+                tops.append(law.on_c)
+            elif isinstance(law, Pid):
+                tops.append(law.target_c)
+        return min(tops) if tops else None
+
+    def clear_override(self) -> None:
+        """Drop an override left by an earlier run (a fan controller starts on its curve)."""
+        if self.override_path is not None:
+            try:
+                self.override_path.unlink()
+                log.warning("fan: dropped a stale fan_stall override %s", self.override_path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.error("fan: cannot remove the override %s: %s", self.override_path, exc)
+
+    def _override(self, hottest: float) -> bool:
+        """True while a fan_stall override holds duty 0.
+
+        The file is JSON ``{"id", "duty": 0, "deadline_unix", "limit_c"}``.  The
+        override ends (the file is removed) at its deadline or as soon as the
+        hottest sensor reaches ``limit_c``; an unreadable or malformed file is
+        no override.  Input faults keep their failsafe: they are checked first.
+        """
+        path = self.override_path
+        if path is None:
+            return False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            deadline = float(data["deadline_unix"])
+            limit = float(data["limit_c"])
+            fid = str(data.get("id", "?"))
+        except FileNotFoundError:
+            self.override_active = None
+            return False
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("fan: ignoring the override %s: %s", path, exc)
+            self.override_active = None
+            return False
+        why = None
+        if time.time() >= deadline:
+            why = "deadline reached"
+        elif not math.isnan(hottest) and hottest >= limit:
+            why = f"hottest sensor {hottest:.1f} °C reached the limit {limit:g} °C"
+        if why is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            log.warning("fan: fan_stall override %s ended: %s", fid, why)
+            self.override_active = None
+            return False
+        if self.override_active != fid:
+            log.warning("fan: fan_stall override %s: duty 0 until %s or %g °C", fid,
+                        time.strftime("%H:%M:%S", time.localtime(deadline)), limit)
+        self.override_active = fid
+        return True
+
     def _step(self, now: float) -> None:
         inputs = list({id(i): i for fan in self.fans for i in fan.inputs}.values())
         started = [(i, i.submit()) for i in inputs]
         tachs = [(fan, fan.tach_io.submit(fan.driver.read_rpm)) for fan in self.fans]
         deadline = time.monotonic() + self.io_timeout_s
         readings = {id(i): i.judge(p, deadline, now) for i, p in started}
+        temps = [r.temp_c for r in readings.values() if not math.isnan(r.temp_c)]
+        stalled = self._override(max(temps) if temps else math.nan)
         for fan, pending in tachs:
             tach_fault = None
             try:
@@ -346,6 +421,8 @@ class FanService:
                 fault=fault or tach_fault,
                 temps=[r.temp_c for r in mine],
             )
+            if stalled and fan.state.failsafe is None:  # the failsafe still wins
+                fan.state = replace(fan.state, duty=0.0)
             if fan.state.failsafe != before.failsafe:
                 if fan.state.failsafe:
                     log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)

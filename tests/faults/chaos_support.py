@@ -1,0 +1,69 @@
+"""Signed calls to an agent's fault endpoints, for the chaos tests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from microrack.faults import new_secret, sign_headers
+
+TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
+
+
+def write_token(path: Path) -> bytes:
+    path.write_text(new_secret() + "\n")
+    os.chmod(path, 0o600)
+    return path.read_bytes().strip()
+
+
+def call(
+    host: str,
+    port: int,
+    secret: bytes | None,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    now: float | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, Any]:
+    """One request; signed with ``secret`` unless it is None. (status, parsed JSON body)."""
+    data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    hdrs = {"Content-Type": "application/json"}
+    if secret is not None:
+        hdrs.update(sign_headers(secret, method, path, data, now=now))
+    hdrs.update(headers or {})
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        text = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(text) if text else None
+    except ValueError:
+        return resp.status, text.decode(errors="replace")
+
+
+def copy_tree(board: str, dest: Path) -> Path:
+    shutil.copytree(TREES / board, dest, symlinks=True)
+    return dest
+
+
+def poll(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait until ``check()`` holds (never asserts on how long it took)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout:g} s")

@@ -1,0 +1,215 @@
+"""Partitions between three network namespaces, each with a real agent (root, nft)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faults.chaos_support import call, copy_tree, poll, write_token
+from support import NetNS, Proc, microrack_cmd, require_binary, started
+
+pytestmark = pytest.mark.integration
+
+SUBNET = 97
+AGENT_PORT = 9101
+PROBE_PORT = 7000
+PROBE = str(Path(__file__).resolve().parent / "probe.py")
+SIGN = """
+import json, sys, time, http.client
+from microrack.faults import sign_headers
+secret = open(sys.argv[1], "rb").read().strip()
+body = sys.argv[4].encode()
+c = http.client.HTTPConnection(sys.argv[2], int(sys.argv[3]), timeout=10)
+c.request("POST", "/api/v1/faults", body, sign_headers(secret, "POST", "/api/v1/faults", body))
+print(c.getresponse().status, flush=True)
+time.sleep(3600)
+"""
+
+
+class Cluster:
+    def __init__(self, net: NetNS, tmp: Path, secret: bytes, stack: ExitStack) -> None:
+        self.net, self.tmp, self.secret, self.stack = net, tmp, secret, stack
+        self.agents: dict[int, Proc] = {}
+
+    def start_agent(self, i: int, name: str = "agent") -> Proc:
+        addr = self.net.addresses[i]
+        root = self.tmp / f"root{i}"
+        if not root.exists():
+            copy_tree("rpi4b", root)
+        argv = self.net.exec_argv(
+            i,
+            microrack_cmd(
+                "agent",
+                "--listen",
+                f"{addr}:{AGENT_PORT}",
+                "--interval",
+                "1",
+                "--root",
+                str(root),
+                "--node",
+                f"n{i}",
+                "--chaos-token",
+                str(self.tmp / "token"),
+                "--chaos-allow",
+                "partition",
+                "--chaos-state",
+                str(self.tmp / f"state{i}.json"),
+            ),
+        )
+        cm = started(
+            argv,
+            self.tmp / f"{name}{i}-{time.monotonic_ns()}.log",
+            wait=(addr, AGENT_PORT),
+            timeout=60,
+        )
+        proc = self.stack.enter_context(cm)
+        self.agents[i] = proc
+        return proc
+
+    def post(self, i: int, body: dict[str, Any]) -> tuple[int, Any]:
+        return call(self.net.addresses[i], AGENT_PORT, self.secret, "POST", "/api/v1/faults", body)
+
+    def probe(self, src: int, dst: int, n: int = 3) -> dict[str, Any]:
+        argv = self.net.exec_argv(
+            src, [sys.executable, PROBE, "probe", self.net.addresses[dst], str(PROBE_PORT), str(n)]
+        )
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+        return dict(json.loads(out.stdout))
+
+    def reach(self, src: int, dst: int) -> bool:
+        r = self.probe(src, dst)
+        return bool(r["tcp"]) and r["udp"] == 3
+
+    def cut(self, src: int, dst: int) -> bool:
+        r = self.probe(src, dst)
+        return not r["tcp"] and r["udp"] == 0
+
+    def table(self, i: int) -> str:
+        out = subprocess.run(
+            self.net.exec_argv(i, ["nft", "list", "ruleset"]),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    require_binary("nft")
+    with NetNS(3, subnet=SUBNET, prefix="mrcha") as net, ExitStack() as stack:
+        # the test talks to the agents over the bridge
+        subprocess.run(
+            ["ip", "addr", "add", f"198.18.{SUBNET}.254/24", "dev", net.bridge],
+            check=True,
+            capture_output=True,
+        )
+        secret = write_token(tmp_path / "token")
+        cl = Cluster(net, tmp_path, secret, stack)
+        for i in range(3):
+            argv = net.exec_argv(
+                i, [sys.executable, PROBE, "serve", net.addresses[i], str(PROBE_PORT)]
+            )
+            stack.enter_context(
+                started(argv, tmp_path / f"probe{i}.log", wait=(net.addresses[i], PROBE_PORT))
+            )
+            cl.start_agent(i)
+        yield cl
+
+
+def _partition(fid: str, peers: list[str], duration: float, **params: Any) -> dict[str, Any]:
+    return {
+        "id": fid,
+        "kind": "partition",
+        "duration_s": duration,
+        "params": {"peers": peers, **params},
+    }
+
+
+def test_one_way_partition_and_heal_at_deadline(cluster: Cluster) -> None:
+    a = cluster.net.addresses
+    assert cluster.reach(0, 1) and cluster.reach(1, 0) and cluster.reach(0, 2)
+    status, dry = cluster.post(0, {**_partition("p1", [a[1]], 6, direction="out"), "dry_run": True})
+    assert status == 200 and any("hook output" in c for c in dry["commands"])
+    assert "microrack_chaos" not in cluster.table(0) and cluster.reach(0, 1)
+    status, fault = cluster.post(0, _partition("p1", [a[1], f"{a[2]}/32"], 6, direction="out"))
+    assert status == 201, fault
+    assert any("hook output" in c for c in fault["commands"])
+    # group {n0} cannot open flows to {n1, n2}; they still reach n0, and n1 <-> n2 is intact
+    assert cluster.cut(0, 1) and cluster.cut(0, 2)
+    assert cluster.reach(1, 0) and cluster.reach(2, 0)
+    assert cluster.reach(1, 2) and cluster.reach(2, 1)
+    assert "microrack_chaos" in cluster.table(0)
+    # healed at the deadline by itself
+    poll(lambda: cluster.reach(0, 1), timeout=60, what="partition heal")
+    poll(
+        lambda: "microrack_chaos" not in cluster.table(0) or "hook output" not in cluster.table(0),
+        timeout=30,
+        what="rule removal",
+    )
+    assert cluster.reach(0, 2)
+
+
+def test_inbound_partition_and_loss(cluster: Cluster) -> None:
+    a = cluster.net.addresses
+    status, fault = cluster.post(1, _partition("in1", [a[0]], 60, direction="in"))
+    assert status == 201, fault
+    assert cluster.cut(0, 1) and cluster.reach(1, 0)
+    assert call(a[1], 9101, cluster.secret, "DELETE", "/api/v1/faults/in1")[0] == 200
+    assert cluster.reach(0, 1)
+    status, fault = cluster.post(
+        0, _partition("half", [a[2]], 60, direction="out", protocols=["udp"], loss_pct=50)
+    )
+    assert status == 201, fault
+    r = cluster.probe(0, 2, n=200)
+    assert r["tcp"]  # only UDP is affected
+    assert 0 < r["udp"] < 200, r
+
+
+def test_sigkilled_agent_leaves_rules_that_its_restart_removes(cluster: Cluster) -> None:
+    a = cluster.net.addresses
+    status, _ = cluster.post(0, _partition("k1", [a[1]], 600, direction="both"))
+    assert status == 201
+    assert cluster.cut(0, 1) and cluster.cut(1, 0)
+    cluster.agents[0].stop(signal.SIGKILL)
+    assert cluster.cut(0, 1)  # nobody reverted it
+    cluster.start_agent(0, name="restarted")
+    assert "hook" not in cluster.table(0)
+    assert cluster.reach(0, 1) and cluster.reach(1, 0)
+
+
+def test_killed_client_does_not_keep_the_fault(cluster: Cluster) -> None:
+    a = cluster.net.addresses
+    body = json.dumps(_partition("c1", [a[2]], 3, direction="out"))
+    with started(
+        [sys.executable, "-c", SIGN, str(cluster.tmp / "token"), a[0], "9101", body],
+        cluster.tmp / "client.log",
+    ) as client:
+        poll(lambda: "201" in client.output(), timeout=30, what="client's fault")
+        client.stop(signal.SIGKILL)
+    assert cluster.cut(0, 2)
+    poll(lambda: cluster.reach(0, 2), timeout=60, what="revert after the client died")
+    status, listed = call(a[0], 9101, cluster.secret, "GET", "/api/v1/faults")
+    assert status == 200 and listed == {"node": "n0", "faults": []}
+
+
+def test_the_kernel_expires_a_partition_of_a_dead_agent(cluster: Cluster) -> None:
+    a = cluster.net.addresses
+    status, _ = cluster.post(0, _partition("dm", [a[1]], 3, direction="out"))
+    assert status == 201
+    cluster.agents[0].stop(signal.SIGKILL)
+    assert cluster.cut(0, 1)
+    # no agent left to revert: the set elements' own timeout ends the partition
+    poll(lambda: cluster.reach(0, 1), timeout=60, what="kernel-side expiry")
+    assert "hook output" in cluster.table(0)  # the empty chain stays until the next start
+    cluster.start_agent(0, name="restarted")
+    assert "hook" not in cluster.table(0)
