@@ -32,7 +32,14 @@ from microrack.sim._params import (
 )
 from microrack.sim._physics import Twin
 from microrack.sim._report import summary_text, write_html
-from microrack.sim._scenario import GroupCheck, NodeResult, SimResult, run_files, run_scenario
+from microrack.sim._scenario import (
+    GroupCheck,
+    NodeResult,
+    SimResult,
+    fault_targets,
+    run_files,
+    run_scenario,
+)
 from microrack.sim._script import (
     FAULT_KINDS,
     Fault,
@@ -72,6 +79,7 @@ __all__ = [
     "board_model",
     "calibrate",
     "evaluate",
+    "fault_targets",
     "load_node_script",
     "load_runs",
     "load_scenario",

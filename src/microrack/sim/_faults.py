@@ -41,6 +41,7 @@ __all__ = [
     "FaultRequest",
     "NodeFacts",
     "Partition",
+    "PowerCycle",
     "Pressure",
     "SensorFail",
     "Throttle",
@@ -171,6 +172,15 @@ class Crash(FaultBase):
         return {"target": self.target}
 
 
+class PowerCycle(FaultBase):
+    """Power off for ``duration``, then on: the node's BMC (cluster.yaml ``bmc:``) does it."""
+
+    kind: Literal["power_cycle"]
+
+    def twin(self, st: TwinState, idx: list[int]) -> None:
+        st.tw.up[idx] = 0.0
+
+
 class FanStall(FaultBase):
     """The fan stops whatever its duty says; on a cluster the controller holds duty 0."""
 
@@ -249,7 +259,7 @@ class Throttle(FaultBase):
     kind: Literal["throttle"]
     contract_kind: ClassVar[str | None] = "throttle"
     max_khz: int | None = Field(default=None, gt=0)
-    max_pct: float | None = Field(default=None, ge=1, le=100)
+    max_pct: int | None = Field(default=None, ge=1, le=100)
 
     @model_validator(mode="after")
     def _one_cap(self) -> Throttle:
@@ -387,6 +397,7 @@ class FaultFieldError(ValueError):
 
 AnyFault = Annotated[
     Crash
+    | PowerCycle
     | FanStall
     | SensorFail
     | UnderVoltage
@@ -408,4 +419,5 @@ FAULT_KINDS = (
     "ambient_rise",
     "throttle",
     "pressure",
+    "power_cycle",
 )

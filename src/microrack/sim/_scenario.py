@@ -26,7 +26,7 @@ from microrack.sim._model import board_model
 from microrack.sim._physics import Twin
 from microrack.sim._script import Fault, Scenario, interp, io_at
 
-__all__ = ["GroupCheck", "NodeResult", "SimResult", "run_scenario"]
+__all__ = ["GroupCheck", "NodeResult", "SimResult", "fault_targets", "run_scenario"]
 
 _MAX_SAMPLES = 720  # points per series kept for the plots
 _DEFAULT_DISK_GB = 64.0
@@ -160,6 +160,20 @@ def _targets(cl: _Cluster, f: Fault, where: str, path: str) -> list[int]:
     if f.needs_target:
         raise ConfigError(path, where, f"a {f.kind} fault needs node, nodes or role")
     return list(range(len(cl.names)))
+
+
+def fault_targets(spec: Any, scenario: Scenario, path: str = "scenario") -> list[list[int]]:
+    """Node indices (``spec.nodes`` order) each fault of ``scenario`` aims at.
+
+    The same rules as ``run_scenario``: a bad node, role or group raises
+    ``ConfigError`` naming ``path`` and ``faults[k]...``.
+    """
+    cl = _Cluster(spec)
+    out = [_targets(cl, f, f"faults[{k}]", path) for k, f in enumerate(scenario.faults)]
+    for k, f in enumerate(scenario.faults):
+        if isinstance(f, Partition):
+            _partition_sides(cl, f, f"faults[{k}]", path)
+    return out
 
 
 def _partition_sides(cl: _Cluster, f: Partition, where: str, path: str) -> np.ndarray:

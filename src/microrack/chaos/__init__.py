@@ -1,0 +1,34 @@
+"""Faults on a real cluster: a ``microrack sim`` scenario made real through the agents.
+
+``plan_run`` turns a scenario and cluster.yaml into signed requests of the
+chaos wire contract (``microrack.faults``), one per node and fault, checked
+against each node's ``chaos:`` field; ``run_plan`` sends them at their times
+and reverts everything at the end, on Ctrl-C or SIGTERM; ``stop_nodes`` ends
+every fault on every node at once.  A power cycle goes to the node's Turing
+Pi 2 BMC.
+"""
+
+from microrack.chaos._plan import AgentStep, BmcStep, ChaosPlan, agent_urls, node_facts, plan_run
+from microrack.chaos._run import (
+    ChaosError,
+    FaultRecord,
+    RunRecord,
+    load_bmc_auth,
+    run_plan,
+    stop_nodes,
+)
+
+__all__ = [
+    "AgentStep",
+    "BmcStep",
+    "ChaosError",
+    "ChaosPlan",
+    "FaultRecord",
+    "RunRecord",
+    "agent_urls",
+    "load_bmc_auth",
+    "node_facts",
+    "plan_run",
+    "run_plan",
+    "stop_nodes",
+]
