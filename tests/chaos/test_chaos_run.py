@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faults.chaos_support import copy_tree, poll, write_token
+from faults.chaos_support import call, copy_tree, poll, write_token
+from hub.hub_helpers import hub
 from support import free_port, microrack_cmd, started
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,9 +173,30 @@ faults:
   - {{at: 0.5, duration: 2, kind: throttle, nodes: [{a}, {b}], max_pct: 50}}
 """,
         )
-        p = _chaos("run", str(sc), "--spec", str(spec), "--token", str(tok), "--json", *flags)
-        assert p.returncode == 0, p.stderr
+        hub_port = free_port()
+        with hub(
+            tmp_path / "hub.log", tmp_path / "h.db", "--chaos-token", str(tok), port=hub_port
+        ) as (_proc, hub_url):
+            p = _chaos(
+                "run",
+                str(sc),
+                "--spec",
+                str(spec),
+                "--token",
+                str(tok),
+                "--json",
+                "--hub",
+                hub_url,
+                *flags,
+            )
+            assert p.returncode == 0, p.stderr
+            assert "warning" not in p.stderr
+            marks = call("127.0.0.1", hub_port, None, "GET", "/api/v1/annotations")[1]
         rec = json.loads(p.stdout)
+        assert sorted(m["nodes"][0] for m in marks["annotations"]) == sorted([a, b])
+        assert all(
+            m["kind"] == "throttle" and m["run"] == rec["run_id"] for m in marks["annotations"]
+        )
         assert {f["node"] for f in rec["faults"]} == {a, b}
         assert all(f["error"] is None and f["commands"] for f in rec["faults"])
         assert [(r / CPU0).read_text() for r in roots] == orig

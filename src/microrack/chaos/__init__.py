@@ -12,6 +12,7 @@ from microrack.chaos._plan import AgentStep, BmcStep, ChaosPlan, agent_urls, nod
 from microrack.chaos._run import (
     ChaosError,
     FaultRecord,
+    HubAnnotator,
     RunRecord,
     load_bmc_auth,
     run_plan,
@@ -24,6 +25,7 @@ __all__ = [
     "ChaosError",
     "ChaosPlan",
     "FaultRecord",
+    "HubAnnotator",
     "RunRecord",
     "agent_urls",
     "load_bmc_auth",

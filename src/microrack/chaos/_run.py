@@ -23,7 +23,15 @@ from microrack.chaos._plan import AgentStep, BmcStep, ChaosPlan
 from microrack.errors import MicrorackError
 from microrack.faults import sign_headers
 
-__all__ = ["ChaosError", "FaultRecord", "RunRecord", "load_bmc_auth", "run_plan", "stop_nodes"]
+__all__ = [
+    "ChaosError",
+    "FaultRecord",
+    "HubAnnotator",
+    "RunRecord",
+    "load_bmc_auth",
+    "run_plan",
+    "stop_nodes",
+]
 
 
 class ChaosError(MicrorackError):
@@ -122,6 +130,43 @@ def _bmc_power(step: BmcStep, on: bool, auth: tuple[str, str] | None, timeout: f
 def _refusal(node: str, status: int, data: Any) -> str:
     msg = data.get("error") if isinstance(data, dict) else None
     return f"node {node}: HTTP {status}: {msg or data}"
+
+
+class HubAnnotator:
+    """Marks each fault's window on the hub's charts (signed ``POST /api/v1/annotations``).
+
+    A hub that cannot be reached or refuses is reported once in ``errors``; the
+    run itself goes on (the record stays complete in the command's own output).
+    """
+
+    def __init__(self, url: str, secret: bytes, plan: ChaosPlan) -> None:
+        self.url = url.rstrip("/")
+        self.client = _Signed(secret, timeout=5.0)
+        self.plan = plan
+        self.errors: list[str] = []
+
+    def __call__(self, what: str, r: FaultRecord) -> None:
+        if what != "end" or self.errors:
+            return
+        body = {
+            "start": r.start_unix,
+            "end": r.end_unix or time.time(),
+            "text": f"{r.kind} on {r.node} ({self.plan.scenario} fault {r.fault})",
+            "kind": r.kind,
+            "nodes": [r.node],
+            "run": self.plan.run_id,
+            "fault": r.fault,
+        }
+        try:
+            status, data = self.client.call("POST", self.url, "/api/v1/annotations", body)
+        except Exception as exc:
+            self.errors.append(f"hub {self.url}: {type(exc).__name__}: {exc}")
+            return
+        if status != 201:
+            self.errors.append(f"hub {self.url}: HTTP {status}: {data}")
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def stop_nodes(urls: dict[str, str], secret: bytes) -> dict[str, Any]:

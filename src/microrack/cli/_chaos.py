@@ -23,6 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run_p.add_argument(
         "--bmc-auth", metavar="FILE", help="user:password for the Turing Pi 2 BMC (power_cycle)"
     )
+    run_p.add_argument(
+        "--hub",
+        metavar="URL",
+        help="mark each fault's window on this hub's charts (hub --chaos-token)",
+    )
     run_p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     stop_p = sub.add_parser("stop", help="end every fault on every node with chaos: at once")
     _common(stop_p)
@@ -160,10 +165,11 @@ def _run(args: argparse.Namespace, plan: Any) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from microrack.chaos import load_bmc_auth, run_plan
+    from microrack.chaos import HubAnnotator, load_bmc_auth, run_plan
 
     secret = _secret(args.token)
     auth = load_bmc_auth(args.bmc_auth)
+    hub = HubAnnotator(args.hub, secret, plan) if args.hub else None
     console = Console(stderr=True)
     if console.is_terminal:
         with Progress(transient=True, console=console) as bar:
@@ -172,9 +178,13 @@ def _run(args: argparse.Namespace, plan: Any) -> int:
             def progress(done: float, total: float) -> None:
                 bar.update(task, completed=done, total=total)
 
-            rec = run_plan(plan, secret, progress=progress, bmc_auth=auth)
+            rec = run_plan(plan, secret, progress=progress, bmc_auth=auth, on_event=hub)
     else:
-        rec = run_plan(plan, secret, bmc_auth=auth)
+        rec = run_plan(plan, secret, bmc_auth=auth, on_event=hub)
+    if hub is not None:
+        hub.close()
+        for e in hub.errors:
+            sys.stderr.write(f"microrack chaos: warning: {e}\n")
     if args.json:
         json.dump(rec.as_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
