@@ -63,3 +63,39 @@ def test_annotations_are_signed_checked_stored_and_listed(tmp_path: Path) -> Non
         status, obj = call("127.0.0.1", port, None, "GET", "/api/v1/annotations")
         assert [a["run"] for a in obj["annotations"]] == ["abc123"]
         assert call("127.0.0.1", port, secret, "POST", "/api/v1/annotations", good)[0] == 405
+
+
+def test_the_dashboard_shades_an_annotated_window_on_its_charts(tmp_path: Path) -> None:
+    from hub.hub_helpers import standin
+    from support import browser
+
+    tok = tmp_path / "token"
+    secret = write_token(tok)
+    agent_port, port = free_port(), free_port()
+    with (
+        standin(tmp_path / "standin.log", agent_port, name="n1"),
+        hub(
+            tmp_path / "hub.log",
+            tmp_path / "h.db",
+            "--chaos-token",
+            str(tok),
+            "--agent",
+            f"127.0.0.1:{agent_port}",
+            port=port,
+        ) as (_p, base),
+        browser() as b,
+    ):
+        now = time.time()
+        ann = {"start": now - 120, "end": now - 60, "kind": "partition", "text": "split"}
+        assert call("127.0.0.1", port, secret, "POST", "/api/v1/annotations", ann)[0] == 201
+        page = b.new_page(viewport={"width": 1400, "height": 900})  # type: ignore[attr-defined]
+        page.goto(base + "/")
+        page.wait_for_function(
+            "() => { const l = (document.getElementById('cl-temp') || {}).layout;"
+            " return l && (l.shapes || []).some(s => s.type === 'rect'); }",
+            timeout=60000,
+        )
+        x0 = page.evaluate(
+            "document.getElementById('cl-temp').layout.shapes.find(s => s.type === 'rect').x0"
+        )
+        assert str(x0)[:4] == time.strftime("%Y", time.localtime(now))
