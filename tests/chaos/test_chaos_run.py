@@ -187,12 +187,20 @@ faults:
                 "--json",
                 "--hub",
                 hub_url,
+                "--probe",
+                f"hubhealth={hub_url}/healthz",
                 *flags,
             )
             assert p.returncode == 0, p.stderr
             assert "warning" not in p.stderr
             marks = call("127.0.0.1", hub_port, None, "GET", "/api/v1/annotations")[1]
-        rec = json.loads(p.stdout)
+        rep = json.loads(p.stdout)
+        rec = rep["run"]
+        probe = rep["groups"][0]
+        assert probe["group"] == "hubhealth" and probe["measured_available"] is True
+        assert probe["predicted_available"] is None and probe["agree"] is None
+        node_a = next(n for n in rep["nodes"] if n["name"] == a)
+        assert node_a["faults"] == ["throttle"] and node_a["predicted_throttled_s"] > 0
         assert sorted(m["nodes"][0] for m in marks["annotations"]) == sorted([a, b])
         assert all(
             m["kind"] == "throttle" and m["run"] == rec["run_id"] for m in marks["annotations"]

@@ -9,10 +9,12 @@ Pi 2 BMC.
 """
 
 from microrack.chaos._plan import AgentStep, BmcStep, ChaosPlan, agent_urls, node_facts, plan_run
+from microrack.chaos._report import compare, report_text
 from microrack.chaos._run import (
     ChaosError,
     FaultRecord,
     HubAnnotator,
+    ProbeRecord,
     RunRecord,
     load_bmc_auth,
     run_plan,
@@ -26,11 +28,14 @@ __all__ = [
     "ChaosPlan",
     "FaultRecord",
     "HubAnnotator",
+    "ProbeRecord",
     "RunRecord",
     "agent_urls",
+    "compare",
     "load_bmc_auth",
     "node_facts",
     "plan_run",
+    "report_text",
     "run_plan",
     "stop_nodes",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "ChaosError",
     "FaultRecord",
     "HubAnnotator",
+    "ProbeRecord",
     "RunRecord",
     "load_bmc_auth",
     "run_plan",
@@ -65,6 +66,69 @@ class FaultRecord:
 
 
 @dataclass
+class ProbeRecord:
+    """A health endpoint polled through the run (2xx = the service answers)."""
+
+    name: str
+    url: str
+    checks: int = 0
+    failed: int = 0
+    first_failed_s: float | None = None  # seconds after the run's start
+
+    @property
+    def available(self) -> bool:
+        return self.checks > 0 and self.failed == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        first = None if self.first_failed_s is None else round(self.first_failed_s, 1)
+        return {
+            "name": self.name,
+            "url": self.url,
+            "checks": self.checks,
+            "failed": self.failed,
+            "available": self.available,
+            "first_failed_s": first,
+        }
+
+
+class _Prober:
+    """Polls each probe URL every ``every`` seconds in a thread until stopped."""
+
+    def __init__(self, probes: dict[str, str], every: float = 0.5) -> None:
+        self.records = [ProbeRecord(n, u) for n, u in sorted(probes.items())]
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="chaos-probe", daemon=True)
+        self._t0 = time.monotonic()
+
+    def start(self) -> None:
+        if self.records:
+            self._thread.start()
+
+    def _loop(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=max(0.5, self.every * 2)) as client:
+            while not self._stop.is_set():
+                for r in self.records:
+                    try:
+                        ok = client.get(r.url).is_success
+                    except httpx.HTTPError:
+                        ok = False
+                    r.checks += 1
+                    if not ok:
+                        r.failed += 1
+                        if r.first_failed_s is None:
+                            r.first_failed_s = time.monotonic() - self._t0
+                self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+
+@dataclass
 class RunRecord:
     scenario: str
     run_id: str
@@ -72,6 +136,7 @@ class RunRecord:
     end_unix: float = 0.0
     interrupted: bool = False
     faults: list[FaultRecord] = field(default_factory=list)
+    probes: list[ProbeRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +146,7 @@ class RunRecord:
             "end_unix": round(self.end_unix, 3),
             "interrupted": self.interrupted,
             "faults": [f.as_dict() for f in self.faults],
+            "probes": [p.as_dict() for p in self.probes],
         }
 
 
@@ -195,12 +261,15 @@ def run_plan(
     on_event: Callable[[str, FaultRecord], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     install_signals: bool = True,
+    probes: dict[str, str] | None = None,
 ) -> RunRecord:
     """Run ``plan`` in real time; returns what each node did.
 
     ``on_event("start"|"end", record)`` is called as faults start and end (the
-    hub's annotations).  A node's refusal stops everything at once and raises
-    ``ChaosError`` naming the node.
+    hub's annotations).  ``probes`` ({name: URL}) are polled through the run:
+    a group's health endpoint (etcd ``/health``, Consul ``/v1/status/leader``,
+    Vault ``/v1/sys/health``, Ceph's ``/api/health/minimal``).  A node's
+    refusal stops everything at once and raises ``ChaosError`` naming the node.
     """
     stop = threading.Event()
     interrupted: list[int] = []
@@ -225,8 +294,11 @@ def run_plan(
         events.append((a.at_s + a.duration_s, 0, "end", a))
     events.sort(key=lambda e: (e[0], e[1]))
     live: dict[str, tuple[AgentStep | BmcStep, FaultRecord]] = {}
+    prober = _Prober(probes or {})
+    rec.probes = prober.records
     t0 = clock()
     failure: str | None = None
+    prober.start()
     try:
         for at, _order, what, step in events:
             while not stop.is_set():
@@ -266,6 +338,7 @@ def run_plan(
             if on_event is not None:
                 on_event("end", r)
         client.close()
+        prober.stop()
         for sig, h in old.items():
             signal.signal(sig, h)
     rec.end_unix = time.time()

@@ -28,6 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="mark each fault's window on this hub's charts (hub --chaos-token)",
     )
+    run_p.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="GROUP=URL",
+        help="a quorum group's health endpoint polled through the run, e.g. "
+        "etcd=http://10.0.0.1:2379/health (repeatable)",
+    )
     run_p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     stop_p = sub.add_parser("stop", help="end every fault on every node with chaos: at once")
     _common(stop_p)
@@ -50,14 +58,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _overrides(values: list[str]) -> dict[str, str]:
+def _pairs(flag: str, values: list[str], shape: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values:
-        node, sep, url = v.partition("=")
-        if not sep or not node or not url.startswith(("http://", "https://")):
-            raise UsageError("--agent", f"expected NODE=http://HOST:PORT, got {v!r}")
-        out[node] = url
+        name, sep, url = v.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise UsageError(flag, f"expected {shape}, got {v!r}")
+        if name in out:
+            raise UsageError(flag, f"{name!r} given twice")
+        out[name] = url
     return out
+
+
+def _overrides(values: list[str]) -> dict[str, str]:
+    return _pairs("--agent", values, "NODE=http://HOST:PORT")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args, plan)
     if not args.token:
         raise UsageError("--token", "needed to sign the requests (or use --dry-run)")
-    return _run(args, plan)
+    probes = _pairs("--probe", args.probe, "GROUP=http://HOST:PORT/PATH")
+    return _run(args, plan, spec, scenario, probes)
 
 
 def _secret(path: str) -> bytes:
@@ -161,7 +176,9 @@ def _dry_run(args: argparse.Namespace, plan: Any) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, plan: Any) -> int:
+def _run(
+    args: argparse.Namespace, plan: Any, spec: Any, scenario: Any, probes: dict[str, str]
+) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
@@ -178,20 +195,24 @@ def _run(args: argparse.Namespace, plan: Any) -> int:
             def progress(done: float, total: float) -> None:
                 bar.update(task, completed=done, total=total)
 
-            rec = run_plan(plan, secret, progress=progress, bmc_auth=auth, on_event=hub)
+            rec = run_plan(
+                plan, secret, progress=progress, bmc_auth=auth, on_event=hub, probes=probes
+            )
     else:
-        rec = run_plan(plan, secret, bmc_auth=auth, on_event=hub)
+        rec = run_plan(plan, secret, bmc_auth=auth, on_event=hub, probes=probes)
     if hub is not None:
         hub.close()
         for e in hub.errors:
             sys.stderr.write(f"microrack chaos: warning: {e}\n")
+    from microrack.chaos import compare, report_text
+    from microrack.sim import run_scenario
+
+    rep = compare(rec, run_scenario(spec, scenario, path=args.scenario))
     if args.json:
-        json.dump(rec.as_dict(), sys.stdout, indent=2)
+        json.dump(rep, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for f in rec.faults:
-            dur = "" if f.end_unix is None else f" for {f.end_unix - f.start_unix:.1f}s"
-            sys.stdout.write(f"{f.node}: {f.kind} {f.id}{dur}{'  ' + f.error if f.error else ''}\n")
+        sys.stdout.write(report_text(rep))
         if rec.interrupted:
             sys.stdout.write("interrupted: every fault was reverted\n")
     return 130 if rec.interrupted else 0
