@@ -16,7 +16,7 @@ def _feed(tracker: AlertTracker, t: float, *, stalled: bool) -> None:
 
 
 def test_the_hub_supplies_the_fan_stall_hold() -> None:
-    from microrack.hub._alerts import DefaultsSpec
+    from microrack.rules import DefaultsSpec
 
     assert thresholds().fan_stalled_for_s == DefaultsSpec().fan_stalled_for_seconds > 0
 
@@ -41,3 +41,20 @@ def test_a_fan_stall_fires_once_the_hold_has_passed_and_resolves() -> None:
     [ep] = tr.episodes
     assert ep.rule == "FanStalled" and ep.node == "n0"
     assert ep.start == 100.0 + hold and ep.end == t
+
+
+def test_hub_and_twin_take_rule_names_and_severities_from_one_module() -> None:
+    import subprocess
+    import sys
+
+    from microrack.hub._alerts import builtin_rules
+    from microrack.rules import SEVERITY, DefaultsSpec
+    from microrack.sim._alerts import RULES
+
+    hub = {r.name: r.severity for r in builtin_rules(DefaultsSpec())}
+    assert hub == SEVERITY
+    assert all(hub[name] == sev for name, sev in RULES)
+    # the twin's rules load without the hub package
+    code = ("import sys; import microrack.sim._alerts; "
+            "sys.exit(any(m.startswith('microrack.hub') for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

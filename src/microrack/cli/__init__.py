@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("requirements in, ranked and costed builds out", "plan"),
     "bench": ("CPU, storage, network and mixed workloads on Dask", "bench"),
     "sim": ("run a scenario on the hardware twin of a cluster", "sim"),
+    "chaos": ("a scenario's faults on the real cluster, signed, reverted on time", "chaos"),
     "demo": ("a whole simulated cluster on this machine: agents, fans, hub", "all"),
     "build": ("the single-file agent for boards (zipapp, every architecture)", "fan"),
 }

@@ -49,6 +49,17 @@ def _ipv4(text: str, flag: str, *, multicast: bool = False) -> str:
     return text
 
 
+def _chaos_secret(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    from microrack.faults import AuthError, load_secret
+
+    try:
+        return load_secret(path)
+    except (AuthError, OSError) as exc:
+        raise UsageError("--chaos-token", f"{path}: {exc}") from None
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
@@ -138,6 +149,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="largest agent answer read (default 8MiB)",
     )
     parser.add_argument("--rules", metavar="FILE", help="alert rules YAML (see docs/hub.md)")
+    parser.add_argument(
+        "--chaos-token",
+        metavar="FILE",
+        help="accept signed chaos-run annotations (POST /api/v1/annotations) with this secret",
+    )
     parser.add_argument(
         "--price-kwh",
         type=float,
@@ -288,6 +304,7 @@ def run(args: argparse.Namespace) -> int:
         max_response=max_response,
         repin=list(args.repin),
         remote_write_format=args.remote_write_format,
+        chaos_secret=_chaos_secret(args.chaos_token),
     )
     if config.beacon_key is not None and not networks:
         raise UsageError(

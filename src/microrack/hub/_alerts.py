@@ -45,6 +45,7 @@ from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
 from microrack.hub._names import Sensor, container_name, flag_name, temperature_sensors
 from microrack.hub._nodes import NodeState
+from microrack.rules import SEVERITY, DefaultsSpec, Severity
 
 __all__ = [
     "Alert",
@@ -55,7 +56,6 @@ __all__ = [
     "parse_duration",
 ]
 
-Severity = Literal["info", "warning", "critical"]
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -94,31 +94,6 @@ class RuleSpec(BaseModel):
     @classmethod
     def _duration(cls, v: Any) -> float:
         return parse_duration(v)
-
-
-class DefaultsSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    node_down: bool = True
-    near_throttle: bool = True
-    near_throttle_margin_celsius: float = 5.0
-    throttling: bool = True
-    filesystem_full: bool = True
-    filesystem_used_ratio: float = Field(default=0.9, gt=0, le=1)
-    nvme_hot: bool = True
-    nvme_celsius: float = 70.0
-    fan_stalled: bool = True
-    fan_start_duty_ratio: float = Field(default=0.2, ge=0, le=1)
-    # A fan needs a moment to spin up after it is switched on, and a controller
-    # reads the tach before it writes the new duty: 0 rpm must last to count.
-    fan_stalled_for_seconds: float = Field(default=10.0, ge=0)
-    # Containers (the agent's cgroup collector): a process OOM-killed in the last window,
-    # and a container throttled for more than a share of its CFS periods for a while.
-    container_oom_killed: bool = True
-    container_oom_window_seconds: float = Field(default=600.0, gt=0)
-    container_throttled: bool = True
-    container_throttled_ratio: float = Field(default=0.25, gt=0, le=1)
-    container_throttled_for_seconds: float = Field(default=600.0, ge=0)
 
 
 class RulesFile(BaseModel):
@@ -243,7 +218,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "NodeDown",
-                "critical",
+                SEVERITY["NodeDown"],
                 "{node} does not answer",
                 0.0,
                 lambda n: [({}, 1.0)] if n.status == "down" else [],
@@ -265,7 +240,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "NearThrottleLimit",
-                "warning",
+                SEVERITY["NearThrottleLimit"],
                 "{node} {sensor} at {value:.1f} °C, within "
                 f"{d.near_throttle_margin_celsius:g} °C of its {{limit}} °C throttle limit",
                 0.0,
@@ -277,7 +252,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "Throttling",
-                "warning",
+                SEVERITY["Throttling"],
                 "{node} {flag} now",
                 0.0,
                 lambda n: [
@@ -302,7 +277,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "FilesystemFull",
-                "warning",
+                SEVERITY["FilesystemFull"],
                 "{node} {mountpoint} {value:.0%} full",
                 0.0,
                 full,
@@ -313,7 +288,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "NvmeHot",
-                "warning",
+                SEVERITY["NvmeHot"],
                 "{node} {sensor} at {value:.1f} °C",
                 0.0,
                 lambda n: [
@@ -337,7 +312,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "FanStalled",
-                "critical",
+                SEVERITY["FanStalled"],
                 "{node} fan '{fan}' at 0 rpm while driven at {duty}",
                 d.fan_stalled_for_seconds,
                 stalled,
@@ -349,7 +324,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "ContainerOOMKilled",
-                "warning",
+                SEVERITY["ContainerOOMKilled"],
                 "{node} container {container}: the kernel killed a process for lack of memory "
                 "{value:.0f} s ago",
                 0.0,
@@ -366,7 +341,7 @@ def builtin_rules(d: DefaultsSpec) -> list[Rule]:
         rules.append(
             Rule(
                 "ContainerCPUThrottled",
-                "warning",
+                SEVERITY["ContainerCPUThrottled"],
                 "{node} container {container} throttled in {value:.0%} of its CPU periods",
                 d.container_throttled_for_seconds,
                 lambda n: [

@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from microrack.exposition import CONTENT_TYPE
+from microrack.hub._annotations import annotations_get, annotations_post
 from microrack.hub._dashboard import (
     alerts_view,
     cluster_series,
@@ -144,6 +145,8 @@ ROUTES = [
     Route("/api/v1/cluster/series", cluster_series),
     Route("/api/v1/rack", rack_view),
     Route("/api/v1/events", events),
+    Route("/api/v1/annotations", annotations_get, methods=["GET"]),
+    Route("/api/v1/annotations", annotations_post, methods=["POST"]),
     Route("/api/v1/summary", summary),
     Route("/metrics", metrics),
     Route("/healthz", healthz),

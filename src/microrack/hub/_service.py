@@ -73,6 +73,7 @@ class HubConfig:
     repin: list[str] = field(default_factory=list)  # node names whose address pin is released
     lock: bool = True  # take the store's lock (one hub per store)
     rack: RackLayout | None = None  # from --spec: where each node sits, for the rack view
+    chaos_secret: bytes | None = None  # --chaos-token: accept signed POST /api/v1/annotations
 
 
 class Hub:

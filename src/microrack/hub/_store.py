@@ -74,6 +74,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (series_id, res, t_lo)
 ) WITHOUT ROWID;  -- the key is the only index: no second copy of it
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    start REAL NOT NULL, end REAL,
+    body TEXT NOT NULL  -- the validated annotation as JSON
+);
+CREATE INDEX IF NOT EXISTS annotations_by_start ON annotations (start);
 """
 
 log = logging.getLogger("microrack.hub.store")
@@ -174,6 +180,27 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    # -- annotations (chaos runs) -----------------------------------------
+    def add_annotation(self, start: float, end: float | None, body: str) -> int:
+        """Keep one annotation (``body``: validated JSON); returns its id."""
+        cur = self._conn().execute(
+            "INSERT INTO annotations (start, end, body) VALUES (?, ?, ?)", (start, end, body)
+        )
+        return int(cur.lastrowid or 0)
+
+    def annotations(self, start: float, end: float, limit: int = 1000) -> list[tuple[int, str]]:
+        """(id, body) of annotations overlapping ``[start, end]``, oldest first."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, body FROM annotations WHERE start <= ? AND COALESCE(end, start) >= ?"
+                " ORDER BY start, id LIMIT ?",
+                (end, start, limit),
+            )
+            .fetchall()
+        )
+        return [(int(i), str(b)) for i, b in rows]
 
     # -- nodes -------------------------------------------------------------
     def nodes(self) -> list[NodeRecord]:

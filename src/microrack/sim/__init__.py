@@ -18,6 +18,7 @@ from microrack.sim._calibrate import (
     load_runs,
     write_fitted,
 )
+from microrack.sim._faults import AnyFault, FaultBase, FaultRequest, NodeFacts
 from microrack.sim._model import COOLERS, BoardModel, board_model
 from microrack.sim._node import GET_THROTTLED, NodeDown, TwinNode, open_node
 from microrack.sim._params import (
@@ -31,7 +32,14 @@ from microrack.sim._params import (
 )
 from microrack.sim._physics import Twin
 from microrack.sim._report import summary_text, write_html
-from microrack.sim._scenario import GroupCheck, NodeResult, SimResult, run_files, run_scenario
+from microrack.sim._scenario import (
+    GroupCheck,
+    NodeResult,
+    SimResult,
+    fault_targets,
+    run_files,
+    run_scenario,
+)
 from microrack.sim._script import (
     FAULT_KINDS,
     Fault,
@@ -47,13 +55,17 @@ __all__ = [
     "GET_THROTTLED",
     "KINDS",
     "RUNS_FILE",
+    "AnyFault",
     "BoardModel",
     "BoardPhysics",
     "Calibration",
     "Cooler",
     "Fault",
+    "FaultBase",
+    "FaultRequest",
     "GroupCheck",
     "NodeDown",
+    "NodeFacts",
     "NodeResult",
     "NodeScript",
     "Param",
@@ -67,6 +79,7 @@ __all__ = [
     "board_model",
     "calibrate",
     "evaluate",
+    "fault_targets",
     "load_node_script",
     "load_runs",
     "load_scenario",

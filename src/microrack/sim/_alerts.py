@@ -1,13 +1,13 @@
 """The hub's built-in alert rules, evaluated on the twin's arrays.
 
-These are the documented defaults of ``microrack hub`` (``hub/_alerts.py``,
+These are the documented defaults of ``microrack hub`` (``microrack.rules``,
 ``defaults:`` in a rules file): NodeDown, NearThrottleLimit (hottest sensor
 within 5 degC of the soft limit), Throttling (any ``get_throttled``-style
 flag now), FilesystemFull (> 90 % used), NvmeHot (> 70 degC), FanStalled
 (0 rpm while the duty is above 0.2, held 10 s).  The sim evaluates them vectorised at the
 hub's cadence instead of through the hub's per-node engine, so that a scenario
-of many nodes runs without the hub's dependencies.  When the hub is installed
-its ``DefaultsSpec`` supplies the thresholds, so the two cannot drift apart.
+of many nodes runs without the hub's dependencies.  Names, severities and
+thresholds come from ``microrack.rules``, which the hub reads too.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from microrack.rules import SEVERITY, DefaultsSpec
 
 __all__ = ["AlertEpisode", "AlertTracker", "Thresholds", "thresholds"]
 
@@ -29,11 +31,7 @@ class Thresholds:
 
 
 def thresholds() -> Thresholds:
-    """The hub's default thresholds (its own model when importable)."""
-    try:
-        from microrack.hub._alerts import DefaultsSpec
-    except ImportError:
-        return Thresholds()
+    """The default thresholds (``microrack.rules.DefaultsSpec``, shared with the hub)."""
     d = DefaultsSpec()
     return Thresholds(d.near_throttle_margin_celsius, d.filesystem_used_ratio, d.nvme_celsius,
                       d.fan_start_duty_ratio, d.fan_stalled_for_seconds)
@@ -55,14 +53,10 @@ class AlertEpisode:
                 "end_s": None if self.end is None else round(self.end, 1)}
 
 
-RULES = (
-    ("NodeDown", "critical"),
-    ("NearThrottleLimit", "warning"),
-    ("Throttling", "warning"),
-    ("FilesystemFull", "warning"),
-    ("NvmeHot", "warning"),
-    ("FanStalled", "critical"),
-)
+# the node-level rules the twin evaluates (containers are not modelled), in the hub's order
+_TWIN_RULES = ("NodeDown", "NearThrottleLimit", "Throttling", "FilesystemFull", "NvmeHot",
+               "FanStalled")
+RULES = tuple((name, SEVERITY[name]) for name in _TWIN_RULES)
 
 
 class AlertTracker:

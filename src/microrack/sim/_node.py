@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from microrack.sensors import FsUsage
+from microrack.sim._faults import AmbientRise, SensorFail
 from microrack.sim._layout import zones_for
 from microrack.sim._model import BoardModel, board_model
 from microrack.sim._physics import Twin
@@ -145,9 +146,9 @@ class TwinNode:
                 fan_ok = 0.0
             elif f.kind == "under_voltage":
                 uv = True
-            elif f.kind == "sensor_fail":
+            elif isinstance(f, SensorFail):
                 failed.add(f.sensor)
-            elif f.kind == "ambient_rise":
+            elif isinstance(f, AmbientRise):
                 amb += f.delta_c
             elif f.kind == "partition":
                 partitioned = True

@@ -121,6 +121,7 @@ class Twin:
         self.fan_ok = np.ones(n, _F)  # 0 while the fan is stalled
         self.up = np.ones(n, _F)  # 0 while crashed
         self.under_voltage = np.zeros(n, bool)
+        self.max_clock = np.ones(n, _F)  # an imposed clock cap (a throttle fault), 0..1
         # firmware fan curve (used while a node's pwm is in automatic mode)
         self.auto_fan = np.zeros(n, bool)
         self._curves: dict[tuple[tuple[float, float], ...], np.ndarray] = {}
@@ -178,9 +179,9 @@ class Twin:
         self._all_up = bool((up > 0).all())
         self._last_key = b""  # _extra_p holds the drives' idle draw: recompute it
         self._nvme_act_up = (self.nvme_act_w * up).astype(_F)
-        self._clock_cap = np.where(self.under_voltage & self.is_pi, self.min_clock, _F(1.0)).astype(
-            _F
-        )
+        self._clock_cap = np.minimum(
+            np.where(self.under_voltage & self.is_pi, self.min_clock, _F(1.0)), self.max_clock
+        ).astype(_F)
         self._rises()
 
     def _rises(self) -> None:
@@ -216,7 +217,7 @@ class Twin:
         self._curves.setdefault(key, np.zeros(self.n, bool))[nodes] = True
 
     def changed(self) -> None:
-        """Call after changing ``up``, ``fan_ok``, ``under_voltage`` or ``intensity``."""
+        """Call after changing ``up``, ``fan_ok``, ``under_voltage``, ``max_clock`` or the kind."""
         self._derived()
 
     def settle(self) -> None:

@@ -21,13 +21,13 @@ import numpy as np
 
 from microrack.errors import ConfigError
 from microrack.sim._alerts import AlertEpisode, AlertTracker
+from microrack.sim._faults import FaultFieldError, NodeFacts, Partition, TwinState
 from microrack.sim._model import board_model
 from microrack.sim._physics import Twin
 from microrack.sim._script import Fault, Scenario, interp, io_at
 
-__all__ = ["GroupCheck", "NodeResult", "SimResult", "run_scenario"]
+__all__ = ["GroupCheck", "NodeResult", "SimResult", "fault_targets", "run_scenario"]
 
-_NODE_FAULTS = {"crash", "fan_stall", "sensor_fail", "under_voltage", "disk_fill"}
 _MAX_SAMPLES = 720  # points per series kept for the plots
 _DEFAULT_DISK_GB = 64.0
 _START_DISK_RATIO = 0.3
@@ -111,15 +111,7 @@ class SimResult:
 
 
 def describe_target(f: Fault) -> str:
-    if f.kind == "partition" and f.groups:
-        return " | ".join(",".join(g) for g in f.groups)
-    if f.node:
-        return f.node
-    if f.nodes:
-        return ",".join(f.nodes)
-    if f.role:
-        return f"role {f.role}"
-    return "all nodes"
+    return f.describe()
 
 
 class _Cluster:
@@ -133,6 +125,8 @@ class _Cluster:
         self.index = {name: i for i, name in enumerate(self.names)}
         self.roles = [tuple(str(r.value if hasattr(r, "value") else r) for r in n.roles)
                       for n in spec.nodes]
+        self.facts = NodeFacts(
+            self.names, [[str(nic.address) for nic in n.nics] for n in spec.nodes], self.roles)
         self.tolerance = tolerance(spec)
         self.groups: dict[str, list[int]] = {}
         for key in self.tolerance:
@@ -163,24 +157,33 @@ def _targets(cl: _Cluster, f: Fault, where: str, path: str) -> list[int]:
         if not found:
             raise ConfigError(path, f"{where}.role", f"no node has role {f.role!r}")
         return found
-    if f.kind in _NODE_FAULTS:
+    if f.needs_target:
         raise ConfigError(path, where, f"a {f.kind} fault needs node, nodes or role")
     return list(range(len(cl.names)))
 
 
-def _partition_sides(cl: _Cluster, f: Fault, where: str, path: str) -> np.ndarray:
+def fault_targets(spec: Any, scenario: Scenario, path: str = "scenario") -> list[list[int]]:
+    """Node indices (``spec.nodes`` order) each fault of ``scenario`` aims at.
+
+    The same rules as ``run_scenario``: a bad node, role or group raises
+    ``ConfigError`` naming ``path`` and ``faults[k]...``.
+    """
+    cl = _Cluster(spec)
+    out = [_targets(cl, f, f"faults[{k}]", path) for k, f in enumerate(scenario.faults)]
+    for k, f in enumerate(scenario.faults):
+        if isinstance(f, Partition):
+            _partition_sides(cl, f, f"faults[{k}]", path)
+    return out
+
+
+def _partition_sides(cl: _Cluster, f: Partition, where: str, path: str) -> np.ndarray:
     """Side number of every node (unlisted nodes share one extra side)."""
     if not f.groups or len(f.groups) < 2:
         raise ConfigError(path, f"{where}.groups", "a partition needs two or more groups")
-    side = np.full(len(cl.names), len(f.groups), dtype=np.int64)
-    for g, members in enumerate(f.groups):
-        for j, name in enumerate(members):
-            idx = [cl.index[name]] if name in cl.index else cl.with_role(name)
-            if not idx:
-                raise ConfigError(path, f"{where}.groups[{g}][{j}]",
-                                  f"{name!r} is neither a node nor a role in the cluster")
-            side[idx] = g
-    return side
+    try:
+        return f.sides(cl.facts)
+    except FaultFieldError as exc:
+        raise ConfigError(path, f"{where}.{exc.where}", exc.message) from None
 
 
 def _lost_in_group(members: list[int], up: np.ndarray, side: np.ndarray | None) -> int:
@@ -256,8 +259,9 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         io_share[k] = np.array([tw.io_share(i, kind) for i in idx], dtype=np.float32)
 
     targets = [_targets(cl, f, f"faults[{k}]", path) for k, f in enumerate(scenario.faults)]
-    sides = [_partition_sides(cl, f, f"faults[{k}]", path) if f.kind == "partition" else None
-             for k, f in enumerate(scenario.faults)]
+    for k, f in enumerate(scenario.faults):
+        if isinstance(f, Partition):
+            _partition_sides(cl, f, f"faults[{k}]", path)  # checked before the run
 
     dt = float(scenario.step)
     steps = max(1, round(scenario.duration / dt))
@@ -267,11 +271,12 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     fault_checks: list[dict[str, int]] = [{} for _ in scenario.faults]
     last_active: tuple[int, ...] | None = None
     last_lost_key: tuple[Any, ...] | None = None
-    sensor_ok = np.ones(n, bool)
-    fill_rate = np.zeros(n)
+    st = TwinState(tw=tw, facts=cl.facts, cores=np.array([m.cores for m in models], float),
+                   sensor_ok=np.ones(n, bool), fill_rate=np.zeros(n), extra_util=np.zeros(n),
+                   ambient_add=np.zeros(n))
+    sensor_ok, fill_rate = st.sensor_ok, st.fill_rate
     rpm_zero = np.zeros(n, bool)
     down_s = np.zeros(n)
-    side: np.ndarray | None = None
     series: dict[str, list[Any]] = {"t": [], "temp": [], "power": [], "clock": [], "up": []}
     tw.settle()
     tw.time = 0.0
@@ -296,31 +301,16 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         faults_changed = active != last_active
         if faults_changed:
             last_active = active
-            tw.up[:] = 1.0
-            tw.fan_ok[:] = 1.0
-            tw.under_voltage[:] = False
-            sensor_ok[:] = True
-            fill_rate[:] = 0.0
-            side = None
+            st.reset()
             for k in active:
-                f, idx = scenario.faults[k], targets[k]
-                if f.kind == "crash":
-                    tw.up[idx] = 0.0
-                elif f.kind == "fan_stall":
-                    tw.fan_ok[idx] = 0.0
-                elif f.kind == "under_voltage":
-                    tw.under_voltage[idx] = True
-                elif f.kind == "sensor_fail":
-                    sensor_ok[idx] = False
-                elif f.kind == "disk_fill":
-                    fill_rate[idx] += f.rate
-                elif f.kind == "partition":
-                    side = sides[k]
+                scenario.faults[k].twin(st, targets[k])
             tw.changed()
+        side = st.side
+        if st.extra_util.any():
+            np.minimum(tw.util + st.extra_util, 1.0, out=tw.util, casting="unsafe")
         tw.ambient[:] = amb
-        for k in active:
-            if scenario.faults[k].kind == "ambient_rise":
-                tw.ambient[targets[k]] += scenario.faults[k].delta_c
+        if st.ambient_add.any():
+            tw.ambient += st.ambient_add
         tw.step(dt)
         disk_used = np.minimum(disk_size, disk_used + fill_rate * dt * (tw.up > 0))
         down_s += (tw.up == 0) * dt

@@ -19,6 +19,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from microrack._yaml import read_yaml
 from microrack.errors import ConfigError
+from microrack.sim._faults import FAULT_KINDS, AnyFault, FaultBase
+
+Fault = FaultBase  # every fault kind is a subclass (microrack.sim._faults)
 
 __all__ = [
     "FAULT_KINDS",
@@ -52,17 +55,6 @@ def parse_seconds(value: Any) -> float:
 
 Seconds = Annotated[float, BeforeValidator(parse_seconds), Field(ge=0)]
 
-FAULT_KINDS = (
-    "crash",  # node down for `duration`, then reboots (new boot_id, counters reset)
-    "fan_stall",  # fan stops (rpm 0) whatever its pwm says
-    "sensor_fail",  # a sensor (`sensor`: soc|nvme|fan) stops reading (EIO)
-    "under_voltage",  # supply sags: Pi firmware flags it and caps the clock
-    "disk_fill",  # root filesystem fills at `rate` bytes/s (or to `to` ratio)
-    "partition",  # network partition between `groups` (scenario) / node unreachable
-    "ambient_rise",  # ambient rises by `delta_c`
-)
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,27 +81,6 @@ class AmbientPoint(_Model):
     c: float = Field(ge=-40, le=70)
 
 
-class Fault(_Model):
-    """One fault on the timeline; ``duration`` omitted = until the end."""
-
-    at: Seconds
-    kind: Literal[
-        "crash", "fan_stall", "sensor_fail", "under_voltage", "disk_fill", "partition",
-        "ambient_rise",
-    ]
-    duration: Seconds | None = None
-    node: str | None = None
-    nodes: list[str] | None = None
-    role: str | None = None
-    sensor: Literal["soc", "nvme", "fan"] = "soc"
-    delta_c: float = 10.0
-    rate: float = Field(default=50e6, gt=0)  # disk_fill bytes/s
-    groups: list[list[str]] | None = None  # partition
-
-    def active(self, t: float) -> bool:
-        return self.at <= t and (self.duration is None or t < self.at + self.duration)
-
-
 class NodeScript(_Model):
     """A timeline for one node (the agent's ``--sim-script``)."""
 
@@ -124,7 +95,7 @@ class NodeScript(_Model):
     repeat: Seconds | None = None  # restart the timeline every `repeat` seconds
     load: list[LoadPoint] = Field(default_factory=lambda: [LoadPoint(at=0, util=0.1)])
     ambient: list[AmbientPoint] = Field(default_factory=list)
-    faults: list[Fault] = Field(default_factory=list)
+    faults: list[AnyFault] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sorted(self) -> NodeScript:
@@ -165,7 +136,7 @@ class Scenario(_Model):
     # `fan: true`, else "heatsink"
     cooler: Cooler | None = None
     workloads: list[Workload] = Field(default_factory=list)
-    faults: list[Fault] = Field(default_factory=list)
+    faults: list[AnyFault] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sorted(self) -> Scenario:
@@ -196,7 +167,12 @@ def interp(points: Sequence[LoadPoint] | Sequence[AmbientPoint], t: float, attr:
 
 def _field_path(loc: tuple[Any, ...]) -> str:
     out = ""
+    prev: Any = None
     for part in loc:
+        if isinstance(prev, int) and part in FAULT_KINDS:
+            prev = part
+            continue  # the discriminator's tag: the index already names the fault
+        prev = part
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
@@ -213,7 +189,13 @@ def _load(path: str | Path, model: type[_Model]) -> Any:
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(str(p), _field_path(tuple(err["loc"])), msg) from exc
+        loc = tuple(err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc += ("kind",)
+            got = (err.get("ctx") or {}).get("tag")
+            msg = (f"unknown fault kind {got!r}; one of: " if got else "missing; one of: ") + \
+                ", ".join(FAULT_KINDS)
+        raise ConfigError(str(p), _field_path(loc), msg) from exc
 
 
 def load_node_script(path: str | Path) -> NodeScript:

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_AGENT_PORT",
     "NODE_EXPORTER_PORT",
     "AgentSettings",
+    "Bmc",
     "BootMedium",
     "CephPool",
     "CephService",
@@ -46,6 +47,7 @@ __all__ = [
     "NfsService",
     "Nic",
     "Node",
+    "NodeChaos",
     "Role",
     "Services",
     "Switch",
@@ -323,6 +325,45 @@ class NetBoot(_Strict):
     cmdline: list[KernelArg] = Field(default_factory=list, description="extra kernel arguments")
 
 
+ChaosKind = Literal["partition", "crash", "fan_stall", "throttle", "pressure", "disk_fill"]
+_CHAOS_UNIT = r"^((podman|docker):)?[A-Za-z0-9@._:-]{1,128}$"
+
+
+class NodeChaos(_Strict):
+    """Faults this node's agent accepts from ``microrack chaos run`` (signed requests)."""
+
+    allow: list[ChaosKind] = Field(
+        default_factory=list, description="fault kinds the agent applies (--chaos-allow)"
+    )
+    units: list[Annotated[str, Field(pattern=_CHAOS_UNIT)]] = Field(
+        default_factory=list,
+        description="systemd units or podman:/docker: containers a crash may stop",
+    )
+    fill_dir: str | None = Field(
+        None, pattern=r"^/[^\x00\n]*$", description="directory disk_fill may write to"
+    )
+    token: str = Field(
+        "/etc/microrack/chaos.token", pattern=r"^/[^\x00\n]*$",
+        description="the shared secret's file on the node (--chaos-token)",
+    )
+    max_lease_s: float | None = Field(None, gt=0, description="longest fault accepted")
+
+    @field_validator("allow")
+    @classmethod
+    def _once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each kind once")
+        return value
+
+
+class Bmc(_Strict):
+    """The board management controller that powers this node (a Turing Pi 2 slot)."""
+
+    kind: Literal["turingpi2"] = "turingpi2"
+    url: str = Field(pattern=r"^https?://[^\s/?#]+/?$", description="e.g. https://turingpi.local")
+    slot: int = Field(ge=1, le=4, description="the node's slot on the board")
+
+
 class Node(_Strict):
     name: HostName
     board: str = Field(description="board id or alias from the microrack catalog")
@@ -341,6 +382,8 @@ class Node(_Strict):
     boot: BootMedium | None = Field(None, description="where the OS boots from (net: netboot)")
     serial: Serial | None = Field(None, description="board serial, 8 hex digits (Raspberry Pi)")
     netboot: NetBoot | None = None
+    chaos: NodeChaos | None = Field(None, description="fault kinds the agent accepts")
+    bmc: Bmc | None = Field(None, description="the BMC that can power-cycle this node")
 
     @field_validator("board")
     @classmethod

@@ -148,10 +148,28 @@ function bindZoom(el) {
     }
   });
 }
+// Annotations (chaos runs' fault windows) shaded on every chart of the window.
+async function loadAnnotations(from, to) {
+  try {
+    const d = await getJSON(`/api/v1/annotations?start=${from}&end=${to}`);
+    state.annotations = d.annotations || [];
+  } catch (e) { /* keep the last ones */ }
+}
+function shadeAnnotations(layout) {
+  const node = state.view === "overview" ? null : state.current;
+  const marks = (state.annotations || []).filter((a) => !node || !a.nodes.length || a.nodes.includes(node));
+  if (!marks.length) return layout;
+  const t = (x) => new Date(x * 1000);
+  layout.shapes = [...(layout.shapes || []), ...marks.map((a) => ({
+    type: "rect", xref: "x", yref: "paper", x0: t(a.start), x1: t(a.end ?? now()), y0: 0, y1: 1,
+    fillcolor: css("--warn"), opacity: 0.12, line: { width: 0 }, layer: "below",
+  }))];
+  return layout;
+}
 function plot(id, traces, layout) {
   if (!window.Plotly) return;  // drawn on the next refresh
   const el = $(id);
-  Plotly.react(el, traces, layout, PLOT_CONFIG);
+  Plotly.react(el, traces, shadeAnnotations(layout), PLOT_CONFIG);
   bindZoom(el);
 }
 function lines(series, opts = {}) {
@@ -331,6 +349,7 @@ async function drawCluster() {
   let d;
   try {
     d = await getJSON(`/api/v1/cluster/series?from=${from}&to=${to}&points=${CLUSTER_POINTS}`);
+    await loadAnnotations(from, to);
     await plotlyReady;
   } catch (e) { return; }  // keep the old charts
   const legend = state.nodes.size <= 12;
@@ -461,6 +480,7 @@ async function drawNode() {
     try {
       d = await getJSON(`/api/v1/nodes/${encodeURIComponent(node)}/view?from=${from}&to=${to}&points=${PAGE_POINTS}`);
     } catch (e) { return; }
+    await loadAnnotations(from, to);
     await plotlyReady;
     if (node !== state.current) return;
     if (d.first_sample && !state.rangeChosen && !state.at) {

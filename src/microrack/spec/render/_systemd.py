@@ -43,6 +43,21 @@ _LIMITS = """StartLimitIntervalSec=300
 StartLimitBurst=5"""
 
 
+def _chaos_flags(node: Node) -> list[str]:
+    """The agent's ``--chaos-*`` flags from the node's ``chaos:`` (none: no write endpoint)."""
+    c = node.chaos
+    if c is None or not c.allow:
+        return []
+    out = ["--chaos-token", c.token, "--chaos-allow", ",".join(c.allow)]
+    for unit in c.units:
+        out += ["--chaos-unit", unit]
+    if c.fill_dir:
+        out += ["--chaos-fill-dir", c.fill_dir]
+    if c.max_lease_s is not None:
+        out += ["--chaos-max-lease", f"{c.max_lease_s:g}"]
+    return out
+
+
 def agent_unit(spec: ClusterSpec, node: Node) -> str:
     argv = [
         spec.agent.command,
@@ -56,6 +71,7 @@ def agent_unit(spec: ClusterSpec, node: Node) -> str:
         "--board",
         node.board,
     ]
+    argv += _chaos_flags(node)
     return (
         HEADER.format(name=spec.cluster.name)
         + f"""[Unit]
