@@ -20,6 +20,7 @@ def _sim(*args: str) -> subprocess.CompletedProcess[str]:
 def test_heatwave_scenario_reports_heat_energy_alerts_and_quorum(tmp_path: Path,
                                                                   artifacts_dir: Path) -> None:
     report = artifacts_dir / "sim-heatwave.html"
+    report.unlink(missing_ok=True)  # the report of a previous run is kept for reading, not reused
     p = _sim(str(CLUSTER), "--scenario", str(HEATWAVE), "--json", "--report", str(report))
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
