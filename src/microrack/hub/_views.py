@@ -248,9 +248,7 @@ def _disk_io(grid: _Grid, lines: Lines) -> dict[str, Any]:
     return {"unit": "bytes/s", "series": io}
 
 
-def _nvme(
-    grid: _Grid, lines: Lines, sensors: list[Any], temps: dict[Any, Data]
-) -> dict[str, Any]:
+def _nvme(grid: _Grid, lines: Lines, sensors: list[Any], temps: dict[Any, Data]) -> dict[str, Any]:
     """Per NVMe drive: latency, IOPS, queue depth and temperature."""
     drives: dict[str, dict[str, Any]] = {}
 
@@ -322,8 +320,7 @@ def _temperatures(
     return {
         "unit": "celsius",
         "series": [
-            grid.line(s.name, grid.bucket(*temps[(s.name, s.labels)]), kind=s.kind)
-            for s in sensors
+            grid.line(s.name, grid.bucket(*temps[(s.name, s.labels)]), kind=s.kind) for s in sensors
         ],
         "limits": limits,
     }
