@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import math
+import sys
 import threading
 import time
 import uuid
@@ -33,13 +34,50 @@ from urllib.parse import parse_qs, urlparse
 from microrack.sample import NodeIdentity, Point, Sample, SeriesKey, encode_batch
 
 __all__ = [
+    "FAN_AND_POWER",
+    "NODE_PAGE_CHARTS",
+    "SENSORS",
     "Exchange",
     "StandIn",
+    "command",
     "parser",
     "series_keys",
     "serve_until_interrupted",
     "value_of",
 ]
+
+
+# (name, labels, type) of a series as the store's Batch takes it
+Series = tuple[str, dict[str, str], str]
+
+#: the temperature sensors of a Pi-like node with an NVMe drive: the SoC's thermal zone
+#: and its hwmon mirror (one line on the page, not two), the drive with its critical limit
+SENSORS: list[Series] = [
+    ("node_thermal_zone_temp", {"type": "cpu-thermal", "zone": "0"}, "gauge"),
+    ("node_hwmon_temp_celsius", {"chip": "thermal_thermal_zone0", "sensor": "temp1"}, "gauge"),
+    ("node_hwmon_temp_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
+    ("node_hwmon_temp_crit_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
+    ("node_hwmon_chip_names", {"chip": "nvme_nvme0", "chip_name": "nvme"}, "gauge"),
+]
+#: one fan (rpm and duty) and the estimated power
+FAN_AND_POWER: list[Series] = [
+    ("microrack_fan_rpm", {"fan": "fan"}, "gauge"),
+    ("microrack_fan_duty_ratio", {"fan": "fan"}, "gauge"),
+    ("microrack_power_watts", {"source": "estimate"}, "gauge"),
+]
+#: the element ids of the charts of a node's page (static/index.html)
+NODE_PAGE_CHARTS = (
+    "ch-cpu-modes",
+    "ch-cpu-cores",
+    "ch-temp",
+    "ch-fan",
+    "ch-power",
+    "ch-throttle",
+    "ch-mem",
+    "ch-fs",
+    "ch-disk",
+    "ch-net",
+)
 
 
 def series_keys(count: int) -> list[SeriesKey]:
@@ -241,6 +279,25 @@ class StandIn:
             self._server.server_close()
             self._server = None
             self._thread = None
+
+
+def command(
+    port: int,
+    *,
+    name: str = "standin",
+    count: int = 1,
+    interval: float = 5.0,
+    series: int = 50,
+    ring: int = 720,
+    backdate: float = 0.0,
+    boot_id: str | None = None,
+) -> list[str]:
+    """The argv that runs ``count`` stand-ins on ports ``port`` .. ``port+count-1`` in a
+    process of their own (this module's ``main()``)."""
+    argv = [sys.executable, "-m", "microrack.hub._standin", "--port", str(port)]
+    argv += ["--name", name, "--count", str(count), "--interval", str(interval)]
+    argv += ["--series", str(series), "--ring", str(ring), "--backdate", str(backdate)]
+    return argv + (["--boot-id", boot_id] if boot_id else [])
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
