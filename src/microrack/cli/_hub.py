@@ -171,41 +171,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alertmanager", type=http_url, metavar="URL", help="send alerts to this Alertmanager"
     )
-    parser.add_argument(
-        "--retention-raw",
-        type=duration(),
-        default="7d",
-        metavar="DURATION",
-        help="keep raw samples this long (default 7d)",
-    )
-    parser.add_argument(
-        "--retention-rollup",
-        type=duration(),
-        default="90d",
-        metavar="DURATION",
-        help="keep downsampled averages this long (default 90d)",
-    )
-    parser.add_argument(
-        "--rollup-step",
-        type=duration(minimum=1),
-        default="1m",
-        metavar="DURATION",
-        help="bucket of the downsampled averages (default 1m)",
-    )
-    parser.add_argument(
-        "--chunk",
-        type=duration(),
-        default="30m",
-        metavar="DURATION",
-        help="time window of one compressed chunk (default 30m)",
-    )
-    parser.add_argument(
-        "--maintenance",
-        type=duration(),
-        default="60s",
-        metavar="DURATION",
-        help="how often heads are cut into chunks and retention runs (default 60s)",
-    )
+    # the store's durations (retention and its housekeeping)
+    for flag, default, what, least in (
+        ("--retention-raw", "7d", "keep raw samples this long", 0),
+        ("--retention-rollup", "90d", "keep downsampled averages this long", 0),
+        ("--rollup-step", "1m", "bucket of the downsampled averages", 1),
+        ("--chunk", "30m", "time window of one compressed chunk", 0),
+        ("--maintenance", "60s", "how often heads are cut into chunks and retention runs", 0),
+    ):
+        parser.add_argument(
+            flag,
+            type=duration(minimum=least),
+            default=default,
+            metavar="DURATION",
+            help=f"{what} (default {default})",
+        )
     parser.add_argument(
         "--poll",
         type=duration(),
