@@ -6,11 +6,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from fan_trees import Tree, fan_yaml
+from fan_trees import Tree, fan_yaml, wait_for
 
 from support import microrack_cmd, started
 
@@ -26,14 +25,6 @@ def _on_tree(tree: Tree, tmp_path: Path) -> list[str]:
     return ["--config", str(fan_yaml(tmp_path)), "--root", str(tree.root), "--state-file", state]
 
 
-def _wait(cond, proc, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert proc.popen.poll() is None, f"microrack fan exited early:\n{proc.output()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{proc.output()}"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_leaves_pwm_full_and_pwm_enable_restored(
     tree: Tree, tmp_path: Path, sig: int
@@ -42,7 +33,7 @@ def test_signal_leaves_pwm_full_and_pwm_enable_restored(
     tree.write(tree.TACH, 1500)
     argv = microrack_cmd("-v", "fan", *_on_tree(tree, tmp_path))
     with started(argv, tmp_path / "fan.log") as proc:
-        _wait(
+        wait_for(
             lambda: tree.read(tree.ENABLE) == "1" and tree.read(tree.PWM) == "102",
             proc,
             "the curve",
