@@ -39,6 +39,14 @@ def standin_cmd(
     )
 
 
+def twin_agent_cmd(
+    listen: str, board: str, node: str, *extra: str, interval: float = 0.5
+) -> list[str]:
+    """``microrack agent`` on ``listen`` (HOST:PORT) for a twin ``board`` named ``node``."""
+    flags = ["--listen", listen, "--interval", str(interval), "--simulate", board, "--node", node]
+    return microrack_cmd("agent", *flags, *extra)
+
+
 @contextlib.contextmanager
 def standin(log: Path, port: int, wait_port: int | None = None, **kw: Any) -> Iterator[Proc]:
     """Stand-in agents (``count`` of them on ports ``port`` ...) in one process."""

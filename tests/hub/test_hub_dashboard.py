@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_helpers import free_block, hub, standin
+from hub_helpers import free_block, hub, standin, twin_agent_cmd
 from playwright.sync_api import Page, expect
 
 from microrack.hub._standin import NODE_PAGE_CHARTS
-from support import browser, free_port, microrack_cmd, started
+from support import browser, free_port, started
 
 pytestmark = pytest.mark.integration
 
@@ -81,15 +81,9 @@ def _cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     agents: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         for name, board, addr, *_ in NODES:
-            argv = microrack_cmd(
-                "agent",
-                "--listen",
+            argv = twin_agent_cmd(
                 f"{addr}:{ports[name]}",
-                "--interval",
-                "0.5",
-                "--simulate",
                 board,
-                "--node",
                 name,
                 "--fan",
                 "auto",
