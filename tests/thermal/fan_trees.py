@@ -137,3 +137,8 @@ def wait_for(cond: Callable[[], object], proc: Proc, what: str, timeout: float =
         assert proc.popen.poll() is None, f"microrack fan exited early:\n{proc.output()}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{proc.output()}"
         time.sleep(0.05)
+
+
+def fan_flags(tree: Tree, cfg: Path, state_file: Path) -> list[str]:
+    """The flags of ``microrack fan`` on ``tree`` with the fan.yaml ``cfg``."""
+    return ["--config", str(cfg), "--root", str(tree.root), "--state-file", str(state_file)]

@@ -9,7 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from fan_trees import Tree, fan_yaml, wait_for
+from fan_trees import Tree, fan_flags, fan_yaml, wait_for
 from test_fan_hung_io import fifo
 
 from support import microrack_cmd, started
@@ -22,14 +22,7 @@ def _json_lines(text: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 def _args(tree: Tree, cfg: Path, tmp_path: Path) -> list[str]:
-    return [
-        "--config",
-        str(cfg),
-        "--root",
-        str(tree.root),
-        "--state-file",
-        str(tmp_path / "run" / "fan.json"),
-    ]
+    return fan_flags(tree, cfg, tmp_path / "run" / "fan.json")
 
 
 def test_sigkill_leaves_manual_mode_and_failsafe_restores_it(tree: Tree, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fan_trees import Tree, fan_yaml, wait_for
+from fan_trees import Tree, fan_flags, fan_yaml, wait_for
 
 from support import microrack_cmd, started
 
@@ -21,8 +21,7 @@ def _fan(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _on_tree(tree: Tree, tmp_path: Path) -> list[str]:
     """The flags of a fan controller on ``tree`` with the default fan.yaml."""
-    state = str(tmp_path / "state.json")
-    return ["--config", str(fan_yaml(tmp_path)), "--root", str(tree.root), "--state-file", state]
+    return fan_flags(tree, fan_yaml(tmp_path), tmp_path / "state.json")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
