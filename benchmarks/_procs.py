@@ -1,8 +1,10 @@
 """Process and port helpers shared by the benchmarks that start real servers.
 
 ``free_port``/``free_block`` find loopback ports, ``process`` starts a program
-(log to a file, optionally waits for its port) and always stops it, and
-``cpu_seconds``/``rss_bytes`` read a process's cost from ``/proc``.
+(log to a file, optionally waits for its port) and always stops it,
+``hub_command`` is the argv of a hub pulling given agents (the stand-ins' is
+``microrack.hub._standin.command``), and ``cpu_seconds``/``rss_bytes`` read a
+process's cost from ``/proc``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,21 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TICK", "cpu_seconds", "free_block", "free_port", "process", "rss_bytes", "wait_port"]
+__all__ = [
+    "TICK",
+    "cpu_seconds",
+    "free_block",
+    "free_port",
+    "hub_command",
+    "process",
+    "rss_bytes",
+    "wait_port",
+]
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -81,6 +93,15 @@ def process(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(5)
+
+
+def hub_command(db: Path, port: int, targets: list[str], *extra: str) -> list[str]:
+    """The argv of ``microrack hub`` on loopback ``port`` over ``db``, pulling ``targets``."""
+    argv = [sys.executable, "-m", "microrack", "hub", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--db", str(db), *extra]
+    for t in targets:
+        argv += ["--agent", t]
+    return argv
 
 
 def cpu_seconds(pid: int) -> float:

@@ -30,30 +30,21 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _procs import cpu_seconds, free_block, free_port, process
+from _procs import cpu_seconds, free_block, free_port, hub_command, process
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from microrack.hub import Retention, Store
+from microrack.hub._standin import FAN_AND_POWER, NODE_PAGE_CHARTS, SENSORS
+from microrack.hub._standin import command as standin_command
 from microrack.hub._store import Batch
 
 console = Console(stderr=True)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
 STEP = 60.0  # seconds between the history's samples
-CHARTS = [
-    "ch-cpu-modes",
-    "ch-cpu-cores",
-    "ch-temp",
-    "ch-fan",
-    "ch-power",
-    "ch-throttle",
-    "ch-mem",
-    "ch-fs",
-    "ch-disk",
-    "ch-net",
-]
+CHARTS = list(NODE_PAGE_CHARTS)
 
 
 def _series() -> list[tuple[str, dict[str, str], str]]:
@@ -86,16 +77,10 @@ def _series() -> list[tuple[str, dict[str, str], str]]:
     out += [
         ("node_network_receive_bytes_total", {"device": "eth0"}, "counter"),
         ("node_network_transmit_bytes_total", {"device": "eth0"}, "counter"),
-        ("node_thermal_zone_temp", {"type": "cpu-thermal", "zone": "0"}, "gauge"),
-        ("node_hwmon_temp_celsius", {"chip": "thermal_thermal_zone0", "sensor": "temp1"}, "gauge"),
-        ("node_hwmon_temp_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
-        ("node_hwmon_temp_crit_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
-        ("node_hwmon_chip_names", {"chip": "nvme_nvme0", "chip_name": "nvme"}, "gauge"),
+        *SENSORS,
         ("microrack_throttle_limit_celsius", {"kind": "soft"}, "gauge"),
         ("microrack_throttle_limit_celsius", {"kind": "hard"}, "gauge"),
-        ("microrack_fan_rpm", {"fan": "fan"}, "gauge"),
-        ("microrack_fan_duty_ratio", {"fan": "fan"}, "gauge"),
-        ("microrack_power_watts", {"source": "estimate"}, "gauge"),
+        *FAN_AND_POWER,
     ]
     for flag in ("under_voltage", "freq_capped", "throttled", "soft_temp_limit"):
         out.append(("microrack_throttled", {"flag": flag, "when": "now"}, "gauge"))
@@ -193,8 +178,10 @@ class Meter:
         self.requests += 1
 
 
+# the overview shows a card per node up to 12 nodes, a table row per node above that
 OVERVIEW_READY = (
-    "(n) => document.querySelectorAll('#nodetable tbody tr').length === n"
+    "(n) => (document.querySelectorAll('#nodetable tbody tr').length === n"
+    " || document.querySelectorAll('#cards .card').length === n)"
     " && (document.getElementById('cl-power').data || []).length === n"
     " && (document.getElementById('cl-temp').data || []).length === n"
 )
@@ -314,38 +301,10 @@ def main() -> int:
             samples_per_series=nsamples,
             history_write_seconds=time.perf_counter() - t0,
         )
-        standin = [
-            sys.executable,
-            "-m",
-            "microrack.hub._standin",
-            "--port",
-            str(first),
-            "--name",
-            "rack",
-            "--count",
-            str(a.nodes),
-            "--interval",
-            "1.0",
-            "--series",
-            "20",
-        ]
+        standin = standin_command(first, name="rack", count=a.nodes, interval=1.0, series=20)
         port = free_port()
-        hub = [
-            sys.executable,
-            "-m",
-            "microrack",
-            "hub",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--db",
-            str(db),
-            "--price-kwh",
-            "0.30",
-            "--currency",
-            "EUR",
-        ]
-        for i in range(a.nodes):
-            hub += ["--agent", f"127.0.0.1:{first + i}"]
+        targets = [f"127.0.0.1:{first + i}" for i in range(a.nodes)]
+        hub = hub_command(db, port, targets, "--price-kwh", "0.30", "--currency", "EUR")
         base = f"http://127.0.0.1:{port}"
         with (
             process(standin, tmp / "standin.log", first + a.nodes - 1),

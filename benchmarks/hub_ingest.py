@@ -27,7 +27,6 @@ import contextlib
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -35,12 +34,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _procs import cpu_seconds, free_block, free_port, process, rss_bytes
+from _procs import cpu_seconds, free_block, free_port, hub_command, process, rss_bytes
 from rich.console import Console
 from rich.table import Table
 
 from microrack.hub import Retention, Store
 from microrack.hub._standin import StandIn, series_keys, value_of
+from microrack.hub._standin import command as standin_command
 from microrack.hub._store import Batch
 from microrack.hub._validate import Limits, check_answer, parse_answer
 
@@ -79,44 +79,17 @@ def standins(
     tmp: Path, name: str, count: int, series: int, interval: float, ring: int, backdate: float
 ) -> tuple[list[str], contextlib.AbstractContextManager]:
     port = free_block(count)
-    argv = [
-        sys.executable,
-        "-m",
-        "microrack.hub._standin",
-        "--port",
-        str(port),
-        "--count",
-        str(count),
-        "--series",
-        str(series),
-        "--interval",
-        str(interval),
-        "--ring",
-        str(ring),
-        "--backdate",
-        str(backdate),
-        "--name",
-        name,
-    ]
+    argv = standin_command(
+        port,
+        name=name,
+        count=count,
+        series=series,
+        interval=interval,
+        ring=ring,
+        backdate=backdate,
+    )
     targets = [f"127.0.0.1:{port + i}" for i in range(count)]
     return targets, process(argv, tmp / f"{name}.log", port + count - 1)
-
-
-def hub_cmd(db: Path, port: int, targets: list[str], *extra: str) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "microrack",
-        "hub",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--db",
-        str(db),
-        *extra,
-    ]
-    for t in targets:
-        argv += ["--agent", t]
-    return argv
 
 
 # ---------------------------------------------------------------------------
@@ -189,7 +162,7 @@ def phase_steady(
     with (
         agents_cm,
         process(
-            hub_cmd(db, hub_port, targets, "--maintenance", "3600s"),
+            hub_command(db, hub_port, targets, "--maintenance", "3600s"),
             tmp / "hub-steady.log",
             hub_port,
         ) as hub,
@@ -284,7 +257,7 @@ def phase_idle(tmp: Path, seconds: float) -> dict[str, Any]:
     port = free_port()
     with (
         agents_cm,
-        process(hub_cmd(tmp / "idle.db", port, targets), tmp / "hub-idle.log", port) as hub,
+        process(hub_command(tmp / "idle.db", port, targets), tmp / "hub-idle.log", port) as hub,
     ):
         time.sleep(10)
         c0, t0 = cpu_seconds(hub.pid), time.monotonic()
@@ -310,7 +283,7 @@ def phase_saturation(tmp: Path, agents: int, series: int, ring: int) -> dict[str
         for t in targets[:1]:
             urllib.request.urlopen(f"http://{t}/api/v1/samples?since=0", timeout=120).read()
         with process(
-            hub_cmd(tmp / "sat.db", port, targets, "--maintenance", "3600s"),
+            hub_command(tmp / "sat.db", port, targets, "--maintenance", "3600s"),
             tmp / "hub-sat.log",
             port,
         ) as hub:
@@ -378,7 +351,7 @@ def phase_query(tmp: Path, nodes: int, series: int, requests: int) -> dict[str, 
     store.close()
     port = free_port()
     lat: dict[str, list[float]] = {"one_node": [], "all_nodes": []}
-    with process(hub_cmd(db, port, []), tmp / "hub-query.log", port):
+    with process(hub_command(db, port, []), tmp / "hub-query.log", port):
         base = (
             f"http://127.0.0.1:{port}/api/v1/query?metric=microrack_cpu_busy_ratio"
             "&from=now-24h&to=now&points=1000"

@@ -6,11 +6,15 @@ exit code; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Iterable
+
 __all__ = [
     "ConfigError",
     "MicrorackError",
     "ResourceError",
     "UsageError",
+    "field_path",
 ]
 
 
@@ -48,3 +52,34 @@ class ResourceError(MicrorackError):
     """Something outside microrack is not as needed (a port in use, a file unreadable)."""
 
     exit_code = 1
+
+
+# pydantic names the member of a union or the validator it tried inside ``loc``
+# (``function-after[check(), Model]``, ``list[Storage]``, ``literal['a']``).
+_SCHEMA_LABEL = re.compile(r"^[\w-]+[\[(]")
+
+
+def field_path(
+    loc: Iterable[str | int], *, tags: Collection[str] = (), after: str | None = None
+) -> str:
+    """A pydantic error location as the field path a user reads.
+
+    ``('nodes', 2, 'nics', 0, 'mac')`` -> ``nodes[2].nics[0].mac``; ``''`` for the
+    top level.  pydantic's own labels of a union member or a validator are left
+    out.  ``tags`` are the tags of a tagged union on the path: one is left out
+    where it follows the union's place, the field ``after`` or, without
+    ``after``, a list index (the index already names the item).
+    """
+    out = ""
+    prev: str | int | None = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _SCHEMA_LABEL.match(part):
+            continue  # transparent: the tag test below looks past it
+        elif part in tags and (prev == after if after is not None else isinstance(prev, int)):
+            pass  # a tagged union's tag: the union's place already names the item
+        else:
+            out += f".{part}" if out else part
+        prev = part
+    return out

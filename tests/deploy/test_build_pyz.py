@@ -19,9 +19,13 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_pyz(tmp_path_factory.mktemp("pyz") / "microrack-agent.pyz", "amd64", "arm64")
 
 
-def _system_python() -> str:
-    # Debian's interpreter, not this venv's: the file must need nothing installed.
-    return require_binary("python3.11", "/usr/bin/python3.11")
+def _run(pyz: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The single file run by Debian's interpreter, not this venv's (it must need nothing
+    installed), isolated (``-I``) and with only ``env``."""
+    python = require_binary("python3.11", "/usr/bin/python3.11")
+    return subprocess.run(
+        [python, "-I", str(pyz), *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_same_inputs_same_bytes(pyz: Path, tmp_path: Path) -> None:
@@ -47,36 +51,18 @@ def test_contents(pyz: Path) -> None:
 
 def test_runs_with_the_system_python_and_a_clean_environment(pyz: Path, tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
-    r = subprocess.run(
-        [_system_python(), "-I", str(pyz), "--version"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    r = _run(pyz, env, "--version")
     assert r.returncode == 0, r.stderr
     assert "(x86_64, Python 3.11" in r.stdout
     assert list((tmp_path / "home/.cache/microrack").glob("pyz-*/.complete"))
     # The fan controller imports pydantic's compiled core from the unpacked file.
-    r = subprocess.run(
-        [_system_python(), "-I", str(pyz), "fan", "--config", str(tmp_path / "missing.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    r = _run(pyz, env, "fan", "--config", str(tmp_path / "missing.yaml"))
     assert r.returncode != 0 and "missing.yaml" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_no_writable_directory_is_one_line(pyz: Path, tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/proc", "MICRORACK_PYZ_ROOT": "/proc/microrack"}
-    r = subprocess.run(
-        [_system_python(), "-I", str(pyz), "--version"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    r = _run(pyz, env, "--version")
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and "/proc/microrack" in r.stderr, r.stderr
     assert "MICRORACK_PYZ_ROOT" in r.stderr
@@ -85,12 +71,6 @@ def test_no_writable_directory_is_one_line(pyz: Path, tmp_path: Path) -> None:
 def test_systemd_cache_directory_is_used(pyz: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     env = {"PATH": "/usr/bin:/bin", "HOME": "/proc", "CACHE_DIRECTORY": str(cache)}
-    r = subprocess.run(
-        [_system_python(), "-I", str(pyz), "--version"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    r = _run(pyz, env, "--version")
     assert r.returncode == 0, r.stderr
     assert list(cache.glob("pyz-*/microrack/__init__.py"))

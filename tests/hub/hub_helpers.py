@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from microrack.hub._standin import command as standin_command
 from support import Proc, free_port, http_get, microrack_cmd, started
 
 T = TypeVar("T")
@@ -27,28 +27,24 @@ def standin_cmd(
     boot_id: str | None = None,
     backdate: float = 0.0,
 ) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "microrack.hub._standin",
-        "--port",
-        str(port),
-        "--name",
-        name,
-        "--interval",
-        str(interval),
-        "--series",
-        str(series),
-        "--ring",
-        str(ring),
-        "--count",
-        str(count),
-        "--backdate",
-        str(backdate),
-    ]
-    if boot_id:
-        argv += ["--boot-id", boot_id]
-    return argv
+    return standin_command(
+        port,
+        name=name,
+        count=count,
+        interval=interval,
+        series=series,
+        ring=ring,
+        backdate=backdate,
+        boot_id=boot_id,
+    )
+
+
+def twin_agent_cmd(
+    listen: str, board: str, node: str, *extra: str, interval: float = 0.5
+) -> list[str]:
+    """``microrack agent`` on ``listen`` (HOST:PORT) for a twin ``board`` named ``node``."""
+    flags = ["--listen", listen, "--interval", str(interval), "--simulate", board, "--node", node]
+    return microrack_cmd("agent", *flags, *extra)
 
 
 @contextlib.contextmanager

@@ -140,8 +140,8 @@ def test_a_nan_reading_fires_no_rule(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        ("rules:\n- name: X\n  metric: m\n  op: '=>'\n  value: 1\n", "rules.0.op"),
-        ("rules:\n- name: X\n  metric: m\n  op: '>'\n  value: 1\n  for: soon\n", "rules.0.for"),
+        ("rules:\n- name: X\n  metric: m\n  op: '=>'\n  value: 1\n", "rules[0].op"),
+        ("rules:\n- name: X\n  metric: m\n  op: '>'\n  value: 1\n  for: soon\n", "rules[0].for"),
         ("defaults: {node_dwn: false}\n", "defaults.node_dwn"),
         ("rules: [\n", None),
     ],

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_helpers import get_json, wait_until
+from hub_helpers import get_json, twin_agent_cmd, wait_until
 
 from support import NetNS, http_get, microrack_cmd, started
 
@@ -93,19 +93,7 @@ def test_beacons_cannot_point_the_hub_anywhere(tmp_path: Path) -> None:
         )
         agent_argv = ns.exec_argv(
             1,
-            microrack_cmd(
-                "agent",
-                "--listen",
-                f"{agent_addr}:9101",
-                "--interval",
-                "0.5",
-                "--simulate",
-                "pi4",
-                "--node",
-                "beaconed",
-                "--beacon-key",
-                str(key),
-            ),
+            twin_agent_cmd(f"{agent_addr}:9101", "pi4", "beaconed", "--beacon-key", str(key)),
         )
         attack_argv = ns.exec_argv(
             2,

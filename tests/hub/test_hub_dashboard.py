@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_helpers import free_block, hub, standin
+from hub_helpers import free_block, hub, standin, twin_agent_cmd
 from playwright.sync_api import Page, expect
 
-from support import browser, free_port, microrack_cmd, started
+from microrack.hub._standin import NODE_PAGE_CHARTS
+from support import browser, free_port, started
 
 pytestmark = pytest.mark.integration
 
@@ -29,18 +30,7 @@ HOT_SCRIPT = (
     "speed: 20\nload:\n  - {at: 0, util: 1.0}\n"
     "faults:\n  - {at: 0, kind: under_voltage, duration: 1200}\n"
 )
-CHARTS = [
-    "ch-cpu-modes",
-    "ch-cpu-cores",
-    "ch-temp",
-    "ch-fan",
-    "ch-power",
-    "ch-throttle",
-    "ch-mem",
-    "ch-fs",
-    "ch-disk",
-    "ch-net",
-]
+
 
 
 def _spec(path: Path, ports: dict[str, int]) -> Path:
@@ -91,15 +81,9 @@ def _cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     agents: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         for name, board, addr, *_ in NODES:
-            argv = microrack_cmd(
-                "agent",
-                "--listen",
+            argv = twin_agent_cmd(
                 f"{addr}:{ports[name]}",
-                "--interval",
-                "0.5",
-                "--simulate",
                 board,
-                "--node",
                 name,
                 "--fan",
                 "auto",
@@ -254,7 +238,7 @@ def test_dashboard_every_panel_alerts_rack_and_phone(tmp_path: Path, artifacts_d
 
         # a node's page: every panel has data, with human names and limits
         page.goto(base + "/#node=pi-a")
-        for chart in CHARTS:
+        for chart in NODE_PAGE_CHARTS:
             _wait_drawn(page, chart)
         for suffix in ("lat", "iops", "queue", "temp"):
             _wait_drawn(page, f"nv-nvme0n1-{suffix}")

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_helpers import hub, node, wait_until
+from hub_helpers import hub, node, twin_agent_cmd, wait_until
 
 from microrack import beacon
-from support import free_port, http_get, microrack_cmd, started
+from support import free_port, http_get, started
 
 pytestmark = pytest.mark.integration
 
@@ -38,21 +38,8 @@ def test_signed_beacon_discovers_real_agent_and_forgeries_are_dropped(tmp_path: 
     key.write_text("s3cret-cluster-key\n")
     bport = free_port()  # a free TCP port number is as good a UDP port as any here
     aport = free_port()
-    agent = microrack_cmd(
-        "agent",
-        "--listen",
-        f"127.0.0.1:{aport}",
-        "--interval",
-        "0.5",
-        "--simulate",
-        "pi4",
-        "--node",
-        "beaconed",
-        "--beacon-key",
-        str(key),
-        "--beacon-port",
-        str(bport),
-    )
+    beacons = ("--beacon-key", str(key), "--beacon-port", str(bport))
+    agent = twin_agent_cmd(f"127.0.0.1:{aport}", "pi4", "beaconed", *beacons)
     with hub(
         tmp_path / "hub.log",
         tmp_path / "hub.db",

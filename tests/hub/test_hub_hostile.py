@@ -16,10 +16,18 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_helpers import assert_complete, free_block, get_json, hub, node, wait_until
+from hub_helpers import (
+    assert_complete,
+    free_block,
+    get_json,
+    hub,
+    node,
+    twin_agent_cmd,
+    wait_until,
+)
 
 from microrack.hub._hostile import MODES
-from support import free_port, http_get, microrack_cmd, require_binary, started
+from support import free_port, http_get, require_binary, started
 
 pytestmark = pytest.mark.integration
 
@@ -75,17 +83,7 @@ def test_hostile_agents_cost_the_real_node_nothing(tmp_path: Path) -> None:
     base_port = free_block(len(modes))
     ports = {m: base_port + i for i, m in enumerate(MODES)}
     big_ports = [base_port + i for i, m in enumerate(modes) if m == "big_valid"]
-    agent = microrack_cmd(
-        "agent",
-        "--listen",
-        f"127.0.0.1:{real_port}",
-        "--interval",
-        "0.3",
-        "--simulate",
-        "pi5",
-        "--node",
-        "real1",
-    )
+    agent = twin_agent_cmd(f"127.0.0.1:{real_port}", "pi5", "real1", interval=0.3)
     hostile = [
         sys.executable,
         "-m",

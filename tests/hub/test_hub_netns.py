@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_helpers import assert_complete, get_json, hub, node, wait_until
+from hub_helpers import assert_complete, get_json, hub, node, twin_agent_cmd, wait_until
 
-from support import NetNS, microrack_cmd, started
+from support import NetNS, started
 
 pytestmark = [pytest.mark.integration, pytest.mark.netns]
 
@@ -44,19 +44,7 @@ def test_spec_targets_and_link_down_partition(tmp_path: Path) -> None:
         for i, (name, board) in enumerate([("ns-a", "pi4"), ("ns-b", "pi5")]):
             argv = ns.exec_argv(
                 i,
-                microrack_cmd(
-                    "agent",
-                    "--listen",
-                    f"{ns.addresses[i]}:9101",
-                    "--interval",
-                    "0.5",
-                    "--simulate",
-                    board,
-                    "--node",
-                    name,
-                    "--buffer",
-                    "5000",
-                ),
+                twin_agent_cmd(f"{ns.addresses[i]}:9101", board, name, "--buffer", "5000"),
             )
             agents.append(
                 started(argv, tmp_path / f"{name}.log", wait=(ns.addresses[i], 9101), timeout=60)

@@ -27,16 +27,21 @@ def _vm_series(vm: str, selector: str) -> list[tuple[float, float]]:
     return sorted(points)
 
 
-def test_remote_write_survives_outage_and_matches_store(tmp_path: Path) -> None:
-    vm_bin = require_binary("victoria-metrics", "/usr/bin/victoria-metrics")
-    vm_port, agent_port = free_port(), free_port()
-    vm = f"http://127.0.0.1:{vm_port}"
-    vm_argv = [
-        vm_bin,
-        f"-httpListenAddr=127.0.0.1:{vm_port}",
+def _victoria(tmp_path: Path, port: int, *extra: str) -> list[str]:
+    """Debian's VictoriaMetrics on loopback ``port``, its data in ``tmp_path/vm``."""
+    return [
+        require_binary("victoria-metrics", "/usr/bin/victoria-metrics"),
+        f"-httpListenAddr=127.0.0.1:{port}",
         f"-storageDataPath={tmp_path / 'vm'}",
         "-retentionPeriod=100y",
+        *extra,
     ]
+
+
+def test_remote_write_survives_outage_and_matches_store(tmp_path: Path) -> None:
+    vm_port, agent_port = free_port(), free_port()
+    vm = f"http://127.0.0.1:{vm_port}"
+    vm_argv = _victoria(tmp_path, vm_port)
     with (
         standin(tmp_path / "agent.log", agent_port, name="r1", interval=0.1),
         hub(
@@ -137,16 +142,9 @@ def test_remote_write_protobuf_to_a_real_prometheus_receiver(tmp_path: Path) -> 
 def test_remote_write_protobuf_to_victoriametrics_and_nothing_twice_after_restart(
     tmp_path: Path,
 ) -> None:
-    vm_bin = require_binary("victoria-metrics", "/usr/bin/victoria-metrics")
     vm_port, agent_port = free_port(), free_port()
     vm = f"http://127.0.0.1:{vm_port}"
-    vm_argv = [
-        vm_bin,
-        f"-httpListenAddr=127.0.0.1:{vm_port}",
-        f"-storageDataPath={tmp_path / 'vm'}",
-        "-retentionPeriod=100y",
-        "-dedup.minScrapeInterval=0s",
-    ]
+    vm_argv = _victoria(tmp_path, vm_port, "-dedup.minScrapeInterval=0s")
     args = ("--agent", f"127.0.0.1:{agent_port}", "--remote-write", f"{vm}/api/v1/write")
     selector = '{__name__="node_network_receive_bytes_total",node="v1",device="eth0"}'
     with (

@@ -15,6 +15,7 @@ from microrack.hub import AlertEngine, Hub, HubConfig, create_app, load_rules, r
 from microrack.hub._names import temperature_sensors, zone_name
 from microrack.hub._nodes import NodeState
 from microrack.hub._rack import poe_usage
+from microrack.hub._standin import FAN_AND_POWER, SENSORS
 from microrack.hub._store import Batch
 from microrack.spec import load_spec
 
@@ -32,18 +33,12 @@ SERIES: list[tuple[str, dict[str, str], str]] = [
     ("node_network_receive_bytes_total", {"device": "eth0"}, "counter"),
     ("node_network_transmit_bytes_total", {"device": "eth0"}, "counter"),
     ("node_network_receive_bytes_total", {"device": "lo"}, "counter"),
-    ("node_thermal_zone_temp", {"type": "cpu-thermal", "zone": "0"}, "gauge"),
-    ("node_hwmon_temp_celsius", {"chip": "thermal_thermal_zone0", "sensor": "temp1"}, "gauge"),
-    ("node_hwmon_temp_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
-    ("node_hwmon_temp_crit_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
-    ("node_hwmon_chip_names", {"chip": "nvme_nvme0", "chip_name": "nvme"}, "gauge"),
+    *SENSORS,
     ("microrack_throttle_limit_celsius", {"kind": "soft"}, "gauge"),
     ("microrack_disk_read_latency_seconds", {"device": "nvme0n1"}, "gauge"),
     ("microrack_disk_queue_depth", {"device": "nvme0n1"}, "gauge"),
     ("microrack_disk_queue_depth", {"device": "mmcblk0"}, "gauge"),
-    ("microrack_fan_rpm", {"fan": "fan"}, "gauge"),
-    ("microrack_fan_duty_ratio", {"fan": "fan"}, "gauge"),
-    ("microrack_power_watts", {"source": "estimate"}, "gauge"),
+    *FAN_AND_POWER,
     ("microrack_throttled", {"flag": "under_voltage", "when": "now"}, "gauge"),
     ("node_memory_MemTotal_bytes", {}, "gauge"),
     ("node_memory_MemAvailable_bytes", {}, "gauge"),

@@ -6,14 +6,66 @@ comes, then queries the server for the name's A record and the address's PTR, an
 prints ``yiaddr``, ``type``, ``router``, ``domain``, ``a`` and ``ptr``, one a line.
 
 :func:`dnsmasq_argv` is how the live tests start Debian's dnsmasq on a rendered
-configuration in one namespace.
+configuration in one namespace, :func:`serving` starts it and stops it again;
+:func:`lan` and :func:`server` are the cluster.yaml pieces every live test has (the
+network with its DHCP pool, the node in namespace 0 that runs dnsmasq), and
+:func:`rendered` writes, loads and renders a cluster.yaml.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from support import NetNS
+from spec_cases import write
+
+from microrack.spec import ClusterSpec, load_spec
+from microrack.spec.render import render_to
+from support import NetNS, Proc, require_binary, started
+
+
+def lan(ns: NetNS, subnet: int) -> dict[str, Any]:
+    """The ``lan`` network 198.18.SUBNET.0/24: router .254, DNS on namespace 0, a dynamic
+    pool .100-.150."""
+    base = f"198.18.{subnet}"
+    return {
+        "name": "lan",
+        "kind": "infrastructure",
+        "cidr": f"{base}.0/24",
+        "gateway": f"{base}.254",
+        "dns": [ns.addresses[0]],
+        "dhcp": {"start": f"{base}.100", "end": f"{base}.150", "lease": "1h"},
+    }
+
+
+def server(ns: NetNS, name: str, mac: str, roles: list[str], **extra: Any) -> dict[str, Any]:
+    """The Pi 5 at namespace 0's address that serves DHCP and DNS (``roles`` beside it)."""
+    return {
+        "name": name,
+        "board": "rpi-5",
+        "ram_gb": 8,
+        **extra,
+        "roles": roles,
+        "nics": [{"name": "eth0", "mac": mac, "network": "lan", "address": ns.addresses[0]}],
+    }
+
+
+def rendered(tmp: Path, doc: dict[str, Any]) -> tuple[ClusterSpec, Path]:
+    """``doc`` written to ``tmp/cluster.yaml``, loaded, and rendered into ``tmp/out``."""
+    spec = load_spec(write(tmp, doc))
+    render_to(spec, tmp / "out")
+    return spec, tmp / "out"
+
+
+@contextlib.contextmanager
+def serving(conf: Path, ns: NetNS, i: int, tmp: Path, log: str = "dnsmasq.log") -> Iterator[Proc]:
+    """Debian's dnsmasq on ``conf`` in namespace ``i`` (:func:`dnsmasq_argv`), stopped on
+    leaving; its output in ``tmp/log``."""
+    dnsmasq = require_binary("dnsmasq", "/usr/sbin/dnsmasq")
+    with started(dnsmasq_argv(dnsmasq, conf, ns, i, tmp), tmp / log) as proc:
+        yield proc
 
 
 def dnsmasq_argv(dnsmasq: str, conf: Path, ns: NetNS, i: int, tmp: Path, *extra: str) -> list[str]:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from dnsmasq_client import CLIENT, dnsmasq_argv
-from spec_cases import write
+from dnsmasq_client import CLIENT, lan, rendered, server, serving
 
-from microrack.spec import load_spec
-from microrack.spec.render import render_to
-from support import NetNS, require_binary, started
+from support import NetNS
 
 pytestmark = [pytest.mark.integration, pytest.mark.netns]
 
@@ -27,36 +25,13 @@ CLIENT_MAC = "02:6d:72:3d:00:32"
 STRANGER_MAC = "02:6d:72:3d:00:99"
 
 
-
-def _spec(ns: NetNS) -> dict:
+def _spec(ns: NetNS) -> dict[str, Any]:
     base = f"198.18.{SUBNET}"
     return {
         "cluster": {"name": "live", "domain": "live.lab.internal"},
-        "networks": [
-            {
-                "name": "lan",
-                "kind": "infrastructure",
-                "cidr": f"{base}.0/24",
-                "gateway": f"{base}.254",
-                "dns": [ns.addresses[0]],
-                "dhcp": {"start": f"{base}.100", "end": f"{base}.150", "lease": "1h"},
-            }
-        ],
+        "networks": [lan(ns, SUBNET)],
         "nodes": [
-            {
-                "name": "srv",
-                "board": "rpi-5",
-                "ram_gb": 8,
-                "roles": ["control-plane", "dhcp-dns"],
-                "nics": [
-                    {
-                        "name": "eth0",
-                        "mac": "02:6d:72:3d:00:01",
-                        "network": "lan",
-                        "address": ns.addresses[0],
-                    }
-                ],
-            },
+            server(ns, "srv", "02:6d:72:3d:00:01", ["control-plane", "dhcp-dns"]),
             {
                 "name": "worker-a",
                 "board": "rk1",
@@ -71,12 +46,9 @@ def _spec(ns: NetNS) -> dict:
 
 
 def test_dnsmasq_serves_rendered_leases_and_names(tmp_path: Path) -> None:
-    dnsmasq = require_binary("dnsmasq", "/usr/sbin/dnsmasq")
     with NetNS(2, subnet=SUBNET, prefix="mrsp") as ns:
-        out = tmp_path / "out"
-        render_to(load_spec(write(tmp_path, _spec(ns))), out)
-        argv = dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
-        with started(argv, tmp_path / "dnsmasq.log") as proc:
+        _, out = rendered(tmp_path, _spec(ns))
+        with serving(out / "dnsmasq.conf", ns, 0, tmp_path) as proc:
 
             def client(mac: str) -> subprocess.CompletedProcess[str]:
                 argv = [

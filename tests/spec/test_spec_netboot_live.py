@@ -21,12 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dnsmasq_client import dnsmasq_argv
-from spec_cases import write
+from dnsmasq_client import lan, rendered, server, serving
 
-from microrack.spec import load_spec
-from microrack.spec.render import render_to
-from support import NetNS, require_binary, started
+from support import NetNS
 
 pytestmark = [pytest.mark.integration, pytest.mark.netns]
 
@@ -63,32 +60,15 @@ def _spec(ns: NetNS, subnet: int, tftp_root: Path, mode: str) -> dict[str, Any]:
 
     return {
         "cluster": {"name": "boot", "domain": "boot.lab.internal"},
-        "networks": [
-            {
-                "name": "lan",
-                "kind": "infrastructure",
-                "cidr": f"{base}.0/24",
-                "gateway": f"{base}.254",
-                "dns": [ns.addresses[0]],
-                "dhcp": {"start": f"{base}.100", "end": f"{base}.150", "lease": "1h"},
-            }
-        ],
+        "networks": [lan(ns, subnet)],
         "nodes": [
-            {
-                "name": "master",
-                "board": "rpi-5",
-                "ram_gb": 8,
-                "boot": "nvme",
-                "roles": ["control-plane", "dhcp-dns", "nfs-server"],
-                "nics": [
-                    {
-                        "name": "eth0",
-                        "mac": "02:6d:72:3f:00:01",
-                        "network": "lan",
-                        "address": ns.addresses[0],
-                    }
-                ],
-            },
+            server(
+                ns,
+                "master",
+                "02:6d:72:3f:00:01",
+                ["control-plane", "dhcp-dns", "nfs-server"],
+                boot="nvme",
+            ),
             node("pi-a", PI_A, 50, board="rpi-4b", serial=SERIAL_A, netboot={"firmware": "rpi"}),
             node(
                 "pi-b",
@@ -220,16 +200,13 @@ def _check_pi_boot(ns: NetNS, tmp: Path, out: Path, offer: dict[str, Any]) -> No
 
 
 def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
-    dnsmasq = require_binary("dnsmasq", "/usr/sbin/dnsmasq")
     ACKS.clear()
     subnet = 63
     with NetNS(2, subnet=subnet, prefix="mrnb") as ns:
         tftp_root = tmp_path / "tftp"
-        out = tmp_path / "out"
-        render_to(load_spec(write(tmp_path, _spec(ns, subnet, tftp_root, "full"))), out)
+        _, out = rendered(tmp_path, _spec(ns, subnet, tftp_root, "full"))
         _lay_out(out, tftp_root)
-        argv = dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
-        with started(argv, tmp_path / "dnsmasq.log") as proc:
+        with serving(out / "dnsmasq.conf", ns, 0, tmp_path) as proc:
             pi = _offers(ns, PI_A, "rpi")
             pi2 = _offers(ns, PI_B, "rpi")
             bios = _offers(ns, PC_BIOS, "bios")
@@ -290,14 +267,11 @@ def test_full_dhcp_boot_exchange(tmp_path: Path) -> None:
 
 
 def test_proxy_dhcp_beside_a_router(tmp_path: Path) -> None:
-    dnsmasq = require_binary("dnsmasq", "/usr/sbin/dnsmasq")
     ACKS.clear()
     subnet = 64
     with NetNS(3, subnet=subnet, prefix="mrnp") as ns:
         tftp_root = tmp_path / "tftp"
-        out = tmp_path / "out"
-        spec = load_spec(write(tmp_path, _spec(ns, subnet, tftp_root, "proxy")))
-        render_to(spec, out)
+        spec, out = rendered(tmp_path, _spec(ns, subnet, tftp_root, "proxy"))
         conf = (out / "dnsmasq.conf").read_text()
         assert ",proxy," in conf and "dhcp-host=" not in conf
         _lay_out(out, tftp_root)
@@ -306,11 +280,9 @@ def test_proxy_dhcp_beside_a_router(tmp_path: Path) -> None:
         lines = [f"dhcp-range=198.18.{subnet}.100,198.18.{subnet}.150,255.255.255.0,1h"]
         lines += [f"dhcp-host={n.mac},{n.address},{n.name}" for n in spec.nodes]
         router.write_text("\n".join(lines) + "\nport=0\n")
-        master = dnsmasq_argv(dnsmasq, out / "dnsmasq.conf", ns, 0, tmp_path)
-        routed = dnsmasq_argv(dnsmasq, router, ns, 2, tmp_path)
         with (
-            started(master, tmp_path / "dnsmasq.log") as proc,
-            started(routed, tmp_path / "router.log") as rproc,
+            serving(out / "dnsmasq.conf", ns, 0, tmp_path) as proc,
+            serving(router, ns, 2, tmp_path, "router.log") as rproc,
         ):
             pi = _offers(ns, PI_A, "rpi", linger=3)
             bios = _offers(ns, PC_BIOS, "bios", linger=3)

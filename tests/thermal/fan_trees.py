@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from support import Proc
 
 
 @dataclass
@@ -125,3 +128,17 @@ class Emc2301:
         assert 0 <= value <= 255
         self.log.append(("w", reg, value))
         self.regs[reg] = value
+
+
+def wait_for(cond: Callable[[], object], proc: Proc, what: str, timeout: float = 60.0) -> None:
+    """Until ``cond()`` holds while the fan process ``proc`` runs; its log on failure."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert proc.popen.poll() is None, f"microrack fan exited early:\n{proc.output()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{proc.output()}"
+        time.sleep(0.05)
+
+
+def fan_flags(tree: Tree, cfg: Path, state_file: Path) -> list[str]:
+    """The flags of ``microrack fan`` on ``tree`` with the fan.yaml ``cfg``."""
+    return ["--config", str(cfg), "--root", str(tree.root), "--state-file", str(state_file)]

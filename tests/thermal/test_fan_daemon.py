@@ -7,21 +7,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
-from fan_trees import Tree, fan_yaml
+from fan_trees import Tree, fan_flags, fan_yaml, wait_for
 from test_fan_hung_io import fifo
 
 from support import microrack_cmd, started
-
-
-def _wait(cond, proc, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert proc.popen.poll() is None, f"microrack fan exited early:\n{proc.output()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{proc.output()}"
-        time.sleep(0.05)
 
 
 def _json_lines(text: str) -> list[dict]:  # type: ignore[type-arg]
@@ -31,14 +22,7 @@ def _json_lines(text: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 def _args(tree: Tree, cfg: Path, tmp_path: Path) -> list[str]:
-    return [
-        "--config",
-        str(cfg),
-        "--root",
-        str(tree.root),
-        "--state-file",
-        str(tmp_path / "run" / "fan.json"),
-    ]
+    return fan_flags(tree, cfg, tmp_path / "run" / "fan.json")
 
 
 def test_sigkill_leaves_manual_mode_and_failsafe_restores_it(tree: Tree, tmp_path: Path) -> None:
@@ -46,12 +30,12 @@ def test_sigkill_leaves_manual_mode_and_failsafe_restores_it(tree: Tree, tmp_pat
     tree.write(tree.TACH, 1500)
     args = _args(tree, fan_yaml(tmp_path), tmp_path)
     with started(microrack_cmd("-v", "fan", *args), tmp_path / "fan.log") as proc:
-        _wait(
+        wait_for(
             lambda: tree.read(tree.ENABLE) == "1" and tree.read(tree.PWM) == "102",
             proc,
             "the curve",
         )
-        _wait(lambda: (tmp_path / "run" / "fan.json").exists(), proc, "the state file")
+        wait_for(lambda: (tmp_path / "run" / "fan.json").exists(), proc, "the state file")
         assert proc.stop(signal.SIGKILL) == -signal.SIGKILL
     # What SIGKILL alone leaves: manual mode at the last duty (no handler can run).
     assert tree.read(tree.PWM) == "102" and tree.read(tree.ENABLE) == "1"
@@ -68,7 +52,7 @@ def test_sigkill_leaves_manual_mode_and_failsafe_restores_it(tree: Tree, tmp_pat
 
     # The next start says what happened.
     with started(microrack_cmd("fan", *args), tmp_path / "fan2.log") as proc:
-        _wait(lambda: "did not exit cleanly" in proc.output(), proc, "the unclean-exit warning")
+        wait_for(lambda: "did not exit cleanly" in proc.output(), proc, "the unclean-exit warning")
         assert "'fan --failsafe' set its fans to full" in proc.output()
         assert proc.stop(signal.SIGTERM) == 0
     assert not (tmp_path / "run" / "fan.json").exists()  # a clean exit leaves no state
@@ -104,7 +88,7 @@ def test_hung_sensor_process_keeps_stepping_in_failsafe(tree: Tree, tmp_path: Pa
     with fifo(tree.path(tree.ZONE)):
         argv = microrack_cmd("fan", *_args(tree, cfg, tmp_path), "--json")
         with started(argv, tmp_path / "fan.log") as proc:
-            _wait(lambda: len(_json_lines(proc.output())) >= 5, proc, "five steps")
+            wait_for(lambda: len(_json_lines(proc.output())) >= 5, proc, "five steps")
             code = proc.stop(signal.SIGTERM)
     assert code == 0, proc.output()
     steps = _json_lines(proc.output())

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -65,6 +66,27 @@ def test_emc2301_has_one_fan() -> None:
         Emc230xDriver(Emc2301(), ADDR, 2).open()
 
 
+def _service(
+    tree: Tree, tmp_path: Path, cfg: dict[str, Any], chip: Emc2301, opened: list[int] | None = None
+) -> FanService:
+    """A fan service on ``tree`` for the fan.yaml ``cfg``; every I2C bus it opens is ``chip``
+    (the bus numbers opened go to ``opened``)."""
+    path = tmp_path / "fan.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+
+    def bus(n: int) -> Emc2301:
+        if opened is not None:
+            opened.append(n)
+        return chip
+
+    return FanService.from_file(path, LocalFS(str(tree.root)), bus_opener=bus)
+
+
+def _switched(name: str, driver: dict[str, Any]) -> dict[str, Any]:
+    """A fan switched on at 60 °C and off at 50 °C."""
+    return {"name": name, "driver": driver, "switch": {"on_c": 60, "off_c": 50}}
+
+
 def test_emc2301_fan_service_curve_and_stall(tree: Tree, tmp_path: Path) -> None:
     chip = Emc2301()
     cfg = {
@@ -80,12 +102,8 @@ def test_emc2301_fan_service_curve_and_stall(tree: Tree, tmp_path: Path) -> None
             }
         ],
     }
-    path = tmp_path / "emc.yaml"
-    path.write_text(yaml.safe_dump(cfg))
     opened: list[int] = []
-    service = FanService.from_file(
-        path, LocalFS(str(tree.root)), bus_opener=lambda n: opened.append(n) or chip
-    )
+    service = _service(tree, tmp_path, cfg, chip, opened)
     assert opened == [1]
     tree.set_temp(55.0)
     service.step(0.0)
@@ -199,19 +217,9 @@ def test_wrong_chip_on_the_bus_is_one_clear_error(tree: Tree, tmp_path: Path) ->
 
     cfg = {
         "sensors": [{"name": "cpu", "thermal_zone": 0}],
-        "fans": [
-            {
-                "name": "c",
-                "driver": {"type": "emc230x", "bus": 3},
-                "switch": {"on_c": 60, "off_c": 50},
-            }
-        ],
+        "fans": [_switched("c", {"type": "emc230x", "bus": 3})],
     }
-    path = tmp_path / "emc.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    service = FanService.from_file(
-        path, LocalFS(str(tree.root)), bus_opener=lambda _n: Emc2301(product=0x21)
-    )
+    service = _service(tree, tmp_path, cfg, Emc2301(product=0x21))
     with pytest.raises(ResourceError, match="not an EMC230x"):
         service.step(0.0)
 
@@ -240,9 +248,7 @@ def _emc_service(tree: Tree, tmp_path: Path, chip: Emc2301) -> FanService:
             }
         ],
     }
-    path = tmp_path / "emc.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return FanService.from_file(path, LocalFS(str(tree.root)), bus_opener=lambda _n: chip)
+    return _service(tree, tmp_path, cfg, chip)
 
 
 def test_a_bus_glitch_is_retried_and_reported(tree: Tree, tmp_path: Path) -> None:
@@ -280,23 +286,11 @@ def test_a_fan_that_cannot_be_taken_over_does_not_strand_the_others(
     cfg = {
         "sensors": [{"name": "cpu", "thermal_zone": 0}],
         "fans": [
-            {
-                "name": "case",
-                "driver": {"type": "hwmon", "chip": "pwmfan"},
-                "switch": {"on_c": 60, "off_c": 50},
-            },
-            {
-                "name": "carrier",
-                "driver": {"type": "emc230x", "bus": 3},
-                "switch": {"on_c": 60, "off_c": 50},
-            },
+            _switched("case", {"type": "hwmon", "chip": "pwmfan"}),
+            _switched("carrier", {"type": "emc230x", "bus": 3}),
         ],
     }
-    path = tmp_path / "two.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    service = FanService.from_file(
-        path, LocalFS(str(tree.root)), bus_opener=lambda _n: Emc2301(product=0x99)
-    )
+    service = _service(tree, tmp_path, cfg, Emc2301(product=0x99))
     with pytest.raises(ResourceError, match="carrier"):
         service.step(0.0)
     assert tree.read(tree.ENABLE) == "1" and tree.pwm == 255  # taken, and at full

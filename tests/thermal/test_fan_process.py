@@ -6,21 +6,22 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from fan_trees import Tree, fan_yaml
+from fan_trees import Tree, fan_flags, fan_yaml, wait_for
 
 from support import microrack_cmd, started
 
 
-def _wait(cond, proc, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert proc.popen.poll() is None, f"microrack fan exited early:\n{proc.output()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{proc.output()}"
-        time.sleep(0.05)
+def _fan(*args: str) -> subprocess.CompletedProcess[str]:
+    """``microrack fan ARGS`` run to its end."""
+    return subprocess.run(microrack_cmd("fan", *args), capture_output=True, text=True, timeout=120)
+
+
+def _on_tree(tree: Tree, tmp_path: Path) -> list[str]:
+    """The flags of a fan controller on ``tree`` with the default fan.yaml."""
+    return fan_flags(tree, fan_yaml(tmp_path), tmp_path / "state.json")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -29,19 +30,9 @@ def test_signal_leaves_pwm_full_and_pwm_enable_restored(
 ) -> None:
     tree.set_temp(55.0)
     tree.write(tree.TACH, 1500)
-    cfg = fan_yaml(tmp_path)
-    argv = microrack_cmd(
-        "-v",
-        "fan",
-        "--config",
-        str(cfg),
-        "--root",
-        str(tree.root),
-        "--state-file",
-        str(tmp_path / "state.json"),
-    )
+    argv = microrack_cmd("-v", "fan", *_on_tree(tree, tmp_path))
     with started(argv, tmp_path / "fan.log") as proc:
-        _wait(
+        wait_for(
             lambda: tree.read(tree.ENABLE) == "1" and tree.read(tree.PWM) == "102",
             proc,
             "the curve",
@@ -56,22 +47,7 @@ def test_signal_leaves_pwm_full_and_pwm_enable_restored(
 def test_once_json_reports_state(tree: Tree, tmp_path: Path) -> None:
     tree.set_temp(60.0)
     tree.write(tree.TACH, 2400)
-    r = subprocess.run(
-        microrack_cmd(
-            "fan",
-            "--config",
-            str(fan_yaml(tmp_path)),
-            "--root",
-            str(tree.root),
-            "--state-file",
-            str(tmp_path / "state.json"),
-            "--once",
-            "--json",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _fan(*_on_tree(tree, tmp_path), "--once", "--json")
     assert r.returncode == 0, r.stderr
     state = json.loads(r.stdout)["fans"][0]
     assert state["fan"] == "case" and state["input_celsius"] == 60.0
@@ -81,30 +57,14 @@ def test_once_json_reports_state(tree: Tree, tmp_path: Path) -> None:
 
 def test_dry_run_writes_nothing(tree: Tree, tmp_path: Path) -> None:
     tree.set_temp(90.0)
-    r = subprocess.run(
-        microrack_cmd(
-            "fan",
-            "--config",
-            str(fan_yaml(tmp_path)),
-            "--root",
-            str(tree.root),
-            "--state-file",
-            str(tmp_path / "state.json"),
-            "--once",
-            "--json",
-            "--dry-run",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _fan(*_on_tree(tree, tmp_path), "--once", "--json", "--dry-run")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["fans"][0]["duty_ratio"] == 1.0
     assert tree.read(tree.PWM) == "0" and tree.read(tree.ENABLE) == "2"
 
 
 def test_missing_config_argument_is_a_usage_error(tmp_path: Path) -> None:
-    r = subprocess.run(microrack_cmd("fan"), capture_output=True, text=True, timeout=120)
+    r = _fan()
     assert r.returncode == 2 and "--config" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -128,24 +88,14 @@ def test_bad_arguments_are_one_line_naming_the_argument(
     tree: Tree, tmp_path: Path, argv: list[str], argument: str, code: int
 ) -> None:
     subst = {"cfg": str(fan_yaml(tmp_path)), "tmp": str(tmp_path), "root": str(tree.root)}
-    r = subprocess.run(
-        microrack_cmd("fan", *[a.format(**subst) for a in argv]),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _fan(*[a.format(**subst) for a in argv])
     lines = r.stderr.strip().splitlines()
     assert r.returncode == code and len(lines) == 1, r.stderr
     assert argument.format(**subst) in lines[0] and "Traceback" not in r.stderr
 
 
 def test_simulated_board_default_curve(tmp_path: Path) -> None:
-    r = subprocess.run(
-        microrack_cmd("fan", "--simulate", "pi5", "--board", "pi5", "--once", "--json"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _fan("--simulate", "pi5", "--board", "pi5", "--once", "--json")
     assert r.returncode == 0, r.stderr
     state = json.loads(r.stdout)["fans"][0]
     assert state["driver"].endswith("/pwm1") and state["failsafe"] is None
@@ -176,20 +126,8 @@ def test_unhandled_error_in_the_process_leaves_fans_full_and_handed_back(
 ) -> None:
     tree.set_temp(55.0)
     tree.write(tree.TACH, 1500)
-    cfg = fan_yaml(tmp_path)
     r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CRASH_AFTER_THREE_STEPS,
-            "fan",
-            "--config",
-            str(cfg),
-            "--root",
-            str(tree.root),
-            "--state-file",
-            str(tmp_path / "state.json"),
-        ],
+        [sys.executable, "-c", CRASH_AFTER_THREE_STEPS, "fan", *_on_tree(tree, tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,

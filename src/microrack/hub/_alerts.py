@@ -42,7 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from microrack._yaml import read_yaml
-from microrack.errors import ConfigError
+from microrack.errors import ConfigError, field_path
 from microrack.hub._names import Sensor, container_name, flag_name, temperature_sensors
 from microrack.hub._nodes import NodeState
 from microrack.rules import SEVERITY, DefaultsSpec, Severity
@@ -115,7 +115,7 @@ def load_rules(path: str | Path | None) -> RulesFile:
         return RulesFile.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or None
+        where = field_path(err["loc"]) or None
         raise ConfigError(p, where, err["msg"]) from exc
 
 

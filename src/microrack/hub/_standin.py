@@ -9,24 +9,75 @@ exactly which values must be in the store, and a stopped (SIGSTOP) process
 catches up with the right timestamps when it continues, like an agent whose
 network was cut while it kept collecting.
 
+:class:`StandIn` is also the base of the hostile stand-ins (``_hostile``): they
+answer ``/api/v1/samples`` their own way through :meth:`StandIn.answer_samples`.
+Each stand-in answers from a daemon thread, so one process runs hundreds of
+them; :func:`serve_until_interrupted` is the ``main()`` loop of both modules.
+
     python -m microrack.hub._standin --port 9101 --name n1 --interval 0.2
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from microrack.hub._threaded import ServerThread, block_until_interrupted
 from microrack.sample import NodeIdentity, Point, Sample, SeriesKey, encode_batch
 
-__all__ = ["StandIn", "series_keys", "value_of"]
+__all__ = [
+    "FAN_AND_POWER",
+    "NODE_PAGE_CHARTS",
+    "SENSORS",
+    "Exchange",
+    "StandIn",
+    "command",
+    "parser",
+    "series_keys",
+    "serve_until_interrupted",
+    "value_of",
+]
+
+
+# (name, labels, type) of a series as the store's Batch takes it
+Series = tuple[str, dict[str, str], str]
+
+#: the temperature sensors of a Pi-like node with an NVMe drive: the SoC's thermal zone
+#: and its hwmon mirror (one line on the page, not two), the drive with its critical limit
+SENSORS: list[Series] = [
+    ("node_thermal_zone_temp", {"type": "cpu-thermal", "zone": "0"}, "gauge"),
+    ("node_hwmon_temp_celsius", {"chip": "thermal_thermal_zone0", "sensor": "temp1"}, "gauge"),
+    ("node_hwmon_temp_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
+    ("node_hwmon_temp_crit_celsius", {"chip": "nvme_nvme0", "sensor": "temp1"}, "gauge"),
+    ("node_hwmon_chip_names", {"chip": "nvme_nvme0", "chip_name": "nvme"}, "gauge"),
+]
+#: one fan (rpm and duty) and the estimated power
+FAN_AND_POWER: list[Series] = [
+    ("microrack_fan_rpm", {"fan": "fan"}, "gauge"),
+    ("microrack_fan_duty_ratio", {"fan": "fan"}, "gauge"),
+    ("microrack_power_watts", {"source": "estimate"}, "gauge"),
+]
+#: the element ids of the charts of a node's page (static/index.html)
+NODE_PAGE_CHARTS = (
+    "ch-cpu-modes",
+    "ch-cpu-cores",
+    "ch-temp",
+    "ch-fan",
+    "ch-power",
+    "ch-throttle",
+    "ch-mem",
+    "ch-fs",
+    "ch-disk",
+    "ch-net",
+)
 
 
 def series_keys(count: int) -> list[SeriesKey]:
@@ -84,12 +135,61 @@ def value_of(key: SeriesKey, index: int, seq: int) -> float:
 _ROWS: dict[tuple[int, int], list[float]] = {}
 
 
+class Exchange(BaseHTTPRequestHandler):
+    """One HTTP/1.1 connection to a stand-in; routes each GET to its :class:`StandIn`."""
+
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.agent.idle_timeout)
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):  # the client went away: nothing to answer
+            super().handle()
+
+    def do_GET(self) -> None:
+        agent = self.server.agent
+        url = urlparse(self.path)
+        if url.path == "/api/v1/samples":
+            try:
+                since = int(parse_qs(url.query).get("since", ["0"])[0])
+            except ValueError:
+                self.send(400, b'{"error":"since"}', "application/json")
+                return
+            agent.answer_samples(self, since)
+        elif url.path == "/metrics":
+            self.send(200, agent.metrics_body(), "text/plain; version=0.0.4")
+        elif url.path == "/healthz":
+            self.send(200, b"ok\n", "text/plain")
+        else:
+            self.send(404, b'{"error":"not found"}', "application/json")
+
+    def send(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def __init__(self, agent: StandIn) -> None:
+        self.agent = agent
+        super().__init__((agent.host, agent.port), Exchange)
 
 
 class StandIn:
     """One stand-in agent; ``serve()`` runs it on ``port`` in a thread."""
+
+    #: seconds a kept-alive connection may stay idle (None: as long as the client likes)
+    idle_timeout: float | None = None
 
     def __init__(
         self,
@@ -113,7 +213,8 @@ class StandIn:
         self.boot_id = boot_id or str(uuid.uuid4())
         self.keys = series_keys(series)
         self.board = board
-        self._served: ServerThread | None = None
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     def last_seq(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
@@ -159,53 +260,70 @@ class StandIn:
             lines.append(f"{k.name}{{{lab}}} {value_of(k, i, seq)!r}")
         return ("\n".join(lines) + "\n").encode()
 
+    def answer_samples(self, exchange: Exchange, since: int) -> None:
+        """Answer ``GET /api/v1/samples?since=SEQ``."""
+        exchange.send(200, self.samples_body(since), "application/json")
+
     def serve(self) -> ThreadingHTTPServer:
-        agent = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                url = urlparse(self.path)
-                if url.path == "/api/v1/samples":
-                    try:
-                        since = int(parse_qs(url.query).get("since", ["0"])[0])
-                    except ValueError:
-                        self._send(400, b'{"error":"since"}', "application/json")
-                        return
-                    self._send(200, agent.samples_body(since), "application/json")
-                elif url.path == "/metrics":
-                    self._send(200, agent.metrics_body(), "text/plain; version=0.0.4")
-                elif url.path == "/healthz":
-                    self._send(200, b"ok\n", "text/plain")
-                else:
-                    self._send(404, b'{"error":"not found"}', "application/json")
-
-            def _send(self, status: int, body: bytes, ctype: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        server = _HTTPServer((self.host, self.port), Handler)
-        self._served = ServerThread(server)
-        self._served.start()
-        return server
+        """Listen on ``host:port`` and answer from a daemon thread until :meth:`close`."""
+        if self._server is None:
+            self._server = _HTTPServer(self)
+            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread.start()
+        return self._server
 
     def close(self) -> None:
-        if self._served is not None:
-            self._served.close()
-            self._served = None
+        """Stop answering and free the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+            self._thread = None
+
+
+def command(
+    port: int,
+    *,
+    name: str = "standin",
+    count: int = 1,
+    interval: float = 5.0,
+    series: int = 50,
+    ring: int = 720,
+    backdate: float = 0.0,
+    boot_id: str | None = None,
+) -> list[str]:
+    """The argv that runs ``count`` stand-ins on ports ``port`` .. ``port+count-1`` in a
+    process of their own (this module's ``main()``)."""
+    argv = [sys.executable, "-m", "microrack.hub._standin", "--port", str(port)]
+    argv += ["--name", name, "--count", str(count), "--interval", str(interval)]
+    argv += ["--series", str(series), "--ring", str(ring), "--backdate", str(backdate)]
+    return argv + (["--boot-id", boot_id] if boot_id else [])
+
+
+def parser(prog: str) -> argparse.ArgumentParser:
+    """The flags every stand-in ``main()`` has: where its agents listen."""
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True, help="first port; agent i gets port+i")
+    return p
+
+
+def serve_until_interrupted(agents: Sequence[StandIn]) -> int:
+    """Serve every agent until Ctrl-C, then close them; the exit status for ``main()``."""
+    try:
+        for agent in agents:
+            agent.serve()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for agent in agents:
+            agent.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m microrack.hub._standin")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True, help="first port; agent i gets port+i")
+    p = parser("python -m microrack.hub._standin")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--name", default="standin")
     p.add_argument("--interval", type=float, default=5.0)
@@ -220,11 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--boot-id", default=None)
     a = p.parse_args(argv)
     start = time.time() - a.backdate
-    agents = []
-    for i in range(a.count):
-        name = a.name if a.count == 1 else f"{a.name}-{i:03d}"
-        agent = StandIn(
-            name,
+    agents = [
+        StandIn(
+            a.name if a.count == 1 else f"{a.name}-{i:03d}",
             a.port + i,
             interval=a.interval,
             series=a.series,
@@ -233,9 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             boot_id=a.boot_id,
             host=a.host,
         )
-        agent.serve()
-        agents.append(agent)
-    return block_until_interrupted(a._served for a in agents if a._served is not None)
+        for i in range(a.count)
+    ]
+    return serve_until_interrupted(agents)
 
 
 if __name__ == "__main__":

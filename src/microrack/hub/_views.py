@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from microrack.hub._names import container_name, temperature_sensors
@@ -102,6 +102,10 @@ def _latest(vs: tuple[list[int], list[float]]) -> float | None:
     return vs[1][-1] if vs[1] else None
 
 
+Data = tuple[list[int], list[float]]  # (timestamps, values) of one series
+Lines = Callable[[str], list[tuple[dict[str, str], Data]]]  # metric -> (labels, data) each
+
+
 def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> dict[str, Any]:
     """Every panel of ``node``'s page over ``[t_from, t_to]`` in at most ``points`` buckets."""
     store = hub.store
@@ -110,18 +114,45 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
         series.extend(store.find_series(metric, node))
     data = store.read(series, t_from, t_to)
     grid = _Grid(t_from, t_to, points)
-    by: dict[str, list[tuple[SeriesInfo, tuple[list[int], list[float]]]]] = defaultdict(list)
+    by: dict[str, list[tuple[SeriesInfo, Data]]] = defaultdict(list)
     for s in series:
         by[s.name].append((s, data.get(s.id, ([], []))))
 
-    def lines(metric: str) -> list[tuple[dict[str, str], tuple[list[int], list[float]]]]:
+    def lines(metric: str) -> list[tuple[dict[str, str], Data]]:
         return [(s.labels, d) for s, d in by.get(metric, [])]
 
-    panels: dict[str, Any] = {}
+    sensors = _sensors(lines)
+    temps = {(s.name, s.labels): d for s, d in by_sensor(sensors, lines)}
+    panels: dict[str, Any] = {
+        **_cpu(grid, lines),
+        "memory": _memory(grid, lines),
+        "filesystems": _filesystems(grid, lines),
+        "disk_io": _disk_io(grid, lines),
+        "nvme": _nvme(grid, lines, sensors, temps),
+        "network": _network(grid, lines),
+        "temperatures": _temperatures(grid, lines, sensors, temps),
+        "fans": _fans(grid, lines),
+        "power": _power(grid, lines),
+        "throttling": _throttling(grid, lines),
+        "containers": _containers(grid, lines),
+    }
+    return {
+        "node": node,
+        "from": t_from,
+        "to": t_to,
+        "step": grid.width,
+        "first_sample": store.first_sample_time(node),
+        "panels": panels,
+    }
 
-    # CPU: by mode (share of all cores) and busy per core.  Shares are of the time
-    # counted in each bucket (every mode, idle included), not of wall time: a counter
-    # that runs fast or slow (a virtual clock, a jittery tick) still sums to 100 %.
+
+def _cpu(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """CPU by mode (share of all cores) and busy per core.
+
+    Shares are of the time counted in each bucket (every mode, idle included), not
+    of wall time: a counter that runs fast or slow (a virtual clock, a jittery
+    tick) still sums to 100 %.
+    """
     cpu: dict[str, dict[str, Points]] = defaultdict(dict)
     for lab, (ts, vs) in lines("node_cpu_seconds_total"):
         cpu[lab.get("cpu", "")][lab.get("mode", "")] = grid.bucket(ts, vs, counter=True)
@@ -143,10 +174,14 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
                 {k: min(1.0, v / core_time[k]) for k, v in busy.items() if core_time.get(k, 0) > 0},
             )
         )
-    panels["cpu_modes"] = {"unit": "ratio", "series": modes}
-    panels["cpu_cores"] = {"unit": "ratio", "series": cores}
+    return {
+        "cpu_modes": {"unit": "ratio", "series": modes},
+        "cpu_cores": {"unit": "ratio", "series": cores},
+    }
 
-    # memory
+
+def _memory(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """Used, cached, buffers, available and swap used, and the total."""
     mem = {
         m: lines(f"node_memory_{m}_bytes")
         for m in ("MemTotal", "MemAvailable", "Cached", "Buffers", "SwapTotal", "SwapFree")
@@ -173,9 +208,11 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
             grid.line("swap used", {k: swap_t[k] - swap_f[k] for k in swap_f if k in swap_t})
         )
     mem_total = _latest(mem["MemTotal"][0][1]) if mem["MemTotal"] else None
-    panels["memory"] = {"unit": "bytes", "series": mem_lines, "total": mem_total}
+    return {"unit": "bytes", "series": mem_lines, "total": mem_total}
 
-    # filesystems: used share over time, and the latest sizes as a table
+
+def _filesystems(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """Used share of each filesystem over time, and the latest sizes as a table."""
     avail_fs = {lab.get("mountpoint"): d for lab, d in lines("node_filesystem_avail_bytes")}
     fs_lines, fs_rows = [], []
     for lab, d in lines("node_filesystem_size_bytes"):
@@ -196,9 +233,11 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
                 "used_ratio": 1 - a_now / s_now if s_now and a_now is not None else None,
             }
         )
-    panels["filesystems"] = {"unit": "ratio", "series": fs_lines, "table": fs_rows}
+    return {"unit": "ratio", "series": fs_lines, "table": fs_rows}
 
-    # disk I/O per device, and per NVMe drive latency, IOPS, queue depth, temperature
+
+def _disk_io(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """Bytes read and written per second, per block device."""
     io = []
     for metric, what in (
         ("node_disk_read_bytes_total", "read"),
@@ -206,10 +245,17 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
     ):
         for lab, d in lines(metric):
             io.append(grid.line(f"{lab.get('device', '')} {what}", grid.bucket(*d, counter=True)))
-    panels["disk_io"] = {"unit": "bytes/s", "series": io}
+    return {"unit": "bytes/s", "series": io}
 
-    sensors = _sensors(lines)
+
+def _nvme(grid: _Grid, lines: Lines, sensors: list[Any], temps: dict[Any, Data]) -> dict[str, Any]:
+    """Per NVMe drive: latency, IOPS, queue depth and temperature."""
     drives: dict[str, dict[str, Any]] = {}
+
+    def drive(dev: str) -> dict[str, Any]:
+        empty: dict[str, Any] = {"latency": [], "iops": [], "queue": [], "temperature": []}
+        return drives.setdefault(dev, {"device": dev, **empty})
+
     for metric, key, label in (
         ("microrack_disk_read_latency_seconds", "latency", "read"),
         ("microrack_disk_write_latency_seconds", "latency", "write"),
@@ -219,25 +265,18 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
     ):
         for lab, d in lines(metric):
             dev = lab.get("device", "")
-            if not dev.startswith("nvme"):
-                continue
-            drive = drives.setdefault(
-                dev, {"device": dev, "latency": [], "iops": [], "queue": [], "temperature": []}
-            )
-            drive[key].append(grid.line(label, grid.bucket(*d)))
-    temps_by_key = {(s.name, s.labels): d for s, d in by_sensor(sensors, lines)}
+            if dev.startswith("nvme"):
+                drive(dev)[key].append(grid.line(label, grid.bucket(*d)))
     for s in sensors:
         if s.kind == "nvme" and s.device:
-            drive = drives.setdefault(
-                s.device,
-                {"device": s.device, "latency": [], "iops": [], "queue": [], "temperature": []},
+            drive(s.device)["temperature"].append(
+                grid.line(s.name, grid.bucket(*temps[(s.name, s.labels)]))
             )
-            drive["temperature"].append(
-                grid.line(s.name, grid.bucket(*temps_by_key[(s.name, s.labels)]))
-            )
-    panels["nvme"] = {"drives": [drives[k] for k in sorted(drives)]}
+    return {"drives": [drives[k] for k in sorted(drives)]}
 
-    # network: receive and transmit per interface
+
+def _network(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """Receive and transmit per interface (loopback left out)."""
     net = []
     for metric, what in (
         ("node_network_receive_bytes_total", "rx"),
@@ -253,9 +292,13 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
                 )
             )
     net.sort(key=lambda s: (s["device"], s["direction"]))
-    panels["network"] = {"unit": "bytes/s", "series": net}
+    return {"unit": "bytes/s", "series": net}
 
-    # temperatures with their limits
+
+def _temperatures(
+    grid: _Grid, lines: Lines, sensors: list[Any], temps: dict[Any, Data]
+) -> dict[str, Any]:
+    """Every temperature sensor, with the throttle and critical limits."""
     limits: list[dict[str, Any]] = []
     for lab, d in lines("microrack_throttle_limit_celsius"):
         v = _latest(d)
@@ -274,24 +317,28 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
         crit_v = crit.get(s.labels)
         if crit_v is not None:
             limits.append({"name": f"{s.name} critical", "value": crit_v, "kind": "critical"})
-    panels["temperatures"] = {
+    return {
         "unit": "celsius",
         "series": [
-            grid.line(s.name, grid.bucket(*temps_by_key[(s.name, s.labels)]), kind=s.kind)
-            for s in sensors
+            grid.line(s.name, grid.bucket(*temps[(s.name, s.labels)]), kind=s.kind) for s in sensors
         ],
         "limits": limits,
     }
 
-    # fans: duty (0..1) and rpm of each fan on one chart
+
+def _fans(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """Duty (0..1) and rpm of each fan, on one chart with two axes."""
     fans = []
     for lab, d in lines("microrack_fan_rpm"):
         fans.append(grid.line(f"{lab.get('fan', '')} rpm", grid.bucket(*d), axis="rpm"))
     for lab, d in lines("microrack_fan_duty_ratio"):
         fans.append(grid.line(f"{lab.get('fan', '')} duty", grid.bucket(*d), axis="duty"))
-    panels["fans"] = {"series": fans}
+    return {"series": fans}
 
-    panels["power"] = {
+
+def _power(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """Watts, one line per source (measured or estimate)."""
+    return {
         "unit": "W",
         "series": [
             grid.line(f"power ({lab.get('source', 'measured')})", grid.bucket(*d))
@@ -299,7 +346,9 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
         ],
     }
 
-    # throttling: intervals per flag, and the frequency against its maximum
+
+def _throttling(grid: _Grid, lines: Lines) -> dict[str, Any]:
+    """Intervals of each throttle flag, and the CPU frequency against its maximum."""
     flags = []
     for lab, (ts, vs) in lines("microrack_throttled"):
         if lab.get("when") != "now":
@@ -316,24 +365,14 @@ def node_view(hub: Hub, node: str, t_from: float, t_to: float, points: int) -> d
         if fmax
         else []
     )
-    panels["throttling"] = {"flags": flags, "series": freq_line}
-    panels["containers"] = _containers(grid, lines)
-
-    return {
-        "node": node,
-        "from": t_from,
-        "to": t_to,
-        "step": grid.width,
-        "first_sample": store.first_sample_time(node),
-        "panels": panels,
-    }
+    return {"flags": flags, "series": freq_line}
 
 
 CONTAINER_ROWS = 50
 CONTAINER_LINES = 5
 
 
-def _containers(grid: _Grid, lines: Any) -> dict[str, Any]:
+def _containers(grid: _Grid, lines: Lines) -> dict[str, Any]:
     """Top consumers: CPU (cores) and working set over time, and a table of the latest."""
     rows: dict[str, dict[str, Any]] = {}
     cpu_lines: dict[str, Points] = {}

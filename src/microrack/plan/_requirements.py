@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from microrack._yaml import read_yaml
 from microrack.catalog import Catalog, UnknownBoard
-from microrack.errors import ConfigError
+from microrack.errors import ConfigError, field_path
 
 __all__ = [
     "Ceph",
@@ -195,15 +195,6 @@ def check_board_names(req: Requirements, catalog: Catalog, path: str) -> None:
                 raise ConfigError(path, f"{field}[{i}]", str(exc)) from None
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, str) and ("[" in part or "(" in part):
-            continue  # which member of a union (``function-after[...]``, ``list[Storage]``)
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def load_requirements(
     path: str | os.PathLike[str], catalog: Catalog | None = None
 ) -> Requirements:
@@ -220,8 +211,8 @@ def load_requirements(
     except ValidationError as exc:
         # of a union's alternatives, the one that got furthest into the input explains best
         errors = exc.errors()
-        first = max(errors, key=lambda e: len(_field_path(tuple(e["loc"]))))
-        field = _field_path(tuple(first["loc"])) or None
+        first = max(errors, key=lambda e: len(field_path(e["loc"])))
+        field = field_path(first["loc"]) or None
         message = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field (a typo?)"

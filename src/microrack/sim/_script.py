@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from microrack._yaml import read_yaml
-from microrack.errors import ConfigError
+from microrack.errors import ConfigError, field_path
 from microrack.sim._faults import FAULT_KINDS, AnyFault, FaultBase
 
 Fault = FaultBase  # every fault kind is a subclass (microrack.sim._faults)
@@ -165,18 +165,6 @@ def interp(points: Sequence[LoadPoint] | Sequence[AmbientPoint], t: float, attr:
     return float(getattr(points[-1], attr))
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    prev: Any = None
-    for part in loc:
-        if isinstance(prev, int) and part in FAULT_KINDS:
-            prev = part
-            continue  # the discriminator's tag: the index already names the fault
-        prev = part
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def _load(path: str | Path, model: type[_Model]) -> Any:
     p = Path(path)
     raw = read_yaml(p)
@@ -195,7 +183,7 @@ def _load(path: str | Path, model: type[_Model]) -> Any:
             got = (err.get("ctx") or {}).get("tag")
             msg = (f"unknown fault kind {got!r}; one of: " if got else "missing; one of: ") + \
                 ", ".join(FAULT_KINDS)
-        raise ConfigError(str(p), _field_path(loc), msg) from exc
+        raise ConfigError(str(p), field_path(loc, tags=FAULT_KINDS) or "(top level)", msg) from exc
 
 
 def load_node_script(path: str | Path) -> NodeScript:

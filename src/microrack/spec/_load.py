@@ -17,14 +17,13 @@ import yaml
 from pydantic import ValidationError
 
 from microrack._yaml import parse_yaml, read_text
-from microrack.errors import ConfigError
+from microrack.errors import ConfigError, field_path
 from microrack.spec._model import ClusterSpec
 
 __all__ = [
     "Problem",
     "SpecInvalid",
     "check_file",
-    "field_path",
     "load_spec",
     "parse_spec",
     "yaml_line",
@@ -63,17 +62,6 @@ class SpecInvalid(ConfigError):
         super().__init__(path, first.field or None, first.detail() + (suffix if more else ""))
 
 
-def field_path(loc: Sequence[str | int]) -> str:
-    """``('nodes', 2, 'mac')`` -> ``nodes[2].mac``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def _describe(error: Any) -> str:
     msg = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
@@ -89,9 +77,7 @@ def _describe(error: Any) -> str:
 def _pydantic_problems(exc: ValidationError) -> list[Problem]:
     problems = []
     for err in exc.errors():
-        # pydantic appends the tag of a failing function validator to loc; drop non-field parts.
-        loc = [p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-")]
-        problems.append(Problem("error", field_path(loc), _describe(err)))
+        problems.append(Problem("error", field_path(err["loc"]), _describe(err)))
     return problems
 
 

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from microrack._yaml import read_yaml
-from microrack.errors import ConfigError
+from microrack.errors import ConfigError, field_path
 
 __all__ = [
     "CalibrationModel",
@@ -37,7 +37,6 @@ __all__ = [
     "RpmPointModel",
     "SensorModel",
     "SwitchModel",
-    "field_path",
     "load_config",
     "parse_config",
 ]
@@ -102,6 +101,7 @@ class Emc230xModel(_Strict):
 
 
 DriverModel = Annotated[HwmonFanModel | GpioModel | Emc230xModel, Field(discriminator="type")]
+_DRIVER_TYPES = ("hwmon", "gpio", "emc230x")  # the tags pydantic puts in an error's loc
 
 
 class CurvePointModel(_Strict):
@@ -246,26 +246,13 @@ class FanConfig(_Strict):
         return self
 
 
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """``("fans", 0, "curve", 2)`` -> ``fans[0].curve[2]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {"hwmon", "gpio", "emc230x"} and out.endswith("driver"):
-            continue  # the discriminated union's tag adds nothing for a reader
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def parse_config(data: Any, source: str) -> FanConfig:
     """Validate already-loaded YAML; raises one :class:`ConfigError`."""
     try:
         return FanConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = field_path(tuple(err["loc"]))
+        field = field_path(err["loc"], tags=_DRIVER_TYPES, after="driver")
         message = str(err["msg"]).removeprefix("Value error, ")
         # Cross-field checks name their own sub-path at the start of the message.
         head, sep, rest = message.partition(": ")
