@@ -16,7 +16,7 @@ from microrack.bench.measure import parse_size
 from microrack.bench.mixed import MixedParams
 from microrack.bench.net import NetParams
 from microrack.bench.storage import StorageParams
-from microrack.errors import ConfigError, UsageError
+from microrack.errors import ConfigError, UsageError, field_path
 
 __all__ = ["DEFAULTS", "load_profile", "resolve_settings", "suite_options"]
 
@@ -107,7 +107,7 @@ def load_profile(path: str) -> dict[str, Any]:
         profile = _model().model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        field = field_path(err["loc"]) or None
         raise ConfigError(path, field, err["msg"]) from None
     out: dict[str, Any] = {}
     for (section, name), key in _FIELDS.items():
