@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -38,16 +38,29 @@ def _start(tmp: Path, tree: Tree, port: int, log: str) -> Any:
     return started(argv, tmp / log, wait=("127.0.0.1", port))
 
 
+class Bench(NamedTuple):
+    """A fan tree at 62 °C with a spinning tach, a chaos token and a free port."""
+
+    tmp: Path
+    tree: Tree
+    secret: bytes
+    port: int
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Bench:
+    tree = build_tree(tmp_path / "root")
+    tree.write(tree.TACH, 3000)
+    tree.set_temp(62)
+    return Bench(tmp_path, tree, write_token(tmp_path / "token"), free_port())
+
+
 def _stall(fid: str, duration: float, **params: Any) -> dict[str, Any]:
     return {"id": fid, "kind": "fan_stall", "duration_s": duration, "params": params}
 
 
-def test_fan_stall_holds_zero_until_the_limit_then_the_curve_returns(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path / "root")
-    tree.write(tree.TACH, 3000)
-    tree.set_temp(62)
-    secret = write_token(tmp_path / "token")
-    port = free_port()
+def test_fan_stall_holds_zero_until_the_limit_then_the_curve_returns(bench: Bench) -> None:
+    tmp_path, tree, secret, port = bench
     override = tmp_path / "state" / "fan-override.json"
     with _start(tmp_path, tree, port, "agent.log") as proc:
         poll(lambda: 100 < tree.pwm < 255, what="curve duty")
@@ -88,12 +101,8 @@ def test_fan_stall_holds_zero_until_the_limit_then_the_curve_returns(tmp_path: P
         assert b'microrack_agent_chaos_requests_total{kind="fan_stall",outcome="ok"} 3' in body
 
 
-def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path / "root")
-    tree.write(tree.TACH, 3000)
-    tree.set_temp(62)
-    secret = write_token(tmp_path / "token")
-    port = free_port()
+def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(bench: Bench) -> None:
+    tmp_path, tree, secret, port = bench
     override = tmp_path / "state" / "fan-override.json"
     with _start(tmp_path, tree, port, "agent.log"):
         poll(lambda: 100 < tree.pwm < 255, what="curve duty")
@@ -110,12 +119,8 @@ def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(tmp_path: Path) 
         poll(lambda: 100 < tree.pwm < 255, what="curve after restart")
 
 
-def test_fan_stall_reaches_a_separate_fan_daemon(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path / "root")
-    tree.write(tree.TACH, 3000)
-    tree.set_temp(62)
-    secret = write_token(tmp_path / "token")
-    port = free_port()
+def test_fan_stall_reaches_a_separate_fan_daemon(bench: Bench) -> None:
+    tmp_path, tree, secret, port = bench
     state = tmp_path / "state" / "chaos-state.json"
     override = state.with_name("fan-override.json")
     override.parent.mkdir()

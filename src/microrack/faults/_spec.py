@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,100 @@ def _one_of(params: Mapping[str, Any], a: str, b: str) -> str:
     return a if a in params else b
 
 
+def _partition(p: dict[str, Any]) -> None:
+    _keys(p, ("peers", "direction", "protocols", "loss_pct", "delay_ms", "jitter_ms"), ("peers",))
+    peers = p["peers"]
+    if not isinstance(peers, list) or not 1 <= len(peers) <= MAX_PEERS:
+        raise _bad("params.peers", f"expected a list of 1 to {MAX_PEERS} addresses")
+    nets = []
+    for i, peer in enumerate(peers):
+        try:
+            if not isinstance(peer, str):
+                raise ValueError
+            nets.append(str(ipaddress.ip_network(peer, strict=False)))
+        except ValueError:
+            raise _bad(f"params.peers[{i}]", f"not an IP address or CIDR: {peer!r}") from None
+    p["peers"] = nets
+    direction = p.setdefault("direction", "both")
+    if direction not in ("in", "out", "both"):
+        raise _bad("params.direction", f"expected in, out or both, got {direction!r}")
+    protos = p.setdefault("protocols", ["tcp", "udp"])
+    if (
+        not isinstance(protos, list)
+        or not protos
+        or any(x not in _PROTOCOLS for x in protos)
+        or len(set(protos)) != len(protos)
+    ):
+        raise _bad("params.protocols", f"expected a non-empty subset of {list(_PROTOCOLS)}")
+    p.setdefault("loss_pct", 100)
+    if not 0 < _number(p, "loss_pct") <= 100:
+        raise _bad("params.loss_pct", f"expected 0 < loss_pct <= 100, got {p['loss_pct']}")
+    for key in ("delay_ms", "jitter_ms"):
+        p.setdefault(key, 0)
+        if _number(p, key) < 0:
+            raise _bad(f"params.{key}", f"expected >= 0, got {p[key]}")
+    if p["jitter_ms"] and not p["delay_ms"]:
+        raise _bad("params.jitter_ms", "needs delay_ms > 0")
+
+
+def _crash(p: dict[str, Any]) -> None:
+    _keys(p, ("target",), ("target",))
+    t = p["target"]
+    if not isinstance(t, str) or not t or len(t) > 256 or any(c.isspace() for c in t):
+        raise _bad("params.target", f"expected a unit or container name, got {t!r}")
+
+
+def _fan_stall(p: dict[str, Any]) -> None:
+    _keys(p, ("limit_c",))
+    if "limit_c" in p and not -50 <= _number(p, "limit_c") <= 150:
+        raise _bad("params.limit_c", f"expected -50..150 °C, got {p['limit_c']}")
+
+
+def _throttle(p: dict[str, Any]) -> None:
+    _keys(p, ("max_khz", "max_pct"))
+    key = _one_of(p, "max_khz", "max_pct")
+    v = _number(p, key, integer=True)
+    if key == "max_khz" and v <= 0:
+        raise _bad("params.max_khz", f"expected a positive frequency in kHz, got {v}")
+    if key == "max_pct" and not 1 <= v <= 100:
+        raise _bad("params.max_pct", f"expected 1..100, got {v}")
+
+
+def _pressure(p: dict[str, Any]) -> None:
+    _keys(p, ("cpu", "memory_bytes"))
+    if not p:
+        raise _bad("params.cpu", "give cpu, memory_bytes or both")
+    p.setdefault("cpu", 0)
+    p.setdefault("memory_bytes", 0)
+    if _number(p, "cpu") < 0:
+        raise _bad("params.cpu", f"expected 0 < cpu <= the node's cores, got {p['cpu']}")
+    if _number(p, "memory_bytes", integer=True) < 0:
+        raise _bad("params.memory_bytes", f"expected >= 0, got {p['memory_bytes']}")
+    if not p["cpu"] and not p["memory_bytes"]:
+        raise _bad("params.cpu", "cpu and memory_bytes are both 0: nothing to apply")
+
+
+def _disk_fill(p: dict[str, Any]) -> None:
+    _keys(p, ("bytes", "fill_pct"))
+    key = _one_of(p, "bytes", "fill_pct")
+    v = _number(p, key, integer=key == "bytes")
+    if key == "bytes" and v <= 0:
+        raise _bad("params.bytes", f"expected > 0, got {v}")
+    if key == "fill_pct" and not 0 < v < 100:
+        raise _bad("params.fill_pct", f"expected 0 < fill_pct < 100, got {v}")
+
+
+#: One validator per kind: checks ``params`` in place and fills in the defaults.
+_VALIDATORS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "partition": _partition,
+    "crash": _crash,
+    "fan_stall": _fan_stall,
+    "throttle": _throttle,
+    "pressure": _pressure,
+    "disk_fill": _disk_fill,
+}
+
+
 def check_params(kind: str, params: Any) -> dict[str, Any]:
     """``params`` of ``kind`` checked, defaults filled in; :class:`FaultError` 400 otherwise."""
     if kind not in KINDS:
@@ -89,79 +183,7 @@ def check_params(kind: str, params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise _bad("params", "expected an object")
     p = dict(params)
-    if kind == "partition":
-        _keys(
-            p, ("peers", "direction", "protocols", "loss_pct", "delay_ms", "jitter_ms"), ("peers",)
-        )
-        peers = p["peers"]
-        if not isinstance(peers, list) or not 1 <= len(peers) <= MAX_PEERS:
-            raise _bad("params.peers", f"expected a list of 1 to {MAX_PEERS} addresses")
-        nets = []
-        for i, peer in enumerate(peers):
-            try:
-                if not isinstance(peer, str):
-                    raise ValueError
-                nets.append(str(ipaddress.ip_network(peer, strict=False)))
-            except ValueError:
-                raise _bad(f"params.peers[{i}]", f"not an IP address or CIDR: {peer!r}") from None
-        p["peers"] = nets
-        direction = p.setdefault("direction", "both")
-        if direction not in ("in", "out", "both"):
-            raise _bad("params.direction", f"expected in, out or both, got {direction!r}")
-        protos = p.setdefault("protocols", ["tcp", "udp"])
-        if (
-            not isinstance(protos, list)
-            or not protos
-            or any(x not in _PROTOCOLS for x in protos)
-            or len(set(protos)) != len(protos)
-        ):
-            raise _bad("params.protocols", f"expected a non-empty subset of {list(_PROTOCOLS)}")
-        p.setdefault("loss_pct", 100)
-        if not 0 < _number(p, "loss_pct") <= 100:
-            raise _bad("params.loss_pct", f"expected 0 < loss_pct <= 100, got {p['loss_pct']}")
-        for key in ("delay_ms", "jitter_ms"):
-            p.setdefault(key, 0)
-            if _number(p, key) < 0:
-                raise _bad(f"params.{key}", f"expected >= 0, got {p[key]}")
-        if p["jitter_ms"] and not p["delay_ms"]:
-            raise _bad("params.jitter_ms", "needs delay_ms > 0")
-    elif kind == "crash":
-        _keys(p, ("target",), ("target",))
-        t = p["target"]
-        if not isinstance(t, str) or not t or len(t) > 256 or any(c.isspace() for c in t):
-            raise _bad("params.target", f"expected a unit or container name, got {t!r}")
-    elif kind == "fan_stall":
-        _keys(p, ("limit_c",))
-        if "limit_c" in p and not -50 <= _number(p, "limit_c") <= 150:
-            raise _bad("params.limit_c", f"expected -50..150 °C, got {p['limit_c']}")
-    elif kind == "throttle":
-        _keys(p, ("max_khz", "max_pct"))
-        key = _one_of(p, "max_khz", "max_pct")
-        v = _number(p, key, integer=True)
-        if key == "max_khz" and v <= 0:
-            raise _bad("params.max_khz", f"expected a positive frequency in kHz, got {v}")
-        if key == "max_pct" and not 1 <= v <= 100:
-            raise _bad("params.max_pct", f"expected 1..100, got {v}")
-    elif kind == "pressure":
-        _keys(p, ("cpu", "memory_bytes"))
-        if not p:
-            raise _bad("params.cpu", "give cpu, memory_bytes or both")
-        p.setdefault("cpu", 0)
-        p.setdefault("memory_bytes", 0)
-        if _number(p, "cpu") < 0:
-            raise _bad("params.cpu", f"expected 0 < cpu <= the node's cores, got {p['cpu']}")
-        if _number(p, "memory_bytes", integer=True) < 0:
-            raise _bad("params.memory_bytes", f"expected >= 0, got {p['memory_bytes']}")
-        if not p["cpu"] and not p["memory_bytes"]:
-            raise _bad("params.cpu", "cpu and memory_bytes are both 0: nothing to apply")
-    elif kind == "disk_fill":
-        _keys(p, ("bytes", "fill_pct"))
-        key = _one_of(p, "bytes", "fill_pct")
-        v = _number(p, key, integer=key == "bytes")
-        if key == "bytes" and v <= 0:
-            raise _bad("params.bytes", f"expected > 0, got {v}")
-        if key == "fill_pct" and not 0 < v < 100:
-            raise _bad("params.fill_pct", f"expected 0 < fill_pct < 100, got {v}")
+    _VALIDATORS[kind](p)
     return p
 
 
