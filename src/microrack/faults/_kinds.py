@@ -65,9 +65,19 @@ class NodeContext:
     run: Callable[[Sequence[str], str | None], str] = run_command
     ncpu: int = field(default_factory=lambda: os.cpu_count() or 1)
 
+    @property
+    def cores(self) -> int:
+        """The cores a burner may take: the twin's board under ``--simulate``, else this host's."""
+        if self.simulate:
+            return int(getattr(self.fs, "cores", 0)) or self.ncpu
+        return self.ncpu
+
     def facts(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ncpu": self.ncpu, "simulate": self.simulate}
-        if self.fill_dir is not None:
+        out: dict[str, Any] = {"ncpu": self.cores, "simulate": self.simulate}
+        if self.simulate:
+            with contextlib.suppress(OSError, AttributeError):
+                out["fs_size_bytes"] = self.fs.statvfs("/").size_bytes
+        elif self.fill_dir is not None:
             out["fill_dir"] = str(self.fill_dir)
             try:
                 st = os.statvfs(self.fill_dir)
@@ -347,10 +357,10 @@ class Pressure(FaultKind):
     name = "pressure"
 
     def check(self, req: FaultRequest, ctx: NodeContext) -> None:
-        if req.params["cpu"] > ctx.ncpu:
+        if req.params["cpu"] > ctx.cores:
             raise FaultError(
                 400,
-                f"this node has {ctx.ncpu} cores, asked for {req.params['cpu']:g}",
+                f"this node has {ctx.cores} cores, asked for {req.params['cpu']:g}",
                 "params.cpu",
             )
         if ctx.simulate:
@@ -376,7 +386,10 @@ class Pressure(FaultKind):
     def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
         cpu, mem = float(req.params["cpu"]), int(req.params["memory_bytes"])
         if ctx.simulate:
-            ctx.fs.add_load(req.id, cpu, mem)
+            try:
+                ctx.fs.add_load(req.id, cpu, mem)
+            except ValueError as e:
+                raise FaultError(422, f"the twin refused the load: {e}") from None
             return {"simulate": True, "id": req.id}
         name = f"microrack-chaos-{req.id}"
         layout = self._layout(ctx)
@@ -444,9 +457,16 @@ class Pressure(FaultKind):
 
 
 class DiskFill(FaultKind):
+    """A sized file in ``--chaos-fill-dir``; under ``--simulate`` one on the twin's root fs."""
+
     name = "disk_fill"
 
     def check(self, req: FaultRequest, ctx: NodeContext) -> None:
+        if ctx.simulate:
+            if not hasattr(ctx.fs, "fill_disk"):
+                raise FaultError(422, "this twin has no disk to fill (no fill_disk)")
+            self._size(req, ctx)
+            return
         if ctx.fill_dir is None:
             raise FaultError(403, "this node has no --chaos-fill-dir: disk_fill is refused")
         if not ctx.fill_dir.is_dir():
@@ -455,9 +475,14 @@ class DiskFill(FaultKind):
 
     @staticmethod
     def _size(req: FaultRequest, ctx: NodeContext) -> int:
-        assert ctx.fill_dir is not None
-        st = os.statvfs(ctx.fill_dir)
-        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+        if ctx.simulate:
+            use = ctx.fs.statvfs("/")
+            total, free, where = use.size_bytes, use.avail_bytes, "the twin's /"
+        else:
+            assert ctx.fill_dir is not None
+            st = os.statvfs(ctx.fill_dir)
+            total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+            where = str(ctx.fill_dir)
         size = (
             int(req.params["bytes"])
             if "bytes" in req.params
@@ -466,15 +491,18 @@ class DiskFill(FaultKind):
         if free - size < MIN_FREE * total:
             raise FaultError(
                 422,
-                f"writing {size} bytes to {ctx.fill_dir} would leave "
+                f"writing {size} bytes to {where} would leave "
                 f"{max(0, free - size)} of {total} bytes free (< 5 %)",
                 "params." + ("bytes" if "bytes" in req.params else "fill_pct"),
             )
         return size
 
     def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
-        assert ctx.fill_dir is not None
         size = self._size(req, ctx)
+        if ctx.simulate:
+            ctx.fs.fill_disk(req.id, size)
+            return {"simulate": True, "id": req.id}
+        assert ctx.fill_dir is not None
         path = ctx.fill_dir / f"microrack-chaos-{req.id}.fill"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -493,6 +521,9 @@ class DiskFill(FaultKind):
         return {"path": str(path)}
 
     def revert(self, undo: Mapping[str, Any], ctx: NodeContext) -> None:
+        if undo.get("simulate"):
+            ctx.fs.unfill_disk(undo["id"])
+            return
         Path(undo["path"]).unlink(missing_ok=True)
 
 

@@ -339,6 +339,8 @@ def plan_commands(
         size = int(facts["fs_size_bytes"] * p["fill_pct"] / 100)
     else:
         size = f"{p['fill_pct']}% of the filesystem"
+    if facts.get("simulate"):
+        return [f"twin file system /: +{size} bytes used", "at deadline: the twin frees them"]
     return [
         f"write {d}/microrack-chaos-{fault_id}.fill: {size} bytes",
         f"at deadline: remove {d}/microrack-chaos-{fault_id}.fill",
