@@ -289,32 +289,6 @@ def test_sigterm_reverts_everything(tmp_path: Path) -> None:
         assert f.read_text() == before
 
 
-def test_netem_present_or_422_naming_sch_netem(tmp_path: Path) -> None:
-    from support import require_binary, require_root
-
-    require_root()
-    require_binary("nft")
-    require_binary("tc")
-    with agent(tmp_path, "--chaos-allow", "partition") as n:
-        status, obj = n.post(
-            _fault(
-                "d",
-                "partition",
-                {"peers": ["198.18.250.1"], "direction": "out", "delay_ms": 5},
-                duration=5,
-            )
-        )
-        if status == 422:
-            assert "sch_netem" in obj["error"]
-            assert obj["field"] == "params.delay_ms"
-            # the refused fault left nothing behind
-            assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
-        else:
-            assert status == 201, obj
-            assert any("netem delay 5ms" in c for c in obj["commands"])
-            assert n.call("DELETE", "/api/v1/faults/d")[0] == 200
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from faults.chaos_support import call, copy_tree, poll, write_token
-from support import NetNS, Proc, microrack_cmd, require_binary, started
+from support import NetNS, Proc, kernel_lacks, microrack_cmd, require_binary, started
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +213,66 @@ def test_the_kernel_expires_a_partition_of_a_dead_agent(cluster: Cluster) -> Non
     assert "hook output" in cluster.table(0)  # the empty chain stays until the next start
     cluster.start_agent(0, name="restarted")
     assert "hook" not in cluster.table(0)
+
+
+CONNECT = """
+import socket, sys, time
+best = 1e9
+for _ in range(5):
+    t = time.monotonic()
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
+    best = min(best, time.monotonic() - t)
+print(best)
+"""
+
+
+def _netem_sent(cluster: Cluster, i: int) -> int:
+    """Packets the delay band's netem qdisc of node ``i`` has sent (0 without one)."""
+    out = subprocess.run(
+        cluster.net.exec_argv(i, ["tc", "-s", "qdisc", "show", "dev", cluster.net.iface(i)]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    _, sep, rest = out.partition("qdisc netem 40:")
+    if not sep:
+        return 0
+    return int(rest.split(" Sent ", 1)[1].split()[2])
+
+
+def test_delay_only_toward_the_peers_or_a_422_naming_sch_netem(cluster: Cluster) -> None:
+    require_binary("tc")
+    a = cluster.net.addresses
+    # only ICMP is dropped (1 %): TCP to the peer passes, delayed by netem
+    body = _partition("lag", [a[1]], 8, direction="out", protocols=["icmp"], loss_pct=1)
+    body["params"]["delay_ms"] = 150
+    status, fault = cluster.post(0, body)
+    if status == 422:
+        assert fault["field"] == "params.delay_ms" and "sch_netem" in fault["error"], fault
+        # refused whole: nothing active, no chain of it left in the table
+        listed = call(a[0], AGENT_PORT, cluster.secret, "GET", "/api/v1/faults")[1]
+        assert listed["faults"] == [] and "f3_lag" not in cluster.table(0)
+        missing_qdisc = fault["error"].split("lacks ")[1].split()[0]
+        kernel_lacks(missing_qdisc)
+    assert status == 201, fault
+    assert any("netem delay 150ms" in c for c in fault["commands"])
+
+    def connect(dst: int) -> float:
+        argv = cluster.net.exec_argv(0, [sys.executable, "-c", CONNECT, a[dst], str(PROBE_PORT)])
+        return float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
+    # traffic to n2 (not a peer) never enters the delay band; traffic to n1 does, and waits
+    sent = _netem_sent(cluster, 0)
+    connect(2)
+    assert _netem_sent(cluster, 0) == sent
+    assert connect(1) >= 0.150  # netem holds each SYN this long at least: a lower bound
+    assert _netem_sent(cluster, 0) > sent
+    # the agent's own timer takes the qdisc away at the deadline
+    poll(lambda: _netem_sent(cluster, 0) == 0, timeout=60, what="netem removed")
+    shown = subprocess.run(
+        cluster.net.exec_argv(0, ["tc", "qdisc", "show", "dev", cluster.net.iface(0)]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "prio" not in shown.stdout

@@ -26,6 +26,7 @@ from microrack.faults._spec import (
     nft_partition,
     nft_partition_revert,
     plan_commands,
+    tc_netem,
 )
 
 __all__ = ["KIND_CLASSES", "FaultKind", "NodeContext", "run_command"]
@@ -150,6 +151,15 @@ class FaultKind:
 class Partition(FaultKind):
     name = "partition"
 
+    def plan(self, req: FaultRequest, ctx: NodeContext) -> list[str]:
+        facts = ctx.facts()
+        if req.params["delay_ms"]:
+            with contextlib.suppress(FaultError):  # no ip here: the plan says DEV
+                facts["netem_devs"] = self.devices(req.params["peers"], ctx)
+        return plan_commands(
+            req.kind, req.params, facts, fault_id=req.id, duration_s=req.duration_s
+        )
+
     def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
         p = req.params
         undo: dict[str, Any] = {"id": req.id, "direction": p["direction"]}
@@ -163,43 +173,42 @@ class Partition(FaultKind):
         return undo
 
     @staticmethod
-    def _netem(p: Mapping[str, Any], ctx: NodeContext) -> list[str]:
+    def devices(peers: Sequence[str], ctx: NodeContext) -> list[str]:
+        """The network devices this node reaches ``peers`` through (its routes)."""
         devs: list[str] = []
-        for peer in p["peers"]:
+        for peer in peers:
             out = ctx.run(["ip", "-o", "route", "get", peer.split("/")[0]], None).split()
             if "dev" in out and out[out.index("dev") + 1] not in devs:
                 devs.append(out[out.index("dev") + 1])
-        jitter = [f"{p['jitter_ms']:g}ms"] if p["jitter_ms"] else []
+        return devs
+
+    def _netem(self, p: Mapping[str, Any], ctx: NodeContext) -> list[str]:
+        devs = self.devices(p["peers"], ctx)
+        for dev in devs:  # refuse before anything is changed
+            root = ctx.run(["tc", "qdisc", "show", "dev", dev, "root"], None).split()
+            kind = root[1] if len(root) > 1 and root[0] == "qdisc" else ""
+            if kind and kind not in _DEFAULT_QDISCS:
+                raise FaultError(
+                    409 if kind == "prio" else 422,
+                    f"{dev} already has a {kind} root qdisc"
+                    + (
+                        " (another delay fault?)"
+                        if kind == "prio"
+                        else ", which delay would replace"
+                    ),
+                    "params.delay_ms",
+                )
         done: list[str] = []
         for dev in devs:
-            try:
-                ctx.run(
-                    [
-                        "tc",
-                        "qdisc",
-                        "replace",
-                        "dev",
-                        dev,
-                        "root",
-                        "netem",
-                        "delay",
-                        f"{p['delay_ms']:g}ms",
-                        *jitter,
-                    ],
-                    None,
-                )
-            except FaultError as e:
-                for d in done:
-                    ctx.run(["tc", "qdisc", "del", "dev", d, "root"], None)
-                if "unknown" in e.message.lower() or "netem" in e.message.lower():
-                    raise FaultError(
-                        422,
-                        "delay_ms needs the kernel's sch_netem qdisc, which "
-                        f"this node lacks ({e.message})",
-                        "params.delay_ms",
-                    ) from None
-                raise
             done.append(dev)
+            for argv in tc_netem(dev, p):
+                try:
+                    ctx.run(argv, None)
+                except FaultError as e:
+                    for d in done:
+                        with contextlib.suppress(FaultError):
+                            ctx.run(["tc", "qdisc", "del", "dev", d, "root"], None)
+                    raise _qdisc_error(argv, e) from None
         return done
 
     def revert(self, undo: Mapping[str, Any], ctx: NodeContext) -> None:
@@ -214,6 +223,29 @@ class Partition(FaultKind):
         except FaultError as e:
             if "No such file" not in e.message:  # gone already (the table was deleted)
                 raise
+
+
+#: Root qdiscs a kernel sets up by itself: deleting ours brings them back.
+_DEFAULT_QDISCS = ("noqueue", "pfifo_fast", "mq", "fq_codel", "fq", "pfifo")
+
+
+def _qdisc_error(argv: Sequence[str], e: FaultError) -> FaultError:
+    """The 422 of a refused tc call, naming the kernel module that is missing."""
+    module = {"prio": "sch_prio", "netem": "sch_netem", "u32": "cls_u32"}
+    what = next((m for k, m in module.items() if k in argv), "")
+    if what and (
+        "unknown" in e.message.lower()
+        or "no such file" in e.message.lower()
+        or "not supported" in e.message.lower()
+        or "talking to the kernel" in e.message
+    ):
+        return FaultError(
+            422,
+            f"delay_ms needs the kernel's sch_netem qdisc (in a sch_prio band, with cls_u32 "
+            f"filters); this node lacks {what} ({e.message})",
+            "params.delay_ms",
+        )
+    return FaultError(e.status, e.message, "params.delay_ms")
 
 
 class Crash(FaultKind):

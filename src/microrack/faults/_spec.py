@@ -24,6 +24,7 @@ __all__ = [
     "nft_names",
     "parse_request",
     "plan_commands",
+    "tc_netem",
 ]
 
 KINDS: tuple[str, ...] = ("partition", "crash", "fan_stall", "throttle", "pressure", "disk_fill")
@@ -116,6 +117,12 @@ def _partition(p: dict[str, Any]) -> None:
             raise _bad(f"params.{key}", f"expected >= 0, got {p[key]}")
     if p["jitter_ms"] and not p["delay_ms"]:
         raise _bad("params.jitter_ms", "needs delay_ms > 0")
+    if p["delay_ms"] and direction == "in":
+        raise _bad(
+            "params.delay_ms",
+            "delay applies to what a node sends toward its peers (egress): "
+            "give direction out (this side's packets) or both (each side's)",
+        )
 
 
 def _crash(p: dict[str, Any]) -> None:
@@ -270,6 +277,37 @@ def nft_partition(fault_id: str, params: Mapping[str, Any], duration_s: float) -
     return lines
 
 
+#: prio's default priomap (TOS -> band 0..2): ordinary traffic keeps its bands,
+#: the delayed band 4 (class 1:4) is reached only through the peer filters.
+PRIOMAP = "1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1"
+NETEM_CLASS = "1:4"
+
+
+def tc_netem(dev: str, params: Mapping[str, Any]) -> list[list[str]]:
+    """The ``tc`` calls that delay only this node's packets toward the peers on ``dev``.
+
+    A ``prio`` root with a fourth band under ``netem``; u32 filters steer the
+    packets whose destination is a peer (IPv4 and IPv6) into that band, so
+    traffic to anyone else keeps its latency.  Egress only: the other side's
+    packets are delayed by the other side (``direction: both``).
+    """
+    jitter = [f"{params['jitter_ms']:g}ms"] if params.get("jitter_ms") else []
+    out = [
+        ["tc", "qdisc", "replace", "dev", dev, "root", "handle", "1:", "prio", "bands", "4",
+         "priomap", *PRIOMAP.split()],
+        ["tc", "qdisc", "replace", "dev", dev, "parent", NETEM_CLASS, "handle", "40:", "netem",
+         "delay", f"{params['delay_ms']:g}ms", *jitter],
+    ]  # fmt: skip
+    for net in params["peers"]:
+        v6 = ":" in net
+        out.append(
+            ["tc", "filter", "add", "dev", dev, "parent", "1:", "protocol",
+             "ipv6" if v6 else "ip", "prio", "2" if v6 else "1", "u32", "match",
+             "ip6" if v6 else "ip", "dst", net, "flowid", NETEM_CLASS]
+        )  # fmt: skip
+    return out
+
+
 def nft_partition_revert(fault_id: str, direction: str) -> list[str]:
     set4, set6, chain = nft_names(fault_id)
     lines = []
@@ -290,16 +328,18 @@ def plan_commands(
 
     ``node_facts`` may give ``cpufreq`` ({policy dir: cpuinfo_max_freq kHz}), ``ncpu``,
     ``fill_dir``, ``fs_size_bytes``, ``fan_override`` (path), ``fan_max_c``,
-    ``netem_dev`` and ``simulate``; what is missing is shown as a placeholder.
+    ``netem_devs`` (the devices toward the peers) and ``simulate``; what is missing is
+    shown as a placeholder.
     """
     facts = node_facts or {}
     p = check_params(kind, params)
     if kind == "partition":
         out = [f"nft -f - <<< {line}" for line in nft_partition(fault_id, p, duration_s)]
         if p["delay_ms"]:
-            dev = facts.get("netem_dev", "DEV")
-            jitter = f" {p['jitter_ms']:g}ms" if p["jitter_ms"] else ""
-            out.append(f"tc qdisc replace dev {dev} root netem delay {p['delay_ms']:g}ms{jitter}")
+            devs = facts.get("netem_devs") or [facts.get("netem_dev", "DEV")]
+            for dev in devs:
+                out += [" ".join(argv) for argv in tc_netem(dev, p)]
+            out += [f"at deadline: tc qdisc del dev {dev} root" for dev in devs]
         return out
     if kind == "crash":
         return [

@@ -1,0 +1,150 @@
+"""Delay toward the peers only: the tc calls, checked against a fake ``tc`` and ``ip``.
+
+This machine's kernel has neither sch_prio nor sch_netem, so the calls are
+recorded here; tests/faults/test_faults_netns.py runs them for real where the
+kernel has the qdiscs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from microrack.faults import FaultError, NodeContext, parse_request, plan_commands
+from microrack.faults._kinds import KIND_CLASSES
+from microrack.sensors import LocalFS
+
+PEERS = ["198.18.7.2", "198.18.8.0/24", "2001:db8:7::/64"]
+
+
+PRIO = "prio bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1"
+
+
+def v4(dev: str, net: str) -> str:
+    return f"tc filter add dev {dev} parent 1: protocol ip prio 1 u32 match ip dst {net} flowid 1:4"
+
+
+def v6(dev: str, net: str) -> str:
+    return (
+        f"tc filter add dev {dev} parent 1: protocol ipv6 prio 2 u32 match ip6 dst {net} flowid 1:4"
+    )
+
+
+class FakeNet:
+    """Answers ``ip -o route get`` and ``tc``, records every call; ``refuse`` fails a tc kind."""
+
+    def __init__(self, refuse: str = "", root: str = "fq_codel") -> None:
+        self.calls: list[list[str]] = []
+        self.refuse, self.root = refuse, root
+
+    def __call__(self, argv: Sequence[str], stdin: str | None) -> str:
+        argv = list(argv)
+        self.calls.append(argv)
+        if argv[:3] == ["ip", "-o", "route"]:
+            dev = "eth1" if ":" in argv[-1] else "eth0"
+            return f"{argv[-1]} via 198.18.7.1 dev {dev} src 198.18.7.9 uid 0 \\    cache\n"
+        if argv[:3] == ["tc", "qdisc", "show"]:
+            return f"qdisc {self.root} 0: root refcnt 2 limit 10240p\n" if self.root else ""
+        if argv[0] == "tc" and self.refuse and self.refuse in argv:
+            raise FaultError(422, "tc qdisc replace: Error: Specified qdisc kind is unknown.")
+        return ""
+
+    def tc(self) -> list[str]:
+        return [" ".join(c) for c in self.calls if c[0] == "tc" and c[2] != "show"]
+
+
+def _req(**params: object) -> object:
+    body = {"id": "lag", "kind": "partition", "duration_s": 30}
+    return parse_request(
+        {**body, "params": {"peers": PEERS, "protocols": ["icmp"], "loss_pct": 1, **params}}
+    )
+
+
+def _ctx(tmp: Path, net: FakeNet) -> NodeContext:
+    return NodeContext(node="n0", fs=LocalFS(str(tmp)), run=net)
+
+
+def test_delay_goes_to_a_prio_band_that_only_the_peers_reach(tmp_path: Path) -> None:
+    net = FakeNet()
+    kind, req = KIND_CLASSES["partition"], _req(delay_ms=40, jitter_ms=5, direction="both")
+    undo = kind.apply(req, _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
+    assert net.tc() == [
+        f"tc qdisc replace dev eth0 root handle 1: {PRIO}",
+        "tc qdisc replace dev eth0 parent 1:4 handle 40: netem delay 40ms 5ms",
+        v4("eth0", "198.18.7.2/32"),
+        v4("eth0", "198.18.8.0/24"),
+        v6("eth0", "2001:db8:7::/64"),
+        f"tc qdisc replace dev eth1 root handle 1: {PRIO}",
+        "tc qdisc replace dev eth1 parent 1:4 handle 40: netem delay 40ms 5ms",
+        v4("eth1", "198.18.7.2/32"),
+        v4("eth1", "198.18.8.0/24"),
+        v6("eth1", "2001:db8:7::/64"),
+    ]
+    assert undo["netem_devs"] == ["eth0", "eth1"]
+    net.calls.clear()
+    kind.revert(undo, _ctx(tmp_path, net))
+    assert net.tc() == ["tc qdisc del dev eth0 root", "tc qdisc del dev eth1 root"]
+
+
+@pytest.mark.parametrize(("refused", "module"), [("prio", "sch_prio"), ("netem", "sch_netem")])
+def test_a_missing_qdisc_is_a_422_naming_it_and_leaves_nothing(
+    tmp_path: Path, refused: str, module: str
+) -> None:
+    net = FakeNet(refuse=refused)
+    with pytest.raises(FaultError) as e:
+        KIND_CLASSES["partition"].apply(_req(delay_ms=10), _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
+    assert e.value.status == 422 and e.value.field == "params.delay_ms"
+    assert "sch_netem" in e.value.message and f"lacks {module}" in e.value.message
+    # the root qdisc put in place before the refusal is taken out again, and the nft rules too
+    assert net.tc()[-1] == "tc qdisc del dev eth0 root"
+    assert net.calls[-1][:2] == ["nft", "-f"]
+
+
+@pytest.mark.parametrize(("root", "status"), [("prio", 409), ("cake", 422)])
+def test_a_root_qdisc_not_the_kernels_own_is_not_replaced(
+    tmp_path: Path, root: str, status: int
+) -> None:
+    net = FakeNet(root=root)
+    with pytest.raises(FaultError) as e:
+        KIND_CLASSES["partition"].apply(_req(delay_ms=10), _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
+    assert e.value.status == status and root in e.value.message
+    assert not any(c[:3] == ["tc", "qdisc", "replace"] for c in net.calls)
+
+
+def test_without_delay_no_tc_is_run(tmp_path: Path) -> None:
+    net = FakeNet()
+    KIND_CLASSES["partition"].apply(_req(), _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
+    assert [c[0] for c in net.calls] == ["nft"]
+
+
+def test_delay_is_egress_only_so_direction_in_is_refused() -> None:
+    with pytest.raises(FaultError) as e:
+        _req(delay_ms=10, direction="in")
+    assert e.value.status == 400 and e.value.field == "params.delay_ms"
+    assert "egress" in e.value.message
+
+
+def test_the_plan_names_every_tc_call_and_the_devices(tmp_path: Path) -> None:
+    params = {"peers": ["198.18.7.2", "2001:db8::1"], "delay_ms": 20, "direction": "out"}
+    lines = plan_commands("partition", params, {"netem_devs": ["eth0"]}, fault_id="x")
+    tc = [x for x in lines if "tc " in x]
+    assert tc == [
+        f"tc qdisc replace dev eth0 root handle 1: {PRIO}",
+        "tc qdisc replace dev eth0 parent 1:4 handle 40: netem delay 20ms",
+        v4("eth0", "198.18.7.2/32"),
+        v6("eth0", "2001:db8::1/128"),
+        "at deadline: tc qdisc del dev eth0 root",
+    ]
+    # without node facts (chaos run --dry-run) the device is a placeholder
+    assert any("dev DEV root handle 1:" in x for x in plan_commands("partition", params))
+    # the agent's own dry run resolves the devices through its routes
+    net = FakeNet()
+    req = parse_request(
+        {"id": "x", "kind": "partition", "duration_s": 5, "params": params, "dry_run": True}
+    )
+    planned = KIND_CLASSES["partition"].plan(req, _ctx(tmp_path, net))
+    assert "tc qdisc replace dev eth0 parent 1:4 handle 40: netem delay 20ms" in planned
+    assert "at deadline: tc qdisc del dev eth1 root" in planned
+    assert not net.tc()  # planning changes nothing
