@@ -383,6 +383,33 @@ def _own_cgroup(controller: str) -> str:
     return ""
 
 
+AGENT_LEAF = "microrack-agent"  # the agent's own leaf cgroup inside a delegated subtree
+
+
+def _delegated(root: Path) -> Path:
+    """The agent's cgroup (v2) with cpu and memory enabled for its children.
+
+    cgroup v2 enables controllers for children only in a group with no processes
+    of its own; in its unit's delegated group (``Delegate=``) the agent moves
+    itself into a leaf first, as systemd's delegation rules ask.
+    """
+    base = root / _own_cgroup("")
+    if base.name == AGENT_LEAF:
+        base = base.parent
+    control = base / "cgroup.subtree_control"
+    try:
+        control.write_text("+cpu +memory")
+    except OSError:
+        try:  # EBUSY: processes live in base; the agent leaves for its leaf
+            leaf = base / AGENT_LEAF
+            leaf.mkdir(exist_ok=True)
+            (leaf / "cgroup.procs").write_text(str(os.getpid()))
+            control.write_text("+cpu +memory")
+        except OSError:
+            pass  # not delegated: the limits cannot be set, which the caller reports
+    return base
+
+
 class Pressure(FaultKind):
     """A burner process that ends itself at the deadline, in a cgroup capping its CPU and memory."""
 
@@ -428,15 +455,22 @@ class Pressure(FaultKind):
         root = ctx.cgroup_root
         limit = mem + (32 << 20) if mem else None
         if layout == "v2":
-            base = root / _own_cgroup("")
-            with contextlib.suppress(OSError):  # refused where the agent itself lives in base
-                (base / "cgroup.subtree_control").write_text("+cpu +memory")
+            base = _delegated(root)
             groups = [base / name]
             groups[0].mkdir(exist_ok=True)
-            if cpu:
-                (groups[0] / "cpu.max").write_text(f"{int(cpu * 100000)} 100000")
-            if limit:
-                (groups[0] / "memory.max").write_text(str(limit))
+            try:
+                if cpu:
+                    (groups[0] / "cpu.max").write_text(f"{int(cpu * 100000)} 100000")
+                if limit:
+                    (groups[0] / "memory.max").write_text(str(limit))
+            except FileNotFoundError:
+                with contextlib.suppress(OSError):
+                    groups[0].rmdir()
+                raise FaultError(
+                    422,
+                    f"the cpu and memory controllers are not enabled below {base} "
+                    "(the agent's unit needs Delegate=cpu memory)",
+                ) from None
         else:
             # below the agent's own groups: the burner stays inside whatever bounds the agent
             groups = [
