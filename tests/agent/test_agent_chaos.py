@@ -319,6 +319,8 @@ def test_pressure_burner_in_its_own_cgroup_ends_at_the_deadline(tmp_path: Path) 
             g / "cpu.cfs_quota_us" for g in groups if (g / "cpu.cfs_quota_us").exists()
         ]
         assert quota and "50000" in quota[0].read_text()
+        # on a tree the host's load is not in /metrics; the lease is
+        assert scrape(n.port)["microrack_agent_chaos_active_faults"] == 1
         poll(lambda: not _pid_alive(pid), what="burner gone")
         poll(lambda: not any(g.exists() for g in groups), what="cgroups removed")
         assert n.call("GET", "/api/v1/faults")[1]["faults"] == []

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from faults.chaos_support import call, poll, write_token
+from faults.scrape import scrape, values
 from support import free_port, http_get, microrack_cmd, started
 from thermal.fan_trees import Tree, build_tree, fan_yaml
 
@@ -53,6 +54,10 @@ def bench(tmp_path: Path) -> Bench:
     tree.write(tree.TACH, 3000)
     tree.set_temp(62)
     return Bench(tmp_path, tree, write_token(tmp_path / "token"), free_port())
+
+
+def _duty(port: int) -> list[float]:
+    return values(scrape(port), "microrack_fan_duty_ratio")
 
 
 def _stall(fid: str, duration: float, **params: Any) -> dict[str, Any]:
@@ -106,12 +111,17 @@ def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(bench: Bench) ->
     override = tmp_path / "state" / "fan-override.json"
     with _start(tmp_path, tree, port, "agent.log"):
         poll(lambda: 100 < tree.pwm < 255, what="curve duty")
-        status, _ = call("127.0.0.1", port, secret, "POST", "/api/v1/faults", _stall("s2", 2))
+        status, _ = call("127.0.0.1", port, secret, "POST", "/api/v1/faults", _stall("s2", 4))
         assert status == 201  # limit_c defaults to the curve's top (75 °C)
         assert json.loads(override.read_text())["limit_c"] == 75
         poll(lambda: tree.pwm == 0, what="duty 0")
+        # the stall is in the agent's own exposition while it holds
+        poll(lambda: _duty(port) == [0.0], what="duty 0 in /metrics")
+        assert scrape(port)["microrack_agent_chaos_active_faults"] == 1
         poll(lambda: 100 < tree.pwm < 255, what="curve at the deadline")
         poll(lambda: not override.exists(), what="override removed")
+        poll(lambda: _duty(port)[0] > 0.3, what="curve duty in /metrics")
+        assert scrape(port)["microrack_agent_chaos_active_faults"] == 0
     # a stale override file (from a killed run) is dropped when the fan starts
     override.write_text(json.dumps({"id": "old", "duty": 0, "deadline_unix": 4e9, "limit_c": 99}))
     with _start(tmp_path, tree, port, "agent2.log"):
