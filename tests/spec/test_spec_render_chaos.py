@@ -120,6 +120,14 @@ def test_every_kind_at_once_adds_the_union(tmp_path: Path, plain: dict[str, str]
     _verify(tmp_path, files)
 
 
+def test_a_fill_dir_in_tmp_is_bound_past_private_tmp(tmp_path: Path) -> None:
+    for fill in ("/var/tmp/fill", "/tmp/f"):
+        files = _render(tmp_path, {"allow": ["disk_fill"], "fill_dir": fill})
+        assert f"BindPaths={fill}" in _service(files[AGENT])
+        assert "PrivateTmp=yes" in _service(files[AGENT])
+        _verify(tmp_path, files)
+
+
 def test_cache_and_log_fill_dirs_use_systemds_own_directories(tmp_path: Path) -> None:
     for fill, line in (
         ("/var/cache/fill", "CacheDirectory=fill"),

@@ -126,7 +126,9 @@ def chaos_rights(node: Node) -> ChaosRights:
                     lines.append(f"{setting}={fill[len(prefix) :]}")
                 break
         else:
-            lines.append(f"ReadWritePaths={fill}")
+            # under /tmp or /var/tmp PrivateTmp= would hide it: bound in from the host
+            private = any(fill == t or fill.startswith(t + "/") for t in ("/tmp", "/var/tmp"))
+            lines.append(f"{'BindPaths' if private else 'ReadWritePaths'}={fill}")
     lines.append(f"StateDirectory={' '.join(states)}")
     if caps:
         caps_line = " ".join(caps)
@@ -142,14 +144,13 @@ def _chaos_flags(node: Node) -> list[str]:
     if c is None or not c.allow:
         return []
     out = ["--chaos-token", _TOKEN_ARG, "--chaos-allow", ",".join(c.allow)]
-    out += ["--chaos-state", CHAOS_STATE]
     for unit in c.units:
         out += ["--chaos-unit", unit]
     if c.fill_dir:
         out += ["--chaos-fill-dir", c.fill_dir]
     if c.max_lease_s is not None:
         out += ["--chaos-max-lease", f"{c.max_lease_s:g}"]
-    return out
+    return [*out, "--chaos-state", CHAOS_STATE]
 
 
 def _allows(node: Node, kind: str) -> bool:
