@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -242,6 +243,10 @@ def _netem_sent(cluster: Cluster, i: int) -> int:
 
 def test_delay_only_toward_the_peers_or_a_422_naming_sch_netem(cluster: Cluster) -> None:
     require_binary("tc")
+    modprobe = shutil.which("modprobe") or shutil.which("modprobe", path="/usr/sbin:/sbin")
+    if modprobe:  # where the modules exist, load them (tc would ask the kernel for them too)
+        for module in ("sch_prio", "sch_netem", "cls_u32"):
+            subprocess.run([modprobe, "-q", module], capture_output=True, check=False)
     a = cluster.net.addresses
     # only ICMP is dropped (1 %): TCP to the peer passes, delayed by netem
     body = _partition("lag", [a[1]], 8, direction="out", protocols=["icmp"], loss_pct=1)
