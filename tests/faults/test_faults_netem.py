@@ -148,3 +148,95 @@ def test_the_plan_names_every_tc_call_and_the_devices(tmp_path: Path) -> None:
     assert "tc qdisc replace dev eth0 parent 1:4 handle 40: netem delay 20ms" in planned
     assert "at deadline: tc qdisc del dev eth1 root" in planned
     assert not net.tc()  # planning changes nothing
+
+
+FAKE_TC = """#!/bin/sh
+# records each call; answers 'qdisc show' as a device with the kernel's own qdisc would
+echo "tc $*" >> "$FAKE_TC_LOG"
+case "$*" in *"qdisc show"*) echo "qdisc noqueue 0: root refcnt 2" ;; esac
+exit 0
+"""
+
+
+@pytest.mark.integration
+def test_an_agent_applies_and_its_timer_removes_the_delay_with_a_fake_tc(tmp_path: Path) -> None:
+    """A real agent in a namespace, real nft and ip; only tc is recorded (no sch_netem here)."""
+    import os
+    import signal
+    import subprocess
+
+    from faults.chaos_support import call, copy_tree, poll, write_token
+    from support import NetNS, microrack_cmd, require_binary, started
+
+    require_binary("nft")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "tc").write_text(FAKE_TC)
+    (fake / "tc").chmod(0o755)
+    log = tmp_path / "tc.log"
+    log.touch()
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "FAKE_TC_LOG": str(log)}
+    secret = write_token(tmp_path / "token")
+    root = copy_tree("rpi4b", tmp_path / "root")
+    with NetNS(2, subnet=95, prefix="mrnem") as net:
+        subprocess.run(
+            ["ip", "addr", "add", "198.18.95.254/24", "dev", net.bridge],
+            check=True,
+            capture_output=True,
+        )
+        a, dev = net.addresses, net.iface(0)
+        argv = net.exec_argv(
+            0,
+            microrack_cmd(
+                "agent",
+                "--listen",
+                f"{a[0]}:9102",
+                "--root",
+                str(root),
+                "--node",
+                "n0",
+                "--chaos-token",
+                str(tmp_path / "token"),
+                "--chaos-allow",
+                "partition",
+                "--chaos-state",
+                str(tmp_path / "state.json"),
+            ),
+        )
+
+        def post(body: dict[str, object]) -> tuple[int, object]:
+            return call(a[0], 9102, secret, "POST", "/api/v1/faults", body)
+
+        params = {"peers": [a[1]], "direction": "out", "protocols": ["icmp"], "loss_pct": 1}
+        lag = {"id": "lag", "kind": "partition", "duration_s": 3}
+        with started(argv, tmp_path / "agent.log", env=env, wait=(a[0], 9102)):
+            status, fault = post({**lag, "params": {**params, "delay_ms": 30}})
+            assert status == 201, fault
+            calls = log.read_text().splitlines()
+            assert calls == [
+                f"tc qdisc show dev {dev} root",
+                f"tc qdisc replace dev {dev} root handle 1: {PRIO}",
+                f"tc qdisc replace dev {dev} parent 1:4 handle 40: netem delay 30ms",
+                v4(dev, f"{a[1]}/32"),
+            ]
+            assert calls[1:] == [c for c in fault["commands"] if c.startswith("tc ")]  # type: ignore[index]
+            # the agent's own timer removes it; nobody sends a DELETE
+            poll(lambda: log.read_text().splitlines()[-1] == f"tc qdisc del dev {dev} root")
+            poll(lambda: call(a[0], 9102, secret, "GET", "/api/v1/faults")[1]["faults"] == [])  # type: ignore[index]
+            # a long one, then the agent is SIGKILLed: its successor removes the qdisc at start
+            status, _ = post(
+                {**lag, "id": "long", "duration_s": 600, "params": {**params, "delay_ms": 5}}
+            )
+            assert status == 201
+        # SIGTERM (the end of that block) reverted it too
+        assert log.read_text().splitlines()[-1] == f"tc qdisc del dev {dev} root"
+        with started(argv, tmp_path / "agent1.log", env=env, wait=(a[0], 9102)) as proc:
+            status, _ = post(
+                {**lag, "id": "k", "duration_s": 600, "params": {**params, "delay_ms": 5}}
+            )
+            assert status == 201
+            before = len(log.read_text().splitlines())
+            proc.stop(signal.SIGKILL)
+        assert len(log.read_text().splitlines()) == before  # nobody reverted it
+        with started(argv, tmp_path / "agent2.log", env=env, wait=(a[0], 9102)):
+            assert log.read_text().splitlines()[before:] == [f"tc qdisc del dev {dev} root"]
