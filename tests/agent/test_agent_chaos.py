@@ -326,6 +326,44 @@ def test_pressure_burner_in_its_own_cgroup_ends_at_the_deadline(tmp_path: Path) 
         assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
 
 
+def test_pressure_on_the_host_shows_its_cgroup_in_metrics_until_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """With --root / the agent's own cgroup collector sees the burner's group and its limits."""
+    from support import require_root
+
+    require_root()
+    with agent(
+        tmp_path,
+        "--chaos-allow",
+        "pressure",
+        "--collector.cgroup.include",
+        "microrack-chaos",
+        root=Path("/"),
+    ) as n:
+        status, fault = n.post(
+            _fault("hot", "pressure", {"cpu": 0.5, "memory_bytes": 16 << 20}, duration=6)
+        )
+        assert status == 201, fault
+
+        def burner(name: str) -> list[float]:
+            return [
+                v
+                for k, v in scrape(n.port).items()
+                if k.startswith(name + "{") and "microrack-chaos-hot" in k
+            ]
+
+        poll(lambda: burner("container_spec_cpu_quota") == [50000.0], what="the burner's quota")
+        # the burner runs into its quota, and its memory is charged to its own group
+        poll(lambda: sum(burner("container_cpu_cfs_throttled_periods_total")) > 0, what="quota")
+        poll(lambda: sum(burner("container_memory_rss")) >= 16 << 20, what="resident memory")
+        assert burner("container_spec_memory_limit_bytes") == [float((16 << 20) + (32 << 20))]
+        poll(
+            lambda: burner("container_spec_cpu_quota") == [], what="the group gone at the deadline"
+        )
+        assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
+
+
 def test_simulated_agent_applies_every_node_kind_to_its_twin(tmp_path: Path) -> None:
     """Under --simulate nothing of this host is touched: no fill file, no burner, no cpufreq."""
     port = free_port()
