@@ -14,6 +14,7 @@ import pytest
 
 from microrack.faults import FaultError, NodeContext, parse_request, plan_commands
 from microrack.faults._kinds import KIND_CLASSES
+from microrack.faults._spec import ifb_name
 from microrack.sensors import LocalFS
 
 PEERS = ["198.18.7.2", "198.18.8.0/24", "2001:db8:7::/64"]
@@ -35,9 +36,9 @@ def v6(dev: str, net: str) -> str:
 class FakeNet:
     """Answers ``ip -o route get`` and ``tc``, records every call; ``refuse`` fails a tc kind."""
 
-    def __init__(self, refuse: str = "", root: str = "fq_codel") -> None:
+    def __init__(self, refuse: str = "", root: str = "fq_codel", ingress: bool = False) -> None:
         self.calls: list[list[str]] = []
-        self.refuse, self.root = refuse, root
+        self.refuse, self.root, self.ingress = refuse, root, ingress
 
     def __call__(self, argv: Sequence[str], stdin: str | None) -> str:
         argv = list(argv)
@@ -46,9 +47,11 @@ class FakeNet:
             dev = "eth1" if ":" in argv[-1] else "eth0"
             return f"{argv[-1]} via 198.18.7.1 dev {dev} src 198.18.7.9 uid 0 \\    cache\n"
         if argv[:3] == ["tc", "qdisc", "show"]:
+            if argv[-1] == "ingress":
+                return "qdisc ingress ffff: parent ffff:fff1 ----------------\n" * self.ingress
             return f"qdisc {self.root} 0: root refcnt 2 limit 10240p\n" if self.root else ""
-        if argv[0] == "tc" and self.refuse and self.refuse in argv:
-            raise FaultError(422, "tc qdisc replace: Error: Specified qdisc kind is unknown.")
+        if argv[0] in ("tc", "ip") and self.refuse and self.refuse in argv:
+            raise FaultError(422, f"{argv[0]}: Error: Specified qdisc kind is unknown.")
         return ""
 
     def tc(self) -> list[str]:
@@ -97,8 +100,8 @@ def test_a_missing_qdisc_is_a_422_naming_it_and_leaves_nothing(
         KIND_CLASSES["partition"].apply(_req(delay_ms=10), _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
     assert e.value.status == 422 and e.value.field == "params.delay_ms"
     assert "sch_netem" in e.value.message and f"lacks {module}" in e.value.message
-    # the root qdisc put in place before the refusal is taken out again, and the nft rules too
-    assert net.tc()[-1] == "tc qdisc del dev eth0 root"
+    # the root qdiscs are taken out again (back to the kernel's own), and the nft rules too
+    assert net.tc()[-2:] == ["tc qdisc del dev eth0 root", "tc qdisc del dev eth1 root"]
     assert net.calls[-1][:2] == ["nft", "-f"]
 
 
@@ -119,11 +122,63 @@ def test_without_delay_no_tc_is_run(tmp_path: Path) -> None:
     assert [c[0] for c in net.calls] == ["nft"]
 
 
-def test_delay_is_egress_only_so_direction_in_is_refused() -> None:
+def test_inbound_delay_goes_through_an_ifb_device_fed_from_ingress(tmp_path: Path) -> None:
+    net = FakeNet()
+    kind, req = KIND_CLASSES["partition"], _req(delay_ms=25, direction="in")
+    undo = kind.apply(req, _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
+    ifb = undo["netem_ifb"]
+    assert ifb == ifb_name("lag") and len(ifb) <= 15
+    redirect = f"action mirred egress redirect dev {ifb}"
+    u32 = "tc filter add dev {} parent ffff: protocol {} u32 match {} src {} " + redirect
+    assert [" ".join(c) for c in net.calls if c[0] in ("tc", "ip") and c[1] != "-o"] == [
+        "tc qdisc show dev eth0 ingress",
+        "tc qdisc show dev eth1 ingress",
+        f"ip link add {ifb} type ifb",
+        f"ip link set dev {ifb} up",
+        f"tc qdisc replace dev {ifb} root netem delay 25ms",
+        "tc qdisc add dev eth0 handle ffff: ingress",
+        u32.format("eth0", "ip prio 1", "ip", "198.18.7.2/32"),
+        u32.format("eth0", "ip prio 1", "ip", "198.18.8.0/24"),
+        u32.format("eth0", "ipv6 prio 2", "ip6", "2001:db8:7::/64"),
+        "tc qdisc add dev eth1 handle ffff: ingress",
+        u32.format("eth1", "ip prio 1", "ip", "198.18.7.2/32"),
+        u32.format("eth1", "ip prio 1", "ip", "198.18.8.0/24"),
+        u32.format("eth1", "ipv6 prio 2", "ip6", "2001:db8:7::/64"),
+    ]
+    net.calls.clear()
+    kind.revert(undo, _ctx(tmp_path, net))
+    assert [" ".join(c) for c in net.calls if c[0] != "nft"] == [
+        "tc qdisc del dev eth0 ingress",
+        "tc qdisc del dev eth1 ingress",
+        f"ip link del {ifb}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("refused", "module"), [("ifb", "ifb"), ("ingress", "sch_ingress"), ("netem", "sch_netem")]
+)
+def test_a_missing_inbound_part_is_a_422_naming_it_and_leaves_nothing(
+    tmp_path: Path, refused: str, module: str
+) -> None:
+    net = FakeNet(refuse=refused)
     with pytest.raises(FaultError) as e:
-        _req(delay_ms=10, direction="in")
-    assert e.value.status == 400 and e.value.field == "params.delay_ms"
-    assert "egress" in e.value.message
+        KIND_CLASSES["partition"].apply(_req(delay_ms=10, direction="in"), _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
+    assert e.value.status == 422 and f"lacks {module}" in e.value.message
+    tail = [" ".join(c) for c in net.calls[-4:]]
+    assert tail[:3] == [
+        "tc qdisc del dev eth0 ingress",
+        "tc qdisc del dev eth1 ingress",
+        f"ip link del {ifb_name('lag')}",
+    ]
+    assert tail[3].startswith("nft -f")
+
+
+def test_an_ingress_qdisc_already_there_is_a_409(tmp_path: Path) -> None:
+    net = FakeNet(ingress=True)
+    with pytest.raises(FaultError) as e:
+        KIND_CLASSES["partition"].apply(_req(delay_ms=10, direction="in"), _ctx(tmp_path, net), 0.0)  # type: ignore[arg-type]
+    assert e.value.status == 409 and "ingress" in e.value.message
+    assert not any(c[:3] == ["ip", "link", "add"] for c in net.calls)
 
 
 def test_the_plan_names_every_tc_call_and_the_devices(tmp_path: Path) -> None:
@@ -136,6 +191,18 @@ def test_the_plan_names_every_tc_call_and_the_devices(tmp_path: Path) -> None:
         v4("eth0", "198.18.7.2/32"),
         v6("eth0", "2001:db8::1/128"),
         "at deadline: tc qdisc del dev eth0 root",
+    ]
+    inbound = plan_commands("partition", {**params, "direction": "in"}, {"netem_devs": ["eth0"]})
+    ifb = ifb_name("FAULT")
+    assert [x for x in inbound if "tc " in x or "ip link" in x][:4] == [
+        f"ip link add {ifb} type ifb",
+        f"ip link set dev {ifb} up",
+        f"tc qdisc replace dev {ifb} root netem delay 20ms",
+        "tc qdisc add dev eth0 handle ffff: ingress",
+    ]
+    assert inbound[-2:] == [
+        "at deadline: tc qdisc del dev eth0 ingress",
+        f"at deadline: ip link del {ifb}",
     ]
     # without node facts (chaos run --dry-run) the device is a placeholder
     assert any("dev DEV root handle 1:" in x for x in plan_commands("partition", params))

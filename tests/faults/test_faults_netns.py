@@ -281,3 +281,46 @@ def test_delay_only_toward_the_peers_or_a_422_naming_sch_netem(cluster: Cluster)
         check=True,
     )
     assert "prio" not in shown.stdout
+
+
+def test_inbound_delay_only_from_the_peers_or_a_422_that_leaves_nothing(cluster: Cluster) -> None:
+    """direction in: an ifb device fed from the ingress qdisc; where the kernel lacks netem the
+    refusal comes after the ifb and the ingress filters were made, and takes them away again."""
+    from microrack.faults._spec import ifb_name
+
+    require_binary("tc")
+    a, dev = cluster.net.addresses, cluster.net.iface(1)
+    ifb = ifb_name("lag-in")
+
+    def run(*argv: str) -> str:
+        out = subprocess.run(cluster.net.exec_argv(1, list(argv)), capture_output=True, text=True)
+        return out.stdout
+
+    body = _partition("lag-in", [a[0]], 8, direction="in", protocols=["icmp"], loss_pct=1)
+    body["params"]["delay_ms"] = 150
+    status, fault = cluster.post(1, body)
+    if status == 422:
+        assert fault["field"] == "params.delay_ms" and "sch_netem" in fault["error"], fault
+        assert ifb not in run("ip", "-o", "link", "show")
+        assert "ingress" not in run("tc", "qdisc", "show", "dev", dev, "ingress")
+        listed = call(a[1], AGENT_PORT, cluster.secret, "GET", "/api/v1/faults")[1]
+        assert listed["faults"] == []
+        assert cluster.reach(0, 1) and cluster.reach(2, 1)
+        kernel_lacks(fault["error"].split("lacks ")[1].split()[0])
+    assert status == 201, fault
+
+    def through_ifb() -> int:
+        out = run("tc", "-s", "qdisc", "show", "dev", ifb)
+        return int(out.split(" Sent ", 1)[1].split()[2]) if " Sent " in out else -1
+
+    def connect(src: int) -> float:
+        argv = cluster.net.exec_argv(src, [sys.executable, "-c", CONNECT, a[1], str(PROBE_PORT)])
+        return float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
+    seen = through_ifb()
+    connect(2)  # n2 is not a peer: its packets skip the ifb
+    assert through_ifb() == seen
+    assert connect(0) >= 0.150  # n0's SYN waits in n1's ifb at least this long
+    assert through_ifb() > seen
+    poll(lambda: ifb not in run("ip", "-o", "link", "show"), timeout=60, what="ifb removed")
+    assert "ingress" not in run("tc", "qdisc", "show", "dev", dev, "ingress")

@@ -10,10 +10,13 @@ from microrack.faults._base import FaultKind, NodeContext
 from microrack.faults._spec import (
     FaultError,
     FaultRequest,
+    ifb_name,
     nft_partition,
     nft_partition_revert,
     plan_commands,
     tc_netem,
+    tc_netem_in,
+    tc_netem_revert,
 )
 
 __all__ = ["Partition"]
@@ -37,7 +40,7 @@ class Partition(FaultKind):
         ctx.run(["nft", "-f", "-"], "\n".join(nft_partition(req.id, p, req.duration_s)) + "\n")
         if p["delay_ms"]:
             try:
-                undo["netem_devs"] = self._netem(p, ctx)
+                self._netem(req, ctx, undo)
             except FaultError:
                 self.revert(undo, ctx)
                 raise
@@ -53,9 +56,20 @@ class Partition(FaultKind):
                 devs.append(out[out.index("dev") + 1])
         return devs
 
-    def _netem(self, p: Mapping[str, Any], ctx: NodeContext) -> list[str]:
-        devs = self.devices(p["peers"], ctx)
-        for dev in devs:  # refuse before anything is changed
+    @staticmethod
+    def _refuse_taken(devs: Sequence[str], inbound: bool, ctx: NodeContext) -> None:
+        """409/422 before anything is changed when a device's qdisc is not ours to replace."""
+        for dev in devs:
+            if inbound:
+                shown = ctx.run(["tc", "qdisc", "show", "dev", dev, "ingress"], None)
+                if "ingress" in shown:
+                    raise FaultError(
+                        409,
+                        f"{dev} already has an ingress qdisc (another inbound delay fault, "
+                        "or the node's own), which delay would need",
+                        "params.delay_ms",
+                    )
+                continue
             root = ctx.run(["tc", "qdisc", "show", "dev", dev, "root"], None).split()
             kind = root[1] if len(root) > 1 and root[0] == "qdisc" else ""
             if kind and kind not in _DEFAULT_QDISCS:
@@ -69,23 +83,31 @@ class Partition(FaultKind):
                     ),
                     "params.delay_ms",
                 )
-        done: list[str] = []
-        for dev in devs:
-            done.append(dev)
-            for argv in tc_netem(dev, p):
-                try:
-                    ctx.run(argv, None)
-                except FaultError as e:
-                    for d in done:
-                        with contextlib.suppress(FaultError):
-                            ctx.run(["tc", "qdisc", "del", "dev", d, "root"], None)
-                    raise _qdisc_error(argv, e) from None
-        return done
+
+    def _netem(self, req: FaultRequest, ctx: NodeContext, undo: dict[str, Any]) -> None:
+        """Apply the delay; ``undo`` gets what removes it before each change is made."""
+        p = req.params
+        devs = self.devices(p["peers"], ctx)
+        inbound = p["direction"] == "in"
+        self._refuse_taken(devs, inbound, ctx)
+        if inbound:  # what arrives from the peers, through an ifb device
+            ifb = ifb_name(req.id)
+            undo["netem_ifb"] = ifb
+            undo["netem_devs"] = devs
+            calls = tc_netem_in(devs, ifb, p)
+        else:  # what this node sends to the peers
+            undo["netem_devs"] = devs
+            calls = [argv for dev in devs for argv in tc_netem(dev, p)]
+        for argv in calls:
+            try:
+                ctx.run(argv, None)
+            except FaultError as e:
+                raise _qdisc_error(argv, e) from None
 
     def revert(self, undo: Mapping[str, Any], ctx: NodeContext) -> None:
-        for dev in undo.get("netem_devs", []):
-            with contextlib.suppress(FaultError):
-                ctx.run(["tc", "qdisc", "del", "dev", dev, "root"], None)
+        for argv in tc_netem_revert(list(undo.get("netem_devs", [])), undo.get("netem_ifb")):
+            with contextlib.suppress(FaultError):  # gone already, or never made
+                ctx.run(argv, None)
         try:
             ctx.run(
                 ["nft", "-f", "-"],
@@ -102,8 +124,17 @@ _DEFAULT_QDISCS = ("noqueue", "pfifo_fast", "mq", "fq_codel", "fq", "pfifo")
 
 def _qdisc_error(argv: Sequence[str], e: FaultError) -> FaultError:
     """The 422 of a refused tc call, naming the kernel module that is missing."""
-    module = {"prio": "sch_prio", "netem": "sch_netem", "u32": "cls_u32"}
-    what = next((m for k, m in module.items() if k in argv), "")
+    module = {
+        "ifb": "ifb",
+        "ingress": "sch_ingress",
+        "prio": "sch_prio",
+        "netem": "sch_netem",
+    }
+    if argv[1] == "filter":  # its words name both the classifier and the action
+        low = e.message.lower()
+        what = "act_mirred" if "mirred" in low or "action" in low else "cls_u32"
+    else:
+        what = next((m for k, m in module.items() if k in argv), "")
     if what and (
         "unknown" in e.message.lower()
         or "no such file" in e.message.lower()
@@ -112,8 +143,9 @@ def _qdisc_error(argv: Sequence[str], e: FaultError) -> FaultError:
     ):
         return FaultError(
             422,
-            f"delay_ms needs the kernel's sch_netem qdisc (in a sch_prio band, with cls_u32 "
-            f"filters); this node lacks {what} ({e.message})",
+            "delay_ms needs the kernel's sch_netem qdisc (outbound in a sch_prio band with "
+            "cls_u32 filters, inbound on an ifb device fed by act_mirred from sch_ingress); "
+            f"this node lacks {what} ({e.message})",
             "params.delay_ms",
         )
     return FaultError(e.status, e.message, "params.delay_ms")

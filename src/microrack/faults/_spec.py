@@ -6,6 +6,7 @@ command side can show what a fault would do without reaching the node.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import math
 import re
@@ -21,10 +22,13 @@ __all__ = [
     "FaultError",
     "FaultRequest",
     "check_params",
+    "ifb_name",
     "nft_names",
     "parse_request",
     "plan_commands",
     "tc_netem",
+    "tc_netem_in",
+    "tc_netem_revert",
 ]
 
 KINDS: tuple[str, ...] = ("partition", "crash", "fan_stall", "throttle", "pressure", "disk_fill")
@@ -117,12 +121,6 @@ def _partition(p: dict[str, Any]) -> None:
             raise _bad(f"params.{key}", f"expected >= 0, got {p[key]}")
     if p["jitter_ms"] and not p["delay_ms"]:
         raise _bad("params.jitter_ms", "needs delay_ms > 0")
-    if p["delay_ms"] and direction == "in":
-        raise _bad(
-            "params.delay_ms",
-            "delay applies to what a node sends toward its peers (egress): "
-            "give direction out (this side's packets) or both (each side's)",
-        )
 
 
 def _crash(p: dict[str, Any]) -> None:
@@ -288,8 +286,8 @@ def tc_netem(dev: str, params: Mapping[str, Any]) -> list[list[str]]:
 
     A ``prio`` root with a fourth band under ``netem``; u32 filters steer the
     packets whose destination is a peer (IPv4 and IPv6) into that band, so
-    traffic to anyone else keeps its latency.  Egress only: the other side's
-    packets are delayed by the other side (``direction: both``).
+    traffic to anyone else keeps its latency.  This is ``out`` and ``both``
+    (with ``both`` each side delays what it sends); ``in`` is :func:`tc_netem_in`.
     """
     jitter = [f"{params['jitter_ms']:g}ms"] if params.get("jitter_ms") else []
     out = [
@@ -306,6 +304,46 @@ def tc_netem(dev: str, params: Mapping[str, Any]) -> list[list[str]]:
              "ip6" if v6 else "ip", "dst", net, "flowid", NETEM_CLASS]
         )  # fmt: skip
     return out
+
+
+def ifb_name(fault_id: str) -> str:
+    """The ifb device of one fault's inbound delay (15 characters at most, as Linux wants)."""
+    return "mrc" + hashlib.sha256(fault_id.encode()).hexdigest()[:10]
+
+
+def tc_netem_in(devs: list[str], ifb: str, params: Mapping[str, Any]) -> list[list[str]]:
+    """The calls that delay only the packets arriving from the peers on ``devs``.
+
+    An ifb device holds the ``netem`` qdisc; each device's ``ingress`` qdisc has
+    u32 filters on the peers' source addresses whose ``mirred`` action redirects
+    those packets through it (the ingress side has no queue of its own to delay in).
+    """
+    jitter = [f"{params['jitter_ms']:g}ms"] if params.get("jitter_ms") else []
+    out = [
+        ["ip", "link", "add", ifb, "type", "ifb"],
+        ["ip", "link", "set", "dev", ifb, "up"],
+        ["tc", "qdisc", "replace", "dev", ifb, "root", "netem", "delay",
+         f"{params['delay_ms']:g}ms", *jitter],
+    ]  # fmt: skip
+    for dev in devs:
+        out.append(["tc", "qdisc", "add", "dev", dev, "handle", "ffff:", "ingress"])
+        for net in params["peers"]:
+            v6 = ":" in net
+            out.append(
+                ["tc", "filter", "add", "dev", dev, "parent", "ffff:", "protocol",
+                 "ipv6" if v6 else "ip", "prio", "2" if v6 else "1", "u32", "match",
+                 "ip6" if v6 else "ip", "src", net, "action", "mirred", "egress", "redirect",
+                 "dev", ifb]
+            )  # fmt: skip
+    return out
+
+
+def tc_netem_revert(devs: list[str], ifb: str | None) -> list[list[str]]:
+    """What removes a delay: the root (outbound) or ingress qdiscs and the ifb device."""
+    if ifb is None:
+        return [["tc", "qdisc", "del", "dev", dev, "root"] for dev in devs]
+    out = [["tc", "qdisc", "del", "dev", dev, "ingress"] for dev in devs]
+    return [*out, ["ip", "link", "del", ifb]]
 
 
 def nft_partition_revert(fault_id: str, direction: str) -> list[str]:
@@ -336,10 +374,16 @@ def plan_commands(
     if kind == "partition":
         out = [f"nft -f - <<< {line}" for line in nft_partition(fault_id, p, duration_s)]
         if p["delay_ms"]:
-            devs = facts.get("netem_devs") or [facts.get("netem_dev", "DEV")]
-            for dev in devs:
-                out += [" ".join(argv) for argv in tc_netem(dev, p)]
-            out += [f"at deadline: tc qdisc del dev {dev} root" for dev in devs]
+            devs = list(facts.get("netem_devs") or [facts.get("netem_dev", "DEV")])
+            if p["direction"] == "in":
+                ifb = ifb_name(fault_id)
+                calls = tc_netem_in(devs, ifb, p)
+                undo = tc_netem_revert(devs, ifb)
+            else:
+                calls = [argv for dev in devs for argv in tc_netem(dev, p)]
+                undo = tc_netem_revert(devs, None)
+            out += [" ".join(argv) for argv in calls]
+            out += ["at deadline: " + " ".join(a) for a in undo]
         return out
     if kind == "crash":
         return [
