@@ -128,6 +128,15 @@ def test_a_fill_dir_in_tmp_is_bound_past_private_tmp(tmp_path: Path) -> None:
         _verify(tmp_path, files)
 
 
+def test_a_fill_dir_with_spaces_and_specifiers_stays_one_literal_path(tmp_path: Path) -> None:
+    files = _render(tmp_path, {"allow": ["disk_fill"], "fill_dir": "/var/lib/chaos fill/%h"})
+    service = _service(files[AGENT])
+    assert 'ReadWritePaths="/var/lib/chaos fill/%%h"' in service
+    assert "StateDirectory=microrack-agent" in service  # not split into two directories
+    assert "--chaos-fill-dir '/var/lib/chaos fill/%%h'" in _exec_start(files[AGENT])
+    _verify(tmp_path, files)
+
+
 def test_cache_and_log_fill_dirs_use_systemds_own_directories(tmp_path: Path) -> None:
     for fill, line in (
         ("/var/cache/fill", "CacheDirectory=fill"),

@@ -28,8 +28,16 @@ FAN_WATCHDOG_S = 20
 
 
 def _exec(argv: list[str]) -> str:
-    # the credential's path is left to systemd's own ${VAR} expansion
-    return " ".join(a if a == _TOKEN_ARG else shlex.quote(a) for a in argv)
+    # "%" starts a unit-file specifier; the credential's path is left to systemd's ${VAR}
+    return " ".join(a if a == _TOKEN_ARG else shlex.quote(a).replace("%", "%%") for a in argv)
+
+
+def _path(path: str) -> str:
+    """A path as a unit-file value: specifiers escaped, quoted when it holds a space or quote."""
+    p = path.replace("%", "%%")
+    if any(c.isspace() or c in "\"'\\" for c in p):
+        p = '"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return p
 
 
 def agent_watchdog_s(spec: ClusterSpec) -> int:
@@ -101,7 +109,7 @@ def chaos_rights(node: Node) -> ChaosRights:
     allow = set(c.allow)
     states = [AGENT_STATE]
     caps: list[str] = []
-    lines = [f"LoadCredential={CREDENTIAL}:{c.token}"]
+    lines = [f"LoadCredential={CREDENTIAL}:{c.token.replace('%', '%%')}"]
     polkit = None
     if "partition" in allow:  # nft and tc: the network's admin, nothing else
         caps.append("CAP_NET_ADMIN")
@@ -118,7 +126,8 @@ def chaos_rights(node: Node) -> ChaosRights:
             lines.append("SupplementaryGroups=docker")  # the docker socket's group (root-like)
     if "disk_fill" in allow and c.fill_dir:
         fill = c.fill_dir.rstrip("/") or "/"
-        for prefix, setting in _MANAGED_DIRS:
+        plain = _path(fill) == fill  # systemd's own directories take no quoting
+        for prefix, setting in _MANAGED_DIRS if plain else ():
             if fill.startswith(prefix):
                 if setting == "StateDirectory":
                     states.append(fill[len(prefix) :])
@@ -128,7 +137,7 @@ def chaos_rights(node: Node) -> ChaosRights:
         else:
             # under /tmp or /var/tmp PrivateTmp= would hide it: bound in from the host
             private = any(fill == t or fill.startswith(t + "/") for t in ("/tmp", "/var/tmp"))
-            lines.append(f"{'BindPaths' if private else 'ReadWritePaths'}={fill}")
+            lines.append(f"{'BindPaths' if private else 'ReadWritePaths'}={_path(fill)}")
     lines.append(f"StateDirectory={' '.join(states)}")
     if caps:
         caps_line = " ".join(caps)
