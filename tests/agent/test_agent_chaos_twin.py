@@ -103,7 +103,7 @@ def test_throttle_caps_the_twin_clock_and_cools_it_until_the_deadline(busy_twin:
     m = t.wait(lambda m: len(values(m, FREQ_MAX)) == 4, "cpufreq series")
     assert values(m, FREQ_MAX) == [PI5_TOP_HZ] * 4
     hot = t.temp()
-    fault = t.post("th", "throttle", 6, max_pct=70)
+    fault = t.post("th", "throttle", 10, max_pct=70)
     assert fault["commands"] == [
         f"write /sys/devices/system/cpu/cpu{i}/cpufreq/scaling_max_freq: 1680000" for i in range(4)
     ]
@@ -126,7 +126,7 @@ def test_pressure_loads_the_twin_until_the_deadline(idle_twin: Twin) -> None:
     assert values(m, "node_load1")[0] < 1
     cool = t.temp()
     avail = values(m, "node_memory_MemAvailable_bytes")[0]
-    fault = t.post("pr", "pressure", 6, cpu=4, memory_bytes=256 << 20)
+    fault = t.post("pr", "pressure", 10, cpu=4, memory_bytes=256 << 20)
     assert fault["commands"] == [f"twin load +4 cores, +{256 << 20} bytes"]
     m = t.wait(lambda m: values(m, "node_load1")[0] == 4.0, "four busy cores")
     assert values(m, "node_memory_MemAvailable_bytes")[0] <= avail - (200 << 20)
@@ -147,7 +147,7 @@ def test_disk_fill_takes_twin_space_until_the_deadline(idle_twin: Twin) -> None:
     free = 'node_filesystem_free_bytes{device="/dev/root",fstype="ext4",mountpoint="/"}'
     m = t.wait(lambda m: free in m, "root file system")
     before = m[free]
-    fault = t.post("df", "disk_fill", 4, bytes=10**10)
+    fault = t.post("df", "disk_fill", 6, bytes=10**10)
     assert fault["commands"][0] == f"twin file system /: +{10**10} bytes used"
     t.wait(lambda m: m[free] == before - 10**10, "ten GB less free")
     t.wait(lambda m: m[free] == before, "space back at the deadline")
@@ -162,7 +162,7 @@ def test_fan_stall_stops_the_twin_fan_until_the_deadline(busy_twin: Twin) -> Non
     t = busy_twin
     duty = "microrack_fan_duty_ratio"
     t.wait(lambda m: bool(values(m, duty)) and values(m, duty)[0] > 0.2, "fan on its curve")
-    t.post("fs", "fan_stall", 5, limit_c=95)
+    t.post("fs", "fan_stall", 8, limit_c=95)
     m = t.wait(
         lambda m: values(m, duty)[0] == 0 and values(m, "microrack_fan_rpm")[0] == 0, "fan stopped"
     )
