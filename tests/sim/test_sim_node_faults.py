@@ -62,6 +62,8 @@ def test_one_capped_core_of_four_slows_the_twin_by_its_share() -> None:
     node.write_text(f"{CPU}/cpu3/cpufreq/scaling_max_freq", "1500000")
     node.advance(60)
     assert node.clock_ratio == pytest.approx((3 + 1.5 / 2.4) / 4, abs=1e-3)
+    cur = [int(node.read_text(f"{CPU}/cpu{i}/cpufreq/scaling_cur_freq")) for i in range(4)]
+    assert cur[3] == 1_500_000 and cur[0] == int(2_400_000 * node.clock_ratio)
 
 
 def test_extra_load_adds_busy_cores_memory_and_heat_until_removed() -> None:

@@ -633,7 +633,7 @@ class TwinNode:
             self._add(f"{d}/cpuinfo_min_freq", lambda: f"{min_khz}\n")
             self._add(f"{d}/scaling_max_freq", *self._max_freq_file(i))
             self._add(f"{d}/scaling_governor", lambda: "ondemand\n")
-            self._add(f"{d}/scaling_cur_freq", self._cur_freq)
+            self._add(f"{d}/scaling_cur_freq", self._cur_freq_file(i))
 
     def _max_freq_file(self, cpu: int) -> tuple[Callable[[], str], Callable[[str], None]]:
         """Read and write ``scaling_max_freq`` of ``cpu``."""
@@ -662,13 +662,18 @@ class TwinNode:
             caps[cpu] = khz
         self._set_caps(caps)
 
-    def _cur_freq(self) -> str:
-        b = self.board
-        lo = b.physics.min_clock_ratio.value
-        util = float(self.twin.util[0])
-        # ondemand: idle cores sit low, busy ones run at the (throttled) top clock
-        ratio = max(lo, self.clock_ratio if util > 0.05 else lo)
-        return f"{int(b.max_mhz * 1000 * ratio)}\n"
+    def _cur_freq_file(self, cpu: int) -> Callable[[], str]:
+        def read() -> str:
+            b = self.board
+            lo = b.physics.min_clock_ratio.value
+            util = float(self.twin.util[0])
+            # ondemand: idle cores sit low, busy ones run at the (throttled) top clock,
+            # never above their own scaling_max_freq
+            ratio = max(lo, self.clock_ratio if util > 0.05 else lo)
+            top = b.max_mhz * 1000
+            return f"{min(int(top * ratio), self._max_khz.get(cpu, top))}\n"
+
+        return read
 
 
 def open_node(board: str, *, seed: int = 0, name: str | None = None,
