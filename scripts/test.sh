@@ -17,6 +17,8 @@ DEBIAN_PACKAGES=(
   podman runc busybox-static
   # tests/faults: partitions (nft) and the netem refusal (tc, in iproute2)
   nftables
+  # tests/spec: the chaos polkit rule, evaluated by a JavaScript engine as polkitd does
+  nodejs
 )
 
 need=()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from faults.chaos_support import call, copy_tree, poll, write_token
+from faults.scrape import scrape
 from support import Proc, free_port, http_get, microrack_cmd, started
 
 pytestmark = pytest.mark.integration
@@ -192,12 +193,16 @@ def test_throttle_on_a_tree_reverts_at_its_deadline(tmp_path: Path) -> None:
         assert status == 201, fault
         assert fault["node"] == "n1" and fault["deadline_unix"] > fault["started_unix"]
         assert int(f.read_text()) == top // 2
+        capped = 'node_cpu_scaling_frequency_max_hertz{cpu="1"}'
+        poll(lambda: scrape(n.port).get(capped) == top // 2 * 1000, what="cap in /metrics")
+        assert scrape(n.port)["microrack_agent_chaos_active_faults"] == 1
         assert n.post(_fault("th", "throttle", {"max_pct": 50}))[0] == 409
         listed = n.call("GET", "/api/v1/faults")[1]
         assert [x["id"] for x in listed["faults"]] == ["th"]
         saved = json.loads(n.state.read_text())["faults"]
         assert saved[0]["id"] == "th"
         poll(lambda: f.read_text() == before, what="throttle revert")
+        poll(lambda: scrape(n.port).get(capped) == int(before) * 1000, what="cap gone")
         poll(lambda: n.call("GET", "/api/v1/faults")[1]["faults"] == [], what="lease end")
         assert json.loads(n.state.read_text())["faults"] == []
 
@@ -222,6 +227,31 @@ def test_delete_and_stop_revert_at_once(tmp_path: Path) -> None:
         st = os.statvfs(fill)
         status, obj = n.post(_fault("c", "disk_fill", {"bytes": st.f_bavail * st.f_frsize}))
         assert status == 422 and obj["field"] == "params.bytes"
+
+
+def test_disk_fill_on_a_tree_shows_in_filesystem_metrics_until_its_deadline(
+    tmp_path: Path,
+) -> None:
+    root = copy_tree("rpi4b", tmp_path / "root")
+    fill = root / "srv"  # a mount point of the tree, on the test's own file system
+    fill.mkdir()
+    with (root / "proc" / "mounts").open("a") as f:
+        f.write("/dev/sda1 /srv ext4 rw,relatime 0 0\n")
+    free = 'node_filesystem_avail_bytes{device="/dev/sda1",fstype="ext4",mountpoint="/srv"}'
+    size = 1 << 30
+    with agent(
+        tmp_path, "--chaos-allow", "disk_fill", "--chaos-fill-dir", str(fill), root=root
+    ) as n:
+        poll(lambda: free in scrape(n.port), what="the fill dir's file system in /metrics")
+        before = scrape(n.port)[free]
+        status, fault = n.post(_fault("df", "disk_fill", {"bytes": size}, duration=4))
+        assert status == 201, fault
+        assert fault["commands"][0] == f"write {fill}/microrack-chaos-df.fill: {size} bytes"
+        # others may write to this file system meanwhile: most of the GiB is what counts
+        poll(lambda: scrape(n.port)[free] < before - size * 0.9, what="a GiB less free")
+        poll(lambda: list(fill.iterdir()) == [], what="fill file removed at the deadline")
+        poll(lambda: scrape(n.port)[free] > before - size * 0.1, what="space back")
+        assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
 
 
 def test_disk_fill_without_a_fill_dir_is_403(tmp_path: Path) -> None:
@@ -259,32 +289,6 @@ def test_sigterm_reverts_everything(tmp_path: Path) -> None:
         assert f.read_text() == before
 
 
-def test_netem_present_or_422_naming_sch_netem(tmp_path: Path) -> None:
-    from support import require_binary, require_root
-
-    require_root()
-    require_binary("nft")
-    require_binary("tc")
-    with agent(tmp_path, "--chaos-allow", "partition") as n:
-        status, obj = n.post(
-            _fault(
-                "d",
-                "partition",
-                {"peers": ["198.18.250.1"], "direction": "out", "delay_ms": 5},
-                duration=5,
-            )
-        )
-        if status == 422:
-            assert "sch_netem" in obj["error"]
-            assert obj["field"] == "params.delay_ms"
-            # the refused fault left nothing behind
-            assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
-        else:
-            assert status == 201, obj
-            assert any("netem delay 5ms" in c for c in obj["commands"])
-            assert n.call("DELETE", "/api/v1/faults/d")[0] == 200
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -315,12 +319,53 @@ def test_pressure_burner_in_its_own_cgroup_ends_at_the_deadline(tmp_path: Path) 
             g / "cpu.cfs_quota_us" for g in groups if (g / "cpu.cfs_quota_us").exists()
         ]
         assert quota and "50000" in quota[0].read_text()
+        # on a tree the host's load is not in /metrics; the lease is
+        assert scrape(n.port)["microrack_agent_chaos_active_faults"] == 1
         poll(lambda: not _pid_alive(pid), what="burner gone")
         poll(lambda: not any(g.exists() for g in groups), what="cgroups removed")
         assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
 
 
-def test_simulated_agent_refuses_what_its_twin_cannot_take(tmp_path: Path) -> None:
+def test_pressure_on_the_host_shows_its_cgroup_in_metrics_until_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """With --root / the agent's own cgroup collector sees the burner's group and its limits."""
+    from support import require_root
+
+    require_root()
+    with agent(
+        tmp_path,
+        "--chaos-allow",
+        "pressure",
+        "--collector.cgroup.include",
+        "microrack-chaos",
+        root=Path("/"),
+    ) as n:
+        status, fault = n.post(
+            _fault("hot", "pressure", {"cpu": 0.5, "memory_bytes": 16 << 20}, duration=6)
+        )
+        assert status == 201, fault
+
+        def burner(name: str) -> list[float]:
+            return [
+                v
+                for k, v in scrape(n.port).items()
+                if k.startswith(name + "{") and "microrack-chaos-hot" in k
+            ]
+
+        poll(lambda: burner("container_spec_cpu_quota") == [50000.0], what="the burner's quota")
+        # the burner runs into its quota, and its memory is charged to its own group
+        poll(lambda: sum(burner("container_cpu_cfs_throttled_periods_total")) > 0, what="quota")
+        poll(lambda: sum(burner("container_memory_rss")) >= 16 << 20, what="resident memory")
+        assert burner("container_spec_memory_limit_bytes") == [float((16 << 20) + (32 << 20))]
+        poll(
+            lambda: burner("container_spec_cpu_quota") == [], what="the group gone at the deadline"
+        )
+        assert n.call("GET", "/api/v1/faults")[1]["faults"] == []
+
+
+def test_simulated_agent_applies_every_node_kind_to_its_twin(tmp_path: Path) -> None:
+    """Under --simulate nothing of this host is touched: no fill file, no burner, no cpufreq."""
     port = free_port()
     tok = tmp_path / "token"
     secret = write_token(tok)
@@ -358,21 +403,23 @@ def test_simulated_agent_refuses_what_its_twin_cannot_take(tmp_path: Path) -> No
         assert (tmp_path / "fan-override.json").exists()
         assert call("127.0.0.1", port, secret, "DELETE", "/api/v1/faults/fs")[0] == 200
         assert not (tmp_path / "fan-override.json").exists()
-        # disk_fill writes a real file in the fill directory, removed at the deadline
-        status, fault = post(_fault("df", "disk_fill", {"bytes": 1 << 16}, duration=3))
-        assert status == 201, fault
-        assert [p.stat().st_size for p in fill.iterdir()] == [1 << 16]
-        poll(lambda: list(fill.iterdir()) == [], what="fill file removed")
-        # dry runs plan against the twin's own cpufreq
-        status, dry = post(_fault("th", "throttle", {"max_pct": 50}, dry_run=True))
-        assert status == 200 and dry["commands"]
-        for kind, params in (("throttle", {"max_pct": 50}), ("pressure", {"cpu": 1})):
+        # dry runs plan against the twin's own cpufreq and disk
+        status, dry = post(_fault("th", "throttle", {"max_pct": 80}, dry_run=True))
+        assert status == 200 and len(dry["commands"]) == 4
+        assert all(c.endswith(": 1920000") for c in dry["commands"])
+        status, dry = post(_fault("df", "disk_fill", {"fill_pct": 10}, dry_run=True))
+        assert status == 200 and dry["commands"][0] == "twin file system /: +6400000000 bytes used"
+        for kind, params in (
+            ("throttle", {"max_pct": 80}),
+            ("pressure", {"cpu": 1, "memory_bytes": 1 << 20}),
+            ("disk_fill", {"bytes": 1 << 16}),
+        ):
             status, obj = post(_fault(kind, kind, params))
-            assert status in (201, 422), obj
-            if status == 422:  # named, and nothing left active
-                assert obj["error"]
-            else:
-                assert call("127.0.0.1", port, secret, "DELETE", f"/api/v1/faults/{kind}")[0] == 200
+            assert status == 201, obj
+        # the host's fill directory stays empty: the fill is on the twin's disk
+        assert list(fill.iterdir()) == []
+        status, obj = call("127.0.0.1", port, secret, "POST", "/api/v1/faults/stop", {})
+        assert status == 200 and sorted(obj["reverted"]) == ["disk_fill", "pressure", "throttle"]
         assert call("127.0.0.1", port, secret, "GET", "/api/v1/faults")[1]["faults"] == []
 
 

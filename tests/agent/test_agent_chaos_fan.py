@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from faults.chaos_support import call, poll, write_token
+from faults.scrape import scrape, values
 from support import free_port, http_get, microrack_cmd, started
 from thermal.fan_trees import Tree, build_tree, fan_yaml
 
@@ -38,16 +39,33 @@ def _start(tmp: Path, tree: Tree, port: int, log: str) -> Any:
     return started(argv, tmp / log, wait=("127.0.0.1", port))
 
 
+class Bench(NamedTuple):
+    """A fan tree at 62 °C with a spinning tach, a chaos token and a free port."""
+
+    tmp: Path
+    tree: Tree
+    secret: bytes
+    port: int
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Bench:
+    tree = build_tree(tmp_path / "root")
+    tree.write(tree.TACH, 3000)
+    tree.set_temp(62)
+    return Bench(tmp_path, tree, write_token(tmp_path / "token"), free_port())
+
+
+def _duty(port: int) -> list[float]:
+    return values(scrape(port), "microrack_fan_duty_ratio")
+
+
 def _stall(fid: str, duration: float, **params: Any) -> dict[str, Any]:
     return {"id": fid, "kind": "fan_stall", "duration_s": duration, "params": params}
 
 
-def test_fan_stall_holds_zero_until_the_limit_then_the_curve_returns(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path / "root")
-    tree.write(tree.TACH, 3000)
-    tree.set_temp(62)
-    secret = write_token(tmp_path / "token")
-    port = free_port()
+def test_fan_stall_holds_zero_until_the_limit_then_the_curve_returns(bench: Bench) -> None:
+    tmp_path, tree, secret, port = bench
     override = tmp_path / "state" / "fan-override.json"
     with _start(tmp_path, tree, port, "agent.log") as proc:
         poll(lambda: 100 < tree.pwm < 255, what="curve duty")
@@ -88,21 +106,22 @@ def test_fan_stall_holds_zero_until_the_limit_then_the_curve_returns(tmp_path: P
         assert b'microrack_agent_chaos_requests_total{kind="fan_stall",outcome="ok"} 3' in body
 
 
-def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path / "root")
-    tree.write(tree.TACH, 3000)
-    tree.set_temp(62)
-    secret = write_token(tmp_path / "token")
-    port = free_port()
+def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(bench: Bench) -> None:
+    tmp_path, tree, secret, port = bench
     override = tmp_path / "state" / "fan-override.json"
     with _start(tmp_path, tree, port, "agent.log"):
         poll(lambda: 100 < tree.pwm < 255, what="curve duty")
-        status, _ = call("127.0.0.1", port, secret, "POST", "/api/v1/faults", _stall("s2", 2))
+        status, _ = call("127.0.0.1", port, secret, "POST", "/api/v1/faults", _stall("s2", 4))
         assert status == 201  # limit_c defaults to the curve's top (75 °C)
         assert json.loads(override.read_text())["limit_c"] == 75
         poll(lambda: tree.pwm == 0, what="duty 0")
+        # the stall is in the agent's own exposition while it holds
+        poll(lambda: _duty(port) == [0.0], what="duty 0 in /metrics")
+        assert scrape(port)["microrack_agent_chaos_active_faults"] == 1
         poll(lambda: 100 < tree.pwm < 255, what="curve at the deadline")
         poll(lambda: not override.exists(), what="override removed")
+        poll(lambda: _duty(port)[0] > 0.3, what="curve duty in /metrics")
+        assert scrape(port)["microrack_agent_chaos_active_faults"] == 0
     # a stale override file (from a killed run) is dropped when the fan starts
     override.write_text(json.dumps({"id": "old", "duty": 0, "deadline_unix": 4e9, "limit_c": 99}))
     with _start(tmp_path, tree, port, "agent2.log"):
@@ -110,12 +129,8 @@ def test_fan_stall_ends_at_its_deadline_and_a_restart_clears_it(tmp_path: Path) 
         poll(lambda: 100 < tree.pwm < 255, what="curve after restart")
 
 
-def test_fan_stall_reaches_a_separate_fan_daemon(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path / "root")
-    tree.write(tree.TACH, 3000)
-    tree.set_temp(62)
-    secret = write_token(tmp_path / "token")
-    port = free_port()
+def test_fan_stall_reaches_a_separate_fan_daemon(bench: Bench) -> None:
+    tmp_path, tree, secret, port = bench
     state = tmp_path / "state" / "chaos-state.json"
     override = state.with_name("fan-override.json")
     override.parent.mkdir()

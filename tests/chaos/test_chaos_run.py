@@ -118,7 +118,7 @@ def test_the_spec_renders_the_chaos_flags_into_the_agent_unit(tmp_path: Path) ->
     unit = agent_unit(spec, spec.nodes[0])
     line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
     assert (
-        "--chaos-token /etc/microrack/chaos.token --chaos-allow throttle,disk_fill "
+        "--chaos-token ${CREDENTIALS_DIRECTORY}/chaos.token --chaos-allow throttle,disk_fill "
         "--chaos-unit podman:web --chaos-fill-dir /var/tmp/fill --chaos-max-lease 600"
     ) in line
     assert "--chaos" not in agent_unit(spec, spec.nodes[2])

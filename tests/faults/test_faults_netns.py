@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from faults.chaos_support import call, copy_tree, poll, write_token
-from support import NetNS, Proc, microrack_cmd, require_binary, started
+from support import NetNS, Proc, kernel_lacks, microrack_cmd, require_binary, started
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +214,113 @@ def test_the_kernel_expires_a_partition_of_a_dead_agent(cluster: Cluster) -> Non
     assert "hook output" in cluster.table(0)  # the empty chain stays until the next start
     cluster.start_agent(0, name="restarted")
     assert "hook" not in cluster.table(0)
+
+
+CONNECT = """
+import socket, sys, time
+best = 1e9
+for _ in range(5):
+    t = time.monotonic()
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
+    best = min(best, time.monotonic() - t)
+print(best)
+"""
+
+
+def _netem_sent(cluster: Cluster, i: int) -> int:
+    """Packets the delay band's netem qdisc of node ``i`` has sent (0 without one)."""
+    out = subprocess.run(
+        cluster.net.exec_argv(i, ["tc", "-s", "qdisc", "show", "dev", cluster.net.iface(i)]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    _, sep, rest = out.partition("qdisc netem 40:")
+    if not sep:
+        return 0
+    return int(rest.split(" Sent ", 1)[1].split()[2])
+
+
+def test_delay_only_toward_the_peers_or_a_422_naming_sch_netem(cluster: Cluster) -> None:
+    require_binary("tc")
+    modprobe = shutil.which("modprobe") or shutil.which("modprobe", path="/usr/sbin:/sbin")
+    if modprobe:  # where the modules exist, load them (tc would ask the kernel for them too)
+        for module in ("sch_prio", "sch_netem", "cls_u32"):
+            subprocess.run([modprobe, "-q", module], capture_output=True, check=False)
+    a = cluster.net.addresses
+    # only ICMP is dropped (1 %): TCP to the peer passes, delayed by netem
+    body = _partition("lag", [a[1]], 8, direction="out", protocols=["icmp"], loss_pct=1)
+    body["params"]["delay_ms"] = 150
+    status, fault = cluster.post(0, body)
+    if status == 422:
+        assert fault["field"] == "params.delay_ms" and "sch_netem" in fault["error"], fault
+        # refused whole: nothing active, no chain of it left in the table
+        listed = call(a[0], AGENT_PORT, cluster.secret, "GET", "/api/v1/faults")[1]
+        assert listed["faults"] == [] and "f3_lag" not in cluster.table(0)
+        missing_qdisc = fault["error"].split("lacks ")[1].split()[0]
+        kernel_lacks(missing_qdisc)
+    assert status == 201, fault
+    assert any("netem delay 150ms" in c for c in fault["commands"])
+
+    def connect(dst: int) -> float:
+        argv = cluster.net.exec_argv(0, [sys.executable, "-c", CONNECT, a[dst], str(PROBE_PORT)])
+        return float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
+    # traffic to n2 (not a peer) never enters the delay band; traffic to n1 does, and waits
+    sent = _netem_sent(cluster, 0)
+    connect(2)
+    assert _netem_sent(cluster, 0) == sent
+    assert connect(1) >= 0.150  # netem holds each SYN this long at least: a lower bound
+    assert _netem_sent(cluster, 0) > sent
+    # the agent's own timer takes the qdisc away at the deadline
+    poll(lambda: _netem_sent(cluster, 0) == 0, timeout=60, what="netem removed")
+    shown = subprocess.run(
+        cluster.net.exec_argv(0, ["tc", "qdisc", "show", "dev", cluster.net.iface(0)]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "prio" not in shown.stdout
+
+
+def test_inbound_delay_only_from_the_peers_or_a_422_that_leaves_nothing(cluster: Cluster) -> None:
+    """direction in: an ifb device fed from the ingress qdisc; where the kernel lacks netem the
+    refusal comes after the ifb and the ingress filters were made, and takes them away again."""
+    from microrack.faults._spec import ifb_name
+
+    require_binary("tc")
+    a, dev = cluster.net.addresses, cluster.net.iface(1)
+    ifb = ifb_name("lag-in")
+
+    def run(*argv: str) -> str:
+        out = subprocess.run(cluster.net.exec_argv(1, list(argv)), capture_output=True, text=True)
+        return out.stdout
+
+    body = _partition("lag-in", [a[0]], 8, direction="in", protocols=["icmp"], loss_pct=1)
+    body["params"]["delay_ms"] = 150
+    status, fault = cluster.post(1, body)
+    if status == 422:
+        assert fault["field"] == "params.delay_ms" and "sch_netem" in fault["error"], fault
+        assert ifb not in run("ip", "-o", "link", "show")
+        assert "ingress" not in run("tc", "qdisc", "show", "dev", dev, "ingress")
+        listed = call(a[1], AGENT_PORT, cluster.secret, "GET", "/api/v1/faults")[1]
+        assert listed["faults"] == []
+        assert cluster.reach(0, 1) and cluster.reach(2, 1)
+        kernel_lacks(fault["error"].split("lacks ")[1].split()[0])
+    assert status == 201, fault
+
+    def through_ifb() -> int:
+        out = run("tc", "-s", "qdisc", "show", "dev", ifb)
+        return int(out.split(" Sent ", 1)[1].split()[2]) if " Sent " in out else -1
+
+    def connect(src: int) -> float:
+        argv = cluster.net.exec_argv(src, [sys.executable, "-c", CONNECT, a[1], str(PROBE_PORT)])
+        return float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
+    seen = through_ifb()
+    connect(2)  # n2 is not a peer: its packets skip the ifb
+    assert through_ifb() == seen
+    assert connect(0) >= 0.150  # n0's SYN waits in n1's ifb at least this long
+    assert through_ifb() > seen
+    poll(lambda: ifb not in run("ip", "-o", "link", "show"), timeout=60, what="ifb removed")
+    assert "ingress" not in run("tc", "qdisc", "show", "dev", dev, "ingress")

@@ -1,209 +1,32 @@
 """One class per fault kind: what it would do, how it is applied, how it is reverted.
 
-``apply`` returns what ``revert`` needs (kept in the state file, so a restarted
-agent can undo a fault its killed predecessor applied).  Everything a kind
-touches outside the process goes through :class:`NodeContext`.
+``partition`` and ``pressure`` have modules of their own; the kinds that only
+touch a file or a unit are here, with the registry of all of them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from microrack.faults._spec import (
-    FaultError,
-    FaultRequest,
-    nft_partition,
-    nft_partition_revert,
-    plan_commands,
+from microrack.faults._base import (
+    CPU,
+    FaultKind,
+    NodeContext,
+    cpufreq_dirs,
+    read_int,
+    run_command,
 )
+from microrack.faults._partition import Partition
+from microrack.faults._pressure import Pressure
+from microrack.faults._spec import FaultError, FaultRequest
 
 __all__ = ["KIND_CLASSES", "FaultKind", "NodeContext", "run_command"]
 
-CPU = "/sys/devices/system/cpu"
-CPUFREQ = f"{CPU}/cpufreq"
 MIN_FREE = 0.05
-
-
-def run_command(argv: Sequence[str], stdin: str | None = None) -> str:
-    """Run ``argv``; :class:`FaultError` 422 with its stderr when it fails or is missing."""
-    try:
-        done = subprocess.run(
-            list(argv), input=stdin, capture_output=True, text=True, timeout=30, check=False
-        )
-    except FileNotFoundError:
-        raise FaultError(422, f"{argv[0]} is not installed on this node") from None
-    except subprocess.TimeoutExpired:
-        raise FaultError(422, f"{argv[0]} did not finish in 30 s") from None
-    if done.returncode:
-        raise FaultError(422, f"{' '.join(argv[:3])}: {done.stderr.strip() or done.returncode}")
-    return done.stdout
-
-
-@dataclass(frozen=True, slots=True)
-class NodeContext:
-    """What the fault kinds may touch on this node."""
-
-    node: str
-    fs: Any  # microrack.sensors.HostFS: cpufreq under the agent's root, or the twin
-    units: frozenset[str] = frozenset()
-    fill_dir: Path | None = None
-    fan_override: Path | None = None
-    fan_max_c: float | None = None
-    simulate: bool = False
-    cgroup_root: Path = Path("/sys/fs/cgroup")
-    run: Callable[[Sequence[str], str | None], str] = run_command
-    ncpu: int = field(default_factory=lambda: os.cpu_count() or 1)
-
-    def facts(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ncpu": self.ncpu, "simulate": self.simulate}
-        if self.fill_dir is not None:
-            out["fill_dir"] = str(self.fill_dir)
-            try:
-                st = os.statvfs(self.fill_dir)
-                out["fs_size_bytes"] = st.f_blocks * st.f_frsize
-            except OSError:
-                pass
-        if self.fan_override is not None:
-            out["fan_override"] = str(self.fan_override)
-        if self.fan_max_c is not None:
-            out["fan_max_c"] = self.fan_max_c
-        out["cpufreq"] = {
-            d: _int(self.fs, f"{d}/cpuinfo_max_freq") for d in cpufreq_dirs(self.fs).values()
-        }
-        return out
-
-
-def cpufreq_dirs(fs: Any) -> dict[str, str]:
-    """cpufreq policy name -> its directory (``cpufreq/policyN``, else ``cpuN/cpufreq``)."""
-    out: dict[str, str] = {}
-    try:
-        for p in fs.listdir(CPUFREQ):
-            if p.startswith("policy"):
-                out[p] = f"{CPUFREQ}/{p}"
-    except OSError:
-        pass
-    if out:
-        return out
-    seen: set[str] = set()
-    try:
-        cpus = [c for c in fs.listdir(CPU) if c[3:].isdigit() and c.startswith("cpu")]
-    except OSError:
-        return out
-    for c in sorted(cpus, key=lambda c: int(c[3:])):
-        d = f"{CPU}/{c}/cpufreq"
-        if fs.exists(f"{d}/scaling_max_freq"):
-            real = fs.realpath(d)
-            if real not in seen:
-                seen.add(real)
-                out[c] = d
-    return out
-
-
-def _int(fs: Any, path: str) -> int | None:
-    try:
-        return int(fs.read_text(path).strip())
-    except (OSError, ValueError):
-        return None
-
-
-class FaultKind:
-    """Base: ``plan`` (pure), ``check`` (may this node apply it), ``apply``, ``revert``."""
-
-    name: ClassVar[str]
-
-    def plan(self, req: FaultRequest, ctx: NodeContext) -> list[str]:
-        return plan_commands(
-            req.kind, req.params, ctx.facts(), fault_id=req.id, duration_s=req.duration_s
-        )
-
-    def check(self, req: FaultRequest, ctx: NodeContext) -> None:
-        """Raise :class:`FaultError` 403/422 when this node may or can not apply ``req``."""
-
-    def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def revert(self, undo: Mapping[str, Any], ctx: NodeContext) -> None:
-        raise NotImplementedError
-
-
-class Partition(FaultKind):
-    name = "partition"
-
-    def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
-        p = req.params
-        undo: dict[str, Any] = {"id": req.id, "direction": p["direction"]}
-        ctx.run(["nft", "-f", "-"], "\n".join(nft_partition(req.id, p, req.duration_s)) + "\n")
-        if p["delay_ms"]:
-            try:
-                undo["netem_devs"] = self._netem(p, ctx)
-            except FaultError:
-                self.revert(undo, ctx)
-                raise
-        return undo
-
-    @staticmethod
-    def _netem(p: Mapping[str, Any], ctx: NodeContext) -> list[str]:
-        devs: list[str] = []
-        for peer in p["peers"]:
-            out = ctx.run(["ip", "-o", "route", "get", peer.split("/")[0]], None).split()
-            if "dev" in out and out[out.index("dev") + 1] not in devs:
-                devs.append(out[out.index("dev") + 1])
-        jitter = [f"{p['jitter_ms']:g}ms"] if p["jitter_ms"] else []
-        done: list[str] = []
-        for dev in devs:
-            try:
-                ctx.run(
-                    [
-                        "tc",
-                        "qdisc",
-                        "replace",
-                        "dev",
-                        dev,
-                        "root",
-                        "netem",
-                        "delay",
-                        f"{p['delay_ms']:g}ms",
-                        *jitter,
-                    ],
-                    None,
-                )
-            except FaultError as e:
-                for d in done:
-                    ctx.run(["tc", "qdisc", "del", "dev", d, "root"], None)
-                if "unknown" in e.message.lower() or "netem" in e.message.lower():
-                    raise FaultError(
-                        422,
-                        "delay_ms needs the kernel's sch_netem qdisc, which "
-                        f"this node lacks ({e.message})",
-                        "params.delay_ms",
-                    ) from None
-                raise
-            done.append(dev)
-        return done
-
-    def revert(self, undo: Mapping[str, Any], ctx: NodeContext) -> None:
-        for dev in undo.get("netem_devs", []):
-            with contextlib.suppress(FaultError):
-                ctx.run(["tc", "qdisc", "del", "dev", dev, "root"], None)
-        try:
-            ctx.run(
-                ["nft", "-f", "-"],
-                "\n".join(nft_partition_revert(undo["id"], undo["direction"])) + "\n",
-            )
-        except FaultError as e:
-            if "No such file" not in e.message:  # gone already (the table was deleted)
-                raise
 
 
 class Crash(FaultKind):
@@ -284,9 +107,9 @@ class Throttle(FaultKind):
         saved: dict[str, int] = {}
         try:
             for d in cpufreq_dirs(fs).values():
-                old = _int(fs, f"{d}/scaling_max_freq")
-                top = _int(fs, f"{d}/cpuinfo_max_freq") or old
-                low = _int(fs, f"{d}/cpuinfo_min_freq") or 0
+                old = read_int(fs, f"{d}/scaling_max_freq")
+                top = read_int(fs, f"{d}/cpuinfo_max_freq") or old
+                low = read_int(fs, f"{d}/cpuinfo_min_freq") or 0
                 if old is None or top is None:
                     raise FaultError(422, f"{d}/scaling_max_freq is not readable")
                 cap = (
@@ -310,143 +133,17 @@ class Throttle(FaultKind):
             ctx.fs.write_text(f"{d}/scaling_max_freq", f"{old}\n")
 
 
-_BURNER = r"""
-import os, sys, time
-deadline, ncpu, mem = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-kids = []
-for _ in range(ncpu):
-    pid = os.fork()
-    if pid == 0:
-        while time.time() < deadline:
-            pass
-        os._exit(0)
-    kids.append(pid)
-held = bytearray(mem)
-for i in range(0, mem, 4096):
-    held[i] = 1
-while time.time() < deadline:
-    time.sleep(min(1.0, max(0.0, deadline - time.time())))
-"""
-
-
-def _own_cgroup(controller: str) -> str:
-    """This process's cgroup for ``controller`` ("" = the v2 hierarchy), relative to its root."""
-    try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, ctrls, path = line.split(":", 2)
-            if controller in ctrls.split(",") or (not controller and not ctrls):
-                return path.lstrip("/")
-    except (OSError, ValueError):
-        pass
-    return ""
-
-
-class Pressure(FaultKind):
-    """A burner process that ends itself at the deadline, in a cgroup capping its CPU and memory."""
-
-    name = "pressure"
-
-    def check(self, req: FaultRequest, ctx: NodeContext) -> None:
-        if req.params["cpu"] > ctx.ncpu:
-            raise FaultError(
-                400,
-                f"this node has {ctx.ncpu} cores, asked for {req.params['cpu']:g}",
-                "params.cpu",
-            )
-        if ctx.simulate:
-            if not hasattr(ctx.fs, "add_load"):
-                raise FaultError(422, "this twin takes no extra load (no add_load)")
-            return
-        if not self._layout(ctx):
-            raise FaultError(422, f"no cgroup cpu/memory controller under {ctx.cgroup_root}")
-
-    @staticmethod
-    def _layout(ctx: NodeContext) -> str | None:
-        root = ctx.cgroup_root
-        try:
-            ctrl = (root / "cgroup.controllers").read_text().split()
-            if "cpu" in ctrl and "memory" in ctrl:
-                return "v2"
-        except OSError:
-            pass
-        if (root / "cpu" / "cpu.cfs_quota_us").exists() and (root / "memory").is_dir():
-            return "v1"
-        return None
-
-    def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
-        cpu, mem = float(req.params["cpu"]), int(req.params["memory_bytes"])
-        if ctx.simulate:
-            ctx.fs.add_load(req.id, cpu, mem)
-            return {"simulate": True, "id": req.id}
-        name = f"microrack-chaos-{req.id}"
-        layout = self._layout(ctx)
-        root = ctx.cgroup_root
-        limit = mem + (32 << 20) if mem else None
-        if layout == "v2":
-            base = root / _own_cgroup("")
-            with contextlib.suppress(OSError):  # refused where the agent itself lives in base
-                (base / "cgroup.subtree_control").write_text("+cpu +memory")
-            groups = [base / name]
-            groups[0].mkdir(exist_ok=True)
-            if cpu:
-                (groups[0] / "cpu.max").write_text(f"{int(cpu * 100000)} 100000")
-            if limit:
-                (groups[0] / "memory.max").write_text(str(limit))
-        else:
-            # below the agent's own groups: the burner stays inside whatever bounds the agent
-            groups = [
-                root / "cpu" / _own_cgroup("cpu") / name,
-                root / "memory" / _own_cgroup("memory") / name,
-            ]
-            for g in groups:
-                g.mkdir(exist_ok=True)
-            if cpu:
-                (groups[0] / "cpu.cfs_period_us").write_text("100000")
-                (groups[0] / "cpu.cfs_quota_us").write_text(str(int(cpu * 100000)))
-            if limit:
-                (groups[1] / "memory.limit_in_bytes").write_text(str(limit))
-        procs = [str(g / "cgroup.procs") for g in groups]
-
-        def enter() -> None:  # in the child, before exec: join the cgroups
-            for p in procs:
-                with open(p, "w") as f:
-                    f.write("0")
-
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _BURNER, f"{deadline}", str(math.ceil(cpu)), str(mem)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=enter,
-            start_new_session=True,
-        )
-        return {"pid": proc.pid, "groups": [str(g) for g in groups]}
-
-    def revert(self, undo: Mapping[str, Any], ctx: NodeContext) -> None:
-        if undo.get("simulate"):
-            ctx.fs.remove_load(undo["id"])
-            return
-        pid = undo.get("pid")
-        if pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        for g in undo.get("groups", []):
-            for _ in range(50):  # the killed processes leave the cgroup a moment later
-                try:
-                    os.rmdir(g)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
-
-
 class DiskFill(FaultKind):
+    """A sized file in ``--chaos-fill-dir``; under ``--simulate`` one on the twin's root fs."""
+
     name = "disk_fill"
 
     def check(self, req: FaultRequest, ctx: NodeContext) -> None:
+        if ctx.simulate:
+            if not hasattr(ctx.fs, "fill_disk"):
+                raise FaultError(422, "this twin has no disk to fill (no fill_disk)")
+            self._size(req, ctx)
+            return
         if ctx.fill_dir is None:
             raise FaultError(403, "this node has no --chaos-fill-dir: disk_fill is refused")
         if not ctx.fill_dir.is_dir():
@@ -455,9 +152,14 @@ class DiskFill(FaultKind):
 
     @staticmethod
     def _size(req: FaultRequest, ctx: NodeContext) -> int:
-        assert ctx.fill_dir is not None
-        st = os.statvfs(ctx.fill_dir)
-        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+        if ctx.simulate:
+            use = ctx.fs.statvfs("/")
+            total, free, where = use.size_bytes, use.avail_bytes, "the twin's /"
+        else:
+            assert ctx.fill_dir is not None
+            st = os.statvfs(ctx.fill_dir)
+            total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+            where = str(ctx.fill_dir)
         size = (
             int(req.params["bytes"])
             if "bytes" in req.params
@@ -466,15 +168,18 @@ class DiskFill(FaultKind):
         if free - size < MIN_FREE * total:
             raise FaultError(
                 422,
-                f"writing {size} bytes to {ctx.fill_dir} would leave "
+                f"writing {size} bytes to {where} would leave "
                 f"{max(0, free - size)} of {total} bytes free (< 5 %)",
                 "params." + ("bytes" if "bytes" in req.params else "fill_pct"),
             )
         return size
 
     def apply(self, req: FaultRequest, ctx: NodeContext, deadline: float) -> dict[str, Any]:
-        assert ctx.fill_dir is not None
         size = self._size(req, ctx)
+        if ctx.simulate:
+            ctx.fs.fill_disk(req.id, size)
+            return {"simulate": True, "id": req.id}
+        assert ctx.fill_dir is not None
         path = ctx.fill_dir / f"microrack-chaos-{req.id}.fill"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -493,6 +198,9 @@ class DiskFill(FaultKind):
         return {"path": str(path)}
 
     def revert(self, undo: Mapping[str, Any], ctx: NodeContext) -> None:
+        if undo.get("simulate"):
+            ctx.fs.unfill_disk(undo["id"])
+            return
         Path(undo["path"]).unlink(missing_ok=True)
 
 

@@ -6,10 +6,11 @@ command side can show what a fault would do without reaching the node.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,13 @@ __all__ = [
     "FaultError",
     "FaultRequest",
     "check_params",
+    "ifb_name",
     "nft_names",
     "parse_request",
     "plan_commands",
+    "tc_netem",
+    "tc_netem_in",
+    "tc_netem_revert",
 ]
 
 KINDS: tuple[str, ...] = ("partition", "crash", "fan_stall", "throttle", "pressure", "disk_fill")
@@ -82,6 +87,100 @@ def _one_of(params: Mapping[str, Any], a: str, b: str) -> str:
     return a if a in params else b
 
 
+def _partition(p: dict[str, Any]) -> None:
+    _keys(p, ("peers", "direction", "protocols", "loss_pct", "delay_ms", "jitter_ms"), ("peers",))
+    peers = p["peers"]
+    if not isinstance(peers, list) or not 1 <= len(peers) <= MAX_PEERS:
+        raise _bad("params.peers", f"expected a list of 1 to {MAX_PEERS} addresses")
+    nets = []
+    for i, peer in enumerate(peers):
+        try:
+            if not isinstance(peer, str):
+                raise ValueError
+            nets.append(str(ipaddress.ip_network(peer, strict=False)))
+        except ValueError:
+            raise _bad(f"params.peers[{i}]", f"not an IP address or CIDR: {peer!r}") from None
+    p["peers"] = nets
+    direction = p.setdefault("direction", "both")
+    if direction not in ("in", "out", "both"):
+        raise _bad("params.direction", f"expected in, out or both, got {direction!r}")
+    protos = p.setdefault("protocols", ["tcp", "udp"])
+    if (
+        not isinstance(protos, list)
+        or not protos
+        or any(x not in _PROTOCOLS for x in protos)
+        or len(set(protos)) != len(protos)
+    ):
+        raise _bad("params.protocols", f"expected a non-empty subset of {list(_PROTOCOLS)}")
+    p.setdefault("loss_pct", 100)
+    if not 0 < _number(p, "loss_pct") <= 100:
+        raise _bad("params.loss_pct", f"expected 0 < loss_pct <= 100, got {p['loss_pct']}")
+    for key in ("delay_ms", "jitter_ms"):
+        p.setdefault(key, 0)
+        if _number(p, key) < 0:
+            raise _bad(f"params.{key}", f"expected >= 0, got {p[key]}")
+    if p["jitter_ms"] and not p["delay_ms"]:
+        raise _bad("params.jitter_ms", "needs delay_ms > 0")
+
+
+def _crash(p: dict[str, Any]) -> None:
+    _keys(p, ("target",), ("target",))
+    t = p["target"]
+    if not isinstance(t, str) or not t or len(t) > 256 or any(c.isspace() for c in t):
+        raise _bad("params.target", f"expected a unit or container name, got {t!r}")
+
+
+def _fan_stall(p: dict[str, Any]) -> None:
+    _keys(p, ("limit_c",))
+    if "limit_c" in p and not -50 <= _number(p, "limit_c") <= 150:
+        raise _bad("params.limit_c", f"expected -50..150 °C, got {p['limit_c']}")
+
+
+def _throttle(p: dict[str, Any]) -> None:
+    _keys(p, ("max_khz", "max_pct"))
+    key = _one_of(p, "max_khz", "max_pct")
+    v = _number(p, key, integer=True)
+    if key == "max_khz" and v <= 0:
+        raise _bad("params.max_khz", f"expected a positive frequency in kHz, got {v}")
+    if key == "max_pct" and not 1 <= v <= 100:
+        raise _bad("params.max_pct", f"expected 1..100, got {v}")
+
+
+def _pressure(p: dict[str, Any]) -> None:
+    _keys(p, ("cpu", "memory_bytes"))
+    if not p:
+        raise _bad("params.cpu", "give cpu, memory_bytes or both")
+    p.setdefault("cpu", 0)
+    p.setdefault("memory_bytes", 0)
+    if _number(p, "cpu") < 0:
+        raise _bad("params.cpu", f"expected 0 < cpu <= the node's cores, got {p['cpu']}")
+    if _number(p, "memory_bytes", integer=True) < 0:
+        raise _bad("params.memory_bytes", f"expected >= 0, got {p['memory_bytes']}")
+    if not p["cpu"] and not p["memory_bytes"]:
+        raise _bad("params.cpu", "cpu and memory_bytes are both 0: nothing to apply")
+
+
+def _disk_fill(p: dict[str, Any]) -> None:
+    _keys(p, ("bytes", "fill_pct"))
+    key = _one_of(p, "bytes", "fill_pct")
+    v = _number(p, key, integer=key == "bytes")
+    if key == "bytes" and v <= 0:
+        raise _bad("params.bytes", f"expected > 0, got {v}")
+    if key == "fill_pct" and not 0 < v < 100:
+        raise _bad("params.fill_pct", f"expected 0 < fill_pct < 100, got {v}")
+
+
+#: One validator per kind: checks ``params`` in place and fills in the defaults.
+_VALIDATORS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "partition": _partition,
+    "crash": _crash,
+    "fan_stall": _fan_stall,
+    "throttle": _throttle,
+    "pressure": _pressure,
+    "disk_fill": _disk_fill,
+}
+
+
 def check_params(kind: str, params: Any) -> dict[str, Any]:
     """``params`` of ``kind`` checked, defaults filled in; :class:`FaultError` 400 otherwise."""
     if kind not in KINDS:
@@ -89,79 +188,7 @@ def check_params(kind: str, params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise _bad("params", "expected an object")
     p = dict(params)
-    if kind == "partition":
-        _keys(
-            p, ("peers", "direction", "protocols", "loss_pct", "delay_ms", "jitter_ms"), ("peers",)
-        )
-        peers = p["peers"]
-        if not isinstance(peers, list) or not 1 <= len(peers) <= MAX_PEERS:
-            raise _bad("params.peers", f"expected a list of 1 to {MAX_PEERS} addresses")
-        nets = []
-        for i, peer in enumerate(peers):
-            try:
-                if not isinstance(peer, str):
-                    raise ValueError
-                nets.append(str(ipaddress.ip_network(peer, strict=False)))
-            except ValueError:
-                raise _bad(f"params.peers[{i}]", f"not an IP address or CIDR: {peer!r}") from None
-        p["peers"] = nets
-        direction = p.setdefault("direction", "both")
-        if direction not in ("in", "out", "both"):
-            raise _bad("params.direction", f"expected in, out or both, got {direction!r}")
-        protos = p.setdefault("protocols", ["tcp", "udp"])
-        if (
-            not isinstance(protos, list)
-            or not protos
-            or any(x not in _PROTOCOLS for x in protos)
-            or len(set(protos)) != len(protos)
-        ):
-            raise _bad("params.protocols", f"expected a non-empty subset of {list(_PROTOCOLS)}")
-        p.setdefault("loss_pct", 100)
-        if not 0 < _number(p, "loss_pct") <= 100:
-            raise _bad("params.loss_pct", f"expected 0 < loss_pct <= 100, got {p['loss_pct']}")
-        for key in ("delay_ms", "jitter_ms"):
-            p.setdefault(key, 0)
-            if _number(p, key) < 0:
-                raise _bad(f"params.{key}", f"expected >= 0, got {p[key]}")
-        if p["jitter_ms"] and not p["delay_ms"]:
-            raise _bad("params.jitter_ms", "needs delay_ms > 0")
-    elif kind == "crash":
-        _keys(p, ("target",), ("target",))
-        t = p["target"]
-        if not isinstance(t, str) or not t or len(t) > 256 or any(c.isspace() for c in t):
-            raise _bad("params.target", f"expected a unit or container name, got {t!r}")
-    elif kind == "fan_stall":
-        _keys(p, ("limit_c",))
-        if "limit_c" in p and not -50 <= _number(p, "limit_c") <= 150:
-            raise _bad("params.limit_c", f"expected -50..150 °C, got {p['limit_c']}")
-    elif kind == "throttle":
-        _keys(p, ("max_khz", "max_pct"))
-        key = _one_of(p, "max_khz", "max_pct")
-        v = _number(p, key, integer=True)
-        if key == "max_khz" and v <= 0:
-            raise _bad("params.max_khz", f"expected a positive frequency in kHz, got {v}")
-        if key == "max_pct" and not 1 <= v <= 100:
-            raise _bad("params.max_pct", f"expected 1..100, got {v}")
-    elif kind == "pressure":
-        _keys(p, ("cpu", "memory_bytes"))
-        if not p:
-            raise _bad("params.cpu", "give cpu, memory_bytes or both")
-        p.setdefault("cpu", 0)
-        p.setdefault("memory_bytes", 0)
-        if _number(p, "cpu") < 0:
-            raise _bad("params.cpu", f"expected 0 < cpu <= the node's cores, got {p['cpu']}")
-        if _number(p, "memory_bytes", integer=True) < 0:
-            raise _bad("params.memory_bytes", f"expected >= 0, got {p['memory_bytes']}")
-        if not p["cpu"] and not p["memory_bytes"]:
-            raise _bad("params.cpu", "cpu and memory_bytes are both 0: nothing to apply")
-    elif kind == "disk_fill":
-        _keys(p, ("bytes", "fill_pct"))
-        key = _one_of(p, "bytes", "fill_pct")
-        v = _number(p, key, integer=key == "bytes")
-        if key == "bytes" and v <= 0:
-            raise _bad("params.bytes", f"expected > 0, got {v}")
-        if key == "fill_pct" and not 0 < v < 100:
-            raise _bad("params.fill_pct", f"expected 0 < fill_pct < 100, got {v}")
+    _VALIDATORS[kind](p)
     return p
 
 
@@ -248,6 +275,77 @@ def nft_partition(fault_id: str, params: Mapping[str, Any], duration_s: float) -
     return lines
 
 
+#: prio's default priomap (TOS -> band 0..2): ordinary traffic keeps its bands,
+#: the delayed band 4 (class 1:4) is reached only through the peer filters.
+PRIOMAP = "1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1"
+NETEM_CLASS = "1:4"
+
+
+def tc_netem(dev: str, params: Mapping[str, Any]) -> list[list[str]]:
+    """The ``tc`` calls that delay only this node's packets toward the peers on ``dev``.
+
+    A ``prio`` root with a fourth band under ``netem``; u32 filters steer the
+    packets whose destination is a peer (IPv4 and IPv6) into that band, so
+    traffic to anyone else keeps its latency.  This is ``out`` and ``both``
+    (with ``both`` each side delays what it sends); ``in`` is :func:`tc_netem_in`.
+    """
+    jitter = [f"{params['jitter_ms']:g}ms"] if params.get("jitter_ms") else []
+    out = [
+        ["tc", "qdisc", "replace", "dev", dev, "root", "handle", "1:", "prio", "bands", "4",
+         "priomap", *PRIOMAP.split()],
+        ["tc", "qdisc", "replace", "dev", dev, "parent", NETEM_CLASS, "handle", "40:", "netem",
+         "delay", f"{params['delay_ms']:g}ms", *jitter],
+    ]  # fmt: skip
+    for net in params["peers"]:
+        v6 = ":" in net
+        out.append(
+            ["tc", "filter", "add", "dev", dev, "parent", "1:", "protocol",
+             "ipv6" if v6 else "ip", "prio", "2" if v6 else "1", "u32", "match",
+             "ip6" if v6 else "ip", "dst", net, "flowid", NETEM_CLASS]
+        )  # fmt: skip
+    return out
+
+
+def ifb_name(fault_id: str) -> str:
+    """The ifb device of one fault's inbound delay (15 characters at most, as Linux wants)."""
+    return "mrc" + hashlib.sha256(fault_id.encode()).hexdigest()[:10]
+
+
+def tc_netem_in(devs: list[str], ifb: str, params: Mapping[str, Any]) -> list[list[str]]:
+    """The calls that delay only the packets arriving from the peers on ``devs``.
+
+    An ifb device holds the ``netem`` qdisc; each device's ``ingress`` qdisc has
+    u32 filters on the peers' source addresses whose ``mirred`` action redirects
+    those packets through it (the ingress side has no queue of its own to delay in).
+    """
+    jitter = [f"{params['jitter_ms']:g}ms"] if params.get("jitter_ms") else []
+    out = [
+        ["ip", "link", "add", ifb, "type", "ifb"],
+        ["ip", "link", "set", "dev", ifb, "up"],
+        ["tc", "qdisc", "replace", "dev", ifb, "root", "netem", "delay",
+         f"{params['delay_ms']:g}ms", *jitter],
+    ]  # fmt: skip
+    for dev in devs:
+        out.append(["tc", "qdisc", "add", "dev", dev, "handle", "ffff:", "ingress"])
+        for net in params["peers"]:
+            v6 = ":" in net
+            out.append(
+                ["tc", "filter", "add", "dev", dev, "parent", "ffff:", "protocol",
+                 "ipv6" if v6 else "ip", "prio", "2" if v6 else "1", "u32", "match",
+                 "ip6" if v6 else "ip", "src", net, "action", "mirred", "egress", "redirect",
+                 "dev", ifb]
+            )  # fmt: skip
+    return out
+
+
+def tc_netem_revert(devs: list[str], ifb: str | None) -> list[list[str]]:
+    """What removes a delay: the root (outbound) or ingress qdiscs and the ifb device."""
+    if ifb is None:
+        return [["tc", "qdisc", "del", "dev", dev, "root"] for dev in devs]
+    out = [["tc", "qdisc", "del", "dev", dev, "ingress"] for dev in devs]
+    return [*out, ["ip", "link", "del", ifb]]
+
+
 def nft_partition_revert(fault_id: str, direction: str) -> list[str]:
     set4, set6, chain = nft_names(fault_id)
     lines = []
@@ -268,16 +366,24 @@ def plan_commands(
 
     ``node_facts`` may give ``cpufreq`` ({policy dir: cpuinfo_max_freq kHz}), ``ncpu``,
     ``fill_dir``, ``fs_size_bytes``, ``fan_override`` (path), ``fan_max_c``,
-    ``netem_dev`` and ``simulate``; what is missing is shown as a placeholder.
+    ``netem_devs`` (the devices toward the peers) and ``simulate``; what is missing is
+    shown as a placeholder.
     """
     facts = node_facts or {}
     p = check_params(kind, params)
     if kind == "partition":
         out = [f"nft -f - <<< {line}" for line in nft_partition(fault_id, p, duration_s)]
         if p["delay_ms"]:
-            dev = facts.get("netem_dev", "DEV")
-            jitter = f" {p['jitter_ms']:g}ms" if p["jitter_ms"] else ""
-            out.append(f"tc qdisc replace dev {dev} root netem delay {p['delay_ms']:g}ms{jitter}")
+            devs = list(facts.get("netem_devs") or [facts.get("netem_dev", "DEV")])
+            if p["direction"] == "in":
+                ifb = ifb_name(fault_id)
+                calls = tc_netem_in(devs, ifb, p)
+                undo = tc_netem_revert(devs, ifb)
+            else:
+                calls = [argv for dev in devs for argv in tc_netem(dev, p)]
+                undo = tc_netem_revert(devs, None)
+            out += [" ".join(argv) for argv in calls]
+            out += ["at deadline: " + " ".join(a) for a in undo]
         return out
     if kind == "crash":
         return [
@@ -317,6 +423,8 @@ def plan_commands(
         size = int(facts["fs_size_bytes"] * p["fill_pct"] / 100)
     else:
         size = f"{p['fill_pct']}% of the filesystem"
+    if facts.get("simulate"):
+        return [f"twin file system /: +{size} bytes used", "at deadline: the twin frees them"]
     return [
         f"write {d}/microrack-chaos-{fault_id}.fill: {size} bytes",
         f"at deadline: remove {d}/microrack-chaos-{fault_id}.fill",

@@ -11,6 +11,12 @@ While the node is crashed every access raises :class:`NodeDown` (an
 ``OSError``); an agent checks :attr:`TwinNode.reachable` to stop answering,
 as a crashed or partitioned board would.  After the reboot ``boot_id``
 changes and the counters in ``/proc`` start from zero.
+
+The agent's fault kinds reach the twin the way they reach a board: writing
+``cpufreq/scaling_max_freq`` caps the clock (so power, and with it the die's
+temperature, fall as the physics says), and :meth:`TwinNode.add_load` /
+:meth:`TwinNode.fill_disk` stand in for a burner process and a fill file.
+Each is keyed by the fault's id and undone by ``remove_load`` / ``unfill_disk``.
 """
 
 from __future__ import annotations
@@ -85,6 +91,9 @@ class TwinNode:
         self._sticky = 0
         self._sensor_failed: set[str] = set()
         self.partitioned = False
+        self._loads: dict[str, tuple[float, int]] = {}  # fault id -> (cores, bytes)
+        self._fills: dict[str, int] = {}  # fault id -> bytes
+        self._max_khz: dict[int, int] = {}  # cpu -> scaling_max_freq below cpuinfo_max_freq
         self._apply_timeline(0.0)
         self._files: dict[str, Callable[[], str]] = {}
         self._writable: dict[str, Callable[[str], None]] = {}
@@ -130,7 +139,8 @@ class TwinNode:
         s = self.script
         st = self._script_time(t)
         tw = self.twin
-        tw.util[0] = interp(s.load, st, "util")
+        extra = sum(c for c, _ in self._loads.values()) / self.board.cores
+        tw.util[0] = min(1.0, interp(s.load, st, "util") + extra)
         io = io_at(s.load, st)
         tw.io[0] = tw.util[0] * self._io_share if io is None else io
         amb = interp(s.ambient, st, "c") if s.ambient else s.ambient_c
@@ -177,6 +187,8 @@ class TwinNode:
         self._since_boot_busy = float(self.twin.busy_s[0])
         self._io_s = 0.0
         self._sticky = 0
+        self._loads.clear()  # the burners died with the board; the fill files stay
+        self._set_caps({})
         if self.board.physics.fan_curve:
             self.pwm_enable = 2
             self.twin.auto_fan[0] = True
@@ -239,6 +251,62 @@ class TwinNode:
                 "fan_rpm": self.fan_rpm, "throttled": self.throttled, "boot_id": self.boot_id,
                 "ambient_c": float(self.twin.ambient[0]),
             }
+
+    # -- what the agent's fault kinds do to a board
+    @property
+    def cores(self) -> int:
+        return int(self.board.cores)
+
+    def add_load(self, fault_id: str, cpu_cores: float, memory_bytes: int) -> None:
+        """Extra work of ``cpu_cores`` busy cores and ``memory_bytes`` resident (a burner)."""
+        if not 0 <= cpu_cores <= self.board.cores or memory_bytes < 0:
+            raise ValueError(f"load of {cpu_cores:g} cores and {memory_bytes} bytes does not "
+                             f"fit {self.board.cores} cores")
+        with self._lock:
+            self._check()
+            if fault_id in self._loads:
+                raise ValueError(f"load {fault_id!r} is already on {self.name}")
+            self._loads[fault_id] = (float(cpu_cores), int(memory_bytes))
+            self._apply_timeline(self.twin.time)
+
+    def remove_load(self, fault_id: str) -> None:
+        """End the load ``fault_id`` (gone already: nothing to do)."""
+        with self._lock:
+            if self._loads.pop(fault_id, None) is not None:
+                self._apply_timeline(self.twin.time)
+
+    @property
+    def loads(self) -> dict[str, tuple[float, int]]:
+        """Extra loads now: fault id -> (cores, bytes)."""
+        return dict(self._loads)
+
+    def fill_disk(self, fault_id: str, size: int) -> None:
+        """A file of ``size`` bytes on the root file system (refused when it does not fit)."""
+        with self._lock:
+            self._check()
+            free = self.script.disk_bytes - self._used()
+            if not 0 < size <= free:
+                raise OSError(errno.ENOSPC, f"{size} bytes do not fit in {free:.0f} free")
+            if fault_id in self._fills:
+                raise FileExistsError(errno.EEXIST, f"fill {fault_id!r} exists")
+            self._fills[fault_id] = int(size)
+
+    def unfill_disk(self, fault_id: str) -> None:
+        """Remove the fill file ``fault_id`` (gone already: nothing to do)."""
+        with self._lock:
+            self._fills.pop(fault_id, None)
+
+    def _used(self) -> float:
+        return min(float(self.script.disk_bytes), self._disk_used + sum(self._fills.values()))
+
+    def _set_caps(self, caps: dict[int, int]) -> None:
+        """scaling_max_freq of each capped cpu; the twin's one clock follows their mean."""
+        self._max_khz = caps
+        top = self.board.max_mhz * 1000
+        ratio = sum(caps.get(i, top) for i in range(self.board.cores)) / (self.board.cores * top)
+        if abs(float(self.twin.max_clock[0]) - ratio) > 1e-9:
+            self.twin.max_clock[0] = ratio
+            self.twin.changed()
 
     # -- HostFS
     def _norm(self, path: str) -> str:
@@ -313,7 +381,7 @@ class TwinNode:
             if os.path.normpath(mountpoint) != "/":
                 raise FileNotFoundError(errno.ENOENT, "not mounted", mountpoint)
             size = self.script.disk_bytes
-            free = int(size - self._disk_used)
+            free = int(size - self._used())
             return FsUsage(size, free, max(0, free - size // 20), size // 16384,
                            max(0, free // 16384), False)
 
@@ -519,7 +587,8 @@ class TwinNode:
 
     def _meminfo(self) -> str:
         total = int(self.board.ram_gb * 1024 * 1024)
-        used = int(total * (0.18 + 0.4 * float(self.twin.util[0])))
+        held = sum(m for _, m in self._loads.values()) // 1024  # a burner's resident memory
+        used = min(total, int(total * (0.18 + 0.4 * float(self.twin.util[0]))) + held)
         avail = total - used
         return (f"MemTotal:       {total} kB\nMemFree:        {avail // 2} kB\n"
                 f"MemAvailable:   {avail} kB\nBuffers:        {total // 100} kB\n"
@@ -562,17 +631,49 @@ class TwinNode:
             d = f"/sys/devices/system/cpu/cpu{i}/cpufreq"
             self._add(f"{d}/cpuinfo_max_freq", lambda: f"{max_khz}\n")
             self._add(f"{d}/cpuinfo_min_freq", lambda: f"{min_khz}\n")
-            self._add(f"{d}/scaling_max_freq", lambda: f"{max_khz}\n")
+            self._add(f"{d}/scaling_max_freq", *self._max_freq_file(i))
             self._add(f"{d}/scaling_governor", lambda: "ondemand\n")
-            self._add(f"{d}/scaling_cur_freq", self._cur_freq)
+            self._add(f"{d}/scaling_cur_freq", self._cur_freq_file(i))
 
-    def _cur_freq(self) -> str:
-        b = self.board
-        lo = b.physics.min_clock_ratio.value
-        util = float(self.twin.util[0])
-        # ondemand: idle cores sit low, busy ones run at the (throttled) top clock
-        ratio = max(lo, self.clock_ratio if util > 0.05 else lo)
-        return f"{int(b.max_mhz * 1000 * ratio)}\n"
+    def _max_freq_file(self, cpu: int) -> tuple[Callable[[], str], Callable[[str], None]]:
+        """Read and write ``scaling_max_freq`` of ``cpu``."""
+        top = self.board.max_mhz * 1000
+
+        def read() -> str:
+            return f"{self._max_khz.get(cpu, top)}\n"
+
+        def write(data: str) -> None:
+            self._set_max_freq(cpu, data)
+
+        return read, write
+
+    def _set_max_freq(self, cpu: int, data: str) -> None:
+        """As the kernel does: an integer in kHz, clamped to cpuinfo_min/max_freq."""
+        try:
+            khz = int(data.strip())
+        except ValueError:
+            raise OSError(errno.EINVAL, "Invalid argument") from None
+        top = self.board.max_mhz * 1000
+        khz = max(int(top * self.board.physics.min_clock_ratio.value), min(top, khz))
+        caps = dict(self._max_khz)
+        if khz >= top:
+            caps.pop(cpu, None)
+        else:
+            caps[cpu] = khz
+        self._set_caps(caps)
+
+    def _cur_freq_file(self, cpu: int) -> Callable[[], str]:
+        def read() -> str:
+            b = self.board
+            lo = b.physics.min_clock_ratio.value
+            util = float(self.twin.util[0])
+            # ondemand: idle cores sit low, busy ones run at the (throttled) top clock,
+            # never above their own scaling_max_freq
+            ratio = max(lo, self.clock_ratio if util > 0.05 else lo)
+            top = b.max_mhz * 1000
+            return f"{min(int(top * ratio), self._max_khz.get(cpu, top))}\n"
+
+        return read
 
 
 def open_node(board: str, *, seed: int = 0, name: str | None = None,

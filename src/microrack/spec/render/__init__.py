@@ -27,7 +27,14 @@ from microrack.spec.render._netboot import netboot_files
 from microrack.spec.render._nfs import nfs_files
 from microrack.spec.render._playbook import playbook
 from microrack.spec.render._prometheus import prometheus_config
-from microrack.spec.render._systemd import agent_unit, fan_unit, hub_nodes, hub_unit
+from microrack.spec.render._systemd import (
+    POLKIT_RULE,
+    agent_unit,
+    chaos_rights,
+    fan_unit,
+    hub_nodes,
+    hub_unit,
+)
 from microrack.spec.render._talos import talos_patch
 from microrack.spec.render._text import HEADER, dnsmasq_conf, hosts_file
 from microrack.spec.render._write import MANIFEST, EditedFiles, render_to
@@ -71,6 +78,9 @@ def render(spec: ClusterSpec) -> dict[str, bytes]:
         files["kubernetes/metallb-pool.yaml"] = _yaml_all(metallb, head)
     for node in spec.nodes:
         files[f"systemd/{node.name}/microrack-agent.service"] = agent_unit(spec, node).encode()
+        polkit = chaos_rights(node).polkit
+        if polkit is not None:
+            files[f"polkit/{node.name}/{POLKIT_RULE}"] = polkit.encode()
         if node.fan:
             files[f"systemd/{node.name}/microrack-fan.service"] = fan_unit(spec, node).encode()
         if node in hub_nodes(spec):

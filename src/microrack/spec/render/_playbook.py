@@ -1,9 +1,9 @@
 """An Ansible playbook beside the inventory: install microrack, lay down the units, start them.
 
 It reads only what ``spec render`` wrote next to it (``../systemd/<node>/*``,
-``../dnsmasq.conf``) and the inventory's host variables, so a re-render followed
-by a re-run is the whole update.  Every task is idempotent: a second run with
-nothing changed reports ``changed=0``.
+``../polkit/<node>/*.rules``, ``../dnsmasq.conf``) and the inventory's host
+variables, so a re-render followed by a re-run is the whole update.  Every task
+is idempotent: a second run with nothing changed reports ``changed=0``.
 
 Install paths, both ending as the executable ``/usr/local/bin/microrack`` that the
 units run (so the units are the same either way):
@@ -145,6 +145,16 @@ def _unit_tasks() -> list[dict[str, Any]]:
             },
             "loop": "{{ microrack_units }}",
             "register": "microrack_unit_files",
+        },
+        {
+            # only nodes whose chaos: allows crash have one; polkitd rereads rules.d itself
+            "name": "the polkit rule letting the agent stop and start its crash units",
+            "ansible.builtin.copy": {
+                "src": "{{ item }}",
+                "dest": "/etc/polkit-1/rules.d/",
+                "mode": "0644",
+            },
+            "with_fileglob": "{{ microrack_render }}/polkit/{{ inventory_hostname }}/*.rules",
         },
         {
             "name": "systemd reads the new units",
