@@ -105,7 +105,7 @@ def _cells(*values: str, tag: str = "td") -> str:
     return "<tr>" + "".join(f"<{tag}>{v}</{tag}>" for v in values) + "</tr>"
 
 
-def _node_row(n: dict[str, Any]) -> str:
+def _node_row(n: dict[str, Any], hub: bool) -> str:
     return _cells(
         _e(n["name"]),
         _e(", ".join(n["faults"]) or "-"),
@@ -113,10 +113,11 @@ def _node_row(n: dict[str, Any]) -> str:
         _num(n["measured_peak_temp_c"], ".1f"),
         f"{n['predicted_throttled_s']:.0f}",
         _num(n["measured_throttled_s"], ".0f"),
-        f"{n['predicted_energy_kwh'] * 1000:.2f}",
-        _num(n["measured_energy_wh"], ".2f"),
+        f"{n['predicted_energy_wh']:.3f}",
+        _num(n["measured_energy_wh"], ".3f"),
         _num(n["predicted_nodedown_delay_s"], ".1f", "none"),
-        _num(n["measured_nodedown_delay_s"], ".1f"),
+        # with a hub, no delay means no NodeDown fired; without one, nothing was asked
+        _num(n["measured_nodedown_delay_s"], ".1f", "none" if hub else "not measured"),
     )
 
 
@@ -157,7 +158,7 @@ def write_html(rep: dict[str, Any], path: str | Path) -> None:
     """The report ``compare`` built, as a self-contained HTML page."""
     run = rep["run"]
     fig = _timeline(rep)
-    nodes = "".join(_node_row(n) for n in rep["nodes"])
+    nodes = "".join(_node_row(n, rep["measured_from"] is not None) for n in rep["nodes"])
     groups = [row for g in rep["groups"] for row in _group_rows(g)]
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>microrack chaos: {_e(run["scenario"])}</title>

@@ -119,6 +119,7 @@ def compare(
         by_node.setdefault(f.node, []).append(f.kind)
         at = float(pred["faults"][f.fault]["at_s"]) if f.fault < len(pred["faults"]) else 0.0
         first_at[f.node] = min(first_at.get(f.node, at), at)
+    exact_wh = {n.name: n.energy_kwh * 1000 for n in predicted.nodes}  # as_dict rounds kWh
     nodes = []
     for n in pred["nodes"]:
         m = (measured or {}).get(n["name"], {})
@@ -129,6 +130,7 @@ def compare(
                 "predicted_peak_temp_c": n["peak_temp_c"],
                 "predicted_throttled_s": n["throttled_s"],
                 "predicted_energy_kwh": n["energy_kwh"],
+                "predicted_energy_wh": round(exact_wh[n["name"]], 6),
                 "predicted_down_s": n["down_s"],
                 "predicted_nodedown_delay_s": _twin_nodedown(pred, n["name"], first_at),
                 **{f"measured_{k}": m.get(k) for k in _FIGURES},
@@ -144,8 +146,8 @@ def compare(
     }
 
 
-def _fig(v: Any, fmt: str) -> str:
-    return "not measured" if v is None else format(v, fmt)
+def _fig(v: Any, fmt: str, none: str = "not measured") -> str:
+    return none if v is None else format(v, fmt)
 
 
 def report_text(rep: dict[str, Any]) -> str:
@@ -157,6 +159,7 @@ def report_text(rep: dict[str, Any]) -> str:
     for f in run["faults"]:
         took = "" if f["end_unix"] is None else f" {f['end_unix'] - f['start_unix']:.1f}s"
         lines.append(f"  {f['node']}: {f['kind']}{took}{'  ' + f['error'] if f['error'] else ''}")
+    hub_none = "none" if rep["measured_from"] is not None else "not measured"
     lines.append("node            faults        peak °C twin/hub    throttled s    energy Wh")
     for n in rep["nodes"]:
         if not n["faults"] and rep["measured_from"] is None:
@@ -165,15 +168,15 @@ def report_text(rep: dict[str, Any]) -> str:
             f"  {n['name']:<14}{','.join(n['faults']) or '-':<14}"
             f"{n['predicted_peak_temp_c']:>6.1f}/{_fig(n['measured_peak_temp_c'], '.1f'):<12}"
             f"{n['predicted_throttled_s']:>5.0f}/{_fig(n['measured_throttled_s'], '.0f'):<12}"
-            f"{n['predicted_energy_kwh'] * 1000:>6.2f}/{_fig(n['measured_energy_wh'], '.2f')}"
+            f"{n['predicted_energy_wh']:>6.2f}/{_fig(n['measured_energy_wh'], '.2f')}"
         )
         if n["faults"] and (
             rep["measured_from"] is not None or n["predicted_nodedown_delay_s"] is not None
         ):
             lines.append(
                 f"  {'':<14}NodeDown after its fault: twin "
-                f"{_fig(n['predicted_nodedown_delay_s'], '.1f')} s, hub "
-                f"{_fig(n['measured_nodedown_delay_s'], '.1f')} s"
+                f"{_fig(n['predicted_nodedown_delay_s'], '.1f', 'none')} s, hub "
+                f"{_fig(n['measured_nodedown_delay_s'], '.1f', hub_none)} s"
             )
     for g in rep["groups"]:
         if g["skipped"]:

@@ -1,0 +1,167 @@
+"""``chaos run --hub``: the measured side read back from a real hub, beside the twin.
+
+Two twin-backed agents (``--simulate``) on loopback, a real hub pulling them;
+a fan stall on one node (the agents run the fan controller, ``--fan auto``).
+The report's measured figures come from the hub's HTTP API; they are compared
+with the twin's in structure and plausibility, not value for value.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faults.chaos_support import agent_argv, write_token
+from hub.hub_helpers import hub
+from support import free_port, microrack_cmd, started
+
+pytestmark = pytest.mark.integration
+
+BOARD = "rpi-4b"
+
+
+def _spec(tmp: Path, names: list[str]) -> Path:
+    doc = {
+        "cluster": {"name": "twins", "domain": "twins.test"},
+        "networks": [{"name": "lan", "kind": "infrastructure", "cidr": "198.18.99.0/24"}],
+        "nodes": [
+            {
+                "name": name,
+                "board": BOARD,
+                "ram_gb": 4,
+                "nics": [
+                    {
+                        "name": "eth0",
+                        "network": "lan",
+                        "address": f"198.18.99.{i + 1}",
+                        "mac": f"02:00:00:00:99:{i + 1:02x}",
+                    }
+                ],
+                "fan": True,
+                "chaos": {"allow": ["fan_stall"]},
+            }
+            for i, name in enumerate(names)
+        ],
+    }
+    out = tmp / "cluster.yaml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+def test_measured_figures_come_from_the_hub_beside_the_twins(tmp_path: Path) -> None:
+    names = ["hot", "idle"]
+    tok = tmp_path / "token"
+    write_token(tok)
+    spec = _spec(tmp_path, names)
+    sc = tmp_path / "burn.yaml"
+    sc.write_text(
+        """
+name: burn
+duration: 12
+faults:
+  - {at: 1, duration: 10, kind: fan_stall, node: hot}
+"""
+    )
+    with ExitStack() as stack:
+        flags, pulls = [], []
+        for k, name in enumerate(names):
+            port = free_port()
+            argv = agent_argv(
+                f"127.0.0.1:{port}",
+                None,
+                name,
+                tmp_path / f"state{k}.json",
+                token=tok,
+                allow=["fan_stall"],
+                simulate=BOARD,
+                extra=["--seed", str(k + 1), "--fan", "auto"],
+            )
+            stack.enter_context(started(argv, tmp_path / f"agent{k}.log", wait=("127.0.0.1", port)))
+            flags += ["--agent", f"{name}=http://127.0.0.1:{port}"]
+            pulls += ["--agent", f"127.0.0.1:{port}"]
+        _proc, hub_url = stack.enter_context(
+            hub(
+                tmp_path / "hub.log",
+                tmp_path / "h.db",
+                "--chaos-token",
+                str(tok),
+                "--poll",
+                "1s",
+                *pulls,
+            )
+        )
+        argv = microrack_cmd(
+            "chaos",
+            "run",
+            str(sc),
+            "--spec",
+            str(spec),
+            "--token",
+            str(tok),
+            "--hub",
+            hub_url,
+            "--json",
+            "--html",
+            str(tmp_path / "burn.html"),
+            *flags,
+        )
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        assert p.returncode == 0, p.stderr
+        assert "warning" not in p.stderr, p.stderr
+    rep = json.loads(p.stdout)
+    assert rep["measured_from"] == "hub"
+    nodes = {n["name"]: n for n in rep["nodes"]}
+    hot, idle = nodes["hot"], nodes["idle"]
+    assert hot["faults"] == ["fan_stall"] and idle["faults"] == []
+    for n in (hot, idle):
+        assert n["measured_peak_temp_c"] is not None and 15 < n["measured_peak_temp_c"] < 110
+        assert n["measured_energy_wh"] is not None and n["measured_energy_wh"] > 0
+        assert n["measured_throttled_s"] is not None and n["measured_throttled_s"] >= 0
+        # nothing took a node down: no delay measured, and none invented
+        assert n["measured_nodedown_delay_s"] is None and n["predicted_nodedown_delay_s"] is None
+        # the same order of magnitude as the twin's energy for the same 12 s
+        predicted_wh = n["predicted_energy_wh"]
+        assert predicted_wh / 4 < n["measured_energy_wh"] < predicted_wh * 4, n
+    assert rep["groups"] == []  # no quorum role in this cluster
+    page = (tmp_path / "burn.html").read_text()
+    assert "plotly" in page and "measured" in page and "not measured" not in page
+
+
+def test_a_series_the_hub_lacks_is_not_measured_never_zero() -> None:
+    from microrack.chaos._measured import summarise
+
+    temp = [{"labels": {"type": "cpu"}, "points": [[10.0, 41.0], [11.0, 47.5], [12.0, 44.0]]}]
+    flags = [
+        {
+            "labels": {"flag": "throttled", "when": "now"},
+            "points": [[10.0, 0], [11.0, 1], [13.0, 0]],
+        },
+        {"labels": {"flag": "throttled", "when": "since_boot"}, "points": [[10.0, 1]]},
+    ]
+    power = [{"labels": {}, "points": [[10.0, 3.0], [13.6, 5.0]]}]
+    alerts = [{"name": "NodeDown", "fired_at": 16.5}, {"name": "NodeDown", "fired_at": 2.0}]
+    full = summarise(
+        {
+            "node_thermal_zone_temp": temp,
+            "microrack_throttled": flags,
+            "microrack_power_watts": power,
+        },
+        t1=14.0,
+        fault_start=12.0,
+        alerts=alerts,
+    )
+    assert full["peak_temp_c"] == 47.5
+    assert full["throttled_s"] == 2.0  # 11 to 13 s; since_boot is not "now"
+    assert abs(full["energy_wh"] - 3.6 * 4.0 / 3600) < 1e-9
+    assert full["nodedown_delay_s"] == 4.5  # the NodeDown after the fault, not before
+    empty = summarise({}, t1=14.0, fault_start=12.0, alerts=[])
+    assert {
+        k: empty[k] for k in ("peak_temp_c", "throttled_s", "energy_wh", "nodedown_delay_s")
+    } == dict.fromkeys(("peak_temp_c", "throttled_s", "energy_wh", "nodedown_delay_s"))
+    # hwmon stands in when the thermal zone series is missing
+    assert summarise({"node_hwmon_temp_celsius": temp}, 14.0, None, [])["peak_temp_c"] == 47.5
