@@ -9,16 +9,19 @@ with the twin's in structure and plausibility, not value for value.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from faults.chaos_support import agent_argv, write_token
+from faults.chaos_support import agent_argv, poll, write_token
 from hub.hub_helpers import hub
-from support import free_port, microrack_cmd, started
+from support import Proc, free_port, microrack_cmd, started
 
 pytestmark = pytest.mark.integration
 
@@ -68,20 +71,24 @@ faults:
 """
     )
     with ExitStack() as stack:
-        flags, pulls = [], []
+        flags, pulls, agents = [], [], []
         for k, name in enumerate(names):
             port = free_port()
             argv = agent_argv(
                 f"127.0.0.1:{port}",
                 None,
                 name,
-                tmp_path / f"state{k}.json",
+                tmp_path / f"n{k}" / "state.json",  # its own fan override file beside it
                 token=tok,
                 allow=["fan_stall"],
                 simulate=BOARD,
                 extra=["--seed", str(k + 1), "--fan", "auto"],
             )
-            stack.enter_context(started(argv, tmp_path / f"agent{k}.log", wait=("127.0.0.1", port)))
+            agents.append(
+                stack.enter_context(
+                    started(argv, tmp_path / f"agent{k}.log", wait=("127.0.0.1", port))
+                )
+            )
             flags += ["--agent", f"{name}=http://127.0.0.1:{port}"]
             pulls += ["--agent", f"127.0.0.1:{port}"]
         _proc, hub_url = stack.enter_context(
@@ -113,6 +120,7 @@ faults:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         assert p.returncode == 0, p.stderr
         assert "warning" not in p.stderr, p.stderr
+        frozen = _frozen_run(tmp_path, argv, agents[0], hub_url)
     rep = json.loads(p.stdout)
     assert rep["measured_from"] == "hub"
     nodes = {n["name"]: n for n in rep["nodes"]}
@@ -128,8 +136,45 @@ faults:
         predicted_wh = n["predicted_energy_wh"]
         assert predicted_wh / 4 < n["measured_energy_wh"] < predicted_wh * 4, n
     assert rep["groups"] == []  # no quorum role in this cluster
+    # the hot node's agent frozen during its fault: the hub's NodeDown, timed from the fault
+    fz = {n["name"]: n for n in frozen["nodes"]}
+    delay = fz["hot"]["measured_nodedown_delay_s"]
+    assert delay is not None and 0 < delay < frozen["predicted"]["duration_s"]
+    assert fz["hot"]["predicted_nodedown_delay_s"] is None  # a fan stall downs no node in the twin
+    assert fz["idle"]["measured_nodedown_delay_s"] is None  # no fault there: nothing to time
     page = (tmp_path / "burn.html").read_text()
     assert "plotly" in page and "measured" in page and "not measured" not in page
+
+
+def _frozen_run(tmp: Path, argv: list[str], agent: Proc, hub_url: str) -> dict[str, Any]:
+    """The same run with the hot node's agent stopped (SIGSTOP) until the hub says NodeDown."""
+    import httpx
+
+    def node_down() -> bool:
+        doc = httpx.get(f"{hub_url}/api/v1/alerts", timeout=5).json()
+        return any(
+            a["name"] == "NodeDown" and a["node"] == "hot"
+            for a in [*doc["alerts"], *doc["resolved"]]
+        )
+
+    assert not node_down()
+    html = argv.index("--html")
+    argv = [*argv[:html], "--html", str(tmp / "frozen.html"), *argv[html + 2 :]]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        poll(lambda: (tmp / "n0" / "fan-override.json").exists(), what="the fan stall")
+        os.kill(agent.pid, signal.SIGSTOP)
+        try:
+            poll(node_down, timeout=60, what="the hub's NodeDown")
+        finally:
+            os.kill(agent.pid, signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    return dict(json.loads(out))
 
 
 def test_a_series_the_hub_lacks_is_not_measured_never_zero() -> None:
