@@ -281,6 +281,12 @@ faults:
             "cut_off": [NAMES[minority]],
         }
     ]
+    from microrack.chaos import report_text
+
+    text = report_text(rep)
+    assert "group etcd (etcd-put): measured available; twin available  agree" in text
+    line = next(x for x in text.splitlines() if x.startswith(f"    {NAMES[minority]}:"))
+    assert "failed" in line and "recovered" in line and line.endswith("twin: cut off")
     page = (q.tmp / "split.html").read_text()
     assert "plotly" in page and NAMES[minority] in page and "cut off" in page
 

@@ -34,9 +34,10 @@ def _timeline(rep: dict[str, Any]) -> Any:
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.08,
-        subplot_titles=("fault windows: twin (scenario) and cluster (requests)", "member checks")[
-            :rows
-        ],
+        subplot_titles=(
+            "fault windows: twin (scenario) and cluster (requests)",
+            "member checks (green serving, red not; orange: the twin predicts it cut off)",
+        )[:rows],
     )
     for k, f in enumerate(rep["predicted"]["faults"]):
         end = (
@@ -76,7 +77,21 @@ def _timeline(rep: dict[str, Any]) -> Any:
     for m in members:
         who = f"{m['group']} {m['node'] or m['url']}"
         for a, b in m.get("predicted_out", []):
-            fig.add_vrect(x0=a, x1=b, fillcolor="orange", opacity=0.12, line_width=0, row=2, col=1)
+            # the twin's verdict on this member's own line: out of quorum from a to b
+            fig.add_trace(
+                go.Scatter(
+                    x=[a, b],
+                    y=[who, who],
+                    mode="lines",
+                    line={"color": "orange", "width": 14},
+                    opacity=0.45,
+                    name="twin: cut off",
+                    showlegend=False,
+                    hoverinfo="name",
+                ),
+                row=2,
+                col=1,
+            )
         times, oks = m.get("times", []), m.get("results", [])
         fig.add_trace(
             go.Scatter(

@@ -204,5 +204,5 @@ def report_text(rep: dict[str, Any]) -> str:
             pred = {None: "", True: "; twin: serving", False: "; twin: cut off"}[
                 m["predicted_serving"]
             ]
-            lines.append(f"  {m['node'] or m['url']}: {state}{pred}")
+            lines.append(f"    {m['node'] or m['url']}: {state}{pred}")
     return "\n".join(lines) + "\n"
