@@ -278,3 +278,39 @@ def test_a_group_is_available_while_a_majority_serves_and_disagreement_is_report
     m = {x["node"]: x for x in g["members"]}
     assert m["m1"]["agree"] is True and m["m1"]["predicted_out"] == [[2.0, 5.0]]
     assert m["m2"]["agree"] is False  # the twin kept m2 serving; it failed a write
+
+
+def test_dry_run_lists_every_check_it_would_make(tmp_path: Path) -> None:
+    import json
+
+    doc = _doc({"vault-server": {"check": "none"}})
+    for n in doc["nodes"]:
+        n["chaos"] = {"allow": ["partition"]}
+    spec = tmp_path / "cluster.yaml"
+    spec.write_text(yaml.safe_dump(doc))
+    sc = tmp_path / "split.yaml"
+    sc.write_text("duration: 10\nfaults:\n  - {at: 1, kind: partition, groups: [[m0], [m1, m2]]}\n")
+    argv = ["chaos", "run", str(sc), "--spec", str(spec), "--dry-run"]
+    p = subprocess.run(
+        microrack_cmd(*argv, "--json", "--probe", "web=http://198.18.98.9/h"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert p.returncode == 0, p.stderr
+    checks = json.loads(p.stdout)["checks"]
+    assert [c["url"] for c in checks if c["group"] == "etcd"] == [
+        f"http://198.18.98.{i}:2379/v3/kv/put" for i in (1, 2, 3)
+    ]
+    skipped = {c["group"]: c["skipped"] for c in checks if c["skipped"]}
+    assert set(skipped) == {"ceph-mon", "vault-server"}
+    assert {
+        "group": "web",
+        "node": None,
+        "check": "http",
+        "url": "http://198.18.98.9/h",
+        "skipped": None,
+    } in checks
+    text = subprocess.run(microrack_cmd(*argv), capture_output=True, text=True, check=False)
+    assert "check consul-server m2: leader http://198.18.98.3:8500/v1/status/leader" in text.stdout
+    assert "check ceph-mon: not probed: Ceph monitors serve no HTTP" in text.stdout

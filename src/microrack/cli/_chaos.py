@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     plan = plan_run(spec, scenario, path=args.scenario, spec_path=args.spec, urls=urls)
     if args.dry_run:
-        return _dry_run(args, plan)
+        return _dry_run(args, plan, spec)
     if not args.token:
         raise UsageError("--token", "needed to sign the requests (or use --dry-run)")
     extra = _pairs("--probe", args.probe, "GROUP=http://HOST:PORT/PATH")
@@ -142,8 +142,25 @@ def _stop(args: argparse.Namespace, spec: Any, urls: dict[str, str]) -> int:
     return 1 if failed else 0
 
 
-def _dry_run(args: argparse.Namespace, plan: Any) -> int:
+def _dry_run(args: argparse.Namespace, plan: Any, spec: Any) -> int:
+    from microrack.chaos import group_probes
     from microrack.faults import plan_commands
+
+    extra = _pairs("--probe", args.probe, "GROUP=http://HOST:PORT/PATH")
+    checks = [
+        {"group": g.group, "node": m.node, "check": m.check, "url": m.url, "skipped": None}
+        for g in group_probes(spec)
+        for m in g.members
+    ]
+    checks += [
+        {"group": g.group, "node": None, "check": "none", "url": None, "skipped": g.skipped}
+        for g in group_probes(spec)
+        if g.skipped
+    ]
+    checks += [
+        {"group": n, "node": None, "check": "http", "url": u, "skipped": None}
+        for n, u in sorted(extra.items())
+    ]
 
     out = []
     for s in plan.agents:
@@ -180,7 +197,9 @@ def _dry_run(args: argparse.Namespace, plan: Any) -> int:
     out.sort(key=lambda r: (r["at_s"], r["node"]))
     if args.json:
         json.dump(
-            {"scenario": plan.scenario, "dry_run": True, "requests": out}, sys.stdout, indent=2
+            {"scenario": plan.scenario, "dry_run": True, "requests": out, "checks": checks},
+            sys.stdout,
+            indent=2,
         )
         sys.stdout.write("\n")
         return 0
@@ -191,6 +210,12 @@ def _dry_run(args: argparse.Namespace, plan: Any) -> int:
         )
         for c in r["commands"]:
             sys.stdout.write(f"    {c}\n")
+    for c in checks:
+        if c["skipped"]:
+            sys.stdout.write(f"check {c['group']}: not probed: {c['skipped']}\n")
+        else:
+            who = f" {c['node']}" if c["node"] else ""
+            sys.stdout.write(f"check {c['group']}{who}: {c['check']} {c['url']}\n")
     return 0
 
 
