@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from contextlib import ExitStack
@@ -210,3 +211,54 @@ def test_a_series_the_hub_lacks_is_not_measured_never_zero() -> None:
     } == dict.fromkeys(("peak_temp_c", "throttled_s", "energy_wh", "nodedown_delay_s"))
     # hwmon stands in when the thermal zone series is missing
     assert summarise({"node_hwmon_temp_celsius": temp}, 14.0, None, [])["peak_temp_c"] == 47.5
+
+
+def test_hostile_hub_answers_are_skipped_or_refused_never_counted() -> None:
+    from microrack.chaos._measured import summarise
+
+    junk = [
+        {"labels": "x", "points": [[1.0, float("nan")], [2.0, float("inf")], ["a", 3.0], [4.0]]},
+        {"points": {"t": 1}},
+        "not a series",
+        {"labels": {}, "points": [[5.0, True], [6.0, 50.0]]},
+    ]
+    alerts = [{"name": "NodeDown", "fired_at": {"x": 1}}, "alert", {"name": "NodeDown"}]
+    out = summarise(
+        {"node_thermal_zone_temp": junk, "microrack_power_watts": junk},
+        t1=10.0,
+        fault_start=1.0,
+        alerts=alerts,
+    )
+    assert out["peak_temp_c"] == 50.0  # the one well-formed point
+    assert out["energy_wh"] is None  # one point is no energy
+    assert out["nodedown_delay_s"] is None
+
+
+def test_a_hub_that_answers_nonsense_is_one_error_naming_it(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    from microrack.chaos import HubReadError, read_measured
+
+    class Odd(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"[1, 2]" if self.path.startswith("/api/v1/alerts") else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        with pytest.raises(HubReadError, match="api/v1/alerts: not a JSON object"):
+            read_measured(url, ["n"], 0.0, 1.0, {})
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    with pytest.raises(HubReadError, match=re.escape("http://127.0.0.1:9")):
+        read_measured("http://127.0.0.1:9", ["n"], 0.0, 1.0, {}, timeout=1.0)

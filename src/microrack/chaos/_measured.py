@@ -11,6 +11,7 @@ the hub does not hold is ``None`` ("not measured"), never 0.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,17 +41,35 @@ def _series(client: Any, base: str, metric: str, node: str, t0: float, t1: float
         return []
     if r.status_code != 200:
         raise HubReadError(f"{base}/api/v1/query?metric={metric}: HTTP {r.status_code}")
-    out: list[Any] = r.json().get("series", [])
-    return out
+    doc = r.json()
+    series = doc.get("series") if isinstance(doc, dict) else None
+    if not isinstance(series, list):
+        raise HubReadError(f"{base}/api/v1/query?metric={metric}: no series list in the answer")
+    return [s for s in series if isinstance(s, dict)]
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return float(v)
 
 
 def _points(series: list[Any]) -> list[tuple[float, float]]:
+    """Every well-formed finite ``[t, v]`` of the series (anything else is skipped)."""
     pts = []
     for s in series:
-        for p in s.get("points", []):
-            if isinstance(p, list) and len(p) == 2 and p[1] is not None:
-                pts.append((float(p[0]), float(p[1])))
+        raw = s.get("points", []) if isinstance(s, dict) else []
+        for p in raw if isinstance(raw, list) else []:
+            if isinstance(p, list) and len(p) == 2:
+                t, v = _number(p[0]), _number(p[1])
+                if t is not None and v is not None:
+                    pts.append((t, v))
     return sorted(pts)
+
+
+def _labels(s: Any) -> dict[str, Any]:
+    labels = s.get("labels") if isinstance(s, dict) else None
+    return labels if isinstance(labels, dict) else {}
 
 
 def _time_set(pts: list[tuple[float, float]], t1: float) -> float:
@@ -77,8 +96,7 @@ def summarise(
     flags = [
         s
         for s in series.get("microrack_throttled", [])
-        if s.get("labels", {}).get("when") == "now"
-        and s.get("labels", {}).get("flag") in _THROTTLE_FLAGS
+        if _labels(s).get("when") == "now" and _labels(s).get("flag") in _THROTTLE_FLAGS
     ]
     throttled: float | None = None
     if flags:
@@ -91,11 +109,10 @@ def summarise(
     delay = None
     if fault_start is not None:
         fired = [
-            float(a["fired_at"])
+            at
             for a in alerts
-            if a.get("name") == "NodeDown"
-            and a.get("fired_at") is not None
-            and float(a["fired_at"]) >= fault_start
+            if isinstance(a, dict) and a.get("name") == "NodeDown"
+            if (at := _number(a.get("fired_at"))) is not None and at >= fault_start
         ]
         delay = min(fired) - fault_start if fired else None
     return {
@@ -105,6 +122,10 @@ def summarise(
         "nodedown_delay_s": delay,
         "samples": len(temp),
     }
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
 
 
 def read_measured(
@@ -126,12 +147,14 @@ def read_measured(
             if r.status_code != 200:
                 raise HubReadError(f"{base}/api/v1/alerts: HTTP {r.status_code}")
             doc = r.json()
+            if not isinstance(doc, dict):
+                raise HubReadError(f"{base}/api/v1/alerts: not a JSON object")
             metrics = (*_TEMP, "microrack_throttled", "microrack_power_watts")
             for node in nodes:
                 alerts = [
                     a
-                    for a in [*doc.get("alerts", []), *doc.get("resolved", [])]
-                    if a.get("node") == node
+                    for a in [*_list(doc.get("alerts")), *_list(doc.get("resolved"))]
+                    if isinstance(a, dict) and a.get("node") == node
                 ]
                 series = {m: _series(client, base, m, node, t0, t1) for m in metrics}
                 out[node] = summarise(series, t1, fault_starts.get(node), alerts)
