@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -139,6 +140,15 @@ class _Answers(http.server.BaseHTTPRequestHandler):
     routes: ClassVar[dict[str, tuple[int, str]]] = {}
 
     def do_GET(self) -> None:
+        if self.path == "/drip":  # headers at once, then a byte now and then
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+            return
         status, body = self.routes.get(self.path, (404, "not found"))
         data = body.encode()
         self.send_response(status)
@@ -178,7 +188,7 @@ def test_each_check_reads_its_protocols_answer(
     import httpx
 
     from microrack.chaos import MemberProbe
-    from microrack.chaos._health import passes
+    from microrack.chaos._health import MAX_ANSWER, passes
 
     base, routes = answers
     routes.update(
@@ -212,6 +222,11 @@ def test_each_check_reads_its_protocols_answer(
     assert not ok("ceph-mgr", "/metrics", "m2")  # absent: not in quorum (m10 is not m1)
     assert ok("http", "/ok") and not ok("http", "/down")
     assert not ok("http", "/missing")
+    routes["/huge"] = (200, "x" * (MAX_ANSWER + 10))
+    assert not ok("http", "/huge")
+    with httpx.Client() as c:  # every read in time, the whole answer not: a failure
+        drip = passes(c, MemberProbe("g", "m0", "http", base + "/drip", 1.0))
+        assert drip == (False, "answer slower than the timeout")
     with httpx.Client() as c:  # nothing listening: a failed check, not an exception
         assert not passes(c, MemberProbe("g", "m0", "leader", "http://127.0.0.1:9/x", 0.5))[0]
 

@@ -123,39 +123,68 @@ def group_probes(spec: Any) -> list[GroupProbe]:
     return out
 
 
+#: the most of an answer read: a health answer is small; a Ceph mgr's exposition is not
+MAX_ANSWER = 1 << 20
+MAX_EXPOSITION = 64 << 20
+
+
+class _TooMuch(Exception):
+    pass
+
+
+def _fetch(client: Any, probe: MemberProbe) -> tuple[int, bytes]:
+    """(status, body) within the probe's timeout overall, not per read; body capped."""
+    limit = MAX_EXPOSITION if probe.check == "ceph-mgr" else MAX_ANSWER
+    kw: dict[str, Any] = {"timeout": probe.timeout_s}
+    method = "GET"
+    if probe.check == "etcd-put":
+        key = base64.b64encode(f"microrack/chaos/probe/{probe.node}".encode()).decode()
+        val = base64.b64encode(repr(time.time()).encode()).decode()
+        method, kw["json"] = "POST", {"key": key, "value": val}
+    end = time.monotonic() + probe.timeout_s
+    body = bytearray()
+    with client.stream(method, probe.url, **kw) as r:
+        for chunk in r.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise _TooMuch(f"answer over {limit} bytes")
+            if time.monotonic() > end:
+                raise _TooMuch("answer slower than the timeout")
+        return int(r.status_code), bytes(body)
+
+
 def passes(client: Any, probe: MemberProbe) -> tuple[bool, str]:
     """Run one check: (serving, a short note of what answered)."""
     import httpx
 
     assert probe.url is not None
     try:
-        if probe.check == "etcd-put":
-            key = base64.b64encode(f"microrack/chaos/probe/{probe.node}".encode()).decode()
-            val = base64.b64encode(repr(time.time()).encode()).decode()
-            r = client.post(probe.url, json={"key": key, "value": val}, timeout=probe.timeout_s)
-            ok = r.status_code == 200 and "header" in _json(r)
-            return ok, f"HTTP {r.status_code}"
-        r = client.get(probe.url, timeout=probe.timeout_s)
+        status, body = _fetch(client, probe)
     except httpx.HTTPError as exc:
         return False, type(exc).__name__
-    note = f"HTTP {r.status_code}"
+    except _TooMuch as exc:
+        return False, str(exc)
+    note = f"HTTP {status}"
     if probe.check == "vault-health":
-        return r.status_code in _VAULT_SERVING, note
-    if not r.is_success:
+        return status in _VAULT_SERVING, note
+    if not 200 <= status < 300:
         return False, note
+    if probe.check == "etcd-put":
+        doc = _json(body)
+        return isinstance(doc, dict) and "header" in doc, note
     if probe.check == "leader":
-        leader = _json(r)
+        leader = _json(body)
         return isinstance(leader, str) and leader != "", note
     if probe.check == "ceph-mgr":
-        return _mon_in_quorum(r.text, probe.node or ""), note
+        return _mon_in_quorum(body.decode("utf-8", "replace"), probe.node or ""), note
     return True, note
 
 
-def _json(r: Any) -> Any:
+def _json(body: bytes) -> Any:
     try:
-        return r.json()
-    except (ValueError, json.JSONDecodeError):
-        return {}
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def _mon_in_quorum(text: str, node: str) -> bool:
