@@ -143,6 +143,12 @@ faults:
     assert delay is not None and 0 < delay < frozen["predicted"]["duration_s"]
     assert fz["hot"]["predicted_nodedown_delay_s"] is None  # a fan stall downs no node in the twin
     assert fz["idle"]["measured_nodedown_delay_s"] is None  # no fault there: nothing to time
+    from microrack.chaos import report_text
+
+    text = report_text(frozen)
+    assert f"NodeDown after its fault: twin none s, hub {delay:.1f} s" in text
+    hot_line = next(x for x in text.splitlines() if x.startswith("  hot "))
+    assert "fan_stall" in hot_line and "not measured" not in hot_line
     page = (tmp_path / "burn.html").read_text()
     assert "plotly" in page and "measured" in page and "not measured" not in page
 
