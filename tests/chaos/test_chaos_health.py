@@ -88,7 +88,7 @@ def test_services_health_overrides_part_or_all_of_a_check(tmp_path: Path) -> Non
         tmp_path,
         _doc(
             {
-                "etcd": {"scheme": "https", "port": 12379, "timeout_s": 0.5},
+                "etcd": {"scheme": "https", "port": 12379, "timeout_s": 0.5, "grace_s": 3},
                 "consul-server": {"check": "none"},
                 "vault-server": {"path": "/v1/sys/health?standbyok=true"},
                 "ceph-mon": {"url": "http://mgr.q.test:9283/metrics", "check": "ceph-mgr"},
@@ -97,6 +97,7 @@ def test_services_health_overrides_part_or_all_of_a_check(tmp_path: Path) -> Non
         ),
     )
     e = g["etcd"].members[0]
+    assert e.grace_s == 3.0 and g["vault-server"].members[0].grace_s == 0.0
     assert (e.check, e.url, e.timeout_s) == (
         "etcd-put",
         "https://198.18.98.1:12379/v3/kv/put",
@@ -120,6 +121,7 @@ def test_services_health_overrides_part_or_all_of_a_check(tmp_path: Path) -> Non
         ({"etcd": {"path": "health"}}, "services.health.etcd.path:"),
         ({"etcd": {"url": "http://{address}:1/{secret}"}}, "unknown placeholder {secret}"),
         ({"etcd": {"timeout_s": -1}}, "services.health.etcd.timeout_s:"),
+        ({"etcd": {"grace_s": -1}}, "services.health.etcd.grace_s:"),
         ({"etcd": {"prot": 2379}}, "services.health.etcd.prot:"),
     ],
 )
@@ -251,6 +253,22 @@ def test_a_group_is_available_while_a_majority_serves_and_disagreement_is_report
     c = rec("m2", [True, True, False, True])
     assert b.outages() == [(2.0, 4.0)] and b.as_dict()["recovered_s"] == 4.0
     assert rec("m9", [True, False]).outages() == [(2.0, None)]
+    # a grace forgives short outages only, and never one still open at the end
+    short = MemberRecord(
+        "etcd",
+        "m3",
+        "etcd-put",
+        "u",
+        [1, 2, 3, 4, 5, 9, 10],
+        [True, False, True, False, False, True, False],
+        grace_s=1.0,
+    )
+    assert short.counted() == [True, True, True, False, False, True, False]
+    assert short.serving is False and short.as_dict()["forgiven"] == 1
+    short.grace_s = 6.0
+    assert short.counted() == [True, True, True, True, True, True, False]
+    short.times, short.results = short.times[:-1], short.results[:-1]
+    assert short.serving is True and short.as_dict()["forgiven"] == 3
     timeline = group_timeline([a, b, c])
     assert [ok for _t, ok in timeline] == [
         True,

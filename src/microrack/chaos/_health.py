@@ -80,6 +80,7 @@ class MemberProbe:
     check: str
     url: str | None
     timeout_s: float
+    grace_s: float = 0.0  # an outage this short or shorter is not counted (an election)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ def group_probes(spec: Any) -> list[GroupProbe]:
         o = overrides.get(role)
         check = (o.check if o is not None and o.check else None) or d.check
         timeout = (o.timeout_s if o is not None and o.timeout_s else None) or d.timeout_s
+        grace = (o.grace_s if o is not None else None) or 0.0
         if check == "none":
             reason = CEPH_MON_REASON if role == "ceph-mon" else "services.health says check: none"
             out.append(GroupProbe(role, (), reason))
@@ -118,7 +120,7 @@ def group_probes(spec: Any) -> list[GroupProbe]:
                 port = (o.port if o is not None else None) or d.port
                 path = (o.path if o is not None else None) or d.path
                 url = f"{scheme}://{host}:{port}{path}"
-            members.append(MemberProbe(role, name, check, url, float(timeout)))
+            members.append(MemberProbe(role, name, check, url, float(timeout), float(grace)))
         out.append(GroupProbe(role, tuple(members)))
     return out
 
@@ -211,6 +213,25 @@ class MemberRecord:
     times: list[float] = field(default_factory=list)
     results: list[bool] = field(default_factory=list)
     last_note: str = ""
+    grace_s: float = 0.0
+
+    def counted(self) -> list[bool]:
+        """``results`` with the failures of outages of at most ``grace_s`` forgiven.
+
+        An outage still open at the end of the run is always counted.
+        """
+        out = list(self.results)
+        if self.grace_s <= 0:
+            return out
+        start: int | None = None
+        for k, ok in enumerate(self.results):
+            if not ok and start is None:
+                start = k
+            elif ok and start is not None:
+                if self.times[k] - self.times[start] <= self.grace_s:
+                    out[start:k] = [True] * (k - start)
+                start = None
+        return out
 
     @property
     def checks(self) -> int:
@@ -222,8 +243,8 @@ class MemberRecord:
 
     @property
     def serving(self) -> bool:
-        """Passed every check of the run (and was checked at all)."""
-        return bool(self.results) and all(self.results)
+        """Passed every counted check of the run (and was checked at all)."""
+        return bool(self.results) and all(self.counted())
 
     def outages(self) -> list[tuple[float, float | None]]:
         """(first failed check, first passing check after it) of each run of failures."""
@@ -249,6 +270,8 @@ class MemberRecord:
             "checks": self.checks,
             "failed": self.failed,
             "serving": self.serving,
+            "grace_s": self.grace_s,
+            "forgiven": sum(1 for a, b in zip(self.results, self.counted(), strict=True) if a != b),
             "first_failed_s": round(outs[0][0], 2) if outs else None,
             "recovered_s": _recovered(outs),
             "outages": [[round(a, 2), None if b is None else round(b, 2)] for a, b in outs],
@@ -264,10 +287,15 @@ def _recovered(outs: list[tuple[float, float | None]]) -> float | None:
 
 
 def group_timeline(members: list[MemberRecord]) -> list[tuple[float, bool]]:
-    """(time, a majority of members serving) at every check, once every member was checked."""
+    """(time, a majority of members serving) at every check, once every member was checked.
+
+    Failures a member's ``grace_s`` forgives count as serving.
+    """
     need = len(members) // 2 + 1
     events = sorted(
-        (t, k, ok) for k, m in enumerate(members) for t, ok in zip(m.times, m.results, strict=True)
+        (t, k, ok)
+        for k, m in enumerate(members)
+        for t, ok in zip(m.times, m.counted(), strict=True)
     )
     state: dict[int, bool] = {}
     out = []
@@ -287,7 +315,9 @@ class Prober:
 
     def __init__(self, members: list[MemberProbe], every: float = 0.5) -> None:
         self.records = [
-            MemberRecord(m.group, m.node, m.check, m.url or "") for m in members if m.url
+            MemberRecord(m.group, m.node, m.check, m.url or "", grace_s=m.grace_s)
+            for m in members
+            if m.url
         ]
         self._probes = [m for m in members if m.url]
         self.every = every

@@ -142,6 +142,8 @@ def _member_row(m: dict[str, Any]) -> str:
         state += f", first failure t+{m['first_failed_s']}s"
     if m["recovered_s"] is not None:
         state += f", recovered t+{m['recovered_s']}s"
+    if m["forgiven"]:
+        state += f" ({m['forgiven']} within the {m['grace_s']:g} s grace)"
     return _cells(
         "",
         f"{_e(m['node'] or '')} {_e(m['url'])}",

@@ -194,6 +194,11 @@ def report_text(rep: dict[str, Any]) -> str:
         for m in g["members"]:
             if not m["checks"]:
                 state = "never checked"
+            elif m["serving"] and m["failed"]:
+                state = (
+                    f"served; {m['failed']}/{m['checks']} failed within its "
+                    f"{m['grace_s']:g} s grace (t+{m['first_failed_s']}s)"
+                )
             elif m["serving"]:
                 state = f"served {m['checks']}/{m['checks']}"
             else:

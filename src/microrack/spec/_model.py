@@ -515,6 +515,13 @@ class HealthCheck(_Strict):
         None, pattern=r"^https?://[^\s\"']+$", max_length=1024, description="a URL template"
     )
     timeout_s: float | None = Field(None, gt=0, le=60)
+    grace_s: float | None = Field(
+        None,
+        ge=0,
+        le=600,
+        description="a member's outage this short is not counted (the protocol's own "
+        "leader election); default 0",
+    )
 
     @field_validator("url")
     @classmethod
