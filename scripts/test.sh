@@ -19,6 +19,8 @@ DEBIAN_PACKAGES=(
   nftables
   # tests/spec: the chaos polkit rule, evaluated by a JavaScript engine as polkitd does
   nodejs
+  # tests/chaos: a real etcd quorum under a partition
+  etcd-server etcd-client
 )
 
 need=()
@@ -32,7 +34,7 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts the daemons it installs; the tests start their own.
   for svc in prometheus prometheus-node-exporter prometheus-alertmanager victoria-metrics \
-      nfs-server rpcbind; do
+      nfs-server rpcbind etcd; do
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from faults.chaos_support import call, copy_tree, poll, write_token
+from faults.chaos_support import agent_argv, call, copy_tree, poll, write_token
 from faults.scrape import scrape
 from support import Proc, free_port, http_get, microrack_cmd, started
 
@@ -51,21 +51,7 @@ def agent(
     secret = write_token(tok) if not tok.exists() else tok.read_bytes().strip()
     state = state or tmp / "state" / "chaos-state.json"
     port = port or free_port()
-    argv = microrack_cmd(
-        "agent",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--interval",
-        "1",
-        "--root",
-        str(root),
-        "--node",
-        "n1",
-        "--chaos-state",
-        str(state),
-    )
-    if token:
-        argv += ["--chaos-token", str(tok)]
+    argv = agent_argv(f"127.0.0.1:{port}", root, "n1", state, token=tok if token else None)
     with started([*argv, *extra], tmp / f"{name}.log", wait=("127.0.0.1", port)) as proc:
         yield Node(proc, port, secret, root, state)
 

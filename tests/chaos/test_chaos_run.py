@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faults.chaos_support import call, copy_tree, poll, write_token
+from faults.chaos_support import agent_argv, call, copy_tree, poll, write_token
 from hub.hub_helpers import hub
 from support import free_port, microrack_cmd, started
 
@@ -133,22 +133,13 @@ def _agents(tmp: Path, names: list[str]) -> Iterator[tuple[list[str], list[Path]
         for k, name in enumerate(names):
             root = copy_tree("rpi4b", tmp / f"root{k}")
             port = free_port()
-            argv = microrack_cmd(
-                "agent",
-                "--listen",
+            argv = agent_argv(
                 f"127.0.0.1:{port}",
-                "--interval",
-                "1",
-                "--root",
-                str(root),
-                "--node",
+                root,
                 name,
-                "--chaos-token",
-                str(tok),
-                "--chaos-allow",
-                "throttle",
-                "--chaos-state",
-                str(tmp / f"state{k}.json"),
+                tmp / f"state{k}.json",
+                token=tok,
+                allow=["throttle"],
             )
             stack.enter_context(started(argv, tmp / f"agent{k}.log", wait=("127.0.0.1", port)))
             flags += ["--agent", f"{name}=http://127.0.0.1:{port}"]

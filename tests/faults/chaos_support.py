@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +67,34 @@ def poll(check: Callable[[], bool], timeout: float = 30.0, what: str = "conditio
             return
         time.sleep(0.05)
     raise AssertionError(f"{what} did not happen within {timeout:g} s")
+
+
+def agent_argv(
+    listen: str,
+    root: Path | None,
+    node: str,
+    state: Path,
+    *,
+    token: Path | None = None,
+    allow: Sequence[str] = (),
+    simulate: str | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """``microrack agent`` with the chaos flags the tests use (one place for every test).
+
+    ``root``: a captured tree (``--root``); ``simulate``: a twin-backed board
+    instead.  ``token``/``allow`` give ``--chaos-token``/``--chaos-allow``.
+    """
+    from support import microrack_cmd
+
+    argv = microrack_cmd("agent", "--listen", listen, "--interval", "1", "--node", node)
+    if root is not None:
+        argv += ["--root", str(root)]
+    if simulate is not None:
+        argv += ["--simulate", simulate]
+    argv += ["--chaos-state", str(state)]
+    if token is not None:
+        argv += ["--chaos-token", str(token)]
+    if allow:
+        argv += ["--chaos-allow", ",".join(allow)]
+    return [*argv, *extra]

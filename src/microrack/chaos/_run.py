@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from microrack.chaos._health import MemberProbe, MemberRecord, Prober
 from microrack.chaos._plan import AgentStep, BmcStep, ChaosPlan
 from microrack.errors import MicrorackError
 from microrack.faults import sign_headers
@@ -27,7 +28,6 @@ __all__ = [
     "ChaosError",
     "FaultRecord",
     "HubAnnotator",
-    "ProbeRecord",
     "RunRecord",
     "load_bmc_auth",
     "run_plan",
@@ -66,69 +66,6 @@ class FaultRecord:
 
 
 @dataclass
-class ProbeRecord:
-    """A health endpoint polled through the run (2xx = the service answers)."""
-
-    name: str
-    url: str
-    checks: int = 0
-    failed: int = 0
-    first_failed_s: float | None = None  # seconds after the run's start
-
-    @property
-    def available(self) -> bool:
-        return self.checks > 0 and self.failed == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        first = None if self.first_failed_s is None else round(self.first_failed_s, 1)
-        return {
-            "name": self.name,
-            "url": self.url,
-            "checks": self.checks,
-            "failed": self.failed,
-            "available": self.available,
-            "first_failed_s": first,
-        }
-
-
-class _Prober:
-    """Polls each probe URL every ``every`` seconds in a thread until stopped."""
-
-    def __init__(self, probes: dict[str, str], every: float = 0.5) -> None:
-        self.records = [ProbeRecord(n, u) for n, u in sorted(probes.items())]
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="chaos-probe", daemon=True)
-        self._t0 = time.monotonic()
-
-    def start(self) -> None:
-        if self.records:
-            self._thread.start()
-
-    def _loop(self) -> None:
-        import httpx
-
-        with httpx.Client(timeout=max(0.5, self.every * 2)) as client:
-            while not self._stop.is_set():
-                for r in self.records:
-                    try:
-                        ok = client.get(r.url).is_success
-                    except httpx.HTTPError:
-                        ok = False
-                    r.checks += 1
-                    if not ok:
-                        r.failed += 1
-                        if r.first_failed_s is None:
-                            r.first_failed_s = time.monotonic() - self._t0
-                self._stop.wait(self.every)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-
-@dataclass
 class RunRecord:
     scenario: str
     run_id: str
@@ -136,7 +73,10 @@ class RunRecord:
     end_unix: float = 0.0
     interrupted: bool = False
     faults: list[FaultRecord] = field(default_factory=list)
-    probes: list[ProbeRecord] = field(default_factory=list)
+    probes: list[MemberRecord] = field(default_factory=list)
+    t0_unix: float = (
+        0.0  # when the probes' and the plan's clock started (probe times count from it)
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +84,7 @@ class RunRecord:
             "run_id": self.run_id,
             "start_unix": round(self.start_unix, 3),
             "end_unix": round(self.end_unix, 3),
+            "t0_unix": round(self.t0_unix, 3),
             "interrupted": self.interrupted,
             "faults": [f.as_dict() for f in self.faults],
             "probes": [p.as_dict() for p in self.probes],
@@ -261,14 +202,15 @@ def run_plan(
     on_event: Callable[[str, FaultRecord], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     install_signals: bool = True,
-    probes: dict[str, str] | None = None,
+    probes: list[MemberProbe] | None = None,
+    probe_every: float = 0.5,
 ) -> RunRecord:
     """Run ``plan`` in real time; returns what each node did.
 
     ``on_event("start"|"end", record)`` is called as faults start and end (the
-    hub's annotations).  ``probes`` ({name: URL}) are polled through the run:
-    a group's health endpoint (etcd ``/health``, Consul ``/v1/status/leader``,
-    Vault ``/v1/sys/health``, Ceph's ``/api/health/minimal``).  A node's
+    hub's annotations).  ``probes`` (``microrack.chaos.group_probes`` of the
+    spec, and any ``--probe``) are checked every ``probe_every`` seconds
+    through the run, each member in its own thread.  A node's
     refusal stops everything at once and raises ``ChaosError`` naming the node.
     """
     stop = threading.Event()
@@ -294,9 +236,10 @@ def run_plan(
         events.append((a.at_s + a.duration_s, 0, "end", a))
     events.sort(key=lambda e: (e[0], e[1]))
     live: dict[str, tuple[AgentStep | BmcStep, FaultRecord]] = {}
-    prober = _Prober(probes or {})
+    prober = Prober(probes or [], every=probe_every)
     rec.probes = prober.records
     t0 = clock()
+    rec.t0_unix = time.time()
     failure: str | None = None
     prober.start()
     try:

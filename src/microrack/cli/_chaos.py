@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from microrack.errors import UsageError
+from microrack.errors import MicrorackError, UsageError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,17 +26,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run_p.add_argument(
         "--hub",
         metavar="URL",
-        help="mark each fault's window on this hub's charts (hub --chaos-token)",
+        help="mark each fault's window on this hub's charts (hub --chaos-token) and read "
+        "back each node's measured temperature, throttling, energy and NodeDown delay",
     )
     run_p.add_argument(
         "--probe",
         action="append",
         default=[],
         metavar="GROUP=URL",
-        help="a quorum group's health endpoint polled through the run, e.g. "
-        "etcd=http://10.0.0.1:2379/health (repeatable)",
+        help="an extra health endpoint polled through the run (2xx = serving), beside the "
+        "checks of the spec's quorum roles, e.g. web=http://10.0.0.1/health (repeatable)",
+    )
+    run_p.add_argument(
+        "--probe-every",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds between two checks of one member (default 0.5)",
     )
     run_p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    run_p.add_argument(
+        "--html", metavar="FILE", help="write the report (predicted vs measured, timeline) as HTML"
+    )
+    run_p.add_argument("--force", action="store_true", help="replace an existing --html file")
     stop_p = sub.add_parser("stop", help="end every fault on every node with chaos: at once")
     _common(stop_p)
     stop_p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
@@ -84,14 +96,20 @@ def run(args: argparse.Namespace) -> int:
     from microrack.chaos import plan_run
     from microrack.sim import load_scenario
 
+    if args.html and not args.dry_run:
+        from microrack.cli._paths import check_output
+
+        check_output("--html", args.html, force=args.force, inputs=[args.spec, args.scenario])
+    if not 0.05 <= args.probe_every <= 60:
+        raise UsageError("--probe-every", "expected 0.05 to 60 seconds")
     scenario = load_scenario(args.scenario)
     plan = plan_run(spec, scenario, path=args.scenario, spec_path=args.spec, urls=urls)
     if args.dry_run:
-        return _dry_run(args, plan)
+        return _dry_run(args, plan, spec)
     if not args.token:
         raise UsageError("--token", "needed to sign the requests (or use --dry-run)")
-    probes = _pairs("--probe", args.probe, "GROUP=http://HOST:PORT/PATH")
-    return _run(args, plan, spec, scenario, probes)
+    extra = _pairs("--probe", args.probe, "GROUP=http://HOST:PORT/PATH")
+    return _run(args, plan, spec, scenario, extra)
 
 
 def _secret(path: str) -> bytes:
@@ -124,8 +142,25 @@ def _stop(args: argparse.Namespace, spec: Any, urls: dict[str, str]) -> int:
     return 1 if failed else 0
 
 
-def _dry_run(args: argparse.Namespace, plan: Any) -> int:
+def _dry_run(args: argparse.Namespace, plan: Any, spec: Any) -> int:
+    from microrack.chaos import group_probes
     from microrack.faults import plan_commands
+
+    extra = _pairs("--probe", args.probe, "GROUP=http://HOST:PORT/PATH")
+    checks = [
+        {"group": g.group, "node": m.node, "check": m.check, "url": m.url, "skipped": None}
+        for g in group_probes(spec)
+        for m in g.members
+    ]
+    checks += [
+        {"group": g.group, "node": None, "check": "none", "url": None, "skipped": g.skipped}
+        for g in group_probes(spec)
+        if g.skipped
+    ]
+    checks += [
+        {"group": n, "node": None, "check": "http", "url": u, "skipped": None}
+        for n, u in sorted(extra.items())
+    ]
 
     out = []
     for s in plan.agents:
@@ -162,7 +197,9 @@ def _dry_run(args: argparse.Namespace, plan: Any) -> int:
     out.sort(key=lambda r: (r["at_s"], r["node"]))
     if args.json:
         json.dump(
-            {"scenario": plan.scenario, "dry_run": True, "requests": out}, sys.stdout, indent=2
+            {"scenario": plan.scenario, "dry_run": True, "requests": out, "checks": checks},
+            sys.stdout,
+            indent=2,
         )
         sys.stdout.write("\n")
         return 0
@@ -173,17 +210,26 @@ def _dry_run(args: argparse.Namespace, plan: Any) -> int:
         )
         for c in r["commands"]:
             sys.stdout.write(f"    {c}\n")
+    for c in checks:
+        if c["skipped"]:
+            sys.stdout.write(f"check {c['group']}: not probed: {c['skipped']}\n")
+        else:
+            who = f" {c['node']}" if c["node"] else ""
+            sys.stdout.write(f"check {c['group']}{who}: {c['check']} {c['url']}\n")
     return 0
 
 
 def _run(
-    args: argparse.Namespace, plan: Any, spec: Any, scenario: Any, probes: dict[str, str]
+    args: argparse.Namespace, plan: Any, spec: Any, scenario: Any, extra: dict[str, str]
 ) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from microrack.chaos import HubAnnotator, load_bmc_auth, run_plan
+    from microrack.chaos import HubAnnotator, MemberProbe, group_probes, load_bmc_auth, run_plan
 
+    groups = group_probes(spec)
+    probes = [m for g in groups for m in g.members]
+    probes += [MemberProbe(name, None, "http", url, 2.0) for name, url in sorted(extra.items())]
     secret = _secret(args.token)
     auth = load_bmc_auth(args.bmc_auth)
     hub = HubAnnotator(args.hub, secret, plan) if args.hub else None
@@ -196,18 +242,34 @@ def _run(
                 bar.update(task, completed=done, total=total)
 
             rec = run_plan(
-                plan, secret, progress=progress, bmc_auth=auth, on_event=hub, probes=probes
+                plan,
+                secret,
+                progress=progress,
+                bmc_auth=auth,
+                on_event=hub,
+                probes=probes,
+                probe_every=args.probe_every,
             )
     else:
-        rec = run_plan(plan, secret, bmc_auth=auth, on_event=hub, probes=probes)
+        rec = run_plan(
+            plan, secret, bmc_auth=auth, on_event=hub, probes=probes, probe_every=args.probe_every
+        )
     if hub is not None:
         hub.close()
         for e in hub.errors:
             sys.stderr.write(f"microrack chaos: warning: {e}\n")
-    from microrack.chaos import compare, report_text
+    from microrack.chaos import compare, measured_for, report_text, write_html
     from microrack.sim import run_scenario
 
-    rep = compare(rec, run_scenario(spec, scenario, path=args.scenario))
+    measured = None
+    if args.hub:
+        try:
+            measured = measured_for(args.hub, rec, [n.name for n in spec.nodes])
+        except MicrorackError as exc:
+            sys.stderr.write(f"microrack chaos: warning: {exc} (measured figures left out)\n")
+    rep = compare(rec, run_scenario(spec, scenario, path=args.scenario), groups, measured)
+    if args.html:
+        write_html(rep, args.html)
     if args.json:
         json.dump(rep, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -55,6 +55,14 @@ class GroupCheck:
     tolerates: int
     worst_lost: int
     ok: bool
+    #: members the twin predicts out of quorum at some time in the fault (down, or on
+    #: a side without a majority of the group), in spec order
+    cut_off: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+
+    def serving(self, member: str) -> bool:
+        """True when ``member`` stays on a side with quorum through the fault."""
+        return member not in self.cut_off
 
 
 @dataclass
@@ -104,7 +112,9 @@ class SimResult:
                 {"at_s": f.at, "kind": f.kind, "duration_s": f.duration,
                  "target": describe_target(f),
                  "groups": [{"group": c.group, "tolerates": c.tolerates,
-                             "worst_lost": c.worst_lost, "ok": c.ok} for c in checks]}
+                             "worst_lost": c.worst_lost, "ok": c.ok,
+                             "members": list(c.members), "cut_off": list(c.cut_off)}
+                            for c in checks]}
                 for f, checks in self.faults
             ],
         }
@@ -195,6 +205,20 @@ def _lost_in_group(members: list[int], up: np.ndarray, side: np.ndarray | None) 
     return len(members) - int(counts.max())
 
 
+def _out_of_quorum(members: list[int], up: np.ndarray, side: np.ndarray | None) -> set[int]:
+    """Members not serving: down, or on a side holding less than a majority of the group."""
+    alive = [i for i in members if up[i] > 0]
+    need = len(members) // 2 + 1
+    out = set(members) - set(alive)
+    if side is None:
+        return out if len(alive) >= need else set(members)
+    counts = np.bincount(side[alive]) if alive else np.zeros(1, np.int64)
+    for i in alive:
+        if counts[side[i]] < need:
+            out.add(i)
+    return out
+
+
 def _assign_workloads(cl: _Cluster, scenario: Scenario, path: str) -> dict[int, list[int]]:
     """Workload index -> node indices: node match, then role, then the catch-all (-1: none)."""
     plan: dict[int, list[int]] = {}
@@ -269,6 +293,7 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     hub_every = max(1, round(5.0 / dt))  # the hub evaluates rules every scrape (5 s)
     tracker = AlertTracker(cl.names)
     fault_checks: list[dict[str, int]] = [{} for _ in scenario.faults]
+    fault_cut: list[dict[str, set[int]]] = [{} for _ in scenario.faults]
     last_active: tuple[int, ...] | None = None
     last_lost_key: tuple[Any, ...] | None = None
     st = TwinState(tw=tw, facts=cl.facts, cores=np.array([m.cores for m in models], float),
@@ -319,10 +344,13 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         if lost_key != last_lost_key or faults_changed:
             last_lost_key = lost_key
             lost = {g: _lost_in_group(m, tw.up, side) for g, m in cl.groups.items()}
+            cut = {g: _out_of_quorum(m, tw.up, side) for g, m in cl.groups.items()
+                   if not g.startswith("ceph-pool:") and g != "nfs"}  # consensus groups
             for k in active:
                 checks = fault_checks[k]
                 for g, v in lost.items():
                     checks[g] = max(checks.get(g, 0), v)
+                    fault_cut[k].setdefault(g, set()).update(cut.get(g, ()))
         if s % hub_every == 0:
             np.equal(tw.fan_duty, 0.0, out=rpm_zero)
             tracker.evaluate(
@@ -355,8 +383,11 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     faults: list[tuple[Fault, list[GroupCheck]]] = []
     for k, f in enumerate(scenario.faults):
         worst = fault_checks[k]
-        faults.append((f, [GroupCheck(g, tol, worst.get(g, 0), worst.get(g, 0) <= tol)
-                           for g, tol in cl.tolerance.items()]))
+        faults.append((f, [
+            GroupCheck(g, tol, worst.get(g, 0), worst.get(g, 0) <= tol,
+                       tuple(cl.names[i] for i in sorted(fault_cut[k].get(g, ()))),
+                       tuple(cl.names[i] for i in cl.groups.get(g, [])))
+            for g, tol in cl.tolerance.items()]))
     series["names"] = cl.names
     return SimResult(
         scenario=scenario.name,

@@ -37,6 +37,7 @@ __all__ = [
     "DhcpPool",
     "Drive",
     "FirstBoot",
+    "HealthCheck",
     "IscsiRoot",
     "LoadBalancerService",
     "NetBoot",
@@ -491,6 +492,67 @@ class Workload(_Strict):
     ram_gb: float = Field(gt=0)
 
 
+class HealthCheck(_Strict):
+    """How ``microrack chaos run`` asks one quorum role's members whether they serve.
+
+    Every field left out keeps the role's default (``microrack.chaos`` lists
+    them); ``url`` replaces scheme, port and path at once and may name
+    ``{address}`` and ``{node}`` (a Ceph mgr's one URL for every monitor).
+    """
+
+    check: (
+        Literal["etcd-put", "http", "leader", "vault-health", "ceph-mgr", "none"] | None
+    ) = Field(
+        None,
+        description="etcd-put: a write through the v3 JSON gateway; http: any 2xx; "
+        "leader: a non-empty leader (Consul, Nomad); vault-health: 200/429/473; "
+        "ceph-mgr: ceph_mon_quorum_status of the member is 1; none: not probed",
+    )
+    scheme: Literal["http", "https"] | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    path: str | None = Field(None, pattern=r"^/[^\s#]*$", max_length=512)
+    url: str | None = Field(
+        None, pattern=r"^https?://[^\s\"']+$", max_length=1024, description="a URL template"
+    )
+    timeout_s: float | None = Field(None, gt=0, le=60)
+    grace_s: float | None = Field(
+        None,
+        ge=0,
+        le=600,
+        description="a member's outage this short is not counted (the protocol's own "
+        "leader election); default 0",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            for name in re.findall(r"{([^}]*)}", value):
+                if name not in ("address", "node"):
+                    raise ValueError(f"unknown placeholder {{{name}}} (known: address, node)")
+        return value
+
+
+#: Roles ``services.health`` may name: the consensus groups (quorum_groups).
+HEALTH_ROLES = (
+    "etcd",
+    "control-plane",
+    "consul-server",
+    "vault-server",
+    "nomad-server",
+    "ceph-mon",
+)
+
+
+def _health_roles(value: dict[str, HealthCheck]) -> dict[str, HealthCheck]:
+    for role in value:
+        if role not in HEALTH_ROLES:
+            raise ValueError(
+                f"{role!r} is not a quorum role (known: {', '.join(HEALTH_ROLES)})"
+            )
+    return value
+
+
 class Services(_Strict):
     ceph: CephService | None = None
     nfs: NfsService | None = None
@@ -500,6 +562,10 @@ class Services(_Strict):
     )
     workloads: list[Workload] = Field(
         default_factory=list, description="what the cluster must keep running (RAM)"
+    )
+    health: Annotated[dict[str, HealthCheck], AfterValidator(_health_roles)] = Field(
+        default_factory=dict,
+        description="per quorum role, how chaos run probes its members (overrides the defaults)",
     )
 
 
