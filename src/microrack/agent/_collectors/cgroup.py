@@ -417,13 +417,21 @@ def ring_keeps(key: SeriesKey) -> bool:
 
 
 class _Emitter:
-    """Appends one cgroup's points, building each series key once."""
+    """Appends one cgroup's points, building each series key once.
 
-    __slots__ = ("keys", "labels")
+    The series without extra labels share the cgroup's one label tuple; a
+    value that has not changed since the previous collection (limits, an idle
+    container's counters) is appended as the same :class:`Point` again, so the
+    collection being built and the one being served share it instead of each
+    holding a copy.
+    """
+
+    __slots__ = ("labels", "last")
 
     def __init__(self, labels: tuple[tuple[str, str], ...]) -> None:
         self.labels = labels
-        self.keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
+        # metric (or (metric, extra labels)) -> the point appended last for that series
+        self.last: dict[str | tuple[str, tuple[tuple[str, str], ...]], Point] = {}
 
     def put(
         self,
@@ -435,12 +443,18 @@ class _Emitter:
     ) -> None:
         if value is None:
             return
-        key = self.keys.get((metric, extra))
-        if key is None:
-            key = self.keys[(metric, extra)] = SeriesKey(
-                metric, tuple(sorted(self.labels + extra)), mtype
-            )
-        points.append(Point(key, float(value)))
+        slot = (metric, extra) if extra else metric
+        last = self.last.get(slot)
+        if last is not None:
+            if last.value == value:
+                points.append(last)
+                return
+            key = last.key
+        else:
+            labels = tuple(sorted(self.labels + extra)) if extra else self.labels
+            key = SeriesKey(metric, labels, mtype)
+        p = self.last[slot] = Point(key, float(value))
+        points.append(p)
 
     def emit(self, points: list[Point], st: CgroupStats, device: Callable[[str], str]) -> None:
         put = self.put
