@@ -373,6 +373,39 @@ def test_limits_are_reread_every_few_collections_and_at_once_for_new_cgroups(
     assert limits()[WEB_V2] == 128 * MiB
 
 
+@pytest.mark.parametrize("build", [T.k3s_systemd_v2, T.k3s_cgroupfs_v1, T.hybrid])
+def test_one_cgroup_read_by_path_is_the_walks_read_of_it(tmp_path: Path, build) -> None:
+    from microrack.sensors.cgroup import read_cgroup, read_cgroups
+
+    build(tmp_path)
+    fs = LocalFS(str(tmp_path))
+    layout = detect_layout(fs)
+    walked = read_cgroups(fs, layout)
+    assert len(walked) >= 3
+    for st in walked:
+        assert read_cgroup(fs, layout, st.path) == st
+    assert read_cgroup(fs, layout, "/system.slice/gone.service") is None
+
+
+def test_a_cgroup_that_goes_away_during_the_walk_is_skipped(tmp_path: Path) -> None:
+    import shutil
+
+    from microrack.sensors.cgroup import read_cgroups
+
+    T.k3s_systemd_v2(tmp_path)
+    fs = LocalFS(str(tmp_path))
+    gone = "/system.slice/k3s.service"
+    assert gone in {st.path for st in read_cgroups(fs)}
+
+    def keep(path: str) -> bool:
+        if path == gone:  # listed by the walk, removed before its files are read
+            shutil.rmtree(tmp_path / "sys/fs/cgroup" / gone.strip("/"))
+        return True
+
+    paths = {st.path for st in read_cgroups(fs, keep=keep)}
+    assert gone not in paths and "/" in paths and WEB_V2 in paths
+
+
 def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
     from microrack.agent import RingBuffer
     from microrack.agent._collectors.cgroup import ring_keeps
