@@ -424,6 +424,7 @@ def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
         SeriesKey.of("container_memory_rss", **cid),
         SeriesKey.of("container_fs_reads_bytes_total", "counter", device="/dev/sda", **cid),
         SeriesKey.of("container_memory_working_set_bytes", id="/kubepods.slice"),
+        SeriesKey.of("microrack_pod_cpu_throttled_ratio", id="/kubepods.slice/p", pod_uid="u"),
     ]
     assert all(ring_keeps(k) for k in keep)
     assert not any(ring_keeps(k) for k in drop)
@@ -433,7 +434,7 @@ def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
         ring.append(Sample(seq, 100.0 + seq, tuple(Point(k, i + seq) for i, k in enumerate(keys))))
     got = ring.since(0)
     assert [p.key for p in got[1].points] == keep
-    assert [p.value for p in got[1].points] == [2, 3, 4, 8, 9, 10]
+    assert [p.value for p in got[1].points] == [2, 3, 4, 9, 10, 11]
 
 
 def test_agent_serves_every_cgroup_series_and_rings_the_hubs_few(tmp_path: Path) -> None:

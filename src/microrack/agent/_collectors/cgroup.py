@@ -414,6 +414,8 @@ _RING_SERVICE = frozenset(
 def ring_keeps(key: SeriesKey) -> bool:
     """Whether the agent's ring (the hub's feed) keeps a series: all but most cgroup ones."""
     name = key.name
+    if name.startswith("microrack_pod_"):
+        return False  # per pod, and the hub shows containers: /metrics has them
     if not name.startswith("container_") and not name.startswith("microrack_container_"):
         return True
     if name in _RING_CONTAINER and key.label("container_id"):
