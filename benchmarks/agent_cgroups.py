@@ -199,11 +199,18 @@ class Churner:
         self._thread.join(timeout=30)
 
 
-def whole_agent(root: Path, seconds: float, tmp: Path, busy: bool) -> dict[str, float]:
-    """The agent over ``root`` at a 1 s interval, its /metrics read after each collection."""
+def whole_agent(root: Path, seconds: float, tmp: Path, busy: bool, *, interval: float = 1.0,
+                rows: int = 0) -> dict[str, float]:
+    """The agent over ``root``, its /metrics read after each collection.
+
+    ``rows`` > 0: run until the agent's ring holds that many rows (its ``--buffer``), whatever
+    ``seconds`` says, so that the peak includes the hour of samples it keeps for the hub.
+    """
     port = free_port()
     argv = [sys.executable, "-m", "microrack", "agent", "--root", str(root),
-            "--listen", f"127.0.0.1:{port}", "--interval", "1"]
+            "--listen", f"127.0.0.1:{port}", "--interval", str(interval)]
+    if rows:
+        argv += ["--buffer", str(rows)]
     with start(argv, port, tmp / "agent.log") as proc, (
             Churner(root) if busy else contextlib.nullcontext()):
         url = f"http://127.0.0.1:{port}/metrics"
@@ -212,7 +219,7 @@ def whole_agent(root: Path, seconds: float, tmp: Path, busy: bool) -> dict[str, 
             time.sleep(0.05)
         s0, c0, t0 = agent_seq(port), cpu_seconds(proc.pid), time.monotonic()
         last, size = s0, 0
-        while time.monotonic() - t0 < seconds:
+        while (agent_seq(port) <= rows + 2) if rows else (time.monotonic() - t0 < seconds):
             now = agent_seq(port)
             if now != last:
                 size = len(urllib.request.urlopen(url, timeout=30).read())
@@ -224,6 +231,7 @@ def whole_agent(root: Path, seconds: float, tmp: Path, busy: bool) -> dict[str, 
             "agent_collections": s1 - s0,
             "agent_metrics_bytes": size,
             "agent_peak_rss_mb": vm_hwm_mb(proc.pid),
+            "agent_ring_rows": min(rows, s1) if rows else s1,
         }
 
 
@@ -247,6 +255,9 @@ def main() -> int:
     ap.add_argument("--workload", choices=("busy", "idle"), default="busy",
                     help="busy: every container's counters move between collections; "
                          "idle: the tree stays as built")
+    ap.add_argument("--full-ring", type=int, default=0, metavar="ROWS",
+                    help="instead of --agent-seconds: run the whole agent (collecting every "
+                         "0.25 s) until its ring holds ROWS rows (720: the default hour at 5 s)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     base = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None
@@ -262,9 +273,10 @@ def main() -> int:
         ).stdout.split()
         cpu, points, size, hwm = float(out[0]), int(out[1]), int(out[2]), float(out[3])
         agent: dict[str, float] = {}
-        if args.agent_seconds > 0:
+        if args.agent_seconds > 0 or args.full_ring:
             link_host(root)
-            agent = whole_agent(root, args.agent_seconds, tmp, args.workload == "busy")
+            agent = whole_agent(root, args.agent_seconds, tmp, args.workload == "busy",
+                                interval=0.25 if args.full_ring else 1.0, rows=args.full_ring)
         ne = node_exporter_cpu_per_scrape(args.rounds, tmp)
     containers = args.pods * 2  # what cAdvisor -docker_only tracks: the sandboxes too
     budget = None if not ne else ne + containers * CADVISOR_CPU_PER_CONTAINER_READ_S
@@ -296,8 +308,10 @@ def main() -> int:
     print(f"  peak RSS of a process running it: {hwm:.1f} MB")
     if agent:
         print(
-            f"  whole agent (every default collector, 1 s interval, /metrics read after each of "
-            f"{agent['agent_collections']:.0f} collections): "
+            f"  whole agent (every default collector, "
+            f"{'0.25 s' if args.full_ring else '1 s'} interval, /metrics read after each of "
+            f"{agent['agent_collections']:.0f} collections, {agent['agent_ring_rows']:.0f} rows "
+            f"in its ring): "
             f"{agent['agent_cpu_seconds_per_collection'] * 1e3:.1f} ms CPU per collection, "
             f"peak RSS {agent['agent_peak_rss_mb']:.1f} MB (budget 40 MB), "
             f"{agent['agent_metrics_bytes'] / 1024:.0f} KiB /metrics"
