@@ -406,6 +406,37 @@ def test_a_cgroup_that_goes_away_during_the_walk_is_skipped(tmp_path: Path) -> N
     assert gone not in paths and "/" in paths and WEB_V2 in paths
 
 
+def test_unchanged_values_are_the_same_points_and_changed_ones_are_new(tmp_path: Path) -> None:
+    T.k3s_systemd_v2(tmp_path)
+    col = CgroupCollector(LocalFS(str(tmp_path)), clock=lambda: 1700000000.0)
+
+    def points() -> dict[tuple, object]:
+        sink = PointSink({})
+        col.collect(sink)
+        return {(p.key.name, p.key.labels): p for p in sink.points}
+
+    first = points()
+    d = tmp_path / "sys/fs/cgroup" / WEB_V2.strip("/")
+    (d / "memory.current").write_text(f"{999 * MiB}\n")
+    (d / "cpu.pressure").write_text("some avg10=0.00 avg60=0.00 avg300=0.00 total=nan\n")
+    second = points()
+    assert first.keys() - second.keys() == {
+        k for k in first if k[0] == "container_pressure_cpu_waiting_seconds_total"
+        and dict(k[1])["id"] == WEB_V2
+    } | {k for k in first if k[0] == "container_pressure_cpu_stalled_seconds_total"
+         and dict(k[1])["id"] == WEB_V2}
+    usage = next(k for k in second if k[0] == "container_memory_usage_bytes"
+                 and dict(k[1])["id"] == WEB_V2)
+    assert second[usage].value == 999 * MiB and second[usage] is not first[usage]
+    same = [k for k in second if k in first and second[k].value == first[k].value
+            and k[0].startswith("container_")]  # the per-cgroup families
+    assert len(same) > 100 and all(second[k] is first[k] for k in same)
+    # a series' labels are the cgroup's own, shared between its families
+    web = [p.key.labels for k, p in second.items() if dict(k[1]).get("id") == WEB_V2
+           and len(k[1]) == len(second[usage].key.labels)]
+    assert all(labels is second[usage].key.labels for labels in web)
+
+
 def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
     from microrack.agent import RingBuffer
     from microrack.agent._collectors.cgroup import ring_keeps
