@@ -373,6 +373,70 @@ def test_limits_are_reread_every_few_collections_and_at_once_for_new_cgroups(
     assert limits()[WEB_V2] == 128 * MiB
 
 
+@pytest.mark.parametrize("build", [T.k3s_systemd_v2, T.k3s_cgroupfs_v1, T.hybrid])
+def test_one_cgroup_read_by_path_is_the_walks_read_of_it(tmp_path: Path, build) -> None:
+    from microrack.sensors.cgroup import read_cgroup, read_cgroups
+
+    build(tmp_path)
+    fs = LocalFS(str(tmp_path))
+    layout = detect_layout(fs)
+    walked = read_cgroups(fs, layout)
+    assert len(walked) >= 3
+    for st in walked:
+        assert read_cgroup(fs, layout, st.path) == st
+    assert read_cgroup(fs, layout, "/system.slice/gone.service") is None
+
+
+def test_a_cgroup_that_goes_away_during_the_walk_is_skipped(tmp_path: Path) -> None:
+    import shutil
+
+    from microrack.sensors.cgroup import read_cgroups
+
+    T.k3s_systemd_v2(tmp_path)
+    fs = LocalFS(str(tmp_path))
+    gone = "/system.slice/k3s.service"
+    assert gone in {st.path for st in read_cgroups(fs)}
+
+    def keep(path: str) -> bool:
+        if path == gone:  # listed by the walk, removed before its files are read
+            shutil.rmtree(tmp_path / "sys/fs/cgroup" / gone.strip("/"))
+        return True
+
+    paths = {st.path for st in read_cgroups(fs, keep=keep)}
+    assert gone not in paths and "/" in paths and WEB_V2 in paths
+
+
+def test_unchanged_values_are_the_same_points_and_changed_ones_are_new(tmp_path: Path) -> None:
+    T.k3s_systemd_v2(tmp_path)
+    col = CgroupCollector(LocalFS(str(tmp_path)), clock=lambda: 1700000000.0)
+
+    def points() -> dict[tuple, object]:
+        sink = PointSink({})
+        col.collect(sink)
+        return {(p.key.name, p.key.labels): p for p in sink.points}
+
+    first = points()
+    d = tmp_path / "sys/fs/cgroup" / WEB_V2.strip("/")
+    (d / "memory.current").write_text(f"{999 * MiB}\n")
+    (d / "cpu.pressure").write_text("some avg10=0.00 avg60=0.00 avg300=0.00 total=nan\n")
+    second = points()
+    assert first.keys() - second.keys() == {
+        k for k in first if k[0] == "container_pressure_cpu_waiting_seconds_total"
+        and dict(k[1])["id"] == WEB_V2
+    } | {k for k in first if k[0] == "container_pressure_cpu_stalled_seconds_total"
+         and dict(k[1])["id"] == WEB_V2}
+    usage = next(k for k in second if k[0] == "container_memory_usage_bytes"
+                 and dict(k[1])["id"] == WEB_V2)
+    assert second[usage].value == 999 * MiB and second[usage] is not first[usage]
+    same = [k for k in second if k in first and second[k].value == first[k].value
+            and k[0].startswith("container_")]  # the per-cgroup families
+    assert len(same) > 100 and all(second[k] is first[k] for k in same)
+    # a series' labels are the cgroup's own, shared between its families
+    web = [p.key.labels for k, p in second.items() if dict(k[1]).get("id") == WEB_V2
+           and len(k[1]) == len(second[usage].key.labels)]
+    assert all(labels is second[usage].key.labels for labels in web)
+
+
 def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
     from microrack.agent import RingBuffer
     from microrack.agent._collectors.cgroup import ring_keeps
@@ -391,6 +455,7 @@ def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
         SeriesKey.of("container_memory_rss", **cid),
         SeriesKey.of("container_fs_reads_bytes_total", "counter", device="/dev/sda", **cid),
         SeriesKey.of("container_memory_working_set_bytes", id="/kubepods.slice"),
+        SeriesKey.of("microrack_pod_cpu_throttled_ratio", id="/kubepods.slice/p", pod_uid="u"),
     ]
     assert all(ring_keeps(k) for k in keep)
     assert not any(ring_keeps(k) for k in drop)
@@ -400,7 +465,7 @@ def test_ring_filter_keeps_the_hubs_container_series_only() -> None:
         ring.append(Sample(seq, 100.0 + seq, tuple(Point(k, i + seq) for i, k in enumerate(keys))))
     got = ring.since(0)
     assert [p.key for p in got[1].points] == keep
-    assert [p.value for p in got[1].points] == [2, 3, 4, 8, 9, 10]
+    assert [p.value for p in got[1].points] == [2, 3, 4, 9, 10, 11]
 
 
 def test_agent_serves_every_cgroup_series_and_rings_the_hubs_few(tmp_path: Path) -> None:

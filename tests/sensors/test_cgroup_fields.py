@@ -36,3 +36,25 @@ def test_pick_on_a_real_memory_stat() -> None:
     # the last of repeated lines wins; a key with no value is no line
     assert _pick("anon 1\nanon 2\nfile \n", ("anon", "file")) == {"anon": "2"}
     assert _pick(None, ("anon",)) == {} and _pick("", ("anon",)) == {}
+
+
+PSI_PIECES = [
+    "some", "full", " ", "total=", "total=1", "xtotal=2", "_total=3", "-total=4", "avg10=0.00",
+    "12", "\n", "\r", "\t", "\u00e9", "\u0663", "total=\u0663", "\x0b", "\u2028", "=", "0",
+]
+
+
+def test_pressure_scan_matches_the_regex_on_random_and_hostile_text() -> None:
+    from microrack.sensors.cgroup import _pressure, _pressure_re
+
+    rnd = random.Random(7)
+    for _ in range(30000):
+        text = "".join(rnd.choice(PSI_PIECES) for _ in range(rnd.randint(1, 14)))
+        assert _pressure(text) == _pressure_re(text), repr(text)
+    kernel = (
+        "some avg10=0.00 avg60=0.10 avg300=0.05 total=1500000\n"
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=500000"
+    )
+    assert _pressure(kernel) == (1.5, 0.5)
+    # a number too long for int() is garbage that costs its field, not the collection
+    assert _pressure("some total=" + "9" * 5000 + "\nfull total=2") == (None, 2e-06)

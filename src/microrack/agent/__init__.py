@@ -9,6 +9,7 @@ from microrack.agent._agent import DEFAULT_BUFFER, Agent, AgentConfig, parse_lis
 from microrack.agent._collector import Collection, Collector
 from microrack.agent._collectors import COLLECTORS, DEFAULT_ENABLED
 from microrack.agent._families import HELP, PointSink
+from microrack.agent._heap import steady_heap
 from microrack.agent._registry import (
     CollectorOptions,
     CollectorResult,
@@ -42,4 +43,5 @@ __all__ = [
     "parse_listen",
     "render",
     "resolve_collectors",
+    "steady_heap",
 ]

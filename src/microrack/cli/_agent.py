@@ -205,7 +205,7 @@ def collector_config(args: argparse.Namespace) -> tuple[frozenset[str], Collecto
 
 
 def run(args: argparse.Namespace) -> int:
-    from microrack.agent import Agent, AgentConfig, parse_listen
+    from microrack.agent import Agent, AgentConfig, parse_listen, steady_heap
     from microrack.beacon import load_key
     from microrack.sensors import LocalFS
 
@@ -263,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
                          board=board, buffer=args.buffer, beacon_key=key,
                          beacon_group=args.beacon_group, beacon_port=args.beacon_port,
                          collectors=collectors, options=options)
+    steady_heap()  # before any thread starts: see microrack.agent._heap
     chaos = chaos_api(args, args.node or socket.gethostname(), fs, fan)
     agent = Agent(config, fs, extra=extra, chaos=chaos)
     agent.bind()

@@ -28,6 +28,7 @@ __all__ = [
     "IoStats",
     "Pressure",
     "detect_layout",
+    "read_cgroup",
     "read_cgroups",
 ]
 
@@ -141,10 +142,25 @@ def detect_layout(fs: HostFS) -> CgroupLayout:
     )
 
 
+def _is_control(name: str) -> bool:
+    return name in _CONTROL_FILES or (name.split(".", 1)[0] in _CONTROL_PREFIXES and "." in name)
+
+
+# Every cgroup directory lists the same forty-odd control files: remember those (a bounded
+# set, as the kernel has only so many), so that each name is judged once, not once per cgroup.
+_KNOWN_CONTROL: set[str] = set()
+_KNOWN_CONTROL_MAX = 1024
+
+
 def _children(fs: HostFS, path: str) -> list[str]:
     out = []
+    known = _KNOWN_CONTROL
     for name in list_opt(fs, path):
-        if name in _CONTROL_FILES or (name.split(".", 1)[0] in _CONTROL_PREFIXES and "." in name):
+        if name in known:
+            continue
+        if _is_control(name):
+            if len(known) < _KNOWN_CONTROL_MAX:
+                known.add(name)
             continue
         if fs.exists(f"{path}/{name}/cgroup.procs"):
             out.append(name)
@@ -251,15 +267,54 @@ def read_pressure(fs: HostFS, path: str) -> Pressure | None:
 _TOTAL_USEC = re.compile(r"\btotal=(\d+)")
 
 
+_DIGITS = frozenset("0123456789")
+
+
+def _total_usec(rest: str) -> str | None:
+    """``_TOTAL_USEC.search(rest).group(1)`` for ASCII text, without the regex engine.
+
+    Three PSI files per cgroup: the scan is a third of the regex's cost.
+    """
+    j = rest.find("total=")
+    while j >= 0:
+        if j == 0 or not (rest[j - 1].isalnum() or rest[j - 1] == "_"):
+            k = j + 6
+            n = len(rest)
+            while k < n and rest[k] in _DIGITS:
+                k += 1
+            if k > j + 6:
+                return rest[j + 6 : k]
+        j = rest.find("total=", j + 1)
+    return None
+
+
 def _pressure(text: str | None) -> Pressure | None:
     if not text:
         return None
+    some = full = None
+    if not text.isascii():
+        return _pressure_re(text)
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        total = _total_usec(rest)
+        if total is None or len(total) > 30:  # past any counter: garbage, not a crash in int()
+            continue
+        if kind == "some":
+            some = int(total) / 1e6
+        elif kind == "full":
+            full = int(total) / 1e6
+    if some is None and full is None:
+        return None
+    return Pressure(some, full)
+
+
+def _pressure_re(text: str) -> Pressure | None:
     some = full = None
     search = _TOTAL_USEC.search
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
         m = search(rest)
-        if m is None:
+        if m is None or len(m.group(1)) > 30:
             continue
         if kind == "some":
             some = int(m.group(1)) / 1e6
@@ -363,11 +418,14 @@ def _int_text(text: str | None) -> float | None:
         return None
 
 
-def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
+def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats | None:
     # one directory opened, its files opened relative to it: the kernel walks a
     # pod's eight-level path once per cgroup instead of once per file
     files = read_many(fs, base, _V2_SPEC_FILES if spec else _V2_FILES)
     get = files.get
+    procs = get("cgroup.procs")
+    if procs is None:
+        return None  # not a cgroup, or it went away since the walk listed it
     cpu = _kv(_stripped(get("cpu.stat")))
     quota = period = None
     cpu_max = (_stripped(get("cpu.max")) or "").split() if spec else []
@@ -418,7 +476,7 @@ def _read_v2(fs: HostFS, base: str, path: str, spec: bool) -> CgroupStats:
         cpu_pressure=_pressure(_stripped(get("cpu.pressure"))),
         memory_pressure=_pressure(_stripped(get("memory.pressure"))),
         io_pressure=_pressure(_stripped(get("io.pressure"))),
-        processes=_count_lines(_stripped(get("cgroup.procs"))),
+        processes=_count_lines(procs.strip()),
     )
 
 
@@ -490,6 +548,20 @@ def _read_v1(fs: HostFS, layout: CgroupLayout, path: str, spec: bool) -> CgroupS
     return CgroupStats(**stats)  # type: ignore[arg-type]
 
 
+def read_cgroup(
+    fs: HostFS, layout: CgroupLayout, path: str, spec: bool = True
+) -> CgroupStats | None:
+    """One cgroup's stats by its path (``/system.slice/ssh.service``); ``None`` if it is gone."""
+    if layout.unified and layout.unified_has_controllers:
+        return _read_v2(fs, layout.unified if path == "/" else layout.unified + path, path, spec)
+    if not any(
+        fs.exists((mount if path == "/" else mount + path) + "/cgroup.procs")
+        for _, mount in layout.v1
+    ):
+        return None
+    return _read_v1(fs, layout, path, spec)
+
+
 def read_cgroups(
     fs: HostFS,
     layout: CgroupLayout | None = None,
@@ -511,8 +583,9 @@ def read_cgroups(
         for path in walk(fs, mount, max_depth, prune):
             if keep is None or keep(path):
                 base = mount if path == "/" else mount + path
-                if fs.exists(base + "/cgroup.procs"):
-                    out.append(_read_v2(fs, base, path, spec))
+                st = _read_v2(fs, base, path, spec)
+                if st is not None:
+                    out.append(st)
         return out
     # v1: the cgroups are the union of the paths in the hierarchies the reader uses.
     seen: set[str] = set()

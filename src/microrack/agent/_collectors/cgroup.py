@@ -21,7 +21,13 @@ from microrack.agent._families import PointSink
 from microrack.agent._registry import CollectorOptions, NoData
 from microrack.sample import MetricType, Point, SeriesKey
 from microrack.sensors import HostFS
-from microrack.sensors.cgroup import CgroupLayout, CgroupStats, detect_layout, read_cgroups
+from microrack.sensors.cgroup import (
+    CgroupLayout,
+    CgroupStats,
+    detect_layout,
+    read_cgroup,
+    read_cgroups,
+)
 from microrack.sensors.containers import ContainerIdentity, Metadata, RuntimeMetadata, identify
 
 __all__ = ["CGROUP_HELP", "CgroupCollector", "CgroupOptions", "ring_keeps"]
@@ -160,6 +166,9 @@ class CgroupCollector:
         self._skipped_sandboxes = 0
         self._seen_ids: set[str] = set()
         self._emitters: dict[str, _Emitter] = {}
+        # who a path is never changes: kept for the paths the last walk saw
+        self._idents: dict[str, ContainerIdentity] = {}
+        self._idents_now: dict[str, ContainerIdentity] = {}
 
     @property
     def layout(self) -> CgroupLayout:
@@ -174,7 +183,10 @@ class CgroupCollector:
                 return False
             if self._exclude is not None and self._exclude.search(path):
                 return False
-        ident = identify(path)
+        ident = self._idents.get(path)
+        if ident is None:
+            ident = identify(path)
+        self._idents_now[path] = ident
         meta = self._meta.lookup(ident)
         if ident.container_id:
             self._seen_ids.add(ident.container_id)
@@ -194,17 +206,11 @@ class CgroupCollector:
             self._spec = {st.path: _spec_of(st) for st in stats}
             return stats
         out = []
-        new = [st.path for st in stats if st.path not in cache]
-        if new:
-            wanted = set(new)
-            for st in read_cgroups(
-                self.fs,
-                self.layout,
-                max_depth=self.options.max_depth,
-                keep=lambda p: p in wanted,
-                prune=self._prune,
-            ):
-                cache[st.path] = _spec_of(st)
+        for path in [st.path for st in stats if st.path not in cache]:
+            # a cgroup first seen between two reads of the limits: read its own at once
+            fresh_st = read_cgroup(self.fs, self.layout, path, spec=True)
+            if fresh_st is not None:
+                cache[path] = _spec_of(fresh_st)
         for st in stats:
             known = cache.get(st.path)
             if known is None:
@@ -242,6 +248,7 @@ class CgroupCollector:
         if layout.version == "none":
             return []
         self._who = {}
+        self._idents_now = {}
         self._seen_ids = set()
         self._skipped_sandboxes = 0
         # Limits change rarely: read them every SPEC_EVERY collections, and for new cgroups.
@@ -255,6 +262,7 @@ class CgroupCollector:
             prune=self._prune,
             spec=spec,
         )
+        self._idents = self._idents_now
         stats = self._with_spec(stats, spec)
         out = []
         for st in stats:
@@ -406,6 +414,8 @@ _RING_SERVICE = frozenset(
 def ring_keeps(key: SeriesKey) -> bool:
     """Whether the agent's ring (the hub's feed) keeps a series: all but most cgroup ones."""
     name = key.name
+    if name.startswith("microrack_pod_"):
+        return False  # per pod, and the hub shows containers: /metrics has them
     if not name.startswith("container_") and not name.startswith("microrack_container_"):
         return True
     if name in _RING_CONTAINER and key.label("container_id"):
@@ -417,13 +427,21 @@ def ring_keeps(key: SeriesKey) -> bool:
 
 
 class _Emitter:
-    """Appends one cgroup's points, building each series key once."""
+    """Appends one cgroup's points, building each series key once.
 
-    __slots__ = ("keys", "labels")
+    The series without extra labels share the cgroup's one label tuple; a
+    value that has not changed since the previous collection (limits, an idle
+    container's counters) is appended as the same :class:`Point` again, so the
+    collection being built and the one being served share it instead of each
+    holding a copy.
+    """
+
+    __slots__ = ("labels", "last")
 
     def __init__(self, labels: tuple[tuple[str, str], ...]) -> None:
         self.labels = labels
-        self.keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
+        # metric (or (metric, extra labels)) -> the point appended last for that series
+        self.last: dict[str | tuple[str, tuple[tuple[str, str], ...]], Point] = {}
 
     def put(
         self,
@@ -435,12 +453,18 @@ class _Emitter:
     ) -> None:
         if value is None:
             return
-        key = self.keys.get((metric, extra))
-        if key is None:
-            key = self.keys[(metric, extra)] = SeriesKey(
-                metric, tuple(sorted(self.labels + extra)), mtype
-            )
-        points.append(Point(key, float(value)))
+        slot = (metric, extra) if extra else metric
+        last = self.last.get(slot)
+        if last is not None:
+            if last.value == value:
+                points.append(last)
+                return
+            key = last.key
+        else:
+            labels = tuple(sorted(self.labels + extra)) if extra else self.labels
+            key = SeriesKey(metric, labels, mtype)
+        p = self.last[slot] = Point(key, float(value))
+        points.append(p)
 
     def emit(self, points: list[Point], st: CgroupStats, device: Callable[[str], str]) -> None:
         put = self.put
