@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.podman_support import busybox_image, podman, run_container
 from microrack.agent._collectors.cgroup import CgroupCollector, CgroupOptions
 from microrack.agent._families import PointSink
 from microrack.sensors import LocalFS
@@ -150,17 +151,6 @@ def test_agent_agrees_with_the_kernel_on_real_cgroups(test_cgroup) -> None:
             _stop(p)
 
 
-def _podman(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
-    argv = ["podman", "--cgroup-manager=cgroupfs"]
-    layout = detect_layout(LocalFS("/"))
-    if layout.version == "hybrid":
-        # crun refuses the hybrid layout; runc handles it.
-        argv += ["--runtime", "runc"]
-    return subprocess.run(
-        [*argv, *args], capture_output=True, text=True, check=check, timeout=timeout
-    )
-
-
 def _cgroup_of(pid: int, layout: CgroupLayout) -> str:
     """The process's cgroup path in the hierarchy the agent reads CPU from."""
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
@@ -175,61 +165,23 @@ def _cgroup_of(pid: int, layout: CgroupLayout) -> str:
 @pytest.fixture
 def podman_image(tmp_path: Path) -> Iterator[str]:
     """An image imported from a rootfs tarball the test builds (busybox only)."""
-    require_root()
-    from support import require_binary
-
-    require_binary("podman")
-    busybox = require_binary("busybox", "/bin/busybox")
-    if detect_layout(LocalFS("/")).version == "hybrid":
-        require_binary("runc", "/usr/sbin/runc")
-    root = tmp_path / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    (root / "bin/busybox").write_bytes(Path(busybox).read_bytes())
-    (root / "bin/busybox").chmod(0o755)
-    for applet in ("sh", "sleep", "head", "cat"):
-        (root / "bin" / applet).symlink_to("busybox")
-    tar = tmp_path / "rootfs.tar"
-    subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
-    image = f"localhost/microrack-test-{os.getpid()}:1"
-    _podman("import", str(tar), image)
-    try:
+    with busybox_image(tmp_path, "microrack-test", ("sh", "sleep", "head", "cat")) as image:
         yield image
-    finally:
-        _podman("rmi", "-f", image, check=False)
 
 
 def test_agent_agrees_with_the_kernel_on_a_podman_container(podman_image: str) -> None:
     name = f"microrack-test-{os.getpid()}"
     script = "while :; do :; done"
-    run = _podman(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=4096:4096",
-        podman_image,
-        "/bin/sh",
-        "-c",
-        script,
-        check=False,
-    )
     try:
-        if run.returncode != 0:
-            missing(f"podman able to run a container here: {run.stderr.strip()[-300:]}")
-        cid = run.stdout.strip().splitlines()[-1]
-        pid = int(_podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip())
+        cid = run_container(podman_image, name, "/bin/sh", "-c", script)
+        pid = int(podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip())
         layout = detect_layout(LocalFS("/"))
         rel = _cgroup_of(pid, layout)
         dirs = _dirs(layout, rel.lstrip("/"))
         deadline = time.monotonic() + 60
         while _kernel_cpu_seconds(dirs) < 1.0 and time.monotonic() < deadline:
             time.sleep(0.2)
-        _podman("pause", name)
+        podman("pause", name)
         time.sleep(0.2)
         kernel_cpu = _kernel_cpu_seconds(dirs)
         kernel_mem = _kernel_memory_bytes(dirs)
@@ -252,4 +204,4 @@ def test_agent_agrees_with_the_kernel_on_a_podman_container(podman_image: str) -
         }
         assert runtimes.get("podman", 0) >= 1
     finally:
-        _podman("rm", "-f", name, check=False)
+        podman("rm", "-f", name, check=False)

@@ -9,64 +9,28 @@ from pathlib import Path
 
 import pytest
 
+from agent.podman_support import busybox_image, podman, run_container
 from faults.chaos_support import call, poll, write_token
 from microrack.sensors import LocalFS
 from microrack.sensors.cgroup import detect_layout
-from support import free_port, microrack_cmd, missing, require_binary, require_root, started
+from support import free_port, microrack_cmd, started
 
 pytestmark = pytest.mark.integration
 
 
-def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    argv = ["podman", "--cgroup-manager=cgroupfs"]
-    if detect_layout(LocalFS("/")).version == "hybrid":
-        argv += ["--runtime", "runc"]  # crun refuses the hybrid layout
-    return subprocess.run([*argv, *args], capture_output=True, text=True, check=check, timeout=180)
-
-
 @pytest.fixture
 def container(tmp_path: Path) -> Iterator[str]:
-    require_root()
-    require_binary("podman")
-    busybox = require_binary("busybox", "/bin/busybox")
-    root = tmp_path / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    (root / "bin/busybox").write_bytes(Path(busybox).read_bytes())
-    (root / "bin/busybox").chmod(0o755)
-    for applet in ("sh", "sleep"):
-        (root / "bin" / applet).symlink_to("busybox")
-    tar = tmp_path / "rootfs.tar"
-    subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
-    image = f"localhost/microrack-chaos-{os.getpid()}:1"
-    name = f"microrack-chaos-{os.getpid()}"
-    _podman("import", str(tar), image)
-    try:
-        run = _podman(
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=4096:4096",
-            image,
-            "/bin/sleep",
-            "3600",
-            check=False,
-        )
-        if run.returncode != 0:
-            missing(f"podman able to run a container here: {run.stderr.strip()[-300:]}")
-        yield name
-    finally:
-        _podman("rm", "-f", "-t", "0", name, check=False)
-        _podman("rmi", "-f", image, check=False)
+    with busybox_image(tmp_path, "microrack-chaos", ("sh", "sleep")) as image:
+        name = f"microrack-chaos-{os.getpid()}"
+        try:
+            run_container(image, name, "/bin/sleep", "3600")
+            yield name
+        finally:
+            podman("rm", "-f", "-t", "0", name, check=False)
 
 
 def _running(name: str) -> bool:
-    out = _podman("inspect", "-f", "{{.State.Running}}", name, check=False).stdout.strip()
+    out = podman("inspect", "-f", "{{.State.Running}}", name, check=False).stdout.strip()
     return out == "true"
 
 
