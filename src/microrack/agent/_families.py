@@ -65,8 +65,7 @@ HELP: dict[str, str] = {
     "node_disk_writes_merged_total": "The number of writes merged.",
     "node_disk_written_bytes_total": "The total number of bytes written successfully.",
     "node_disk_write_time_seconds_total": (
-        "This is the total number of seconds spent by all writes. "
-        ""
+        "This is the total number of seconds spent by all writes."
     ),
     "node_disk_io_now": "The number of I/Os currently in progress.",
     "node_disk_io_time_seconds_total": "Total seconds spent doing I/Os.",
@@ -75,13 +74,11 @@ HELP: dict[str, str] = {
     "node_disk_discards_merged_total": "The total number of discards merged.",
     "node_disk_discarded_sectors_total": "The total number of sectors discarded successfully.",
     "node_disk_discard_time_seconds_total": (
-        "This is the total number of seconds spent by all discards. "
-        ""
+        "This is the total number of seconds spent by all discards."
     ),
     "node_disk_flush_requests_total": "The total number of flush requests completed successfully",
     "node_disk_flush_requests_time_seconds_total": (
-        "This is the total number of seconds spent by all flush requests. "
-        ""
+        "This is the total number of seconds spent by all flush requests."
     ),
     "node_thermal_zone_temp": "Zone temperature in Celsius",
     "node_cooling_device_cur_state": "Current throttle state of the cooling device",
@@ -135,8 +132,7 @@ HELP: dict[str, str] = {
     "node_timex_tick_seconds": "Seconds between clock ticks.",
     "microrack_node_info": "Who this node is: name, board, agent boot id and version; always 1.",
     "microrack_cpu_busy_ratio": (
-        "Share of CPU time not idle over the last collection interval (0..1). "
-        ""
+        "Share of CPU time not idle over the last collection interval (0..1)."
     ),
     "microrack_memory_used_ratio": "1 - MemAvailable/MemTotal (0..1).",
     "microrack_power_watts": (
@@ -148,40 +144,32 @@ HELP: dict[str, str] = {
         "boot."
     ),
     "microrack_throttle_limit_celsius": (
-        "The board's soft and hard thermal throttling limits from the catalog. "
-        ""
+        "The board's soft and hard thermal throttling limits from the catalog."
     ),
     "microrack_disk_reads_per_second": (
-        "Reads completed per second over the last collection interval. "
-        ""
+        "Reads completed per second over the last collection interval."
     ),
     "microrack_disk_writes_per_second": (
-        "Writes completed per second over the last collection interval. "
-        ""
+        "Writes completed per second over the last collection interval."
     ),
     "microrack_disk_read_bytes_per_second": (
-        "Bytes read per second over the last collection interval. "
-        ""
+        "Bytes read per second over the last collection interval."
     ),
     "microrack_disk_written_bytes_per_second": (
-        "Bytes written per second over the last collection interval. "
-        ""
+        "Bytes written per second over the last collection interval."
     ),
     "microrack_disk_read_latency_seconds": (
-        "Mean time per completed read over the last collection interval. "
-        ""
+        "Mean time per completed read over the last collection interval."
     ),
     "microrack_disk_write_latency_seconds": (
-        "Mean time per completed write over the last collection interval. "
-        ""
+        "Mean time per completed write over the last collection interval."
     ),
     "microrack_disk_busy_ratio": (
         "Share of the last collection interval the device had I/O in flight "
         "(0..1)."
     ),
     "microrack_disk_queue_depth": (
-        "Mean number of I/Os in flight over the last collection interval. "
-        ""
+        "Mean number of I/Os in flight over the last collection interval."
     ),
     "microrack_collection_duration_seconds": "Wall time the last collection took.",
 }
