@@ -75,7 +75,9 @@ class Agent:
                  chaos: ChaosAPI | None = None) -> None:
         self.config = config
         self.notifier = notifier if notifier is not None else Notifier()
-        self.fs = fs if fs is not None else LocalFS("/")
+        fs = fs if fs is not None else LocalFS("/")
+        # the same host files every interval: keep the kernel's open between collections
+        self.fs = fs.keeping_open() if isinstance(fs, LocalFS) else fs
         self.boot_id = str(uuid.uuid4())
         self.node = config.node or socket.gethostname()
         self.ring = RingBuffer(config.buffer, keep=ring_keeps)

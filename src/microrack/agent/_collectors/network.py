@@ -39,6 +39,9 @@ class DeviceFilter:
         return self.include is not None and not self.include.search(name)
 
 
+_NOHANDLER = ("rx_nohandler",)
+
+
 class NetdevCollector:
     name: ClassVar[str] = "netdev"
     default: ClassVar[bool] = True
@@ -55,7 +58,10 @@ class NetdevCollector:
             if self.filter.ignored(d.device):
                 continue
             # what node_exporter's default netlink read adds to /proc/net/dev's columns
-            nohandler = _sys_text(self.fs, f"/sys/class/net/{d.device}/statistics/rx_nohandler")
+            nohandler = read_many(self.fs, f"/sys/class/net/{d.device}/statistics",
+                                  _NOHANDLER)["rx_nohandler"]
+            if nohandler is not None:
+                nohandler = nohandler.strip()
             if nohandler is not None and nohandler.isdigit():
                 out.add_help("node_network_receive_nohandler_total", int(nohandler), "counter",
                              "Network device statistic receive_nohandler.", device=d.device)
