@@ -10,7 +10,7 @@ from microrack.agent._collectors._text import read_optional, read_or_nodata
 from microrack.agent._families import PointSink
 from microrack.agent._registry import CollectorOptions, NoData
 from microrack.sample import MetricType, Point, SeriesKey
-from microrack.sensors import RECEIVE_FIELDS, TRANSMIT_FIELDS, HostFS, read_many, read_net_dev
+from microrack.sensors import RECEIVE_FIELDS, TRANSMIT_FIELDS, HostFS, parse_net_dev, read_many
 
 __all__ = [
     "ArpCollector",
@@ -42,6 +42,15 @@ class DeviceFilter:
 _NOHANDLER = ("rx_nohandler",)
 
 
+_RX_METRICS = tuple(f"node_network_receive_{f}_total" for f in RECEIVE_FIELDS)
+_TX_METRICS = tuple(f"node_network_transmit_{f}_total" for f in TRANSMIT_FIELDS)
+_RX_HELP = tuple(f"Network device statistic receive_{f}." for f in RECEIVE_FIELDS)
+_TX_HELP = tuple(f"Network device statistic transmit_{f}." for f in TRANSMIT_FIELDS)
+_NOHANDLER_METRIC = "node_network_receive_nohandler_total"
+_NOHANDLER_HELP = "Network device statistic receive_nohandler."
+_MAX_DEVICES = 4096  # the per-device key caches are dropped beyond this (veth churn)
+
+
 class NetdevCollector:
     name: ClassVar[str] = "netdev"
     default: ClassVar[bool] = True
@@ -51,36 +60,36 @@ class NetdevCollector:
         self.filter = DeviceFilter(
             options.regex("netdev_device_exclude"), options.regex("netdev_device_include")
         )
+        self._series: dict[str, tuple[SeriesKey, ...]] = {}  # device -> nohandler, rx, tx keys
+
+    def _keys(self, out: PointSink, dev: str) -> tuple[SeriesKey, ...]:
+        keys = self._series.get(dev)
+        if keys is None:
+            if len(self._series) >= _MAX_DEVICES:
+                self._series.clear()
+            keys = self._series[dev] = (
+                out.key(_NOHANDLER_METRIC, "counter", device=dev),
+                *(out.key(m, "counter", device=dev) for m in _RX_METRICS),
+                *(out.key(m, "counter", device=dev) for m in _TX_METRICS),
+            )
+        return keys
 
     def collect(self, out: PointSink) -> None:
-        read_or_nodata(self.fs, "/proc/net/dev")
-        for d in read_net_dev(self.fs):
+        for d in parse_net_dev(read_or_nodata(self.fs, "/proc/net/dev")):
             if self.filter.ignored(d.device):
                 continue
+            keys = self._keys(out, d.device)
             # what node_exporter's default netlink read adds to /proc/net/dev's columns
             nohandler = read_many(self.fs, f"/sys/class/net/{d.device}/statistics",
                                   _NOHANDLER)["rx_nohandler"]
             if nohandler is not None:
                 nohandler = nohandler.strip()
             if nohandler is not None and nohandler.isdigit():
-                out.add_help("node_network_receive_nohandler_total", int(nohandler), "counter",
-                             "Network device statistic receive_nohandler.", device=d.device)
-            for field, v in zip(RECEIVE_FIELDS, d.receive, strict=True):
-                out.add_help(
-                    f"node_network_receive_{field}_total",
-                    v,
-                    "counter",
-                    f"Network device statistic receive_{field}.",
-                    device=d.device,
-                )
-            for field, v in zip(TRANSMIT_FIELDS, d.transmit, strict=True):
-                out.add_help(
-                    f"node_network_transmit_{field}_total",
-                    v,
-                    "counter",
-                    f"Network device statistic transmit_{field}.",
-                    device=d.device,
-                )
+                out.append(keys[0], int(nohandler), _NOHANDLER_HELP)
+            for key, v, help_text in zip(keys[1:9], d.receive, _RX_HELP, strict=True):
+                out.append(key, v, help_text)
+            for key, v, help_text in zip(keys[9:], d.transmit, _TX_HELP, strict=True):
+                out.append(key, v, help_text)
 
 
 # /sys/class/net/<dev>/<file> -> (metric suffix, type), in node_exporter's order
@@ -105,6 +114,7 @@ _NETCLASS: tuple[tuple[str, str, MetricType], ...] = (
 )
 
 
+_NETCLASS_HELP = tuple(f"Network device property: {suffix}" for _, suffix, _ in _NETCLASS)
 _NETCLASS_FILES = ("operstate", "address", "broadcast", "duplex", "ifalias",
                    *(f for f, _, _ in _NETCLASS))
 
@@ -127,6 +137,7 @@ class NetclassCollector:
         self.fs = fs
         self.ignored = options.regex("netclass_ignored_devices")
         self.ignore_invalid_speed = options.netclass_ignore_invalid_speed
+        self._series: dict[str, tuple[SeriesKey, ...]] = {}  # device -> keys, as _NETCLASS
 
     def collect(self, out: PointSink) -> None:
         base = "/sys/class/net"
@@ -146,9 +157,17 @@ class NetclassCollector:
             info = {k: (attrs[k] or "").strip() for k in ("address", "broadcast", "duplex",
                                                            "ifalias")}
             out.add("node_network_info", 1, device=dev, operstate=operstate, **info)
-            for fname, suffix, mtype in _NETCLASS:
-                text = (attrs[fname] or "").strip()
-                if not text:
+            keys = self._series.get(dev)
+            if keys is None:
+                if len(self._series) >= _MAX_DEVICES:
+                    self._series.clear()
+                keys = self._series[dev] = tuple(out.key(f"node_network_{suffix}", mtype,
+                                                         device=dev)
+                                                 for _, suffix, mtype in _NETCLASS)
+            for (fname, _, _), key, help_text in zip(_NETCLASS, keys, _NETCLASS_HELP,
+                                                     strict=True):
+                text = attrs[fname]
+                if not text or not (text := text.strip()):
                     continue  # absent, or refused by the driver (EINVAL on a virtual link)
                 try:
                     value = int(text, 0)
@@ -158,9 +177,7 @@ class NetclassCollector:
                     if value < 0 and self.ignore_invalid_speed:
                         continue  # -1: the driver does not know the speed
                     value = int(value * 1000 * 1000 / 8)  # Go's int64(speed*1000*1000/8)
-                metric = f"node_network_{suffix}"
-                out.add_help(metric, value, mtype, f"Network device property: {suffix}",
-                             device=dev)
+                out.append(key, value, help_text)
 
 
 def parse_netstat(text: str, path: str) -> dict[str, dict[str, str]]:
