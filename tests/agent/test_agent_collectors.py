@@ -341,6 +341,19 @@ def test_os_release_quoting_and_fallback_path():
     assert not [k for k in run(OsCollector(fs, OPTS)) if k[0] == "node_os_version"]
 
 
+def test_os_release_is_read_every_collection_and_parsed_when_it_changed():
+    fs = MemoryFS({"/etc/os-release": 'ID=debian\nVERSION_ID="12"\n'})
+    c = OsCollector(fs, OPTS)
+    first = run(c)
+    assert run(c) == first and first[("node_os_version", ("id", "debian"), ("id_like", ""),
+                                       ("name", ""))] == 12
+    fs.files["/etc/os-release"] = 'ID=debian\nVERSION_ID="13"\n'  # upgraded in place
+    assert run(c)[("node_os_version", ("id", "debian"), ("id_like", ""), ("name", ""))] == 13
+    del fs.files["/etc/os-release"]
+    with pytest.raises(NoData):
+        run(c)
+
+
 def test_timex_reads_this_kernel_and_scales_like_node_exporter():
     c = TimexCollector(LocalFS("/"), OPTS)
     v = run(c)  # the real adjtimex(2) through ctypes
