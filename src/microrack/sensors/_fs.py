@@ -94,9 +94,13 @@ def read_many(fs: HostFS, directory: str, names: Sequence[str]) -> dict[str, str
 
 
 def _names_a_process(path: str) -> bool:
-    """``/proc/<pid>/...``, ``/proc/self/...``: what they name depends on who opens them."""
+    """``/proc/<pid>/...``, ``/proc/self/...``: what they name depends on who opens them.
+
+    ``/proc/1`` is the exception: the init of this pid namespace outlives the agent
+    (node_exporter reads the mount table from ``/proc/1/mounts``).
+    """
     first = path[6:].partition("/")[0]
-    return first.isdigit() or first in ("self", "thread-self")
+    return (first.isdigit() and first != "1") or first in ("self", "thread-self")
 
 
 class LocalFS:
