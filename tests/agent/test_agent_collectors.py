@@ -135,6 +135,26 @@ def test_netstat_truncated_file_fails():
         run(NetstatCollector(fs, OPTS))
 
 
+def test_netstat_layout_is_planned_again_when_the_files_change():
+    """The plan of which field goes where is per layout: a new field set, IPv6 coming and
+    going, a garbled value after a good collection, each is read as a fresh collector would."""
+    fs = MemoryFS({"/proc/net/snmp": SNMP, "/proc/net/netstat": NETSTAT})
+    c = NetstatCollector(fs, OPTS)
+    assert run(c) == run(NetstatCollector(fs, OPTS))
+    fs.files["/proc/net/snmp6"] = "Ip6InOctets 100\nIcmp6InMsgs 3\n"
+    assert run(c)[("node_netstat_Ip6_InOctets",)] == 100
+    # another kernel's header: a field added in front moves every value behind it
+    fs.files["/proc/net/snmp"] = SNMP.replace("Tcp: ActiveOpens", "Tcp: RtoAlgorithm ActiveOpens"
+                                              ).replace("Tcp: 3 9 2", "Tcp: 1 3 9 2")
+    assert run(c) == run(NetstatCollector(fs, OPTS))
+    assert run(c)[("node_netstat_Tcp_CurrEstab",)] == 9
+    del fs.files["/proc/net/snmp6"]
+    assert ("node_netstat_Ip6_InOctets",) not in run(c)
+    fs.files["/proc/net/snmp"] = SNMP.replace("Tcp: 3 9 2", "Tcp: 3 x 2")
+    with pytest.raises(ValueError):
+        run(c)
+
+
 # --- sockstat ---------------------------------------------------------------------------
 
 
