@@ -119,14 +119,6 @@ _NETCLASS_FILES = ("operstate", "address", "broadcast", "duplex", "ifalias",
                    *(f for f, _, _ in _NETCLASS))
 
 
-def _sys_text(fs: HostFS, path: str) -> str | None:
-    """A sysfs attribute; ``None`` where the driver refuses it (EINVAL on a virtual link)."""
-    try:
-        return fs.read_text(path).strip()
-    except OSError:
-        return None
-
-
 class NetclassCollector:
     """``/sys/class/net/*``: operstate, info labels and every numeric attribute."""
 
