@@ -12,9 +12,12 @@ defaults instead).  Measured, with ratios agent / node_exporter:
   renders the text once per collection for the scrapes that follow, so its
   cost per collection is measured at a fast interval while being scraped a
   little more often than it collects (each collection rendered and served at
-  least once), and its cost per cached scrape separately;
+  least once), with node_exporter scraped in the same loop so that both are
+  measured under the same load; its cost per cached scrape separately;
 * peak RSS (``VmHWM``);
-* idle CPU at the default 5 s interval, left alone, in % of one core.
+* idle CPU at the default 5 s interval, left alone, in % of one core (from the
+  scheduler's per-thread nanoseconds, ``/proc/PID/task/*/schedstat``), and that of
+  an agent that does not collect in that time (serving and waiting alone).
 
 Usage: ``python benchmarks/agent_vs_node_exporter.py [--scrapes 300] [--idle 60] [--json]``
 """
@@ -81,9 +84,36 @@ def start(argv: list[str], port: int, log: Path):
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` with its ended threads (utime+stime, in 10 ms ticks)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_ns(pid: int) -> dict[str, int]:
+    """The scheduler's CPU nanoseconds of each live thread of ``pid`` (empty without schedstat)."""
+    out: dict[str, int] = {}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
+
+
+class IdleMeter:
+    """CPU of a process left alone: ns per thread if no thread came or went, else ticks."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.ns0, self.ticks0 = thread_ns(pid), cpu_seconds(pid)
+
+    def seconds(self) -> tuple[float, str]:
+        ns1 = thread_ns(self.pid)
+        if ns1 and ns1.keys() == self.ns0.keys():
+            return sum(ns1[t] - self.ns0[t] for t in ns1) / 1e9, "ns"
+        return cpu_seconds(self.pid) - self.ticks0, "10 ms ticks"
 
 
 def vm_hwm_mb(pid: int) -> float:
@@ -155,7 +185,7 @@ def main() -> int:
         print("node_exporter not found (Debian: prometheus-node-exporter)", file=sys.stderr)
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="mr-bench-"))
-    ne_port, ag_port, fast_port = free_port(), free_port(), free_port()
+    ne_port, ag_port, fast_port, quiet_port = free_port(), free_port(), free_port(), free_port()
     ne_argv = [ne, f"--web.listen-address=127.0.0.1:{ne_port}"]
     agent = [sys.executable, "-m", "microrack", "agent"]
     if not args.ne_defaults:
@@ -190,15 +220,25 @@ def main() -> int:
         res["ne_metrics_bytes"], res["agent_metrics_bytes"] = len(ne_body), len(ag_body)
         res["ne_series"], res["agent_series"] = series_count(ne_body), series_count(ag_body)
 
-        # idle: both left alone; the agent collects every 5 s (its default)
-        i_ne, i_ag, t0 = cpu_seconds(nep.pid), cpu_seconds(agp.pid), time.monotonic()
+        # idle: both left alone; the agent collects every 5 s (its default).  Beside them an
+        # agent that never collects in that time: what serving and waiting alone cost
+        quiet = stack.enter_context(start([*agent, "--listen", f"127.0.0.1:{quiet_port}",
+                                           "--interval", "100000"], quiet_port,
+                                          tmp / "agent-quiet.log"))
+        time.sleep(1)
+        meters = {k: IdleMeter(p.pid) for k, p in (("ne", nep), ("agent", agp), ("quiet", quiet))}
+        t0 = time.monotonic()
         with progress(int(args.idle), f"idle for {args.idle:g} s") as bar:
             while time.monotonic() - t0 < args.idle:
                 time.sleep(1)
                 bar.advance()
         span = time.monotonic() - t0
-        res["agent_idle_cpu_pct"] = (cpu_seconds(agp.pid) - i_ag) / span * 100
-        res["ne_idle_cpu_pct"] = (cpu_seconds(nep.pid) - i_ne) / span * 100
+        idle = {k: m.seconds() for k, m in meters.items()}
+        res["agent_idle_cpu_pct"] = idle["agent"][0] / span * 100
+        res["ne_idle_cpu_pct"] = idle["ne"][0] / span * 100
+        res["agent_no_collection_idle_cpu_pct"] = idle["quiet"][0] / span * 100
+        res["idle_in_ns"] = float(all(u == "ns" for _, u in idle.values()))
+        res["agent_idle_cpu_per_collection_s"] = idle["agent"][0] / (span / 5.0)
         res["ne_peak_rss_mb"] = vm_hwm_mb(nep.pid)
         res["agent_peak_rss_mb"] = vm_hwm_mb(agp.pid)
 
@@ -210,13 +250,19 @@ def main() -> int:
         fast = stack.enter_context(start(fast_argv, fast_port, tmp / "agent-fast.log"))
         fast_url = f"http://127.0.0.1:{fast_port}/metrics"
         time.sleep(1)
+        # node_exporter is scraped in the same loop, once per round: both are measured under
+        # the same load of this machine (the phases before ran minutes earlier)
         s0, f0, t0 = agent_seq(fast_port), cpu_seconds(fast.pid), time.monotonic()
+        n0 = cpu_seconds(nep.pid)
         fast_scrapes = 0
         while time.monotonic() - t0 < args.collect_seconds:
             scrape(fast_url)
+            scrape(ne_url)
             fast_scrapes += 1
-            time.sleep(args.fast_interval * 0.8)
-        s1, f1 = agent_seq(fast_port), cpu_seconds(fast.pid)
+            time.sleep(args.fast_interval * 0.6)
+        s1, f1, n1 = agent_seq(fast_port), cpu_seconds(fast.pid), cpu_seconds(nep.pid)
+        res["ne_cpu_per_scrape_alternating_s"] = res["ne_cpu_per_collection_s"]
+        res["ne_cpu_per_collection_s"] = (n1 - n0) / fast_scrapes
         res["agent_cpu_per_collection_s"] = (f1 - f0) / max(1, s1 - s0)
         res["agent_fast_collections"] = s1 - s0
         res["agent_fast_scrapes"] = fast_scrapes
@@ -239,7 +285,7 @@ def main() -> int:
         ("CPU per collection (ms)", "ne_cpu_per_collection_s", "agent_cpu_per_collection_s",
          "x1e3"),
         ("peak RSS (MB)", "ne_peak_rss_mb", "agent_peak_rss_mb", "%.1f"),
-        ("idle CPU (% of one core)", "ne_idle_cpu_pct", "agent_idle_cpu_pct", "%.3f"),
+        ("idle CPU (% of one core)", "ne_idle_cpu_pct", "agent_idle_cpu_pct", "%.4f"),
         ("/metrics size (bytes)", "ne_metrics_bytes", "agent_metrics_bytes", "%d"),
         ("series", "ne_series", "agent_series", "%d"),
     ]
@@ -252,9 +298,15 @@ def main() -> int:
             sa, sb = fmt % va, fmt % vb
         ratio = vb / va if va else float("nan")
         print(f"{label:28} {sa:>14} {sb:>10} {ratio:7.2f}")
+    print("CPU per collection: both measured in one loop (agent collecting every "
+          f"{args.fast_interval:g} s, node_exporter scraped once per round); node_exporter per "
+          f"scrape in the alternating phase: {res['ne_cpu_per_scrape_alternating_s'] * 1e3:.2f} ms")
     print(f"agent CPU per scrape (cached text): {res['agent_cpu_per_scrape_s'] * 1e3:.2f} ms; "
           f"collections measured at {args.fast_interval:g} s: {res['agent_fast_collections']} "
           f"({res['agent_fast_scrapes']} scrapes)")
+    print(f"agent idle at 5 s: {res['agent_idle_cpu_per_collection_s'] * 1e3:.2f} ms of CPU per "
+          f"collection; never collecting: {res['agent_no_collection_idle_cpu_pct']:.4f} % "
+          f"(idle measured in {'ns' if res['idle_in_ns'] else '10 ms ticks'})")
     kept = min(720, int(res["agent_full_ring_samples"]))
     print(f"agent with {kept} samples in its ring (720 = full): "
           f"peak RSS {res['agent_full_ring_peak_rss_mb']:.1f} MB, "

@@ -19,6 +19,18 @@ def test_help_escapes_only_backslash_and_newline() -> None:
     assert text.splitlines()[0] == '# HELP x the "x"\\nvalue'
 
 
+def test_help_is_written_as_given_trailing_blanks_included() -> None:
+    # client_golang writes a family's HELP verbatim (a textfile's "text " stays "text ")
+    text = render([Point(SeriesKey.of("x"), 1.0)], {"x": " padded  "})
+    assert text.split("\n")[0] == "# HELP x  padded  "
+
+
+def test_the_agents_own_help_texts_have_no_stray_blanks() -> None:
+    from microrack.agent import HELP
+
+    assert {k: v for k, v in HELP.items() if v != v.strip()} == {}
+
+
 def test_numbers_as_go_formats_them() -> None:
     assert format_value(math.nan) == "NaN"
     assert format_value(math.inf) == "+Inf"

@@ -88,7 +88,7 @@ def _chunks(points: Iterable[Point], help_text: Mapping[str, str]) -> Iterator[s
     join = ",".join
     isnan, isinf = math.isnan, math.isinf
     for name, family in _families(points).items():
-        help_line = escape_help(help_text.get(name, name.replace("_", " ")).strip())
+        help_line = escape_help(help_text.get(name, name.replace("_", " ")))
         lines = [f"# HELP {name} {help_line}", f"# TYPE {name} {family[0].key.type}"]
         append = lines.append
         for p in family:

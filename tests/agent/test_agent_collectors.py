@@ -135,6 +135,26 @@ def test_netstat_truncated_file_fails():
         run(NetstatCollector(fs, OPTS))
 
 
+def test_netstat_layout_is_planned_again_when_the_files_change():
+    """The plan of which field goes where is per layout: a new field set, IPv6 coming and
+    going, a garbled value after a good collection, each is read as a fresh collector would."""
+    fs = MemoryFS({"/proc/net/snmp": SNMP, "/proc/net/netstat": NETSTAT})
+    c = NetstatCollector(fs, OPTS)
+    assert run(c) == run(NetstatCollector(fs, OPTS))
+    fs.files["/proc/net/snmp6"] = "Ip6InOctets 100\nIcmp6InMsgs 3\n"
+    assert run(c)[("node_netstat_Ip6_InOctets",)] == 100
+    # another kernel's header: a field added in front moves every value behind it
+    fs.files["/proc/net/snmp"] = SNMP.replace("Tcp: ActiveOpens", "Tcp: RtoAlgorithm ActiveOpens"
+                                              ).replace("Tcp: 3 9 2", "Tcp: 1 3 9 2")
+    assert run(c) == run(NetstatCollector(fs, OPTS))
+    assert run(c)[("node_netstat_Tcp_CurrEstab",)] == 9
+    del fs.files["/proc/net/snmp6"]
+    assert ("node_netstat_Ip6_InOctets",) not in run(c)
+    fs.files["/proc/net/snmp"] = SNMP.replace("Tcp: 3 9 2", "Tcp: 3 x 2")
+    with pytest.raises(ValueError):
+        run(c)
+
+
 # --- sockstat ---------------------------------------------------------------------------
 
 
@@ -339,6 +359,19 @@ def test_os_release_quoting_and_fallback_path():
     )
     fs = MemoryFS({"/etc/os-release": "ID=debian\nVERSION_CODENAME=trixie\n"})
     assert not [k for k in run(OsCollector(fs, OPTS)) if k[0] == "node_os_version"]
+
+
+def test_os_release_is_read_every_collection_and_parsed_when_it_changed():
+    fs = MemoryFS({"/etc/os-release": 'ID=debian\nVERSION_ID="12"\n'})
+    c = OsCollector(fs, OPTS)
+    first = run(c)
+    assert run(c) == first and first[("node_os_version", ("id", "debian"), ("id_like", ""),
+                                       ("name", ""))] == 12
+    fs.files["/etc/os-release"] = 'ID=debian\nVERSION_ID="13"\n'  # upgraded in place
+    assert run(c)[("node_os_version", ("id", "debian"), ("id_like", ""), ("name", ""))] == 13
+    del fs.files["/etc/os-release"]
+    with pytest.raises(NoData):
+        run(c)
 
 
 def test_timex_reads_this_kernel_and_scales_like_node_exporter():

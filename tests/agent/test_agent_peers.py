@@ -96,11 +96,12 @@ def scrape(url: str) -> str:
 
 
 def helps(text: str) -> dict[str, str]:
+    """HELP text per family, exactly as served (a trailing blank counts)."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if line.startswith("# HELP "):
             _, _, name, *rest = line.split(" ", 3)
-            out[name] = (rest[0] if rest else "").strip()
+            out[name] = rest[0] if rest else ""
     return out
 
 
@@ -355,6 +356,13 @@ def test_textfile_directory_as_node_exporter_reads_it(tmp_path, artifacts_dir):
     (tf / "ups.prom").write_text("# TYPE ups_battery_charge_ratio gauge\n"
                                  "ups_battery_charge_ratio 0.97\nbackup_runs_total 12\n")
     (tf / "timestamped.prom").write_text("stale_metric 1 1700000000000\n")  # skipped whole
+    # HELP as expfmt reads it: trailing blanks kept, blank text is no text, \\ and \n unescaped
+    (tf / "help.prom").write_text("# HELP trailing_blank_help Ends in two blanks.  \n"
+                                  "trailing_blank_help 1\n"
+                                  "# HELP blank_help \t \nblank_help 2\n"
+                                  "#\tHELP\tescaped_help a \\\\n b \\n c \\\\\\\\\n"
+                                  "escaped_help 3\n")
+    (tf / "bad-escape.prom").write_text("# HELP bad_escape_help a \\t b\nbad_escape_help 4\n")
     (tf / "ignored.txt").write_text("not_read 1\n")
     exe = require_binary("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter",
                          "/usr/bin/node_exporter")
@@ -370,8 +378,12 @@ def test_textfile_directory_as_node_exporter_reads_it(tmp_path, artifacts_dir):
         ag_text = scrape(f"http://127.0.0.1:{ag_port}/metrics")
     common, paired = compare_families(ne_text, ag_text)
     assert {"smartctl_device_temperature", "ups_battery_charge_ratio", "backup_runs_total",
-            "node_textfile_mtime_seconds", "node_textfile_scrape_error"} <= common
+            "node_textfile_mtime_seconds", "node_textfile_scrape_error", "trailing_blank_help",
+            "blank_help", "escaped_help"} <= common
+    assert helps(ag_text)["trailing_blank_help"] == "Ends in two blanks.  "
+    assert helps(ag_text)["blank_help"] == f"Metric read from {tf / 'help.prom'}"
     assert "stale_metric" not in common and "not_read" not in ag_text
+    assert "bad_escape_help" not in ne_text and "bad_escape_help" not in ag_text
     for series, (ne_v, ag_v) in paired.items():
         if series[0] in NOT_FROM_TREE or series[0].startswith(NOT_FROM_TREE_PREFIX):
             continue

@@ -167,3 +167,17 @@ def test_signed_beacon_on_loopback(tmp_path):
     assert b.seq >= 1
     assert b.headline["fan_rpm"] == 2934 and b.headline["temp_max_celsius"] == 61.45
     assert b.headline["throttled"] == 1  # the Pi 5 tree is frequency capped
+
+
+def test_stop_wakes_the_sleeping_http_thread(tmp_path):
+    """The http thread has no poll to notice a stop: stop() wakes it, and then it is gone."""
+    cfg = AgentConfig(host="127.0.0.1", port=0, interval=3600, node="n", board=None, buffer=5)
+    a = Agent(cfg, LocalFS(str(TREES / "rpi5-nvme")))
+    a.start()
+    status, _ = http_get(_url(a, "/metrics"))
+    assert status == 200
+    http = [t for t in a._threads if t.name == "http"]
+    assert http and http[0].is_alive()
+    a.stop()
+    assert not http[0].is_alive()
+    a.stop()  # a second stop is harmless

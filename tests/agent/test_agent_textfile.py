@@ -120,3 +120,16 @@ def test_parser_escapes_and_special_values():
     assert m.samples[1][2] == float("inf")
     with pytest.raises(TextFormatError, match="line 1"):
         parse_text('m{a="1",a="2"} 1\n')
+
+
+def test_help_is_read_as_expfmt_reads_it():
+    """Trailing blanks are part of the text; blank text is no HELP; only \\\\ and \\n escape."""
+    fams = parse_text(
+        "# HELP a ends in a blank \na 1\n# HELP b \t \nb 2\n#\tHELP\tc x\\\\n\\ny\nc 3\n"
+    )
+    assert fams["a"].help == "ends in a blank "
+    assert fams["b"].help is None
+    assert fams["c"].help == "x\\n\ny"
+    for bad in ("# HELP d a \\t b\nd 1\n", "# HELP d trailing \\\nd 1\n"):
+        with pytest.raises(TextFormatError, match="line 1: invalid escape"):
+            parse_text(bad)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import selectors
 import signal
 import socket
 import threading
@@ -75,7 +77,9 @@ class Agent:
                  chaos: ChaosAPI | None = None) -> None:
         self.config = config
         self.notifier = notifier if notifier is not None else Notifier()
-        self.fs = fs if fs is not None else LocalFS("/")
+        fs = fs if fs is not None else LocalFS("/")
+        # the same host files every interval: keep the kernel's open between collections
+        self.fs = fs.keeping_open() if isinstance(fs, LocalFS) else fs
         self.boot_id = str(uuid.uuid4())
         self.node = config.node or socket.gethostname()
         self.ring = RingBuffer(config.buffer, keep=ring_keeps)
@@ -90,6 +94,7 @@ class Agent:
         self._stop = threading.Event()
         self._server: AgentServer | None = None
         self._threads: list[threading.Thread] = []
+        self._wake_r, self._wake_w = socket.socketpair()  # wakes the http thread on stop()
         self.beacon: BeaconSender | None = None
         self.started_at = time.monotonic()
         self.chaos = chaos  # the signed fault endpoints (--chaos-token), None: read-only
@@ -220,6 +225,21 @@ class Agent:
             if next_at < now:  # fell behind (suspended, overloaded): skip, do not burst
                 next_at = now + interval
 
+    def _serve(self, server: AgentServer) -> None:
+        """``serve_forever`` without its poll: asleep until a request comes or stop() wakes it.
+
+        socketserver's loop wakes every ``poll_interval`` to look for a shutdown
+        request, an idle cost paid all day; here stop() wakes the one select.
+        """
+        server.timeout = 0  # handle_request() below: the select here has seen the request
+        with selectors.DefaultSelector() as sel:
+            sel.register(server, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                for key, _ in sel.select():
+                    if key.fileobj is server and not self._stop.is_set():
+                        server.handle_request()
+
     def bind(self) -> None:
         """Open the listening socket; :class:`ResourceError` naming the address on failure."""
         where = f"{self.config.host}:{self.config.port}"
@@ -238,8 +258,7 @@ class Agent:
             self.chaos.engine.start()
         self.collect_once()
         t = threading.Thread(target=self._loop, name="collect", daemon=True)
-        s = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
-                             name="http", daemon=True)
+        s = threading.Thread(target=self._serve, args=(self._server,), name="http", daemon=True)
         self._threads = [t, s]
         t.start()
         s.start()
@@ -266,8 +285,13 @@ class Agent:
         if self.beacon is not None:
             self.beacon.stop()
         if self._server is not None:
-            self._server.shutdown()
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"x")  # the http thread wakes, sees _stop and returns
+            for t in self._threads[1:]:
+                t.join(timeout=5)
             self._server.server_close()
+        self._wake_r.close()
+        self._wake_w.close()
         for t in self._threads:
             t.join(timeout=5)
 

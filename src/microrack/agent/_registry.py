@@ -20,10 +20,12 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import ClassVar, Protocol
 
-from microrack.agent._families import PointSink
+from microrack.agent._families import PointSink, new_point
 from microrack.errors import UsageError
+from microrack.sample import SeriesKey
 from microrack.sensors import EXCLUDED_DEVICES, EXCLUDED_FSTYPES, EXCLUDED_MOUNTPOINTS, HostFS
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_name_of = attrgetter("key.name")
 
 
 class NoData(Exception):
@@ -171,6 +174,8 @@ class Registry:
         self._collectors: dict[str, NodeCollector] = {}
         self._monotonic = monotonic
         self._warned: set[str] = set()
+        # per collector in run order: its duration and success series
+        self._self_keys: list[tuple[SeriesKey, SeriesKey]] = []
 
     def register(self, collector: NodeCollector) -> None:
         if collector.name in self._collectors:
@@ -189,7 +194,7 @@ class Registry:
 
     def collect(self, out: PointSink) -> list[CollectorResult]:
         """Run every collector into ``out``; then export their durations and success."""
-        families = {p.key.name for p in out.points}
+        families = set(map(_name_of, out.points))
         results: list[CollectorResult] = []
         for name, collector in self._collectors.items():
             sink = out.child()
@@ -204,8 +209,8 @@ class Registry:
                 ok, failed = False, True
                 self._warn_once(name, f"collector {name} failed: {exc!r}")
             seconds = self._monotonic() - t0
-            mine = {p.key.name for p in sink.points}
-            clash = mine & families
+            mine = set(map(_name_of, sink.points))
+            clash = () if families.isdisjoint(mine) else mine & families
             dupes = 0
             if clash:  # rare: only then compare series by series
                 taken = {(p.key.name, p.key.labels) for p in out.points if p.key.name in clash}
@@ -217,8 +222,10 @@ class Registry:
             else:
                 out.points.extend(sink.points)
             families |= mine
-            out.help.update(sink.help)
-            out.raw.extend(sink.raw)
+            if sink.help:
+                out.help.update(sink.help)
+            if sink.raw:
+                out.raw.extend(sink.raw)
             if dupes:
                 ok, failed = False, True
                 self._warn_once(
@@ -230,10 +237,16 @@ class Registry:
                 self._warned.discard(name)
                 self._warned.discard(name + ":dup")
             results.append(CollectorResult(name, seconds, ok, failed))
-        for r in results:
-            out.add("node_scrape_collector_duration_seconds", r.seconds, collector=r.name)
-        for r in results:
-            out.add("node_scrape_collector_success", 1 if r.success else 0, collector=r.name)
+        keys = self._self_keys
+        if len(keys) != len(results) or any(k[0].labels[0][1] != r.name
+                                            for k, r in zip(keys, results, strict=True)):
+            keys[:] = [(out.key("node_scrape_collector_duration_seconds", collector=r.name),
+                        out.key("node_scrape_collector_success", collector=r.name))
+                       for r in results]
+        points = out.points
+        points.extend(new_point(k[0], r.seconds) for k, r in zip(keys, results, strict=True))
+        points.extend(new_point(k[1], 1.0 if r.success else 0.0)
+                      for k, r in zip(keys, results, strict=True))
         return results
 
     def _warn_once(self, key: str, message: str) -> None:

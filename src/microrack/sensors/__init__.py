@@ -41,6 +41,7 @@ from microrack.sensors.network import (
     TRANSMIT_FIELDS,
     NetDev,
     NetLink,
+    parse_net_dev,
     read_net_dev,
     read_net_links,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "find_vcgencmd",
     "hwmon_power_watts",
     "mem_used_ratio",
+    "parse_net_dev",
     "power_model",
     "read_cooling_devices",
     "read_cpufreq",

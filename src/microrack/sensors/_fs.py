@@ -16,6 +16,8 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from microrack.sensors._kept import KeptFiles, kernel_mounts
+
 __all__ = ["FsUsage", "HostFS", "LocalFS", "read_many"]
 
 # below malloc's mmap threshold (a larger buffer costs an mmap/munmap pair per read);
@@ -91,17 +93,55 @@ def read_many(fs: HostFS, directory: str, names: Sequence[str]) -> dict[str, str
     return out
 
 
+def _names_a_process(path: str) -> bool:
+    """``/proc/<pid>/...``, ``/proc/self/...``: what they name depends on who opens them.
+
+    ``/proc/1`` is the exception: the init of this pid namespace outlives the agent
+    (node_exporter reads the mount table from ``/proc/1/mounts``).
+    """
+    first = path[6:].partition("/")[0]
+    return (first.isdigit() and first != "1") or first in ("self", "thread-self")
+
+
 class LocalFS:
-    """A :class:`HostFS` over the real file system, under ``root`` (default ``/``)."""
+    """A :class:`HostFS` over the real file system, under ``root`` (default ``/``).
 
-    __slots__ = ("_prefix", "root")
+    With ``keep_open`` (the agent's), files of the kernel's own ``/proc`` and
+    ``/sys`` under ``root`` stay open between reads and are re-read in place
+    (see :mod:`microrack.sensors._kept`): the same contents for a third of the
+    system calls.  A hand-built tree's files are always opened afresh.
+    """
 
-    def __init__(self, root: str = "/") -> None:
+    __slots__ = ("_keep_proc", "_keep_sys", "_kept", "_prefix", "root")
+
+    def __init__(self, root: str = "/", *, keep_open: bool = False) -> None:
         self.root = os.path.abspath(root)
         self._prefix = "" if self.root == "/" else self.root
+        self._keep_proc, self._keep_sys = kernel_mounts(self.root) if keep_open else (False,
+                                                                                      False)
+        self._kept = KeptFiles() if self._keep_proc or self._keep_sys else None
 
     def __repr__(self) -> str:
         return f"LocalFS({self.root!r})"
+
+    def keeping_open(self) -> LocalFS:
+        """This root again, keeping the kernel's pseudo files open between reads."""
+        return LocalFS(self.root, keep_open=True)
+
+    @property
+    def kept_files(self) -> int:
+        """How many pseudo files are being kept open now."""
+        return 0 if self._kept is None else len(self._kept)
+
+    def _keeps(self, path: str, directory: bool) -> bool:
+        if path.startswith("/proc/"):
+            return self._keep_proc and not _names_a_process(path)
+        if path.startswith("/sys/"):
+            # cgroupfs is not kept; a renamed network device would take a kept file with it,
+            # so only whole directories (checked by inode on each read) are kept below net/
+            return self._keep_sys and not path.startswith("/sys/fs/") and (
+                directory or "/net/" not in path)
+        return False
 
     def host_path(self, path: str) -> str:
         """The real path of a host path under this root."""
@@ -111,6 +151,8 @@ class LocalFS:
         # os.read in one buffer sized for the largest pseudo files (a k3s node's mountinfo
         # runs to hundreds of KiB), growing while the kernel keeps filling it; a text
         # wrapper per file costs more than the read on a board that reads ~200 files a cycle
+        if self._kept is not None and self._keeps(path, False):
+            return self._kept.read(self._prefix + path)
         return _read_fd(os.open(self._prefix + path, os.O_RDONLY | os.O_CLOEXEC))
 
     def read_many(self, directory: str, names: Sequence[str]) -> dict[str, str | None]:
@@ -119,6 +161,8 @@ class LocalFS:
         Opened relative to the directory, so the kernel resolves its path (a
         ``/sys/class/net/eth0`` symlink) once instead of once per file.
         """
+        if self._kept is not None and self._keeps(directory, True):
+            return self._kept.read_many(self._prefix + directory, names)
         try:
             dfd = os.open(self._prefix + directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:

@@ -8,7 +8,8 @@ from microrack.sensors._fs import HostFS
 from microrack.sensors._util import list_opt, read_int, read_opt
 
 __all__ = [
-    "RECEIVE_FIELDS", "TRANSMIT_FIELDS", "NetDev", "NetLink", "read_net_dev", "read_net_links",
+    "RECEIVE_FIELDS", "TRANSMIT_FIELDS", "NetDev", "NetLink", "parse_net_dev", "read_net_dev",
+    "read_net_links",
 ]
 
 RECEIVE_FIELDS = ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast")
@@ -37,6 +38,11 @@ def read_net_dev(fs: HostFS) -> list[NetDev]:
     text = read_opt(fs, "/proc/net/dev")
     if text is None:
         return []
+    return parse_net_dev(text)
+
+
+def parse_net_dev(text: str) -> list[NetDev]:
+    """The text of ``/proc/net/dev`` -> one :class:`NetDev` per well-formed line."""
     out: list[NetDev] = []
     for line in text.splitlines()[2:]:
         name, sep, rest = line.partition(":")

@@ -7,34 +7,66 @@ from typing import ClassVar
 from microrack.agent._collectors._text import read_optional, read_or_nodata
 from microrack.agent._families import PointSink
 from microrack.agent._registry import CollectorOptions, NoData
-from microrack.sensors import HostFS, read_meminfo
+from microrack.sample import SeriesKey
+from microrack.sensors import HostFS
 
 __all__ = ["MeminfoCollector", "PressureCollector", "VmstatCollector"]
 
 
 class MeminfoCollector:
+    """``/proc/meminfo``, every field as node_exporter names it (kB in bytes)."""
+
     name: ClassVar[str] = "meminfo"
     default: ClassVar[bool] = True
 
     def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
         self.fs = fs
         self.used_ratio: float | None = None
+        # (label as written, in kB) -> (key, HELP): the field set is fixed per kernel
+        self._series: dict[tuple[str, bool], tuple[SeriesKey, str]] = {}
+
+    def _series_of(self, out: PointSink, label: str, is_bytes: bool) -> tuple[SeriesKey, str]:
+        if len(self._series) >= 1024:  # a garbled file must not grow this without bound
+            self._series.clear()
+        name = label[:-1].replace("(", "_").replace(")", "")  # as read_meminfo names it
+        metric = f"node_memory_{name}_bytes" if is_bytes else f"node_memory_{name}"
+        entry = self._series[label, is_bytes] = (
+            out.key(metric, "gauge"),
+            f"Memory information field {name}" + ("_bytes." if is_bytes else "."),
+        )
+        return entry
 
     def collect(self, out: PointSink) -> None:
+        # read_meminfo's parse, with each field's series worked out once
         self.used_ratio = None
-        fields = read_meminfo(self.fs)
-        if not fields:
+        try:
+            text = self.fs.read_text("/proc/meminfo")
+        except (OSError, UnicodeError):
+            text = ""
+        total = avail = None
+        found = False
+        series = self._series
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) < 2 or not parts[0].endswith(":"):
+                continue
+            try:
+                value = float(parts[1])
+            except ValueError:
+                continue
+            is_bytes = len(parts) == 3 and parts[2] == "kB"
+            if is_bytes:
+                value *= 1024
+            label = parts[0]
+            entry = series.get((label, is_bytes)) or self._series_of(out, label, is_bytes)
+            out.append(entry[0], value, entry[1])
+            found = True
+            if label == "MemTotal:":
+                total = value
+            elif label == "MemAvailable:":
+                avail = value
+        if not found:
             raise NoData("/proc/meminfo has no fields")
-        for m in fields:
-            name = f"node_memory_{m.name}_bytes" if m.is_bytes else f"node_memory_{m.name}"
-            out.add_help(
-                name,
-                m.value,
-                "gauge",
-                f"Memory information field {m.name}" + ("_bytes." if m.is_bytes else "."),
-            )
-        by = {m.name: m.value for m in fields}
-        total, avail = by.get("MemTotal"), by.get("MemAvailable")
         if total and avail is not None:
             self.used_ratio = max(0.0, min(1.0, 1.0 - avail / total))
 
@@ -50,7 +82,7 @@ class VmstatCollector:
         pattern = options.regex("vmstat_fields")
         assert pattern is not None
         self.pattern = pattern
-        self._wanted: dict[str, tuple[str, str] | None] = {}  # field -> (name, help)
+        self._wanted: dict[str, tuple[SeriesKey, str] | None] = {}  # field -> (key, help)
 
     def collect(self, out: PointSink) -> None:
         wanted = self._wanted
@@ -61,14 +93,17 @@ class VmstatCollector:
             value = float(parts[1])  # a garbled line fails the collector, as node_exporter's
             field = parts[0]
             if field not in wanted:  # the field set is fixed per kernel: match each once
+                if len(wanted) >= 4096:
+                    wanted.clear()
                 wanted[field] = (
-                    (f"node_vmstat_{field}", f"/proc/vmstat information field {field}.")
+                    (out.key(f"node_vmstat_{field}", "untyped"),
+                     f"/proc/vmstat information field {field}.")
                     if self.pattern.match(field)
                     else None
                 )
             want = wanted[field]
             if want is not None:
-                out.add_help(want[0], value, "untyped", want[1])
+                out.append(want[0], value, want[1])
 
 
 _PSI = (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from microrack.agent._collectors._text import read_optional, read_or_nodata
 from microrack.agent._families import PointSink
 from microrack.agent._registry import CollectorOptions, NoData
-from microrack.sample import MetricType
-from microrack.sensors import RECEIVE_FIELDS, TRANSMIT_FIELDS, HostFS, read_many, read_net_dev
+from microrack.sample import MetricType, Point, SeriesKey
+from microrack.sensors import RECEIVE_FIELDS, TRANSMIT_FIELDS, HostFS, parse_net_dev, read_many
 
 __all__ = [
     "ArpCollector",
@@ -39,6 +39,18 @@ class DeviceFilter:
         return self.include is not None and not self.include.search(name)
 
 
+_NOHANDLER = ("rx_nohandler",)
+
+
+_RX_METRICS = tuple(f"node_network_receive_{f}_total" for f in RECEIVE_FIELDS)
+_TX_METRICS = tuple(f"node_network_transmit_{f}_total" for f in TRANSMIT_FIELDS)
+_RX_HELP = tuple(f"Network device statistic receive_{f}." for f in RECEIVE_FIELDS)
+_TX_HELP = tuple(f"Network device statistic transmit_{f}." for f in TRANSMIT_FIELDS)
+_NOHANDLER_METRIC = "node_network_receive_nohandler_total"
+_NOHANDLER_HELP = "Network device statistic receive_nohandler."
+_MAX_DEVICES = 4096  # the per-device key caches are dropped beyond this (veth churn)
+
+
 class NetdevCollector:
     name: ClassVar[str] = "netdev"
     default: ClassVar[bool] = True
@@ -48,33 +60,36 @@ class NetdevCollector:
         self.filter = DeviceFilter(
             options.regex("netdev_device_exclude"), options.regex("netdev_device_include")
         )
+        self._series: dict[str, tuple[SeriesKey, ...]] = {}  # device -> nohandler, rx, tx keys
+
+    def _keys(self, out: PointSink, dev: str) -> tuple[SeriesKey, ...]:
+        keys = self._series.get(dev)
+        if keys is None:
+            if len(self._series) >= _MAX_DEVICES:
+                self._series.clear()
+            keys = self._series[dev] = (
+                out.key(_NOHANDLER_METRIC, "counter", device=dev),
+                *(out.key(m, "counter", device=dev) for m in _RX_METRICS),
+                *(out.key(m, "counter", device=dev) for m in _TX_METRICS),
+            )
+        return keys
 
     def collect(self, out: PointSink) -> None:
-        read_or_nodata(self.fs, "/proc/net/dev")
-        for d in read_net_dev(self.fs):
+        for d in parse_net_dev(read_or_nodata(self.fs, "/proc/net/dev")):
             if self.filter.ignored(d.device):
                 continue
+            keys = self._keys(out, d.device)
             # what node_exporter's default netlink read adds to /proc/net/dev's columns
-            nohandler = _sys_text(self.fs, f"/sys/class/net/{d.device}/statistics/rx_nohandler")
+            nohandler = read_many(self.fs, f"/sys/class/net/{d.device}/statistics",
+                                  _NOHANDLER)["rx_nohandler"]
+            if nohandler is not None:
+                nohandler = nohandler.strip()
             if nohandler is not None and nohandler.isdigit():
-                out.add_help("node_network_receive_nohandler_total", int(nohandler), "counter",
-                             "Network device statistic receive_nohandler.", device=d.device)
-            for field, v in zip(RECEIVE_FIELDS, d.receive, strict=True):
-                out.add_help(
-                    f"node_network_receive_{field}_total",
-                    v,
-                    "counter",
-                    f"Network device statistic receive_{field}.",
-                    device=d.device,
-                )
-            for field, v in zip(TRANSMIT_FIELDS, d.transmit, strict=True):
-                out.add_help(
-                    f"node_network_transmit_{field}_total",
-                    v,
-                    "counter",
-                    f"Network device statistic transmit_{field}.",
-                    device=d.device,
-                )
+                out.append(keys[0], int(nohandler), _NOHANDLER_HELP)
+            for key, v, help_text in zip(keys[1:9], d.receive, _RX_HELP, strict=True):
+                out.append(key, v, help_text)
+            for key, v, help_text in zip(keys[9:], d.transmit, _TX_HELP, strict=True):
+                out.append(key, v, help_text)
 
 
 # /sys/class/net/<dev>/<file> -> (metric suffix, type), in node_exporter's order
@@ -99,16 +114,9 @@ _NETCLASS: tuple[tuple[str, str, MetricType], ...] = (
 )
 
 
+_NETCLASS_HELP = tuple(f"Network device property: {suffix}" for _, suffix, _ in _NETCLASS)
 _NETCLASS_FILES = ("operstate", "address", "broadcast", "duplex", "ifalias",
                    *(f for f, _, _ in _NETCLASS))
-
-
-def _sys_text(fs: HostFS, path: str) -> str | None:
-    """A sysfs attribute; ``None`` where the driver refuses it (EINVAL on a virtual link)."""
-    try:
-        return fs.read_text(path).strip()
-    except OSError:
-        return None
 
 
 class NetclassCollector:
@@ -121,6 +129,7 @@ class NetclassCollector:
         self.fs = fs
         self.ignored = options.regex("netclass_ignored_devices")
         self.ignore_invalid_speed = options.netclass_ignore_invalid_speed
+        self._series: dict[str, tuple[SeriesKey, ...]] = {}  # device -> keys, as _NETCLASS
 
     def collect(self, out: PointSink) -> None:
         base = "/sys/class/net"
@@ -140,9 +149,17 @@ class NetclassCollector:
             info = {k: (attrs[k] or "").strip() for k in ("address", "broadcast", "duplex",
                                                            "ifalias")}
             out.add("node_network_info", 1, device=dev, operstate=operstate, **info)
-            for fname, suffix, mtype in _NETCLASS:
-                text = (attrs[fname] or "").strip()
-                if not text:
+            keys = self._series.get(dev)
+            if keys is None:
+                if len(self._series) >= _MAX_DEVICES:
+                    self._series.clear()
+                keys = self._series[dev] = tuple(out.key(f"node_network_{suffix}", mtype,
+                                                         device=dev)
+                                                 for _, suffix, mtype in _NETCLASS)
+            for (fname, _, _), key, help_text in zip(_NETCLASS, keys, _NETCLASS_HELP,
+                                                     strict=True):
+                text = attrs[fname]
+                if not text or not (text := text.strip()):
                     continue  # absent, or refused by the driver (EINVAL on a virtual link)
                 try:
                     value = int(text, 0)
@@ -152,9 +169,7 @@ class NetclassCollector:
                     if value < 0 and self.ignore_invalid_speed:
                         continue  # -1: the driver does not know the speed
                     value = int(value * 1000 * 1000 / 8)  # Go's int64(speed*1000*1000/8)
-                metric = f"node_network_{suffix}"
-                out.add_help(metric, value, mtype, f"Network device property: {suffix}",
-                             device=dev)
+                out.append(key, value, help_text)
 
 
 def parse_netstat(text: str, path: str) -> dict[str, dict[str, str]]:
@@ -185,40 +200,105 @@ def parse_snmp6(text: str) -> dict[str, dict[str, str]]:
     return stats
 
 
+class _NetstatPlan(NamedTuple):
+    """What one kernel's netstat files hold, worked out once: checks and exported positions."""
+
+    pairs: tuple[tuple[tuple[str, int], ...], ...]  # per pair file: (protocol, fields) per line
+    points: tuple[tuple[SeriesKey, int], ...]  # exported series and their value's position
+    help: dict[str, str]
+
+
 class NetstatCollector:
+    """``/proc/net/{netstat,snmp,snmp6}``: the fields ``--collector.netstat.fields`` picks.
+
+    The files' layout (their header lines, snmp6's names) is fixed per kernel, so what
+    is exported from which position is worked out once per layout; each collection
+    then splits the value lines, checks them against the layout and parses every
+    value (a garbled one fails the collector, as node_exporter's does).
+    """
+
     name: ClassVar[str] = "netstat"
     default: ClassVar[bool] = True
+    _PAIR_FILES = ("/proc/net/netstat", "/proc/net/snmp")
 
     def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
         self.fs = fs
         pattern = options.regex("netstat_fields")
         assert pattern is not None
         self.pattern = pattern
-        self._wanted: dict[tuple[str, str], tuple[str, str] | None] = {}  # -> (name, help)
+        self._plans: dict[tuple, _NetstatPlan] = {}
 
-    def _want(self, protocol: str, name: str) -> tuple[str, str] | None:
-        key = (protocol, name)
-        if key not in self._wanted:  # the field set is fixed per kernel: match each once
-            field = f"{protocol}_{name}"
-            self._wanted[key] = (
-                (f"node_netstat_{field}", f"Statistic {protocol}{name}.")
-                if self.pattern.search(field)
-                else None
-            )
-        return self._wanted[key]
+    def _plan(self, headers: tuple[tuple[str, ...], ...], names6: tuple[str, ...] | None,
+              ) -> _NetstatPlan:
+        # the merge of parse_netstat/parse_snmp6 (a later file's protocol replaces an earlier
+        # one's), over positions in the flat list of values instead of the values
+        stats: dict[str, dict[str, int]] = {}
+        pairs = []
+        offset = 0
+        for lines in headers:
+            file_stats: dict[str, dict[str, int]] = {}
+            layout = []
+            for header in lines:
+                names = header.split(" ")
+                protocol = names[0].removesuffix(":")
+                file_stats[protocol] = {n: offset + i for i, n in enumerate(names[1:])}
+                layout.append((protocol, len(names)))
+                offset += len(names) - 1
+            pairs.append(tuple(layout))
+            stats.update(file_stats)
+        if names6 is not None:
+            stats6: dict[str, dict[str, int]] = {}
+            for i, name in enumerate(names6):
+                six = name.find("6")
+                if six != -1:
+                    stats6.setdefault(name[: six + 1], {})[name[six + 1 :]] = offset + i
+            stats.update(stats6)
+        points = []
+        help_text: dict[str, str] = {}
+        for protocol in sorted(stats):
+            for name, pos in sorted(stats[protocol].items()):
+                field = f"{protocol}_{name}"
+                if self.pattern.search(field):
+                    metric = f"node_netstat_{field}"
+                    points.append((SeriesKey(metric, (), "untyped"), pos))
+                    help_text[metric] = f"Statistic {protocol}{name}."
+        return _NetstatPlan(tuple(pairs), tuple(points), help_text)
 
     def collect(self, out: PointSink) -> None:
-        stats = parse_netstat(read_or_nodata(self.fs, "/proc/net/netstat"), "/proc/net/netstat")
-        stats.update(parse_netstat(read_or_nodata(self.fs, "/proc/net/snmp"), "/proc/net/snmp"))
+        values: list[str] = []
+        headers = []
+        value_lines = []
+        for path in self._PAIR_FILES:
+            lines = read_or_nodata(self.fs, path).splitlines()
+            if len(lines) % 2:
+                raise ValueError(f"{path}: odd number of lines (truncated?)")
+            headers.append(tuple(lines[::2]))
+            value_lines.append(lines[1::2])
         snmp6 = read_optional(self.fs, "/proc/net/snmp6")  # absent with IPv6 off
+        names6: tuple[str, ...] | None = None
+        values6: list[str] = []
         if snmp6 is not None:
-            stats.update(parse_snmp6(snmp6))
-        for protocol in sorted(stats):
-            for name, raw in sorted(stats[protocol].items()):
-                value = float(raw)  # every field must parse, exported or not (node_exporter's)
-                want = self._want(protocol, name)
-                if want is not None:
-                    out.add_help(want[0], value, "untyped", want[1])
+            rows = [parts for parts in map(str.split, snmp6.splitlines()) if len(parts) >= 2]
+            names6 = tuple(parts[0] for parts in rows)
+            values6 = [parts[1] for parts in rows]
+        key = (*headers, names6)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 8:  # a tree that keeps changing must not grow this
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(tuple(headers), names6)
+        for path, layout, lines in zip(self._PAIR_FILES, plan.pairs, value_lines, strict=True):
+            for (protocol, count), line in zip(layout, lines, strict=True):
+                fields = line.split(" ")
+                if len(fields) != count or fields[0].removesuffix(":") != protocol:
+                    raise ValueError(f"{path}: field count mismatch in {protocol}")
+                values += fields[1:]
+        values += values6
+        parsed = list(map(float, values))  # every field must parse, exported or not
+        points = out.points
+        for series, pos in plan.points:
+            points.append(Point(series, parsed[pos]))
+        out.help.update(plan.help)
 
 
 def parse_sockstat(text: str) -> tuple[int | None, list[tuple[str, dict[str, int]]]]:

@@ -6,6 +6,7 @@ they describe the running agent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 
@@ -30,10 +31,20 @@ class ProcessMetrics:
 
     def __init__(self) -> None:
         self._start: float | None = None
+        self._stat_fd: int | None = None  # /proc/self/stat, kept open: re-read in place
+
+    def _stat(self) -> str:
+        if self._stat_fd is None:
+            self._stat_fd = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(self._stat_fd, 4096, 0).decode()
+
+    def __del__(self) -> None:
+        if self._stat_fd is not None:
+            with contextlib.suppress(Exception):  # interpreter shutdown: os may be gone
+                os.close(self._stat_fd)
 
     def collect(self, out: PointSink) -> None:
-        with open("/proc/self/stat", "rb") as f:
-            stat = f.read().decode()
+        stat = self._stat()
         # the command name may hold spaces and parentheses: split after the last ')'
         fields = stat[stat.rindex(")") + 2 :].split()
         utime, stime = int(fields[11]), int(fields[12])

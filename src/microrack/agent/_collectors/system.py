@@ -12,6 +12,7 @@ from typing import ClassVar
 from microrack.agent._collectors._text import read_optional, read_or_nodata
 from microrack.agent._families import PointSink
 from microrack.agent._registry import CollectorOptions, NoData
+from microrack.sample import Point
 from microrack.sensors import (
     CPU_MODES,
     CpuTimes,
@@ -394,6 +395,7 @@ class OsCollector:
 
     def __init__(self, fs: HostFS, options: CollectorOptions) -> None:
         self.fs = fs
+        self._last: tuple[str, list[Point]] | None = None  # the text read, what it gave
 
     def collect(self, out: PointSink) -> None:
         for path in ("/etc/os-release", "/usr/lib/os-release"):
@@ -402,6 +404,15 @@ class OsCollector:
                 break
         else:
             raise NoData("no /etc/os-release or /usr/lib/os-release")
+        # read every collection, parsed only when it changed (an upgrade rewrites it)
+        if self._last is not None and self._last[0] == text:
+            out.points.extend(self._last[1])
+            return
+        start = len(out.points)
+        self._parse(text, out)
+        self._last = (text, out.points[start:])
+
+    def _parse(self, text: str, out: PointSink) -> None:
         rel = parse_os_release(text)
         labels = {k: rel.get(k.upper(), "") for k in _OS_LABELS}
         out.add("node_os_info", 1, **labels)

@@ -29,6 +29,10 @@ _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _TYPES = ("counter", "gauge", "untyped", "histogram", "summary")
 _MAX_FILE = 64 * 2**20  # a runaway script must not eat the agent's memory
+# what expfmt's parser takes as the docstring: after the name and its blanks, to the end of the
+# line, trailing blanks included (node_exporter serves them as written)
+_HELP_TEXT = re.compile(r"[ \t]*#[ \t]*HELP[ \t]+[^ \t]+[ \t]*(.*)", re.S)
+_HELP_ESCAPE = re.compile(r"\\(.?)", re.S)
 
 
 class TextFormatError(ValueError):
@@ -127,11 +131,13 @@ def parse_text(text: str) -> dict[str, Family]:
                 raise TextFormatError(f"line {lineno}: invalid metric name {name!r}")
             fam = families.get(name)
             if kind == "HELP":
+                if not rest:
+                    continue  # expfmt: a HELP with no text is no HELP (the default one is used)
                 if fam is None:
                     fam = families[name] = Family(name)
                 elif fam.help is not None:
                     raise TextFormatError(f"line {lineno}: second HELP for {name}")
-                fam.help = rest.replace("\\n", "\n").replace("\\\\", "\\")
+                fam.help = _help_text(raw, lineno)
             else:
                 if rest not in _TYPES:
                     raise TextFormatError(f"line {lineno}: unknown type {rest!r} for {name}")
@@ -166,6 +172,21 @@ def parse_text(text: str) -> dict[str, Family]:
         seen.add(ident)
         fam.samples.append((name, tuple(sorted(labels)), value))
     return {n: f for n, f in families.items() if f.samples}
+
+
+def _help_text(raw: str, lineno: int) -> str:
+    """A HELP line's text as expfmt reads it: ``\\\\`` and ``\\n`` unescaped, any other refused."""
+    m = _HELP_TEXT.match(raw.rstrip("\r"))
+    text = m.group(1) if m is not None else ""
+
+    def unescape(e: re.Match[str]) -> str:
+        if e[1] == "\\":
+            return "\\"
+        if e[1] == "n":
+            return "\n"
+        raise TextFormatError(f"line {lineno}: invalid escape sequence {e[0]!r} in HELP")
+
+    return _HELP_ESCAPE.sub(unescape, text)
 
 
 def render_family(fam: Family, help_text: str) -> str:
