@@ -357,26 +357,16 @@ def test_simulated_agent_applies_every_node_kind_to_its_twin(tmp_path: Path) -> 
     secret = write_token(tok)
     fill = tmp_path / "fill"
     fill.mkdir()
-    argv = microrack_cmd(
-        "agent",
-        "--listen",
+    argv = agent_argv(
         f"127.0.0.1:{port}",
-        "--interval",
-        "0.5",
-        "--simulate",
-        "pi5",
-        "--node",
+        None,
         "twin",
-        "--fan",
-        "auto",
-        "--chaos-token",
-        str(tok),
-        "--chaos-allow",
-        "throttle,pressure,fan_stall,disk_fill",
-        "--chaos-fill-dir",
-        str(fill),
-        "--chaos-state",
-        str(tmp_path / "state.json"),
+        tmp_path / "state.json",
+        token=tok,
+        allow=("throttle", "pressure", "fan_stall", "disk_fill"),
+        simulate="pi5",
+        interval=0.5,
+        extra=("--fan", "auto", "--chaos-fill-dir", str(fill)),
     )
     with started(argv, tmp_path / "sim.log", wait=("127.0.0.1", port)):
 

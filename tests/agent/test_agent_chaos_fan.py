@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from faults.chaos_support import call, poll, write_token
+from faults.chaos_support import agent_argv, call, poll, write_token
 from faults.scrape import scrape, values
 from support import free_port, http_get, microrack_cmd, started
 from thermal.fan_trees import Tree, build_tree, fan_yaml
@@ -17,24 +17,15 @@ pytestmark = pytest.mark.integration
 
 
 def _start(tmp: Path, tree: Tree, port: int, log: str) -> Any:
-    argv = microrack_cmd(
-        "agent",
-        "--listen",
+    argv = agent_argv(
         f"127.0.0.1:{port}",
-        "--interval",
-        "0.5",
-        "--root",
-        str(tree.root),
-        "--node",
+        tree.root,
         "fan1",
-        "--fan",
-        str(fan_yaml(tmp)),
-        "--chaos-token",
-        str(tmp / "token"),
-        "--chaos-allow",
-        "fan_stall",
-        "--chaos-state",
-        str(tmp / "state" / "chaos-state.json"),
+        tmp / "state" / "chaos-state.json",
+        token=tmp / "token",
+        allow=("fan_stall",),
+        interval=0.5,
+        extra=("--fan", str(fan_yaml(tmp))),
     )
     return started(argv, tmp / log, wait=("127.0.0.1", port))
 

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from faults.chaos_support import call, poll, write_token
+from faults.chaos_support import agent_argv, call, poll, write_token
 from faults.scrape import scrape, values
-from support import free_port, microrack_cmd, started
+from support import free_port, started
 
 pytestmark = pytest.mark.integration
 
@@ -63,26 +63,16 @@ def _twin(tmp: Path, util: float, speed: float = 40) -> Iterator[Twin]:
     tok = tmp / "token"
     secret = write_token(tok)
     state = tmp / "state" / "chaos-state.json"
-    argv = microrack_cmd(
-        "agent",
-        "--listen",
+    argv = agent_argv(
         f"127.0.0.1:{port}",
-        "--interval",
-        "0.5",
-        "--simulate",
-        "pi5",
-        "--sim-script",
-        str(script),
-        "--node",
+        None,
         "twin",
-        "--fan",
-        "auto",
-        "--chaos-token",
-        str(tok),
-        "--chaos-allow",
-        "throttle,pressure,fan_stall,disk_fill",
-        "--chaos-state",
-        str(state),
+        state,
+        token=tok,
+        allow=("throttle", "pressure", "fan_stall", "disk_fill"),
+        simulate="pi5",
+        interval=0.5,
+        extra=("--sim-script", str(script), "--fan", "auto"),
     )
     with started(argv, tmp / "agent.log", wait=("127.0.0.1", port)):
         yield Twin(port, secret, state)

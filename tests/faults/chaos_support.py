@@ -78,6 +78,7 @@ def agent_argv(
     token: Path | None = None,
     allow: Sequence[str] = (),
     simulate: str | None = None,
+    interval: float = 1,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """``microrack agent`` with the chaos flags the tests use (one place for every test).
@@ -87,7 +88,9 @@ def agent_argv(
     """
     from support import microrack_cmd
 
-    argv = microrack_cmd("agent", "--listen", listen, "--interval", "1", "--node", node)
+    argv = microrack_cmd(
+        "agent", "--listen", listen, "--interval", f"{interval:g}", "--node", node
+    )
     if root is not None:
         argv += ["--root", str(root)]
     if simulate is not None:
