@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from faults.chaos_support import agent_argv, poll, write_token
+from faults.chaos_support import agent_argv, finish_json, poll, write_token
 from hub.hub_helpers import hub
 from support import Proc, free_port, microrack_cmd, started
 
@@ -175,13 +175,11 @@ def _frozen_run(tmp: Path, argv: list[str], agent: Proc, hub_url: str) -> dict[s
             poll(node_down, timeout=60, what="the hub's NodeDown")
         finally:
             os.kill(agent.pid, signal.SIGCONT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    return dict(json.loads(out))
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return finish_json(proc)
 
 
 def test_a_series_the_hub_lacks_is_not_measured_never_zero() -> None:

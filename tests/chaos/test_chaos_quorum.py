@@ -8,18 +8,16 @@ partition does not cut: they reach every member's client URL throughout.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from faults.chaos_support import agent_argv, copy_tree, poll, write_token
+from faults.chaos_support import agent_argv, copy_tree, finish_json, poll, write_token
 from support import NetNS, microrack_cmd, require_binary, started
 
 pytestmark = pytest.mark.integration
@@ -208,17 +206,6 @@ def _run(q: Quorum, scenario: str, name: str) -> subprocess.Popen[str]:
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    return dict(json.loads(out))
-
-
 def test_the_majority_keeps_writing_the_minority_does_not_and_the_report_agrees(
     quorum: Quorum,
 ) -> None:
@@ -244,7 +231,7 @@ faults:
         assert not q.put(minority, "during/minority", timeout=1.5)
         assert q.partitioned(minority), "the partition ended while the writes were checked"
     finally:
-        rep = _finish(proc)
+        rep = finish_json(proc)
     # healed at the deadline: the minority member writes again
     assert not q.partitioned(minority)
     poll(lambda: q.put(minority, "after/minority"), timeout=60, what="minority writes")
@@ -307,7 +294,7 @@ faults:
         poll(lambda: all(q.partitioned(i) for i in range(3)), timeout=60, what="the partition")
         assert not any(q.put(i, f"during/{i}", timeout=1.5) for i in range(3))
     finally:
-        rep = _finish(proc)
+        rep = finish_json(proc)
     poll(lambda: all(q.put(i, "after") for i in range(3)), timeout=60, what="writes after heal")
     (etcd,) = [g for g in rep["groups"] if g["group"] == "etcd"]
     assert etcd["measured_available"] is False and etcd["predicted_available"] is False
@@ -344,7 +331,7 @@ faults:
         assert q.leader(ask=rest) in rest
         assert not q.put(leader, "during/old-leader", timeout=1.5)
     finally:
-        rep = _finish(proc)
+        rep = finish_json(proc)
     poll(lambda: q.put(leader, "after/old-leader"), timeout=60, what="old leader writes")
     (etcd,) = [g for g in rep["groups"] if g["group"] == "etcd"]
     members = {m["node"]: m for m in etcd["members"]}

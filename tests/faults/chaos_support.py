@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -88,9 +89,7 @@ def agent_argv(
     """
     from support import microrack_cmd
 
-    argv = microrack_cmd(
-        "agent", "--listen", listen, "--interval", f"{interval:g}", "--node", node
-    )
+    argv = microrack_cmd("agent", "--listen", listen, "--interval", f"{interval:g}", "--node", node)
     if root is not None:
         argv += ["--root", str(root)]
     if simulate is not None:
@@ -101,3 +100,15 @@ def agent_argv(
     if allow:
         argv += ["--chaos-allow", ",".join(allow)]
     return [*argv, *extra]
+
+
+def finish_json(proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]:
+    """The JSON report of a ``microrack ... --json`` run once it exits 0 (killed if it hangs)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    return dict(json.loads(out))
