@@ -86,7 +86,9 @@ def churn(dirs, step):
                 f.write(pattern.sub(bump, text))
 """
 
-CHILD = CHURN + """
+CHILD = (
+    CHURN
+    + """
 import sys, time
 from microrack.agent import steady_heap
 from microrack.agent._collectors.cgroup import CGROUP_HELP, CgroupCollector
@@ -116,6 +118,7 @@ for line in open('/proc/self/status'):
         hwm = int(line.split()[1]) / 1024
 print(cpu, len(sink.points), len(text), hwm)
 """
+)
 
 
 def build(root: Path, pods: int) -> None:
@@ -199,20 +202,33 @@ class Churner:
         self._thread.join(timeout=30)
 
 
-def whole_agent(root: Path, seconds: float, tmp: Path, busy: bool, *, interval: float = 1.0,
-                rows: int = 0) -> dict[str, float]:
+def whole_agent(
+    root: Path, seconds: float, tmp: Path, busy: bool, *, interval: float = 1.0, rows: int = 0
+) -> dict[str, float]:
     """The agent over ``root``, its /metrics read after each collection.
 
     ``rows`` > 0: run until the agent's ring holds that many rows (its ``--buffer``), whatever
     ``seconds`` says, so that the peak includes the hour of samples it keeps for the hub.
     """
     port = free_port()
-    argv = [sys.executable, "-m", "microrack", "agent", "--root", str(root),
-            "--listen", f"127.0.0.1:{port}", "--interval", str(interval)]
+    argv = [
+        sys.executable,
+        "-m",
+        "microrack",
+        "agent",
+        "--root",
+        str(root),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--interval",
+        str(interval),
+    ]
     if rows:
         argv += ["--buffer", str(rows)]
-    with start(argv, port, tmp / "agent.log") as proc, (
-            Churner(root) if busy else contextlib.nullcontext()):
+    with (
+        start(argv, port, tmp / "agent.log") as proc,
+        Churner(root) if busy else contextlib.nullcontext(),
+    ):
         url = f"http://127.0.0.1:{port}/metrics"
         seq = agent_seq(port)
         while agent_seq(port) == seq:
@@ -250,14 +266,27 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pods", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=50)
-    ap.add_argument("--agent-seconds", type=float, default=30.0,
-                    help="how long the whole agent runs (0: not run)")
-    ap.add_argument("--workload", choices=("busy", "idle"), default="busy",
-                    help="busy: every container's counters move between collections; "
-                         "idle: the tree stays as built")
-    ap.add_argument("--full-ring", type=int, default=0, metavar="ROWS",
-                    help="instead of --agent-seconds: run the whole agent (collecting every "
-                         "0.25 s) until its ring holds ROWS rows (720: the default hour at 5 s)")
+    ap.add_argument(
+        "--agent-seconds",
+        type=float,
+        default=30.0,
+        help="how long the whole agent runs (0: not run)",
+    )
+    ap.add_argument(
+        "--workload",
+        choices=("busy", "idle"),
+        default="busy",
+        help="busy: every container's counters move between collections; "
+        "idle: the tree stays as built",
+    )
+    ap.add_argument(
+        "--full-ring",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="instead of --agent-seconds: run the whole agent (collecting every "
+        "0.25 s) until its ring holds ROWS rows (720: the default hour at 5 s)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     base = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None
@@ -275,8 +304,14 @@ def main() -> int:
         agent: dict[str, float] = {}
         if args.agent_seconds > 0 or args.full_ring:
             link_host(root)
-            agent = whole_agent(root, args.agent_seconds, tmp, args.workload == "busy",
-                                interval=0.25 if args.full_ring else 1.0, rows=args.full_ring)
+            agent = whole_agent(
+                root,
+                args.agent_seconds,
+                tmp,
+                args.workload == "busy",
+                interval=0.25 if args.full_ring else 1.0,
+                rows=args.full_ring,
+            )
         ne = node_exporter_cpu_per_scrape(args.rounds, tmp)
     containers = args.pods * 2  # what cAdvisor -docker_only tracks: the sandboxes too
     budget = None if not ne else ne + containers * CADVISOR_CPU_PER_CONTAINER_READ_S
@@ -322,13 +357,17 @@ def main() -> int:
     else:
         print("  node_exporter not installed: no ratio")
     per = CADVISOR_CPU_PER_CONTAINER_READ_S
-    print(f"  cAdvisor (quoted, not run: google/cadvisor#2523, 7 % of a core for 29 containers "
-          f"at 1 s housekeeping): {per * 1e3:.1f} ms per container per read")
+    print(
+        f"  cAdvisor (quoted, not run: google/cadvisor#2523, 7 % of a core for 29 containers "
+        f"at 1 s housekeeping): {per * 1e3:.1f} ms per container per read"
+    )
     if budget is not None and agent:
         used = agent["agent_cpu_seconds_per_collection"]
-        print(f"  CPU budget, node_exporter measured + {containers} containers x cAdvisor quoted: "
-              f"{budget * 1e3:.0f} ms per collection; whole agent {used * 1e3:.1f} ms "
-              f"({used / budget:.2f}x of it)")
+        print(
+            f"  CPU budget, node_exporter measured + {containers} containers x cAdvisor quoted: "
+            f"{budget * 1e3:.0f} ms per collection; whole agent {used * 1e3:.1f} ms "
+            f"({used / budget:.2f}x of it)"
+        )
     return 0
 
 

@@ -40,10 +40,34 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # node_exporter's collectors the agent has (the agent's throttled collector is left out)
-COLLECTORS = ["cpu", "stat", "loadavg", "uname", "filefd", "time", "timex", "cpufreq", "meminfo",
-              "vmstat", "pressure", "entropy", "os", "filesystem", "diskstats", "netdev",
-              "netclass", "netstat", "sockstat", "softnet", "conntrack", "arp", "udp_queues",
-              "thermal_zone", "hwmon", "textfile"]
+COLLECTORS = [
+    "cpu",
+    "stat",
+    "loadavg",
+    "uname",
+    "filefd",
+    "time",
+    "timex",
+    "cpufreq",
+    "meminfo",
+    "vmstat",
+    "pressure",
+    "entropy",
+    "os",
+    "filesystem",
+    "diskstats",
+    "netdev",
+    "netclass",
+    "netstat",
+    "sockstat",
+    "softnet",
+    "conntrack",
+    "arp",
+    "udp_queues",
+    "thermal_zone",
+    "hwmon",
+    "textfile",
+]
 # the agent's one default Debian's 1.5 package lacks (zram), given to both
 DISK_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
 
@@ -146,10 +170,15 @@ def progress(total: int, label: str):
         from rich.console import Console
         from rich.progress import Progress
     except ImportError:
+
         class _Null:
             def advance(self, n: int = 1) -> None: ...
-            def __enter__(self): return self
-            def __exit__(self, *a): return False
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *a):
+                return False
+
         return _Null()
 
     class _Bar:
@@ -164,15 +193,20 @@ def progress(total: int, label: str):
 
         def __exit__(self, *a):
             return self.p.__exit__(*a)
+
     return _Bar()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scrapes", type=int, default=300, help="scrapes of each, alternating")
-    ap.add_argument("--collect-seconds", type=float, default=40.0,
-                    help="how long the agent runs at --fast-interval to measure CPU/collection "
-                         "(long enough to fill its 720-sample ring)")
+    ap.add_argument(
+        "--collect-seconds",
+        type=float,
+        default=40.0,
+        help="how long the agent runs at --fast-interval to measure CPU/collection "
+        "(long enough to fill its 720-sample ring)",
+    )
     ap.add_argument("--fast-interval", type=float, default=0.05)
     ap.add_argument("--idle", type=float, default=60.0, help="seconds left alone at 5 s interval")
     ap.add_argument("--ne-defaults", action="store_true", help="node_exporter with all defaults")
@@ -189,17 +223,24 @@ def main() -> int:
     ne_argv = [ne, f"--web.listen-address=127.0.0.1:{ne_port}"]
     agent = [sys.executable, "-m", "microrack", "agent"]
     if not args.ne_defaults:
-        ne_argv += ["--collector.disable-defaults", *(f"--collector.{c}" for c in COLLECTORS),
-                    f"--collector.diskstats.device-exclude={DISK_EXCLUDE}"]
+        ne_argv += [
+            "--collector.disable-defaults",
+            *(f"--collector.{c}" for c in COLLECTORS),
+            f"--collector.diskstats.device-exclude={DISK_EXCLUDE}",
+        ]
         agent += ["--collector.disable-defaults", *(f"--collector.{c}" for c in COLLECTORS)]
     if args.board:
         agent += ["--board", args.board]
     res: dict[str, float] = {}
     with ExitStack() as stack:
         nep = stack.enter_context(start(ne_argv, ne_port, tmp / "ne.log"))
-        agp = stack.enter_context(start([*agent, "--listen", f"127.0.0.1:{ag_port}"], ag_port,
-                                        tmp / "agent.log"))
-        ne_url, ag_url = f"http://127.0.0.1:{ne_port}/metrics", f"http://127.0.0.1:{ag_port}/metrics"
+        agp = stack.enter_context(
+            start([*agent, "--listen", f"127.0.0.1:{ag_port}"], ag_port, tmp / "agent.log")
+        )
+        ne_url, ag_url = (
+            f"http://127.0.0.1:{ne_port}/metrics",
+            f"http://127.0.0.1:{ag_port}/metrics",
+        )
         scrape(ne_url), scrape(ag_url)  # warm up
         lat_ne: list[float] = []
         lat_ag: list[float] = []
@@ -222,9 +263,13 @@ def main() -> int:
 
         # idle: both left alone; the agent collects every 5 s (its default).  Beside them an
         # agent that never collects in that time: what serving and waiting alone cost
-        quiet = stack.enter_context(start([*agent, "--listen", f"127.0.0.1:{quiet_port}",
-                                           "--interval", "100000"], quiet_port,
-                                          tmp / "agent-quiet.log"))
+        quiet = stack.enter_context(
+            start(
+                [*agent, "--listen", f"127.0.0.1:{quiet_port}", "--interval", "100000"],
+                quiet_port,
+                tmp / "agent-quiet.log",
+            )
+        )
         time.sleep(1)
         meters = {k: IdleMeter(p.pid) for k, p in (("ne", nep), ("agent", agp), ("quiet", quiet))}
         t0 = time.monotonic()
@@ -245,8 +290,13 @@ def main() -> int:
         # the agent's own cost per collection: a fast interval, scraped a little more often
         # than it collects, so that every collection is also rendered to text and served
         # once, as node_exporter's is on each of its scrapes (a fair per-collection figure)
-        fast_argv = [*agent, "--listen", f"127.0.0.1:{fast_port}",
-                     "--interval", str(args.fast_interval)]
+        fast_argv = [
+            *agent,
+            "--listen",
+            f"127.0.0.1:{fast_port}",
+            "--interval",
+            str(args.fast_interval),
+        ]
         fast = stack.enter_context(start(fast_argv, fast_port, tmp / "agent-fast.log"))
         fast_url = f"http://127.0.0.1:{fast_port}/metrics"
         time.sleep(1)
@@ -273,8 +323,9 @@ def main() -> int:
         res["agent_full_ring_peak_rss_mb"] = vm_hwm_mb(fast.pid)
 
     res["ratio_scrape_latency"] = res["agent_scrape_median_ms"] / res["ne_scrape_median_ms"]
-    res["ratio_cpu_per_collection"] = (res["agent_cpu_per_collection_s"]
-                                       / res["ne_cpu_per_collection_s"])
+    res["ratio_cpu_per_collection"] = (
+        res["agent_cpu_per_collection_s"] / res["ne_cpu_per_collection_s"]
+    )
     res["ratio_peak_rss"] = res["agent_peak_rss_mb"] / res["ne_peak_rss_mb"]
     if args.json:
         print(json.dumps(res, indent=2))
@@ -282,8 +333,12 @@ def main() -> int:
     rows = [
         ("median scrape latency (ms)", "ne_scrape_median_ms", "agent_scrape_median_ms", "%.2f"),
         ("p90 scrape latency (ms)", "ne_scrape_p90_ms", "agent_scrape_p90_ms", "%.2f"),
-        ("CPU per collection (ms)", "ne_cpu_per_collection_s", "agent_cpu_per_collection_s",
-         "x1e3"),
+        (
+            "CPU per collection (ms)",
+            "ne_cpu_per_collection_s",
+            "agent_cpu_per_collection_s",
+            "x1e3",
+        ),
         ("peak RSS (MB)", "ne_peak_rss_mb", "agent_peak_rss_mb", "%.1f"),
         ("idle CPU (% of one core)", "ne_idle_cpu_pct", "agent_idle_cpu_pct", "%.4f"),
         ("/metrics size (bytes)", "ne_metrics_bytes", "agent_metrics_bytes", "%d"),
@@ -298,19 +353,27 @@ def main() -> int:
             sa, sb = fmt % va, fmt % vb
         ratio = vb / va if va else float("nan")
         print(f"{label:28} {sa:>14} {sb:>10} {ratio:7.2f}")
-    print("CPU per collection: both measured in one loop (agent collecting every "
-          f"{args.fast_interval:g} s, node_exporter scraped once per round); node_exporter per "
-          f"scrape in the alternating phase: {res['ne_cpu_per_scrape_alternating_s'] * 1e3:.2f} ms")
-    print(f"agent CPU per scrape (cached text): {res['agent_cpu_per_scrape_s'] * 1e3:.2f} ms; "
-          f"collections measured at {args.fast_interval:g} s: {res['agent_fast_collections']} "
-          f"({res['agent_fast_scrapes']} scrapes)")
-    print(f"agent idle at 5 s: {res['agent_idle_cpu_per_collection_s'] * 1e3:.2f} ms of CPU per "
-          f"collection; never collecting: {res['agent_no_collection_idle_cpu_pct']:.4f} % "
-          f"(idle measured in {'ns' if res['idle_in_ns'] else '10 ms ticks'})")
+    print(
+        "CPU per collection: both measured in one loop (agent collecting every "
+        f"{args.fast_interval:g} s, node_exporter scraped once per round); node_exporter per "
+        f"scrape in the alternating phase: {res['ne_cpu_per_scrape_alternating_s'] * 1e3:.2f} ms"
+    )
+    print(
+        f"agent CPU per scrape (cached text): {res['agent_cpu_per_scrape_s'] * 1e3:.2f} ms; "
+        f"collections measured at {args.fast_interval:g} s: {res['agent_fast_collections']} "
+        f"({res['agent_fast_scrapes']} scrapes)"
+    )
+    print(
+        f"agent idle at 5 s: {res['agent_idle_cpu_per_collection_s'] * 1e3:.2f} ms of CPU per "
+        f"collection; never collecting: {res['agent_no_collection_idle_cpu_pct']:.4f} % "
+        f"(idle measured in {'ns' if res['idle_in_ns'] else '10 ms ticks'})"
+    )
     kept = min(720, int(res["agent_full_ring_samples"]))
-    print(f"agent with {kept} samples in its ring (720 = full): "
-          f"peak RSS {res['agent_full_ring_peak_rss_mb']:.1f} MB, "
-          f"whole-ring /api/v1/samples pull {res['agent_full_ring_pull_ms']:.0f} ms")
+    print(
+        f"agent with {kept} samples in its ring (720 = full): "
+        f"peak RSS {res['agent_full_ring_peak_rss_mb']:.1f} MB, "
+        f"whole-ring /api/v1/samples pull {res['agent_full_ring_pull_ms']:.0f} ms"
+    )
     return 0
 
 

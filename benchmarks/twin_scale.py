@@ -209,8 +209,11 @@ def main() -> None:
     steps = {"numpy": 0, "varying": 0, "previous": 0}
     slice_s = args.seconds / 6
     for _ in range(6):
-        for name, fn in (("numpy", lambda: tw.step(1.0)), ("varying", step_varying),
-                         ("previous", prev.step)):
+        for name, fn in (
+            ("numpy", lambda: tw.step(1.0)),
+            ("varying", step_varying),
+            ("previous", prev.step),
+        ):
             r, s = bench(fn, args.nodes, slice_s)
             rates[name].append(r)
             steps[name] += s
@@ -235,8 +238,10 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"twin scale, {args.nodes} nodes, CPUs {result['cpu_affinity']}")
-    print(f"  numpy (microrack.sim.Twin): {vec_rate / 1e6:8.1f} M node-steps/s"
-          f"  ({'meets' if vec_rate >= TARGET else 'BELOW'} the 50 M target)")
+    print(
+        f"  numpy (microrack.sim.Twin): {vec_rate / 1e6:8.1f} M node-steps/s"
+        f"  ({'meets' if vec_rate >= TARGET else 'BELOW'} the 50 M target)"
+    )
     print(f"  numpy, every duty changing: {var_rate / 1e6:8.1f} M node-steps/s")
     print(f"  previous one-mass step    : {prev_rate / 1e6:8.1f} M node-steps/s")
     print(f"  ratio numpy / previous    : {vec_rate / prev_rate:8.2f} x")

@@ -66,16 +66,26 @@ def main() -> None:
         for name, path in (("example", EXAMPLE), (f"{args.keys} junk keys", junk)):
             ours = _best(lambda p=path: _ours(p), args.repeat)
             peer = _best(lambda p=path: _pyyaml(p), args.repeat)
-            rows.append({"file": name, "bytes": path.stat().st_size, "microrack_s": ours,
-                         "pyyaml_s": peer, "ratio": ours / peer, "microrack": _ours(path),
-                         "pyyaml": _pyyaml(path)})
+            rows.append(
+                {
+                    "file": name,
+                    "bytes": path.stat().st_size,
+                    "microrack_s": ours,
+                    "pyyaml_s": peer,
+                    "ratio": ours / peer,
+                    "microrack": _ours(path),
+                    "pyyaml": _pyyaml(path),
+                }
+            )
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     print(f"{'file':>20} {'bytes':>9} {'microrack s':>12} {'pyyaml s':>9} {'ratio':>6}  outcome")
     for r in rows:
-        print(f"{r['file']:>20} {r['bytes']:>9} {r['microrack_s']:>12.3f} {r['pyyaml_s']:>9.3f} "
-              f"{r['ratio']:>6.2f}  {r['microrack']} / pyyaml: {r['pyyaml']}")
+        print(
+            f"{r['file']:>20} {r['bytes']:>9} {r['microrack_s']:>12.3f} {r['pyyaml_s']:>9.3f} "
+            f"{r['ratio']:>6.2f}  {r['microrack']} / pyyaml: {r['pyyaml']}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The tree stays clean: ruff over code, tests and benchmarks, mypy over the package."""
+"""The tree stays clean: ruff (check and format) over the tree, mypy over the package."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_finds_nothing() -> None:
     p = _run(str(BIN / "ruff"), "check", "src", "tests", "benchmarks")
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_ruff_format_leaves_everything_as_it_is() -> None:
+    p = _run(str(BIN / "ruff"), "format", "--check", "src", "tests", "benchmarks")
     assert p.returncode == 0, p.stdout + p.stderr
 
 

@@ -421,19 +421,30 @@ def test_unchanged_values_are_the_same_points_and_changed_ones_are_new(tmp_path:
     (d / "cpu.pressure").write_text("some avg10=0.00 avg60=0.00 avg300=0.00 total=nan\n")
     second = points()
     assert first.keys() - second.keys() == {
-        k for k in first if k[0] == "container_pressure_cpu_waiting_seconds_total"
-        and dict(k[1])["id"] == WEB_V2
-    } | {k for k in first if k[0] == "container_pressure_cpu_stalled_seconds_total"
-         and dict(k[1])["id"] == WEB_V2}
-    usage = next(k for k in second if k[0] == "container_memory_usage_bytes"
-                 and dict(k[1])["id"] == WEB_V2)
+        k
+        for k in first
+        if k[0] == "container_pressure_cpu_waiting_seconds_total" and dict(k[1])["id"] == WEB_V2
+    } | {
+        k
+        for k in first
+        if k[0] == "container_pressure_cpu_stalled_seconds_total" and dict(k[1])["id"] == WEB_V2
+    }
+    usage = next(
+        k for k in second if k[0] == "container_memory_usage_bytes" and dict(k[1])["id"] == WEB_V2
+    )
     assert second[usage].value == 999 * MiB and second[usage] is not first[usage]
-    same = [k for k in second if k in first and second[k].value == first[k].value
-            and k[0].startswith("container_")]  # the per-cgroup families
+    same = [
+        k
+        for k in second
+        if k in first and second[k].value == first[k].value and k[0].startswith("container_")
+    ]  # the per-cgroup families
     assert len(same) > 100 and all(second[k] is first[k] for k in same)
     # a series' labels are the cgroup's own, shared between its families
-    web = [p.key.labels for k, p in second.items() if dict(k[1]).get("id") == WEB_V2
-           and len(k[1]) == len(second[usage].key.labels)]
+    web = [
+        p.key.labels
+        for k, p in second.items()
+        if dict(k[1]).get("id") == WEB_V2 and len(k[1]) == len(second[usage].key.labels)
+    ]
     assert all(labels is second[usage].key.labels for labels in web)
 
 
@@ -509,7 +520,8 @@ def _plain_render(points: list, help_text: dict[str, str]) -> str:
         types.setdefault(k.name, k.type)
         inner = ",".join(f'{n}="{escape_label(v)}"' for n, v in k.labels)
         fams.setdefault(k.name, []).append(
-            f"{k.name}{{{inner}}} {format_value(p.value)}" if k.labels
+            f"{k.name}{{{inner}}} {format_value(p.value)}"
+            if k.labels
             else f"{k.name} {format_value(p.value)}"
         )
     out = []
@@ -532,15 +544,27 @@ def test_cached_label_rendering_matches_plain_rendering_under_churn(tmp_path: Pa
     CgroupCollector(LocalFS(tmp_path)).collect(sink)
     odd = [
         Point(SeriesKey.of("odd", "gauge", a='q"\\\nz\u00e9', b="", c="}{,="), v)
-        for v in (float("nan"), float("inf"), -float("inf"), -0.0, 1e15, 1e15 - 1, -1e15,
-                  0.1, 1e300, 5e-324, 2.5)
+        for v in (
+            float("nan"),
+            float("inf"),
+            -float("inf"),
+            -0.0,
+            1e15,
+            1e15 - 1,
+            -1e15,
+            0.1,
+            1e300,
+            5e-324,
+            2.5,
+        )
     ]
     points = [*sink.points, *odd]
     assert X.render(points, CGROUP_HELP) == _plain_render(points, CGROUP_HELP)
     # the same pair text served from the cache on the next scrape
     assert X.render(points, CGROUP_HELP) == _plain_render(points, CGROUP_HELP)
-    churn = [Point(SeriesKey.of("churn", "gauge", id=f"/pod{i}"), 1.0)
-             for i in range(X._PAIRS_MAX + 10)]
+    churn = [
+        Point(SeriesKey.of("churn", "gauge", id=f"/pod{i}"), 1.0) for i in range(X._PAIRS_MAX + 10)
+    ]
     X.render(churn, {})
     assert len(X._PAIRS) > X._PAIRS_MAX
     assert X.render(points, CGROUP_HELP) == _plain_render(points, CGROUP_HELP)
@@ -554,8 +578,8 @@ def test_render_bytes_is_the_rendered_text_and_raw_families_encoded(tmp_path: Pa
     T.k3s_systemd_v2(tmp_path)
     sink = PointSink({})
     CgroupCollector(LocalFS(tmp_path)).collect(sink)
-    points = [*sink.points, Point(SeriesKey.of("odd", "gauge", a="\u00e9\\\"\n"), float("nan"))]
-    raw = ["# HELP h x\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n", "# TYPE \u00e9 gauge\n"]
+    points = [*sink.points, Point(SeriesKey.of("odd", "gauge", a='\u00e9\\"\n'), float("nan"))]
+    raw = ['# HELP h x\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\n', "# TYPE \u00e9 gauge\n"]
     body = X.render_bytes(points, CGROUP_HELP, raw)
     assert body == (X.render(points, CGROUP_HELP) + "".join(raw)).encode()
     assert X.render_bytes([], {}) == b""

@@ -14,8 +14,7 @@ TREE = str(Path(__file__).resolve().parent.parent / "fixtures" / "trees" / "rpi4
 
 
 def run_agent(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(microrack_cmd("agent", *args), capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(microrack_cmd("agent", *args), capture_output=True, text=True, timeout=60)
 
 
 def one_line(proc: subprocess.CompletedProcess) -> str:
@@ -30,8 +29,9 @@ def test_unknown_flag():
     assert "--frobnicate" in one_line(p)
 
 
-@pytest.mark.parametrize("listen", ["nonsense", "127.0.0.1:99999", "127.0.0.1:", ":9101",
-                                    "no-such-host.invalid:9101"])
+@pytest.mark.parametrize(
+    "listen", ["nonsense", "127.0.0.1:99999", "127.0.0.1:", ":9101", "no-such-host.invalid:9101"]
+)
 def test_bad_listen(listen):
     p = run_agent("--listen", listen, "--root", TREE)
     assert p.returncode == 2
@@ -57,8 +57,7 @@ def test_unreadable_key_file(tmp_path, kind):
         path.mkdir()
     elif kind == "empty":
         path.write_text("\n")
-    p = run_agent("--listen", f"127.0.0.1:{free_port()}", "--root", TREE,
-                  "--beacon-key", str(path))
+    p = run_agent("--listen", f"127.0.0.1:{free_port()}", "--root", TREE, "--beacon-key", str(path))
     assert p.returncode == 1
     assert str(path) in one_line(p)
 
@@ -76,15 +75,17 @@ def test_bad_root_interval_and_board(tmp_path):
     assert p.returncode == 2 and "--buffer" in one_line(p)
     p = run_agent("--sim-script", str(tmp_path / "x.yaml"), "--root", TREE)
     assert p.returncode == 2 and "--sim-script" in one_line(p)
-    p = run_agent("--root", TREE, "--board", "no-such-board", "--listen",
-                  f"127.0.0.1:{free_port()}")
+    p = run_agent(
+        "--root", TREE, "--board", "no-such-board", "--listen", f"127.0.0.1:{free_port()}"
+    )
     assert p.returncode == 2 and "no-such-board" in one_line(p)
 
 
 def test_says_once_that_no_beacon_is_sent(artifacts_dir):
     port = free_port()
-    argv = microrack_cmd("agent", "--listen", f"127.0.0.1:{port}", "--root", TREE,
-                         "--interval", "0.2")
+    argv = microrack_cmd(
+        "agent", "--listen", f"127.0.0.1:{port}", "--root", TREE, "--interval", "0.2"
+    )
     with started(argv, artifacts_dir / "agent-no-beacon.log", wait=("127.0.0.1", port)) as proc:
         for _ in range(3):
             assert http_get(f"http://127.0.0.1:{port}/metrics")[0] == 200

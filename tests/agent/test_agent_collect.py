@@ -17,8 +17,15 @@ TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
 
 
 def collect(tree: Path, **kw):
-    c = Collector(LocalFS(str(tree)), node="n1", board=kw.pop("board", None), boot_id="b-1",
-                  version="v", allow_vcgencmd=False, **kw)
+    c = Collector(
+        LocalFS(str(tree)),
+        node="n1",
+        board=kw.pop("board", None),
+        boot_id="b-1",
+        version="v",
+        allow_vcgencmd=False,
+        **kw,
+    )
     return c, c.collect()
 
 
@@ -55,9 +62,14 @@ def test_rpi4_thermal_throttled_cpu_memory_network_disks():
     assert v[("node_load15",)] == 0.59
     assert v[("node_filefd_allocated",)] == 1216 and v[("node_filefd_maximum",)] == 379084
     (uname,) = series(col, "node_uname_info")
-    assert dict(uname) == {"sysname": "Linux", "nodename": "pi4-a", "machine": "aarch64",
-                           "release": "6.6.51+rpt-rpi-v8", "domainname": "(none)",
-                           "version": "#1 SMP PREEMPT Debian 1:6.6.51-1+rpt3 (2024-10-08)"}
+    assert dict(uname) == {
+        "sysname": "Linux",
+        "nodename": "pi4-a",
+        "machine": "aarch64",
+        "release": "6.6.51+rpt-rpi-v8",
+        "domainname": "(none)",
+        "version": "#1 SMP PREEMPT Debian 1:6.6.51-1+rpt3 (2024-10-08)",
+    }
     assert v[("node_memory_MemTotal_bytes",)] == 3884400 * 1024
     assert v[("node_memory_Active_anon_bytes",)] == 200000 * 1024
     assert v[("node_memory_HugePages_Total",)] == 0
@@ -80,12 +92,31 @@ def test_rpi4_thermal_throttled_cpu_memory_network_disks():
     boot = (("device", "/dev/mmcblk0p1"), ("fstype", "vfat"), ("mountpoint", "/boot/firmware"))
     assert ro[boot] == 1
     st = os.statvfs(TREES / "rpi4b")
-    assert v[("node_filesystem_size_bytes", ("device", "/dev/mmcblk0p2"), ("fstype", "ext4"),
-              ("mountpoint", "/"))] == st.f_blocks * st.f_frsize
-    assert v[("node_hwmon_temp_celsius", ("chip", "thermal_thermal_zone0"), ("sensor", "temp1"))] \
-        == 47236 * 0.001  # scaled exactly as node_exporter scales it
-    assert v[("node_hwmon_in_lcrit_alarm_volts", ("chip", "soc:firmware_raspberrypi_hwmon"),
-              ("sensor", "in0"))] == 0
+    assert (
+        v[
+            (
+                "node_filesystem_size_bytes",
+                ("device", "/dev/mmcblk0p2"),
+                ("fstype", "ext4"),
+                ("mountpoint", "/"),
+            )
+        ]
+        == st.f_blocks * st.f_frsize
+    )
+    assert (
+        v[("node_hwmon_temp_celsius", ("chip", "thermal_thermal_zone0"), ("sensor", "temp1"))]
+        == 47236 * 0.001
+    )  # scaled exactly as node_exporter scales it
+    assert (
+        v[
+            (
+                "node_hwmon_in_lcrit_alarm_volts",
+                ("chip", "soc:firmware_raspberrypi_hwmon"),
+                ("sensor", "in0"),
+            )
+        ]
+        == 0
+    )
     assert "microrack_power_watts" not in {k[0] for k in v}  # no sensor, no board: no power
 
 
@@ -111,10 +142,14 @@ def test_rpi5_nvme_composite_and_pwm_fan():
     assert v[("node_disk_flush_requests_total", ("device", "nvme0n1"))] == 500
     assert v[("node_disk_discarded_sectors_total", ("device", "nvme0n1"))] == 80
     # the Pi 5 keeps get_throttled under soc@107c000000; 0x20002 = frequency capped, now and before
-    thr = {(dict(k)["flag"], dict(k)["when"]): val
-           for k, val in series(col, "microrack_throttled").items()}
-    assert {k for k, val in thr.items() if val == 1} == {("freq_capped", "now"),
-                                                         ("freq_capped", "since_boot")}
+    thr = {
+        (dict(k)["flag"], dict(k)["when"]): val
+        for k, val in series(col, "microrack_throttled").items()
+    }
+    assert {k for k, val in thr.items() if val == 1} == {
+        ("freq_capped", "now"),
+        ("freq_capped", "since_boot"),
+    }
     assert len(thr) == 8
     assert col.headline["fan_rpm"] == 2934
     assert col.headline["temp_max_celsius"] == 61.45
@@ -124,11 +159,18 @@ def test_rpi5_nvme_composite_and_pwm_fan():
 def test_rk3588_every_thermal_zone_and_hwmon_power():
     _, col = collect(TREES / "rk3588")
     zones = {dict(lab)["type"]: val for lab, val in series(col, "node_thermal_zone_temp").items()}
-    assert zones == {"soc-thermal": 45.307, "bigcore0-thermal": 46.23, "bigcore1-thermal": 46.23,
-                     "littlecore-thermal": 45.307, "center-thermal": 44.384,
-                     "gpu-thermal": 44.384, "npu-thermal": 44.384}
-    assert {dict(lab)["zone"] for lab in series(col, "node_thermal_zone_temp")} == \
-        {str(i) for i in range(7)}
+    assert zones == {
+        "soc-thermal": 45.307,
+        "bigcore0-thermal": 46.23,
+        "bigcore1-thermal": 46.23,
+        "littlecore-thermal": 45.307,
+        "center-thermal": 44.384,
+        "gpu-thermal": 44.384,
+        "npu-thermal": 44.384,
+    }
+    assert {dict(lab)["zone"] for lab in series(col, "node_thermal_zone_temp")} == {
+        str(i) for i in range(7)
+    }
     v = values(col)
     assert v[("node_cpu_frequency_max_hertz", ("cpu", "7"))] == 2.4e9
     assert v[("node_cpu_frequency_max_hertz", ("cpu", "0"))] == 1.8e9
@@ -149,10 +191,26 @@ def test_visionfive2_riscv_and_power_estimate(tmp_path):
     ticks = iter([100.0, 105.0])
     c, first = collect(tree, power=model, monotonic=lambda: next(ticks, 105.0))
     v = values(first)
-    assert v[("node_hwmon_temp_celsius", ("chip", "soc_120e0000_temperature_sensor"),
-              ("sensor", "temp1"))] == 52300 * 0.001
-    assert v[("node_hwmon_chip_names", ("chip", "soc_120e0000_temperature_sensor"),
-              ("chip_name", "sfctemp"))] == 1
+    assert (
+        v[
+            (
+                "node_hwmon_temp_celsius",
+                ("chip", "soc_120e0000_temperature_sensor"),
+                ("sensor", "temp1"),
+            )
+        ]
+        == 52300 * 0.001
+    )
+    assert (
+        v[
+            (
+                "node_hwmon_chip_names",
+                ("chip", "soc_120e0000_temperature_sensor"),
+                ("chip_name", "sfctemp"),
+            )
+        ]
+        == 1
+    )
     assert v[("node_cpu_frequency_min_hertz", ("cpu", "1"))] == 3.75e8
     assert v[("node_network_speed_bytes", ("device", "end0"))] == 125_000_000
     # speed -1 (unknown) is exported as node_exporter does: -1 Mbit/s in bytes
@@ -184,9 +242,12 @@ def test_disk_rates_per_interval(tmp_path):
     c, _ = collect(tree, monotonic=lambda: next(ticks))
     ds = tree / "proc" / "diskstats"
     # +200 reads (+800 KiB, +0.5 s), +50 writes (+400 KiB, +1 s), io_time +1 s, weighted +3 s
-    ds.write_text(ds.read_text().replace(
-        "nvme0n1 150000 2000 24000000 30000 90000 50000 36000000 45000 2 70000 75500",
-        "nvme0n1 150200 2000 24001600 30500 90050 50000 36000800 46000 2 71000 78500"))
+    ds.write_text(
+        ds.read_text().replace(
+            "nvme0n1 150000 2000 24000000 30000 90000 50000 36000000 45000 2 70000 75500",
+            "nvme0n1 150200 2000 24001600 30500 90050 50000 36000800 46000 2 71000 78500",
+        )
+    )
     col = c.collect()
     (r,) = col.disks
     assert (r.device, r.read_iops, r.write_iops) == ("nvme0n1", 100.0, 25.0)
@@ -207,9 +268,9 @@ def test_vanishing_and_unreadable_files_are_skipped(tmp_path):
     shutil.copytree(TREES / "rpi5-nvme", tree, symlinks=True)
     c, before = collect(tree)
     hw = tree / "sys/devices/platform/cooling_fan/hwmon/hwmon3"
-    (hw / "fan1_input").unlink()                      # vanished
+    (hw / "fan1_input").unlink()  # vanished
     (hw / "pwm1").unlink()
-    (hw / "pwm1").mkdir()                             # read fails with EISDIR
+    (hw / "pwm1").mkdir()  # read fails with EISDIR
     (tree / "sys/class/thermal/thermal_zone0/temp").write_text("garbage\n")
     (tree / "proc/loadavg").unlink()
     os.symlink("../../devices/nowhere/hwmon9", tree / "sys/class/hwmon/hwmon9")  # dangling link
@@ -233,15 +294,28 @@ def test_a_missing_root_yields_only_identity(tmp_path):
     names = {p.key.name for p in col.sample.points}
     from_host = {n for n in names if n.startswith(("node_timex_", "process_"))}
     assert names - from_host == {
-        "microrack_node_info", "microrack_collection_duration_seconds", "node_time_seconds",
-        "node_time_zone_offset_seconds", "node_scrape_collector_duration_seconds",
-        "node_scrape_collector_success", "node_textfile_scrape_error"}
-    success = {dict(p.key.labels)["collector"]: p.value for p in col.sample.points
-               if p.key.name == "node_scrape_collector_success"}
+        "microrack_node_info",
+        "microrack_collection_duration_seconds",
+        "node_time_seconds",
+        "node_time_zone_offset_seconds",
+        "node_scrape_collector_duration_seconds",
+        "node_scrape_collector_success",
+        "node_textfile_scrape_error",
+    }
+    success = {
+        dict(p.key.labels)["collector"]: p.value
+        for p in col.sample.points
+        if p.key.name == "node_scrape_collector_success"
+    }
     # absent sources are "no data" (success 0) but not errors; as in node_exporter, sockstat
     # without IPv4 and IPv6 and cpufreq without cpufreq are a success with no series
-    assert {n for n, ok in success.items() if ok} == {"time", "timex", "textfile", "cpufreq",
-                                                      "sockstat"}
+    assert {n for n, ok in success.items() if ok} == {
+        "time",
+        "timex",
+        "textfile",
+        "cpufreq",
+        "sockstat",
+    }
     assert col.errors == ()
 
 
@@ -253,5 +327,6 @@ def test_exposition_groups_families_and_escapes_labels():
     assert "# TYPE node_cpu_seconds_total counter" in lines
     assert 'node_hwmon_sensor_label{chip="nvme_nvme0",label="Composite",sensor="temp1"} 1' in lines
     from microrack.sample import Point, SeriesKey
+
     odd = render([Point(SeriesKey.of("x", label='a"b\\c\nd'), 1.5)], {})
     assert odd.splitlines()[-1] == 'x{label="a\\"b\\\\c\\nd"} 1.5'

@@ -144,8 +144,9 @@ def test_netstat_layout_is_planned_again_when_the_files_change():
     fs.files["/proc/net/snmp6"] = "Ip6InOctets 100\nIcmp6InMsgs 3\n"
     assert run(c)[("node_netstat_Ip6_InOctets",)] == 100
     # another kernel's header: a field added in front moves every value behind it
-    fs.files["/proc/net/snmp"] = SNMP.replace("Tcp: ActiveOpens", "Tcp: RtoAlgorithm ActiveOpens"
-                                              ).replace("Tcp: 3 9 2", "Tcp: 1 3 9 2")
+    fs.files["/proc/net/snmp"] = SNMP.replace(
+        "Tcp: ActiveOpens", "Tcp: RtoAlgorithm ActiveOpens"
+    ).replace("Tcp: 3 9 2", "Tcp: 1 3 9 2")
     assert run(c) == run(NetstatCollector(fs, OPTS))
     assert run(c)[("node_netstat_Tcp_CurrEstab",)] == 9
     del fs.files["/proc/net/snmp6"]
@@ -365,8 +366,10 @@ def test_os_release_is_read_every_collection_and_parsed_when_it_changed():
     fs = MemoryFS({"/etc/os-release": 'ID=debian\nVERSION_ID="12"\n'})
     c = OsCollector(fs, OPTS)
     first = run(c)
-    assert run(c) == first and first[("node_os_version", ("id", "debian"), ("id_like", ""),
-                                       ("name", ""))] == 12
+    assert (
+        run(c) == first
+        and first[("node_os_version", ("id", "debian"), ("id_like", ""), ("name", ""))] == 12
+    )
     fs.files["/etc/os-release"] = 'ID=debian\nVERSION_ID="13"\n'  # upgraded in place
     assert run(c)[("node_os_version", ("id", "debian"), ("id_like", ""), ("name", ""))] == 13
     del fs.files["/etc/os-release"]
@@ -540,22 +543,38 @@ Model\t\t: Raspberry Pi 4 Model B Rev 1.4
 
 def test_cpu_info_on_arm_and_cpuinfo_mhz_only_without_cpufreq():
     stat = "cpu 1 0 1 10 0 0 0 0 0 0\ncpu0 1 0 1 10 0 0 0 0 0 0\n"
-    x86 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu MHz\t\t: 3400.5\n"
-           "physical id\t: 0\ncore id\t\t: 0\nflags\t\t: fpu sse\n\n")
+    x86 = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu MHz\t\t: 3400.5\n"
+        "physical id\t: 0\ncore id\t\t: 0\nflags\t\t: fpu sse\n\n"
+    )
     opts = CollectorOptions(cpu_info=True, cpu_info_flags_include="^asimd$")
-    col = Collector(MemoryFS({"/proc/stat": stat, "/proc/cpuinfo": CPUINFO_ARM}), node="n",
-                    board=None, boot_id="b", version="v", options=opts,
-                    collectors={"cpu"}).collect()
+    col = Collector(
+        MemoryFS({"/proc/stat": stat, "/proc/cpuinfo": CPUINFO_ARM}),
+        node="n",
+        board=None,
+        boot_id="b",
+        version="v",
+        options=opts,
+        collectors={"cpu"},
+    ).collect()
     v = {(p.key.name, *p.key.labels): p.value for p in col.sample.points}
     info = [dict(k[1:]) for k in v if k[0] == "node_cpu_info"]
     assert [i["cpu"] for i in info] == ["0", "1"]  # the Hardware/Model trailer is no cpu
     assert info[0]["vendor"] == "0x41" and info[0]["model"] == "0xd08"
     assert v[("node_cpu_flag_info", ("flag", "asimd"))] == 1
-    col = Collector(MemoryFS({"/proc/stat": stat, "/proc/cpuinfo": x86}), node="n", board=None,
-                    boot_id="b", version="v", options=opts, collectors={"cpu"}).collect()
+    col = Collector(
+        MemoryFS({"/proc/stat": stat, "/proc/cpuinfo": x86}),
+        node="n",
+        board=None,
+        boot_id="b",
+        version="v",
+        options=opts,
+        collectors={"cpu"},
+    ).collect()
     v = {(p.key.name, *p.key.labels): p.value for p in col.sample.points}
-    assert v[("node_cpu_frequency_hertz", ("core", "0"), ("cpu", "0"), ("package", "0"))] \
-        == 3400.5e6
+    assert (
+        v[("node_cpu_frequency_hertz", ("core", "0"), ("cpu", "0"), ("package", "0"))] == 3400.5e6
+    )
 
 
 # --- systemd ----------------------------------------------------------------------------
@@ -601,8 +620,9 @@ def test_systemd_without_systemd_as_init_is_no_data(monkeypatch):
         missing("systemctl (Debian package systemd)")
     import subprocess
 
-    booted = subprocess.run([c.systemctl, "is-system-running"], capture_output=True,
-                            text=True).stdout.strip()
+    booted = subprocess.run(
+        [c.systemctl, "is-system-running"], capture_output=True, text=True
+    ).stdout.strip()
     if booted in ("running", "degraded", "starting"):
         v = run(c)  # the real manager
         assert any(k[0] == "node_systemd_units" for k in v)
@@ -629,8 +649,11 @@ def test_systemd_metrics_from_captured_systemctl_output():
     c = Captured(LocalFS("/"), OPTS)
     c.systemctl = "/usr/bin/systemctl"
     v = run(c)
-    state = {(dict(k[1:])["name"], dict(k[1:])["state"]): (dict(k[1:])["type"], val)
-             for k, val in v.items() if k[0] == "node_systemd_unit_state"}
+    state = {
+        (dict(k[1:])["name"], dict(k[1:])["state"]): (dict(k[1:])["type"], val)
+        for k, val in v.items()
+        if k[0] == "node_systemd_unit_state"
+    }
     assert state[("nginx.service", "failed")] == ("forking", 1)
     assert state[("nginx.service", "active")] == ("forking", 0)
     assert state[("apt-daily.timer", "active")] == ("", 1)

@@ -22,10 +22,33 @@ pytestmark = pytest.mark.integration
 TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
 BOARDS = ["rpi4b", "rpi5-nvme", "rk3588", "visionfive2"]
 # node_exporter's collectors for what the agent collects (the others export other quantities)
-COLLECTORS = ["cpu", "stat", "loadavg", "cpufreq", "meminfo", "filesystem", "netdev", "netclass",
-              "diskstats", "thermal_zone", "hwmon", "filefd", "time", "uname", "vmstat", "netstat",
-              "sockstat", "softnet", "pressure", "entropy", "conntrack", "arp", "udp_queues", "os",
-              "timex"]
+COLLECTORS = [
+    "cpu",
+    "stat",
+    "loadavg",
+    "cpufreq",
+    "meminfo",
+    "filesystem",
+    "netdev",
+    "netclass",
+    "diskstats",
+    "thermal_zone",
+    "hwmon",
+    "filefd",
+    "time",
+    "uname",
+    "vmstat",
+    "netstat",
+    "sockstat",
+    "softnet",
+    "pressure",
+    "entropy",
+    "conntrack",
+    "arp",
+    "udp_queues",
+    "os",
+    "timex",
+]
 # values that describe the process or this machine's kernel, not the files both read
 NOT_FROM_TREE = ("node_uname_info", "node_time_seconds", "node_scrape_collector_duration_seconds")
 NOT_FROM_TREE_PREFIX = ("node_timex_", "process_")
@@ -53,16 +76,25 @@ def parse(text: str) -> tuple[dict[str, str], dict[Series, float]]:
 
 
 def node_exporter_argv(port: int, tree: Path | None) -> list[str]:
-    exe = require_binary("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter",
-                         "/usr/bin/node_exporter")
-    argv = [exe, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
-            "--no-collector.netdev.netlink"]
+    exe = require_binary(
+        "prometheus-node-exporter", "/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"
+    )
+    argv = [
+        exe,
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--collector.disable-defaults",
+        "--no-collector.netdev.netlink",
+    ]
     argv += [f"--collector.{c}" for c in COLLECTORS]
     # the agent's one default that Debian's 1.5 package lacks (current upstream's, zram left out)
     argv.append(f"--collector.diskstats.device-exclude={EXCLUDED_DEVICES.pattern}")
     if tree is not None:
-        argv += [f"--path.procfs={tree}/proc", f"--path.sysfs={tree}/sys", f"--path.rootfs={tree}",
-                 f"--path.udev.data={tree}/run/udev/data"]
+        argv += [
+            f"--path.procfs={tree}/proc",
+            f"--path.sysfs={tree}/sys",
+            f"--path.rootfs={tree}",
+            f"--path.udev.data={tree}/run/udev/data",
+        ]
     return argv
 
 
@@ -74,9 +106,14 @@ def pair(log_dir: Path, tree: Path | None, interval: str = "0.5") -> Iterator[tu
     if tree is not None:
         agent += ["--root", str(tree)]
     name = tree.name if tree else "host"
-    with started(node_exporter_argv(ne_port, tree), log_dir / f"node-exporter-{name}.log",
-                 wait=("127.0.0.1", ne_port)), \
-         started(agent, log_dir / f"agent-{name}.log", wait=("127.0.0.1", ag_port)):
+    with (
+        started(
+            node_exporter_argv(ne_port, tree),
+            log_dir / f"node-exporter-{name}.log",
+            wait=("127.0.0.1", ne_port),
+        ),
+        started(agent, log_dir / f"agent-{name}.log", wait=("127.0.0.1", ag_port)),
+    ):
         yield f"http://127.0.0.1:{ne_port}/metrics", f"http://127.0.0.1:{ag_port}/metrics"
 
 
@@ -123,26 +160,54 @@ def compare_families(ne_text: str, ag_text: str) -> tuple[set[str], dict[Series,
 
 # families of the newer collectors each tree must produce with both (its odd layouts noted)
 NEW_FAMILIES = {
-    "all": {"node_vmstat_pgmajfault", "node_vmstat_pgpgin", "node_netstat_Tcp_CurrEstab",
-            "node_netstat_TcpExt_ListenDrops", "node_netstat_IpExt_InOctets",
-            "node_sockstat_TCP_inuse", "node_sockstat_sockets_used", "node_sockstat_TCP_mem_bytes",
-            "node_softnet_processed_total", "node_softnet_times_squeezed_total",
-            "node_entropy_available_bits", "node_entropy_pool_size_bits", "node_udp_queues",
-            "node_os_info", "node_time_clocksource_current_info",
-            "node_time_clocksource_available_info", "node_disk_info", "node_network_info",
-            "node_scrape_collector_success"},
+    "all": {
+        "node_vmstat_pgmajfault",
+        "node_vmstat_pgpgin",
+        "node_netstat_Tcp_CurrEstab",
+        "node_netstat_TcpExt_ListenDrops",
+        "node_netstat_IpExt_InOctets",
+        "node_sockstat_TCP_inuse",
+        "node_sockstat_sockets_used",
+        "node_sockstat_TCP_mem_bytes",
+        "node_softnet_processed_total",
+        "node_softnet_times_squeezed_total",
+        "node_entropy_available_bits",
+        "node_entropy_pool_size_bits",
+        "node_udp_queues",
+        "node_os_info",
+        "node_time_clocksource_current_info",
+        "node_time_clocksource_available_info",
+        "node_disk_info",
+        "node_network_info",
+        "node_scrape_collector_success",
+    },
     # 6.6, everything: IPv6, PSI, conntrack, udev data, every netclass attribute
-    "rpi4b": {"node_netstat_Ip6_InOctets", "node_sockstat_TCP6_inuse", "node_sockstat_FRAG_memory",
-              "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_stalled_seconds_total",
-              "node_nf_conntrack_entries", "node_nf_conntrack_stat_search_restart",
-              "node_os_version", "node_disk_filesystem_info", "node_network_flags",
-              "node_network_carrier_changes_total", "node_network_iface_id",
-              "node_network_transmit_queue_length", "node_vmstat_oom_kill", "node_arp_entries"},
+    "rpi4b": {
+        "node_netstat_Ip6_InOctets",
+        "node_sockstat_TCP6_inuse",
+        "node_sockstat_FRAG_memory",
+        "node_pressure_cpu_waiting_seconds_total",
+        "node_pressure_io_stalled_seconds_total",
+        "node_nf_conntrack_entries",
+        "node_nf_conntrack_stat_search_restart",
+        "node_os_version",
+        "node_disk_filesystem_info",
+        "node_network_flags",
+        "node_network_carrier_changes_total",
+        "node_network_iface_id",
+        "node_network_transmit_queue_length",
+        "node_vmstat_oom_kill",
+        "node_arp_entries",
+    },
     # IPv6 off (no snmp6, sockstat6, udp6), no conntrack module, an empty ARP table
     "rpi5-nvme": {"node_pressure_memory_stalled_seconds_total", "node_os_version"},
     # vendor 5.10: no PSI, fewer netstat fields, 11-column softnet_stat
-    "rk3588": {"node_nf_conntrack_entries_limit", "node_sockstat_UDP6_inuse", "node_os_version",
-               "node_arp_entries"},
+    "rk3588": {
+        "node_nf_conntrack_entries_limit",
+        "node_sockstat_UDP6_inuse",
+        "node_os_version",
+        "node_arp_entries",
+    },
     # only /usr/lib/os-release (no VERSION_ID: no node_os_version), no PSI, no conntrack
     "visionfive2": {"node_netstat_Udp6_InDatagrams", "node_arp_entries"},
 }
@@ -154,11 +219,20 @@ def test_same_families_and_values_over_board_trees(artifacts_dir):
         with pair(artifacts_dir / "agent-peers", TREES / board) as (ne_url, ag_url):
             ag_text = scrape(ag_url)
             common, paired = compare_families(scrape(ne_url), ag_text)
-        expected = {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_load1",
-                    "node_filefd_maximum", "node_time_seconds", "node_uname_info",
-                    "node_disk_io_now", "node_network_receive_bytes_total",
-                    "node_thermal_zone_temp", "node_hwmon_temp_celsius",
-                    "node_cpu_frequency_max_hertz", "node_filesystem_size_bytes"}
+        expected = {
+            "node_cpu_seconds_total",
+            "node_memory_MemTotal_bytes",
+            "node_load1",
+            "node_filefd_maximum",
+            "node_time_seconds",
+            "node_uname_info",
+            "node_disk_io_now",
+            "node_network_receive_bytes_total",
+            "node_thermal_zone_temp",
+            "node_hwmon_temp_celsius",
+            "node_cpu_frequency_max_hertz",
+            "node_filesystem_size_bytes",
+        }
         expected |= NEW_FAMILIES["all"] | NEW_FAMILIES[board]
         fallback = [n for n, h in helps(ag_text).items() if h == n.replace("_", " ")]
         assert not fallback, f"{board}: families without a HELP text: {fallback}"
@@ -167,8 +241,11 @@ def test_same_families_and_values_over_board_trees(artifacts_dir):
             if series[0] in NOT_FROM_TREE or series[0].startswith(NOT_FROM_TREE_PREFIX):
                 continue  # node_exporter asks this machine's kernel, not the tree's files
             assert ag_v is not None, f"{board}: agent lacks {series}"
-            if series[0] in ("node_filesystem_free_bytes", "node_filesystem_avail_bytes",
-                             "node_filesystem_files_free"):
+            if series[0] in (
+                "node_filesystem_free_bytes",
+                "node_filesystem_avail_bytes",
+                "node_filesystem_files_free",
+            ):
                 continue  # the tree lives on this machine's disk, which other tests write to
             assert ag_v == ne_v, f"{board}: {series}: agent {ag_v} != node_exporter {ne_v}"
 
@@ -183,11 +260,20 @@ def _close(name: str, a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=0.05, abs_tol=1000)
 
 
-CONSTANTS = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes",
-             "node_filesystem_size_bytes", "node_filesystem_files", "node_filesystem_readonly",
-             "node_boot_time_seconds", "node_network_mtu_bytes", "node_cpu_frequency_max_hertz",
-             "node_cpu_frequency_min_hertz", "node_cpu_scaling_frequency_max_hertz",
-             "node_uname_info", "node_filefd_maximum")
+CONSTANTS = (
+    "node_memory_MemTotal_bytes",
+    "node_memory_SwapTotal_bytes",
+    "node_filesystem_size_bytes",
+    "node_filesystem_files",
+    "node_filesystem_readonly",
+    "node_boot_time_seconds",
+    "node_network_mtu_bytes",
+    "node_cpu_frequency_max_hertz",
+    "node_cpu_frequency_min_hertz",
+    "node_cpu_scaling_frequency_max_hertz",
+    "node_uname_info",
+    "node_filefd_maximum",
+)
 
 
 def _agrees(name: str, ag_v: float, ne_before: float, ne_after: float | None) -> bool:
@@ -216,11 +302,17 @@ def test_agrees_with_node_exporter_on_this_host(artifacts_dir):
             (artifacts_dir / "agent-peers" / "host-node-exporter.txt").write_text(ne_before)
             (artifacts_dir / "agent-peers" / "host-agent.txt").write_text(ag_text)
             common, paired = compare_families(ne_before, ag_text)
-            assert {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_load1",
-                    "node_disk_io_now", "node_filesystem_size_bytes", "node_uname_info",
-                    "node_time_seconds", "node_filefd_allocated"} <= common
-            missing = [s for s, (ne, ag) in paired.items()
-                       if ag is None]
+            assert {
+                "node_cpu_seconds_total",
+                "node_memory_MemTotal_bytes",
+                "node_load1",
+                "node_disk_io_now",
+                "node_filesystem_size_bytes",
+                "node_uname_info",
+                "node_time_seconds",
+                "node_filefd_allocated",
+            } <= common
+            missing = [s for s, (ne, ag) in paired.items() if ag is None]
             assert not missing, f"series node_exporter has and the agent lacks: {missing[:10]}"
             after = parse(ne_after)[1]
             failed: dict[Series, str] = {}
@@ -232,16 +324,18 @@ def test_agrees_with_node_exporter_on_this_host(artifacts_dir):
                     assert ag_v == ne_v, f"{name}{dict(labels)}: agent {ag_v} != {ne_v}"
                 elif not _agrees(name, ag_v, ne_v, after.get(series)):
                     failed[series] = f"{name}{dict(labels)}: {ag_v} vs {ne_v}..{after.get(series)}"
-            disagree = failed if disagree is None else {
-                s: m for s, m in failed.items() if s in disagree}
+            disagree = (
+                failed if disagree is None else {s: m for s, m in failed.items() if s in disagree}
+            )
             if not disagree:
                 break
     assert not disagree, f"disagree in all {rounds} rounds: {list(disagree.values())[:10]}"
 
 
 def _promtool_remarks(promtool: str, text: str) -> set[str]:
-    p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                       text=True, timeout=60)
+    p = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
     out = (p.stdout + p.stderr).splitlines()
     assert p.returncode in (0, 3), out  # 3: lint remarks only
     # a parse failure reads "error while linting: ..."; remarks name metrics (…_InErrors)
@@ -273,10 +367,23 @@ def test_prometheus_scrapes_the_agent(tmp_path, artifacts_dir):
         "  - job_name: microrack-agent\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{ag_port}']}}]\n"
     )
-    agent = microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", "--interval", "1",
-                          "--root", str(TREES / "rpi5-nvme"), "--node", "pi5-prom")
-    prom = [prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}"]
+    agent = microrack_cmd(
+        "agent",
+        "--listen",
+        f"127.0.0.1:{ag_port}",
+        "--interval",
+        "1",
+        "--root",
+        str(TREES / "rpi5-nvme"),
+        "--node",
+        "pi5-prom",
+    )
+    prom = [
+        prometheus,
+        f"--config.file={cfg}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prom_port}",
+    ]
     logs = artifacts_dir / "agent-peers"
 
     def query(expr: str) -> list[dict]:
@@ -285,8 +392,10 @@ def test_prometheus_scrapes_the_agent(tmp_path, artifacts_dir):
         assert status == 200, body
         return json.loads(body)["data"]["result"]
 
-    with started(agent, logs / "agent-prometheus.log", wait=("127.0.0.1", ag_port)), \
-         started(prom, logs / "prometheus.log", wait=("127.0.0.1", prom_port)):
+    with (
+        started(agent, logs / "agent-prometheus.log", wait=("127.0.0.1", ag_port)),
+        started(prom, logs / "prometheus.log", wait=("127.0.0.1", prom_port)),
+    ):
         wait_http_ok(f"http://127.0.0.1:{prom_port}/-/ready")
         deadline = time.monotonic() + 120
         while True:
@@ -311,35 +420,58 @@ def test_cpu_info_over_an_x86_tree(artifacts_dir):
     """``--collector.cpu.info`` with flag and bug filters, as node_exporter parses cpuinfo, and
     ``--collector.stat.softirq``."""
     tree = TREES / "x86-nuc"
-    exe = require_binary("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter",
-                         "/usr/bin/node_exporter")
+    exe = require_binary(
+        "prometheus-node-exporter", "/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"
+    )
     ne_port, ag_port = free_port(), free_port()
-    flags = ["--collector.cpu.info", "--collector.cpu.info.flags-include=^(aes|avx2|sse2)$",
-             "--collector.cpu.info.bugs-include=^spectre", "--collector.stat.softirq",
-             "--collector.disable-defaults", "--collector.cpu", "--collector.cpufreq",
-             "--collector.stat"]
-    ne = [exe, f"--web.listen-address=127.0.0.1:{ne_port}", *flags, f"--path.procfs={tree}/proc",
-          f"--path.sysfs={tree}/sys"]
-    agent = microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", "--root", str(tree),
-                          *flags)
+    flags = [
+        "--collector.cpu.info",
+        "--collector.cpu.info.flags-include=^(aes|avx2|sse2)$",
+        "--collector.cpu.info.bugs-include=^spectre",
+        "--collector.stat.softirq",
+        "--collector.disable-defaults",
+        "--collector.cpu",
+        "--collector.cpufreq",
+        "--collector.stat",
+    ]
+    ne = [
+        exe,
+        f"--web.listen-address=127.0.0.1:{ne_port}",
+        *flags,
+        f"--path.procfs={tree}/proc",
+        f"--path.sysfs={tree}/sys",
+    ]
+    agent = microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", "--root", str(tree), *flags)
     logs = artifacts_dir / "agent-peers"
-    with started(ne, logs / "node-exporter-x86.log", wait=("127.0.0.1", ne_port)), \
-         started(agent, logs / "agent-x86.log", wait=("127.0.0.1", ag_port)):
+    with (
+        started(ne, logs / "node-exporter-x86.log", wait=("127.0.0.1", ne_port)),
+        started(agent, logs / "agent-x86.log", wait=("127.0.0.1", ag_port)),
+    ):
         ne_text = scrape(f"http://127.0.0.1:{ne_port}/metrics")
         ag_text = scrape(f"http://127.0.0.1:{ag_port}/metrics")
     common, paired = compare_families(ne_text, ag_text)
-    assert {"node_cpu_info", "node_cpu_flag_info", "node_cpu_bug_info",
-            "node_softirqs_total"} <= common
+    assert {
+        "node_cpu_info",
+        "node_cpu_flag_info",
+        "node_cpu_bug_info",
+        "node_softirqs_total",
+    } <= common
     for series, (ne_v, ag_v) in paired.items():
         if series[0] in NOT_FROM_TREE or series[0].startswith(NOT_FROM_TREE_PREFIX):
             continue
         assert ag_v == ne_v, f"{series}: agent {ag_v} != node_exporter {ne_v}"
     _, ag_vals = parse(ag_text)
     # current node_exporter's governor family (1.5 has none): 1 for the one in use
-    assert ag_vals[("node_cpu_scaling_governor",
-                    frozenset({("cpu", "1"), ("governor", "powersave")}))] == 1
-    assert ag_vals[("node_cpu_scaling_governor",
-                    frozenset({("cpu", "1"), ("governor", "performance")}))] == 0
+    assert (
+        ag_vals[("node_cpu_scaling_governor", frozenset({("cpu", "1"), ("governor", "powersave")}))]
+        == 1
+    )
+    assert (
+        ag_vals[
+            ("node_cpu_scaling_governor", frozenset({("cpu", "1"), ("governor", "performance")}))
+        ]
+        == 0
+    )
     # cpufreq is present, so cpuinfo's MHz does not add node_cpu_frequency_hertz{package,core}
     assert not [k for n, k in ag_vals if n == "node_cpu_frequency_hertz" and dict(k).get("core")]
 
@@ -352,34 +484,58 @@ def test_textfile_directory_as_node_exporter_reads_it(tmp_path, artifacts_dir):
         "# HELP smartctl_device_temperature Drive temperature in celsius.\n"
         "# TYPE smartctl_device_temperature gauge\n"
         'smartctl_device_temperature{device="nvme0"} 41\n'
-        'smartctl_device_temperature{device="sda"} 35\n')
-    (tf / "ups.prom").write_text("# TYPE ups_battery_charge_ratio gauge\n"
-                                 "ups_battery_charge_ratio 0.97\nbackup_runs_total 12\n")
+        'smartctl_device_temperature{device="sda"} 35\n'
+    )
+    (tf / "ups.prom").write_text(
+        "# TYPE ups_battery_charge_ratio gauge\n"
+        "ups_battery_charge_ratio 0.97\nbackup_runs_total 12\n"
+    )
     (tf / "timestamped.prom").write_text("stale_metric 1 1700000000000\n")  # skipped whole
     # HELP as expfmt reads it: trailing blanks kept, blank text is no text, \\ and \n unescaped
-    (tf / "help.prom").write_text("# HELP trailing_blank_help Ends in two blanks.  \n"
-                                  "trailing_blank_help 1\n"
-                                  "# HELP blank_help \t \nblank_help 2\n"
-                                  "#\tHELP\tescaped_help a \\\\n b \\n c \\\\\\\\\n"
-                                  "escaped_help 3\n")
+    (tf / "help.prom").write_text(
+        "# HELP trailing_blank_help Ends in two blanks.  \n"
+        "trailing_blank_help 1\n"
+        "# HELP blank_help \t \nblank_help 2\n"
+        "#\tHELP\tescaped_help a \\\\n b \\n c \\\\\\\\\n"
+        "escaped_help 3\n"
+    )
     (tf / "bad-escape.prom").write_text("# HELP bad_escape_help a \\t b\nbad_escape_help 4\n")
     (tf / "ignored.txt").write_text("not_read 1\n")
-    exe = require_binary("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter",
-                         "/usr/bin/node_exporter")
+    exe = require_binary(
+        "prometheus-node-exporter", "/usr/bin/prometheus-node-exporter", "/usr/bin/node_exporter"
+    )
     ne_port, ag_port = free_port(), free_port()
-    flags = ["--collector.disable-defaults", "--collector.textfile",
-             f"--collector.textfile.directory={tf}"]
+    flags = [
+        "--collector.disable-defaults",
+        "--collector.textfile",
+        f"--collector.textfile.directory={tf}",
+    ]
     logs = artifacts_dir / "agent-peers"
-    with started([exe, f"--web.listen-address=127.0.0.1:{ne_port}", *flags],
-                 logs / "node-exporter-textfile.log", wait=("127.0.0.1", ne_port)), \
-         started(microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", *flags),
-                 logs / "agent-textfile.log", wait=("127.0.0.1", ag_port)):
+    with (
+        started(
+            [exe, f"--web.listen-address=127.0.0.1:{ne_port}", *flags],
+            logs / "node-exporter-textfile.log",
+            wait=("127.0.0.1", ne_port),
+        ),
+        started(
+            microrack_cmd("agent", "--listen", f"127.0.0.1:{ag_port}", *flags),
+            logs / "agent-textfile.log",
+            wait=("127.0.0.1", ag_port),
+        ),
+    ):
         ne_text = scrape(f"http://127.0.0.1:{ne_port}/metrics")
         ag_text = scrape(f"http://127.0.0.1:{ag_port}/metrics")
     common, paired = compare_families(ne_text, ag_text)
-    assert {"smartctl_device_temperature", "ups_battery_charge_ratio", "backup_runs_total",
-            "node_textfile_mtime_seconds", "node_textfile_scrape_error", "trailing_blank_help",
-            "blank_help", "escaped_help"} <= common
+    assert {
+        "smartctl_device_temperature",
+        "ups_battery_charge_ratio",
+        "backup_runs_total",
+        "node_textfile_mtime_seconds",
+        "node_textfile_scrape_error",
+        "trailing_blank_help",
+        "blank_help",
+        "escaped_help",
+    } <= common
     assert helps(ag_text)["trailing_blank_help"] == "Ends in two blanks.  "
     assert helps(ag_text)["blank_help"] == f"Metric read from {tf / 'help.prom'}"
     assert "stale_metric" not in common and "not_read" not in ag_text

@@ -15,11 +15,16 @@ TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
 
 
 def test_power_from_volts_times_amps_when_no_power_sensor():
-    ina = HwmonChip("i2c_1_1_0040", "ina219", (
-        HwmonValue("in0", "in", "input", 12.0),     # shunt, no current partner
-        HwmonValue("in1", "in", "input", 5100.0),   # mV
-        HwmonValue("curr1", "curr", "input", 1500.0),  # mA
-    ), {})
+    ina = HwmonChip(
+        "i2c_1_1_0040",
+        "ina219",
+        (
+            HwmonValue("in0", "in", "input", 12.0),  # shunt, no current partner
+            HwmonValue("in1", "in", "input", 5100.0),  # mV
+            HwmonValue("curr1", "curr", "input", 1500.0),  # mA
+        ),
+        {},
+    )
     assert hwmon_power_watts([ina]) == pytest.approx(5.1 * 1.5)
     meter = HwmonChip("m", "m", (HwmonValue("power1", "power", "input", 4_200_000.0),), {})
     assert hwmon_power_watts([ina, meter]) == 4.2  # a power meter wins over V x I
@@ -34,14 +39,18 @@ def test_rk3588_tree_power_meter():
 
 def test_throttled_bits():
     t = decode_throttled(0x80008)
-    assert t.now == {"under_voltage": False, "freq_capped": False, "throttled": False,
-                     "soft_temp_limit": True}
+    assert t.now == {
+        "under_voltage": False,
+        "freq_capped": False,
+        "throttled": False,
+        "soft_temp_limit": True,
+    }
     assert t.since_boot["soft_temp_limit"] and not t.since_boot["under_voltage"]
 
 
 def test_throttled_via_vcgencmd_when_sysfs_lacks_it(tmp_path):
     fake = tmp_path / "vcgencmd"
-    fake.write_text("#!/bin/sh\n[ \"$1\" = get_throttled ] && echo throttled=0x50000\n")
+    fake.write_text('#!/bin/sh\n[ "$1" = get_throttled ] && echo throttled=0x50000\n')
     fake.chmod(0o755)
     tree = LocalFS(str(TREES / "visionfive2"))  # no firmware node in sysfs
     t = read_throttled(tree, str(fake))

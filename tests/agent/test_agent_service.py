@@ -40,10 +40,13 @@ def test_samples_body_is_exactly_encode_batch():
         first, last, rows = ring.window(since)
         expected = encode_batch(node, ring.first_seq, ring.last_seq, ring.since(since))
         assert (first, last) == (3, 6)
-        assert encode_rows(node, first, last, rows) == \
-            json.dumps(expected, separators=(",", ":")).encode()
-    assert [s.seq for s in decode_batch(json.loads(encode_rows(node, 3, 6, ring.window(0)[2])))
-            .samples] == [3, 4, 5, 6]
+        assert (
+            encode_rows(node, first, last, rows)
+            == json.dumps(expected, separators=(",", ":")).encode()
+        )
+    assert [
+        s.seq for s in decode_batch(json.loads(encode_rows(node, 3, 6, ring.window(0)[2]))).samples
+    ] == [3, 4, 5, 6]
 
 
 def test_ring_keeps_the_newest_and_shares_layouts():
@@ -95,8 +98,11 @@ def test_endpoints(agent):
     seqs = [s.seq for s in batch.samples]
     assert len(seqs) == 5 and seqs == list(range(batch.first_seq, batch.last_seq + 1))
     assert batch.first_seq > 1  # the oldest were dropped, and the reader can see it
-    temps = [p.value for p in batch.samples[-1].points
-             if p.key.name == "node_hwmon_temp_celsius" and p.key.label("chip") == "nvme_nvme0"]
+    temps = [
+        p.value
+        for p in batch.samples[-1].points
+        if p.key.name == "node_hwmon_temp_celsius" and p.key.label("chip") == "nvme_nvme0"
+    ]
     assert temps == [38850 * 0.001, 38850 * 0.001]
 
     status, body = http_get(_url(agent, f"/api/v1/samples?since={batch.last_seq}"))
@@ -114,8 +120,12 @@ def test_endpoints(agent):
     assert status == 200 and snap["node"]["boot_id"] == agent.boot_id
     assert snap["disks"]["nvme0n1"]["read_iops"] == 0.0
     assert snap["headline"]["fan_rpm"] == 2934
-    assert ["node_hwmon_fan_rpm", {"chip": "platform_cooling_fan", "sensor": "fan1"}, "gauge",
-            2934.0] in snap["metrics"]
+    assert [
+        "node_hwmon_fan_rpm",
+        {"chip": "platform_cooling_fan", "sensor": "fan1"},
+        "gauge",
+        2934.0,
+    ] in snap["metrics"]
 
     status, body = http_get(_url(agent, "/metrics"))
     text = body.decode()
@@ -145,8 +155,16 @@ def test_signed_beacon_on_loopback(tmp_path):
     port = free_port()
     rx = beacon.receiver_socket(beacon.DEFAULT_GROUP, port, "127.0.0.1")
     rx.settimeout(20)
-    cfg = AgentConfig(host="127.0.0.1", port=0, interval=0.5, node="b1", board="pi5",
-                      beacon_key=key, beacon_port=port, beacon_every=0.3)
+    cfg = AgentConfig(
+        host="127.0.0.1",
+        port=0,
+        interval=0.5,
+        node="b1",
+        board="pi5",
+        beacon_key=key,
+        beacon_port=port,
+        beacon_every=0.3,
+    )
     a = Agent(cfg, LocalFS(str(TREES / "rpi5-nvme")))
     a.start()
     try:

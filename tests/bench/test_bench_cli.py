@@ -17,17 +17,42 @@ import pytest
 from microrack.bench.storage import FILE_PREFIX
 from support import free_port, microrack_cmd
 
-SMALL = ["--no-progress", "--size", "1M", "--block-size", "256k",
-         "--queue-depth", "2", "--runtime", "0.1", "--cpu-elements", "4096", "--matrix", "32",
-         "--round-trips", "20", "--stream-size", "512k", "--exchange-size", "16k", "--width", "3"]
+SMALL = [
+    "--no-progress",
+    "--size",
+    "1M",
+    "--block-size",
+    "256k",
+    "--queue-depth",
+    "2",
+    "--runtime",
+    "0.1",
+    "--cpu-elements",
+    "4096",
+    "--matrix",
+    "32",
+    "--round-trips",
+    "20",
+    "--stream-size",
+    "512k",
+    "--exchange-size",
+    "16k",
+    "--width",
+    "3",
+]
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(microrack_cmd("bench", *args), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        microrack_cmd("bench", *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], argument: str) -> str:
@@ -48,39 +73,49 @@ def test_unknown_workload():
     assert "'disk'" in line and "storage" in line
 
 
-@pytest.mark.parametrize("args, argument", [
-    (["--size", "lots"], "--size"),
-    (["--block-size", "0"], "--block-size"),
-    (["--queue-depth", "0"], "--queue-depth"),
-    (["--local", "0"], "--local"),
-    (["--block-size", "1000", "--direct"], "--block-size"),
-    (["--json", "/nonexistent-dir/run.json"], "--json"),
-    (["--report", "/nonexistent-dir/run.html"], "--report"),
-    (["--json", "/proc/run.json"], "--json"),  # a directory that takes no new file
-    (["--runtime", "nan"], "--runtime"),
-    (["--runtime", "inf"], "--runtime"),
-])
+@pytest.mark.parametrize(
+    "args, argument",
+    [
+        (["--size", "lots"], "--size"),
+        (["--block-size", "0"], "--block-size"),
+        (["--queue-depth", "0"], "--queue-depth"),
+        (["--local", "0"], "--local"),
+        (["--block-size", "1000", "--direct"], "--block-size"),
+        (["--json", "/nonexistent-dir/run.json"], "--json"),
+        (["--report", "/nonexistent-dir/run.html"], "--report"),
+        (["--json", "/proc/run.json"], "--json"),  # a directory that takes no new file
+        (["--runtime", "nan"], "--runtime"),
+        (["--runtime", "inf"], "--runtime"),
+    ],
+)
 def test_bad_values_name_the_argument(args, argument, tmp_path):
     one_line_error(bench("storage", "--dir", str(tmp_path), *args), argument)
 
 
-@pytest.mark.parametrize("workload, args, argument", [
-    ("cpu", ["--matrix", "2000000"], "--matrix"),  # 96 TB of matrices
-    ("cpu", ["--cpu-elements", str(1 << 42)], "--cpu-elements"),
-    ("net", ["--exchange-size", "64T"], "--exchange-size"),
-    ("net", ["--message-size", "1G"], "--message-size"),
-])
+@pytest.mark.parametrize(
+    "workload, args, argument",
+    [
+        ("cpu", ["--matrix", "2000000"], "--matrix"),  # 96 TB of matrices
+        ("cpu", ["--cpu-elements", str(1 << 42)], "--cpu-elements"),
+        ("net", ["--exchange-size", "64T"], "--exchange-size"),
+        ("net", ["--message-size", "1G"], "--message-size"),
+    ],
+)
 def test_sizes_beyond_memory_fail_before_any_work(workload, args, argument):
     """A size no worker can hold is one line naming it, not a worker's MemoryError."""
-    line = one_line_error(bench(workload, "--local", "1" if workload == "cpu" else "2",
-                                "--no-progress", *args), argument)
+    line = one_line_error(
+        bench(workload, "--local", "1" if workload == "cpu" else "2", "--no-progress", *args),
+        argument,
+    )
     assert "memory" in line or "ping-pong" in line, line
 
 
 def test_unreachable_scheduler_fails_before_any_work(tmp_path):
     port = free_port()
-    line = one_line_error(bench("all", "--scheduler", f"tcp://127.0.0.1:{port}",
-                                "--dir", str(tmp_path)), "--scheduler")
+    line = one_line_error(
+        bench("all", "--scheduler", f"tcp://127.0.0.1:{port}", "--dir", str(tmp_path)),
+        "--scheduler",
+    )
     assert f"127.0.0.1:{port}" in line
     assert leftovers(tmp_path) == []
 
@@ -116,8 +151,7 @@ def test_port_that_speaks_another_protocol(tmp_path):
         t = threading.Thread(target=greet, daemon=True)
         t.start()
         try:
-            line = one_line_error(bench("cpu", "--scheduler", f"127.0.0.1:{port}"),
-                                  "--scheduler")
+            line = one_line_error(bench("cpu", "--scheduler", f"127.0.0.1:{port}"), "--scheduler")
         finally:
             stop.set()
             t.join(timeout=10)
@@ -146,8 +180,11 @@ def read_only_dir(tmp_path: Path):
         return
     from support import missing
 
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(d)],
-                           capture_output=True, text=True)
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(d)],
+        capture_output=True,
+        text=True,
+    )
     if mount.returncode != 0:
         missing(f"mounting a read-only tmpfs ({mount.stderr.strip()})")
     try:
@@ -176,8 +213,18 @@ def test_bad_profile_is_one_line(tmp_path):
 
 def test_all_writes_json_report_and_compares(tmp_path):
     a, b, html = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "r.html"
-    run = bench("all", "--profile", str(EXAMPLES / "bench-quick.yaml"), "--no-progress",
-                "--dir", str(tmp_path), "--json", str(a), "--report", str(html))
+    run = bench(
+        "all",
+        "--profile",
+        str(EXAMPLES / "bench-quick.yaml"),
+        "--no-progress",
+        "--dir",
+        str(tmp_path),
+        "--json",
+        str(a),
+        "--report",
+        str(html),
+    )
     assert run.returncode == 0, run.stderr
     for name in ("bench cpu", "bench storage", "bench net", "bench mixed"):
         assert name in run.stdout
@@ -200,18 +247,33 @@ def test_all_writes_json_report_and_compares(tmp_path):
     only_cpu["workloads"] = {"cpu": only_cpu["workloads"]["cpu"]}
     (tmp_path / "s.json").write_text(json.dumps(only_storage))
     (tmp_path / "c.json").write_text(json.dumps(only_cpu))
-    line = one_line_error(bench("compare", str(tmp_path / "c.json"), str(tmp_path / "s.json")),
-                          "compare")
+    line = one_line_error(
+        bench("compare", str(tmp_path / "c.json"), str(tmp_path / "s.json")), "compare"
+    )
     assert "no measurement in common" in line and "(cpu)" in line and "(storage)" in line
 
 
 def test_ctrl_c_removes_the_test_file(tmp_path):
     """SIGINT while the sequential write runs: the file is gone and the exit code is 130."""
-    argv = microrack_cmd("bench", "storage", "--local", "1", "--no-progress", "--dir",
-                         str(tmp_path), "--size", "256M", "--block-size", "4k", "--buffered",
-                         "--runtime", "30")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    argv = microrack_cmd(
+        "bench",
+        "storage",
+        "--local",
+        "1",
+        "--no-progress",
+        "--dir",
+        str(tmp_path),
+        "--size",
+        "256M",
+        "--block-size",
+        "4k",
+        "--buffered",
+        "--runtime",
+        "30",
+    )
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 120
         while not [p for p in leftovers(tmp_path) if not p.startswith(f"{FILE_PREFIX}probe")]:
@@ -234,8 +296,9 @@ def test_progress_bar_per_workload_on_a_terminal(tmp_path):
     import select
 
     master, slave = pty.openpty()
-    argv = microrack_cmd("bench", "all", "--profile", str(EXAMPLES / "bench-quick.yaml"),
-                         "--dir", str(tmp_path))
+    argv = microrack_cmd(
+        "bench", "all", "--profile", str(EXAMPLES / "bench-quick.yaml"), "--dir", str(tmp_path)
+    )
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
     os.close(slave)
@@ -258,6 +321,8 @@ def test_progress_bar_per_workload_on_a_terminal(tmp_path):
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
     assert proc.returncode == 0, text[-2000:]
     for workload in ("cpu", "storage", "net", "mixed"):
-        assert any(line.lstrip().startswith(workload) and "━" in line
-                   for line in text.replace("\r", "\n").splitlines()), workload
+        assert any(
+            line.lstrip().startswith(workload) and "━" in line
+            for line in text.replace("\r", "\n").splitlines()
+        ), workload
     assert "bench mixed" in text  # the summary follows the bars

@@ -30,8 +30,9 @@ from microrack.bench.net import expected_all_to_all, run_net
 from microrack.bench.storage import FILE_PREFIX, run_storage
 
 CPU = CpuParams(int_elements=1 << 14, int_rounds=8, matrix=64, matmuls=2)
-NET = NetParams(small=64, round_trips=50, stream_bytes=3 << 20, chunk=1 << 18,
-                all_to_all_bytes=64 << 10)
+NET = NetParams(
+    small=64, round_trips=50, stream_bytes=3 << 20, chunk=1 << 18, all_to_all_bytes=64 << 10
+)
 MIXED = MixedParams(width=6, int_elements=1 << 12, rounds=4)
 
 
@@ -44,14 +45,19 @@ def bench():
 @pytest.fixture(scope="module")
 def results(bench, tmp_path_factory):
     directory = tmp_path_factory.mktemp("bench-storage")
-    storage = StorageParams(directory=str(directory), size=2 << 20, block_size=256 << 10,
-                            queue_depth=4, runtime=0.2)
-    run = BenchRun("now", probe_environment(bench), {
-        "cpu": run_cpu(bench, CPU),
-        "storage": run_storage(bench, storage),
-        "net": run_net(bench, NET),
-        "mixed": run_mixed(bench, MIXED, str(directory)),
-    })
+    storage = StorageParams(
+        directory=str(directory), size=2 << 20, block_size=256 << 10, queue_depth=4, runtime=0.2
+    )
+    run = BenchRun(
+        "now",
+        probe_environment(bench),
+        {
+            "cpu": run_cpu(bench, CPU),
+            "storage": run_storage(bench, storage),
+            "net": run_net(bench, NET),
+            "mixed": run_mixed(bench, MIXED, str(directory)),
+        },
+    )
     return run, storage
 
 
@@ -63,10 +69,14 @@ def test_cpu_checksums_match_local_computation(bench, results):
         got = cpu.details["checksums"][w.node]
         assert got["int"] == want_int
         assert math.isclose(got["float"], want_float, rel_tol=1e-9)
-        assert got["int_all"] == [int_kernel(CPU.int_elements, CPU.int_rounds, i)["checksum"]
-                                  for i in range(w.nthreads)]
-        for name, unit in (("int_single_core", "ops/s"), ("int_all_cores", "ops/s"),
-                           ("float_single_core", "flop/s")):
+        assert got["int_all"] == [
+            int_kernel(CPU.int_elements, CPU.int_rounds, i)["checksum"] for i in range(w.nthreads)
+        ]
+        for name, unit in (
+            ("int_single_core", "ops/s"),
+            ("int_all_cores", "ops/s"),
+            ("float_single_core", "flop/s"),
+        ):
             m = cpu.get(name, node=w.node)
             assert m.unit == unit and m.value > 0
     assert cpu.get("int_cluster_tasks").value == sum(w.nthreads for w in bench.workers)
@@ -89,8 +99,11 @@ def test_storage_moves_and_verifies_every_block(bench, results):
             for qd in ("1", "4"):
                 assert st.get(f"{kind}_ops", node=w.node, qd=qd).value > 0
                 assert st.get(f"{kind}_iops", node=w.node, qd=qd).unit == "iops"
-                q = {m.label("quantile"): m.value for m in st.all("latency")
-                     if m.label("node") == w.node and m.label("phase") == f"{kind}_qd{qd}"}
+                q = {
+                    m.label("quantile"): m.value
+                    for m in st.all("latency")
+                    if m.label("node") == w.node and m.label("phase") == f"{kind}_qd{qd}"
+                }
                 assert set(q) == {"p50", "p99", "p99.9"}
                 assert 0 < q["p50"] <= q["p99"] <= q["p99.9"]
     assert not [p for p in os.listdir(params.directory) if p.startswith(FILE_PREFIX)]
@@ -110,11 +123,17 @@ def test_net_counts_every_byte_and_echo(bench, results):
     for transport in ("tcp", "dask"):
         assert net.get("echo_ok", pair="node0-node1", transport=transport).value == 1
         assert net.get("round_trips", pair="node0-node1", transport=transport).value == 50
-        assert net.get("bytes_received", pair="node0-node1", transport=transport).value \
+        assert (
+            net.get("bytes_received", pair="node0-node1", transport=transport).value
             == NET.stream_bytes
+        )
         assert net.get("throughput", pair="node0-node1", transport=transport).unit == "bytes/s"
-        assert net.get("pingpong_latency", pair="node0-node1", transport=transport,
-                       quantile="p50").unit == "s"
+        assert (
+            net.get(
+                "pingpong_latency", pair="node0-node1", transport=transport, quantile="p50"
+            ).unit
+            == "s"
+        )
     n = len(bench.workers)
     expected = expected_all_to_all(n, NET.all_to_all_bytes)
     assert net.details["all_to_all_crc"] == [expected[j] for j in range(n)]
@@ -146,7 +165,8 @@ def test_mixed_same_answer_with_and_without_stealing(bench, results):
     assert mixed.get("stealing_off_over_on_makespan").unit == "ratio"
     # the stealing switch is restored to what the scheduler had
     assert bench.client.run_on_scheduler(
-        lambda dask_scheduler: "stealing" in dask_scheduler.periodic_callbacks)
+        lambda dask_scheduler: "stealing" in dask_scheduler.periodic_callbacks
+    )
 
 
 def test_json_html_and_compare(results, tmp_path: Path):
@@ -168,8 +188,16 @@ def test_json_html_and_compare(results, tmp_path: Path):
     report.write_html(run, str(html))
     text = html.read_text()
     assert "Plotly.newPlot" in text
-    for section in ("cpu", "storage-seq", "storage-latency", "net-latency", "net-throughput",
-                    "mixed-on", "mixed-off", "mixed-utilisation"):
+    for section in (
+        "cpu",
+        "storage-seq",
+        "storage-latency",
+        "net-latency",
+        "net-throughput",
+        "mixed-on",
+        "mixed-off",
+        "mixed-utilisation",
+    ):
         assert f'id="{section}"' in text
 
 
@@ -185,11 +213,18 @@ def test_storage_progress_advances_once_per_phase_while_a_node_runs(bench, tmp_p
 
     from microrack.bench.storage import phase_names, phases_done
 
-    params = StorageParams(directory=str(tmp_path), size=1 << 20, block_size=256 << 10,
-                           queue_depth=2, runtime=1.5)
+    params = StorageParams(
+        directory=str(tmp_path), size=1 << 20, block_size=256 << 10, queue_depth=2, runtime=1.5
+    )
     names = phase_names(params)
-    assert names == ["seq_write", "seq_read", "randread_qd1", "randread_qd2",
-                     "randwrite_qd1", "randwrite_qd2"]
+    assert names == [
+        "seq_write",
+        "seq_read",
+        "randread_qd1",
+        "randread_qd2",
+        "randwrite_qd1",
+        "randwrite_qd2",
+    ]
     steps: list[tuple[str, str]] = []
     running = threading.Event()
 
@@ -218,5 +253,5 @@ def test_storage_progress_advances_once_per_phase_while_a_node_runs(bench, tmp_p
     assert [what for what, _ in steps] == [f"{w.node} {n}" for w in bench.workers for n in names]
     # the first phase of the first node was counted by the poller, i.e. while the job ran
     assert steps[0][1] == "storage-progress"
-    assert seen_mid_run and all(got == names[:len(got)] for got in seen_mid_run)
+    assert seen_mid_run and all(got == names[: len(got)] for got in seen_mid_run)
     assert not list(tmp_path.glob(f"{FILE_PREFIX}*"))

@@ -24,8 +24,7 @@ def two_nodes():
 
     from microrack.bench.ray_engine import open_ray
 
-    cluster = Cluster(initialize_head=True,
-                      head_node_args={"num_cpus": 1, "resources": RESOURCES})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": RESOURCES})
     try:
         cluster.add_node(num_cpus=1, resources=RESOURCES)
         cluster.wait_for_nodes()
@@ -38,8 +37,9 @@ def two_nodes():
 def test_net_between_actors_on_two_nodes(two_nodes):
     assert [w.node for w in two_nodes.workers] == ["node0", "node1"]
     assert not two_nodes.embedded
-    net = run_net(two_nodes, NetParams(round_trips=40, stream_bytes=3 << 20,
-                                       all_to_all_bytes=32 << 10))
+    net = run_net(
+        two_nodes, NetParams(round_trips=40, stream_bytes=3 << 20, all_to_all_bytes=32 << 10)
+    )
     pair = "node0-node1"
     assert net.details["same_node_pairs"] == {pair: False}
     for transport in ("tcp", "ray"):

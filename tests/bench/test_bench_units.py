@@ -18,10 +18,18 @@ from microrack.bench.suite import BenchRun, resolve_workloads
 from microrack.errors import ConfigError, UsageError
 
 
-@pytest.mark.parametrize("text, value", [
-    ("4k", 4096), ("4K", 4096), ("1M", 1 << 20), ("256MiB", 256 << 20), ("1g", 1 << 30),
-    ("512", 512), ("1.5k", 1536),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("4k", 4096),
+        ("4K", 4096),
+        ("1M", 1 << 20),
+        ("256MiB", 256 << 20),
+        ("1g", 1 << 30),
+        ("512", 512),
+        ("1.5k", 1536),
+    ],
+)
 def test_parse_size_reads_sizes_like_fio(text, value):
     assert parse_size(text, "--size") == value
 
@@ -78,8 +86,9 @@ def test_check_directory_answers_instead_of_raising(tmp_path: Path):
     assert check_directory(str(tmp_path), 1024, None, block_size=4096)["argument"] == "--size"
     # direct I/O needs 4k-aligned blocks: "where allowed" falls back, --direct refuses
     assert check_directory(str(tmp_path), 1 << 20, None, block_size=1000)["direct"] is False
-    assert check_directory(str(tmp_path), 1 << 20, True, block_size=1000)["argument"] \
-        == "--block-size"
+    assert (
+        check_directory(str(tmp_path), 1 << 20, True, block_size=1000)["argument"] == "--block-size"
+    )
     ok = check_directory(str(tmp_path), 1 << 20, False)
     assert ok["direct"] is False and ok["free"] > 0
     assert list(tmp_path.iterdir()) == []  # the probe file is gone
@@ -110,13 +119,16 @@ def test_example_profiles_load_and_make_options(name):
     assert opts.storage.block_size >= 4096 and opts.net.round_trips >= 1
 
 
-@pytest.mark.parametrize("text, field", [
-    ("storage:\n  queue_depth: 0\n", "storage.queue_depth"),
-    ("storage:\n  size: lots\n", "storage.size"),
-    ("net:\n  pair: [node0]\n", "net.pair"),
-    ("cpu:\n  cores: 4\n", "cpu.cores"),
-    ("gpu: {}\n", "gpu"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("storage:\n  queue_depth: 0\n", "storage.queue_depth"),
+        ("storage:\n  size: lots\n", "storage.size"),
+        ("net:\n  pair: [node0]\n", "net.pair"),
+        ("cpu:\n  cores: 4\n", "cpu.cores"),
+        ("gpu: {}\n", "gpu"),
+    ],
+)
 def test_bad_profile_names_file_and_field(tmp_path: Path, text, field):
     path = tmp_path / "p.yaml"
     path.write_text(text)
@@ -127,8 +139,9 @@ def test_bad_profile_names_file_and_field(tmp_path: Path, text, field):
 
 def test_flags_beat_profile_beats_defaults(tmp_path: Path):
     path = tmp_path / "p.yaml"
-    path.write_text("engine:\n  scheduler: tcp://head:8786\nstorage:\n  size: 8M\n"
-                    "  queue_depth: 8\n")
+    path.write_text(
+        "engine:\n  scheduler: tcp://head:8786\nstorage:\n  size: 8M\n  queue_depth: 8\n"
+    )
     s = resolve_settings({"queue_depth": 2, "size": None}, str(path))
     assert (s["size"], s["queue_depth"], s["block_size"]) == ("8M", 2, "1M")
     assert s["scheduler"] == "tcp://head:8786"
@@ -148,13 +161,16 @@ def test_summary_puts_percentiles_of_one_thing_on_one_row():
     ]
 
 
-@pytest.mark.parametrize("model, board", [
-    ("Raspberry Pi 5 Model B Rev 1.0", "rpi-5"),
-    ("Raspberry Pi 4 Model B Rev 1.4", "rpi-4b"),
-    ("Raspberry Pi Compute Module 4 Rev 1.1", "rpi-cm4"),
-    ("Turing RK1", "turing-rk1"),
-    ("QEMU Virtual Machine", None),
-])
+@pytest.mark.parametrize(
+    "model, board",
+    [
+        ("Raspberry Pi 5 Model B Rev 1.0", "rpi-5"),
+        ("Raspberry Pi 4 Model B Rev 1.4", "rpi-4b"),
+        ("Raspberry Pi Compute Module 4 Rev 1.1", "rpi-cm4"),
+        ("Turing RK1", "turing-rk1"),
+        ("QEMU Virtual Machine", None),
+    ],
+)
 def test_device_tree_model_to_catalog_board(model, board):
     from microrack.bench.engine import board_id_for
 
@@ -164,8 +180,17 @@ def test_device_tree_model_to_catalog_board(model, board):
 def test_storage_job_runs_only_the_random_phases_asked(tmp_path: Path):
     from microrack.bench.storage import storage_job
 
-    job = storage_job(str(tmp_path), "unit", "node0", 256 << 10, 64 << 10, 4, False, 0.05,
-                      random_phases=("randwrite_qd4",))
+    job = storage_job(
+        str(tmp_path),
+        "unit",
+        "node0",
+        256 << 10,
+        64 << 10,
+        4,
+        False,
+        0.05,
+        random_phases=("randwrite_qd4",),
+    )
     assert set(job["phases"]) == {"seq_write", "seq_read", "randwrite_qd4"}
     assert job["phases"]["seq_read"]["verified_blocks"] == 4
     assert job["removed"] and list(tmp_path.iterdir()) == []
@@ -189,10 +214,20 @@ def test_mixed_analysis_queue_delay_stragglers_and_utilisation():
         rec("final-x", "w1", t + 6.0, t + 6.5, transfer=(t + 5.5, t + 6.0)),
         rec("unrelated", "w0", t, t + 100),  # not part of this graph: ignored
     ]
-    deps = {"cpu-0-x": [], "cpu-1-x": [], "cpu-2-x": [],
-            "final-x": ["cpu-0-x", "cpu-1-x", "cpu-2-x"]}
-    a = _analyse(records, deps, t, {"w0": "node0", "w1": "node1"}, {"node0": 1, "node1": 1},
-                 MixedParams(straggler_factor=2.0, bins=13))
+    deps = {
+        "cpu-0-x": [],
+        "cpu-1-x": [],
+        "cpu-2-x": [],
+        "final-x": ["cpu-0-x", "cpu-1-x", "cpu-2-x"],
+    }
+    a = _analyse(
+        records,
+        deps,
+        t,
+        {"w0": "node0", "w1": "node1"},
+        {"node0": 1, "node1": 1},
+        MixedParams(straggler_factor=2.0, bins=13),
+    )
     tasks = a["tasks"]
     assert set(tasks) == set(deps)
     assert tasks["cpu-2-x"]["queue"] == pytest.approx(1.0)

@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.timeout(5400), pytest.mark.integration, pytest.mark.ne
 
 SUBNET = 151  # 198.18.151.0/24
 BOARD_PACKAGES = (
-    "python3,python3-apt,python3-venv,dnsmasq,systemd,systemd-sysv,dbus,openssh-server,sudo,iproute2"
+    "python3,python3-apt,python3-venv,dnsmasq,"
+    "systemd,systemd-sysv,dbus,openssh-server,sudo,iproute2"
 )
 #: The board that takes the venv path: a wheel the test builds, installed offline.
 VENV_BOARD = "board3"
@@ -192,41 +193,81 @@ def _venv_path(out: Path) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     # Built from a copy: setuptools leaves build/ and *.egg-info beside the sources.
     tree = out.parent / "wheel-src"
-    shutil.copytree(REPO / "src", tree / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, tree / name)
     r = subprocess.run(
         [*pip, "wheel", "--no-deps", "-q", "-w", str(out / "dist"), str(tree)],
-        capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=600,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = (out / "dist").glob("microrack-*.whl")
     house = CACHE / "wheels" / "venv-cp311-x86_64"
     r = subprocess.run(
-        [*pip, "download", "-q", "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
-         "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-         "--find-links", str(house), "-d", str(house), f"{wheel}[config]"],
-        capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=600,
+        [
+            *pip,
+            "download",
+            "-q",
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp311",
+            "--find-links",
+            str(house),
+            "-d",
+            str(house),
+            f"{wheel}[config]",
+        ],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     host_vars = out / "ansible/host_vars"
     host_vars.mkdir(parents=True, exist_ok=True)
-    (host_vars / f"{VENV_BOARD}.yaml").write_text(yaml.safe_dump({
-        "microrack_install": "venv",
-        "microrack_extras": "config",  # the agent's --board reads the catalog
-        "microrack_wheelhouse": str(house),
-    }))
+    (host_vars / f"{VENV_BOARD}.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "microrack_install": "venv",
+                "microrack_extras": "config",  # the agent's --board reads the catalog
+                "microrack_wheelhouse": str(house),
+            }
+        )
+    )
 
 
 def _check_dnsmasq(net: NetNS, addresses: list[str]) -> None:
     """board1's dnsmasq, as the playbook laid it down: a client on the boards' bridge
     is offered the address cluster.yaml reserves for its MAC, and resolves a board's
     name and address through it."""
-    argv = [sys.executable, "-c", CLIENT, net.iface(3), RESERVED_MAC, addresses[0],
-            "board3.boards.lab.internal", addresses[2]]
-    r = subprocess.run(net.exec_argv(3, argv), capture_output=True, stdin=subprocess.DEVNULL,
-                       text=True, timeout=120)
+    argv = [
+        sys.executable,
+        "-c",
+        CLIENT,
+        net.iface(3),
+        RESERVED_MAC,
+        addresses[0],
+        "board3.boards.lab.internal",
+        addresses[2],
+    ]
+    r = subprocess.run(
+        net.exec_argv(3, argv),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     got = dict(line.split(" ", 1) for line in r.stdout.splitlines())
     assert got == {
@@ -332,18 +373,32 @@ def test_playbook_deploys_to_three_boards(tmp_path: Path) -> None:
         assert "(x86_64, Python 3.11" in _ssh(tmp_path, addresses[1], "microrack", "--version")
         # board2 runs the single file, board3 the venv (without an index: pip saw only
         # the wheelhouse), both as /usr/local/bin/microrack.
-        assert _ssh(tmp_path, addresses[1], "readlink", "-f", "/usr/local/bin/microrack") \
+        assert (
+            _ssh(tmp_path, addresses[1], "readlink", "-f", "/usr/local/bin/microrack")
             == "/usr/local/bin/microrack\n"
+        )
         venv_bin = _ssh(tmp_path, addresses[2], "readlink", "/usr/local/bin/microrack")
         assert venv_bin == "/opt/microrack/bin/microrack\n"
         # ssh hands the words to the board's shell: quote the programs.
-        where = _ssh(tmp_path, addresses[2], "/opt/microrack/bin/python", "-c",
-                     shlex.quote("import microrack, pydantic, yaml; print(microrack.__file__)"))
+        where = _ssh(
+            tmp_path,
+            addresses[2],
+            "/opt/microrack/bin/python",
+            "-c",
+            shlex.quote("import microrack, pydantic, yaml; print(microrack.__file__)"),
+        )
         assert where.startswith("/opt/microrack/lib/python3.11/site-packages/microrack/"), where
         assert "(x86_64, Python 3.11" in _ssh(tmp_path, addresses[2], "microrack", "--version")
-        metrics = _ssh(tmp_path, addresses[2], "python3", "-c", shlex.quote(
-            "import urllib.request as u; print(u.urlopen("
-            "'http://127.0.0.1:9101/metrics', timeout=10).read().decode())"))
+        metrics = _ssh(
+            tmp_path,
+            addresses[2],
+            "python3",
+            "-c",
+            shlex.quote(
+                "import urllib.request as u; print(u.urlopen("
+                "'http://127.0.0.1:9101/metrics', timeout=10).read().decode())"
+            ),
+        )
         assert "node_memory_MemTotal_bytes" in metrics and "node_cpu_seconds_total" in metrics
 
         _check_dnsmasq(net, addresses)

@@ -169,8 +169,11 @@ def _host_paths(pod: dict[str, Any]) -> dict[str, bool]:
     """``host path -> mounted read-only`` of a pod's one container."""
     (c,) = pod["containers"]
     volumes = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
-    return {volumes[m["name"]]: bool(m.get("readOnly")) for m in c["volumeMounts"]
-            if m["name"] in volumes}
+    return {
+        volumes[m["name"]]: bool(m.get("readOnly"))
+        for m in c["volumeMounts"]
+        if m["name"] in volumes
+    }
 
 
 #: Fan nodes and the devices their fan controller needs (None: an hwmon fan only).
@@ -183,20 +186,24 @@ def _selects(daemonset: dict[str, Any], labels: dict[str, str]) -> bool:
     pod = daemonset["spec"]["template"]["spec"]
     if any(labels.get(k) != v for k, v in pod.get("nodeSelector", {}).items()):
         return False
-    required = pod.get("affinity", {}).get("nodeAffinity", {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution")
+    required = (
+        pod.get("affinity", {})
+        .get("nodeAffinity", {})
+        .get("requiredDuringSchedulingIgnoredDuringExecution")
+    )
     if required is None:
         return True
 
     def holds(e: dict[str, Any]) -> bool:
         op, key = e["operator"], e["key"]
-        return {"In": lambda: labels.get(key) in e["values"],
-                "NotIn": lambda: labels.get(key) not in e["values"],
-                "Exists": lambda: key in labels,
-                "DoesNotExist": lambda: key not in labels}[op]()
+        return {
+            "In": lambda: labels.get(key) in e["values"],
+            "NotIn": lambda: labels.get(key) not in e["values"],
+            "Exists": lambda: key in labels,
+            "DoesNotExist": lambda: key not in labels,
+        }[op]()
 
-    return any(all(holds(e) for e in t["matchExpressions"])
-               for t in required["nodeSelectorTerms"])
+    return any(all(holds(e) for e in t["matchExpressions"]) for t in required["nodeSelectorTerms"])
 
 
 def _device_spec() -> ClusterSpec:
@@ -229,8 +236,11 @@ def test_fan_pods_get_exactly_their_nodes_devices_through_the_device_plugin() ->
     plugin = sets.pop("microrack-device-plugin")["spec"]["template"]["spec"]
     (pc,) = plugin["containers"]
     assert pc["args"][:2] == ["--domain", "squat.ai"]
-    offered = [json.loads(v) for k, v in zip(pc["args"][2::2], pc["args"][3::2], strict=True)
-               if k == "--device"]
+    offered = [
+        json.loads(v)
+        for k, v in zip(pc["args"][2::2], pc["args"][3::2], strict=True)
+        if k == "--device"
+    ]
     assert len(offered) * 2 + 2 == len(pc["args"])
     # One resource per device, each exactly one host path: nothing broader is offered.
     assert offered == [
@@ -238,10 +248,10 @@ def test_fan_pods_get_exactly_their_nodes_devices_through_the_device_plugin() ->
         for d in ("gpiochip0", "i2c-1", "i2c-10")
     ]
     assert all("*" not in json.dumps(o) for o in offered)
-    (term,) = plugin["affinity"]["nodeAffinity"][
-        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    assert term == {"matchExpressions": [
-        {"key": "microrack.io/fan-device", "operator": "Exists"}]}
+    (term,) = plugin["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert term == {"matchExpressions": [{"key": "microrack.io/fan-device", "operator": "Exists"}]}
     # Each fan node is selected by exactly one fan DaemonSet, which requests its
     # devices and no other; none is privileged, none mounts /dev.
     labels = {n.name: node_labels(n) for n in spec.nodes}
@@ -252,8 +262,7 @@ def test_fan_pods_get_exactly_their_nodes_devices_through_the_device_plugin() ->
         (fan,) = pod["containers"]
         wanted = set(device.split(".")) if device else set()
         limits = fan["resources"]["limits"]
-        assert {k.removeprefix("squat.ai/") for k in limits if k.startswith("squat.ai/")} \
-            == wanted
+        assert {k.removeprefix("squat.ai/") for k in limits if k.startswith("squat.ai/")} == wanted
         assert all(limits[f"squat.ai/{d}"] == 1 for d in wanted)
         assert fan["securityContext"]["privileged"] is False
         assert fan["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -300,8 +309,13 @@ def test_kubernetes_validate_accepts_the_device_plugin_and_fan_sets(tmp_path: Pa
         missing("kubernetes-validate (PyPI)")
     target = tmp_path / "microrack-fan.yaml"
     target.write_bytes(render(_device_spec())["kubernetes/microrack-fan.yaml"])
-    r = subprocess.run([exe, "--strict", str(target)], capture_output=True,
-                       stdin=subprocess.DEVNULL, text=True, timeout=300)
+    r = subprocess.run(
+        [exe, "--strict", str(target)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     docs = len([d for d in yaml.safe_load_all(target.read_text()) if d])
     assert (r.stdout + r.stderr).count("passed") == docs
@@ -495,13 +509,34 @@ def _pip_argv(tmp_path: Path, host_vars: dict[str, str]) -> list[str]:
     (play,) = yaml.safe_load(render(_spec(base()))["ansible/playbook.yaml"])
     (task,) = [t for t in play["tasks"] if t["name"] == "the wheel and its extras in the venv"]
     argv = task["ansible.builtin.command"]["argv"]
-    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path),
-           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1"}
+    env = {
+        **os.environ,
+        "ANSIBLE_HOME": str(tmp_path),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path),
+        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+        "ANSIBLE_NOCOLOR": "1",
+    }
     extra = {"microrack_render": "/site/ansible/..", **host_vars}
     r = subprocess.run(
-        [exe, "-i", "localhost,", "localhost", "-c", "local", "-m", "ansible.builtin.debug",
-         "-a", json.dumps({"msg": argv}), "-e", json.dumps(extra)],
-        capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=300, env=env,
+        [
+            exe,
+            "-i",
+            "localhost,",
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            json.dumps({"msg": argv}),
+            "-e",
+            json.dumps(extra),
+        ],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     msg = json.loads(r.stdout.split("=>", 1)[1])["msg"]
@@ -511,16 +546,22 @@ def _pip_argv(tmp_path: Path, host_vars: dict[str, str]) -> list[str]:
 
 def test_the_venv_install_takes_a_hosts_extras_and_wheelhouse(tmp_path: Path) -> None:
     wheel = f"/opt/microrack-dist/microrack-{__version__}-py3-none-any.whl"
-    head = ["/opt/microrack/bin/pip", "install", "--quiet", "--disable-pip-version-check",
-            "--force-reinstall"]
+    head = [
+        "/opt/microrack/bin/pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--force-reinstall",
+    ]
     # Defaults: the hub's extras, from the index.
     assert _pip_argv(tmp_path, {}) == [*head, f"{wheel}[fan,hub]"]
     # A host's own variables win (they are not shadowed by play vars).
     offline = _pip_argv(tmp_path, {"microrack_extras": "", "microrack_wheelhouse": "/w"})
-    assert offline == [*head, wheel, "--no-index", "--find-links",
-                       "/opt/microrack-dist/wheelhouse"]
-    other = _pip_argv(tmp_path, {"microrack_extras": "config",
-                                 "microrack_wheel": "/x/microrack-9-py3-none-any.whl"})
+    assert offline == [*head, wheel, "--no-index", "--find-links", "/opt/microrack-dist/wheelhouse"]
+    other = _pip_argv(
+        tmp_path,
+        {"microrack_extras": "config", "microrack_wheel": "/x/microrack-9-py3-none-any.whl"},
+    )
     assert other == [*head, "/opt/microrack-dist/microrack-9-py3-none-any.whl[config]"]
     (play,) = yaml.safe_load(render(_spec(base()))["ansible/playbook.yaml"])
     assert set(play["vars"]) == {"microrack_render"}
@@ -528,12 +569,17 @@ def test_the_venv_install_takes_a_hosts_extras_and_wheelhouse(tmp_path: Path) ->
 
 def test_fan_daemonset_names_stay_distinct_and_valid_for_long_device_sets() -> None:
     data = base()
-    long_sets = ["gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-101",
-                 "gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-102"]
+    long_sets = [
+        "gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-101",
+        "gpiochip10.gpiochip11.gpiochip12.i2c-100.i2c-102",
+    ]
     for node, value in zip(data["nodes"][:2], long_sets, strict=True):
         node["fan"] = True
         node["labels"] = {"microrack.io/fan-device": value}
-    names = [d["metadata"]["name"] for d in _fan_docs(_spec(data))
-             if d["metadata"]["name"] != "microrack-device-plugin"]
+    names = [
+        d["metadata"]["name"]
+        for d in _fan_docs(_spec(data))
+        if d["metadata"]["name"] != "microrack-device-plugin"
+    ]
     assert len(names) == len(set(names)) == 2, names
     assert all(len(n) <= 63 and n[-1].isalnum() for n in names), names

@@ -32,7 +32,6 @@ HOT_SCRIPT = (
 )
 
 
-
 def _spec(path: Path, ports: dict[str, int]) -> Path:
     lines = [
         "cluster: {name: lab, domain: lab.internal}",

@@ -14,14 +14,31 @@ from microrack.catalog import UnknownBoard, board_ids, board_profile, load_catal
 from microrack.errors import ConfigError, MicrorackError
 
 CONTRACT_ALIASES = {
-    "pi4b": "rpi-4b", "pi4": "rpi-4b", "pi5": "rpi-5", "cm4": "rpi-cm4", "cm5": "rpi-cm5",
-    "rk1": "turing-rk1", "blade3": "mixtile-blade3", "rock5b": "radxa-rock-5b",
-    "opi5plus": "orangepi-5-plus", "rv2": "orangepi-rv2", "vf2": "starfive-visionfive2",
-    "mars": "milkv-mars", "jupiter": "milkv-jupiter",
+    "pi4b": "rpi-4b",
+    "pi4": "rpi-4b",
+    "pi5": "rpi-5",
+    "cm4": "rpi-cm4",
+    "cm5": "rpi-cm5",
+    "rk1": "turing-rk1",
+    "blade3": "mixtile-blade3",
+    "rock5b": "radxa-rock-5b",
+    "opi5plus": "orangepi-5-plus",
+    "rv2": "orangepi-rv2",
+    "vf2": "starfive-visionfive2",
+    "mars": "milkv-mars",
+    "jupiter": "milkv-jupiter",
 }
 REQUIRED_BOARDS = [
-    "rpi-4b", "rpi-cm4", "rpi-5", "rpi-cm5", "orangepi-rv2", "starfive-visionfive2",
-    "orangepi-5-plus", "radxa-rock-5b", "turing-rk1", "mixtile-blade3",
+    "rpi-4b",
+    "rpi-cm4",
+    "rpi-5",
+    "rpi-cm5",
+    "orangepi-rv2",
+    "starfive-visionfive2",
+    "orangepi-5-plus",
+    "radxa-rock-5b",
+    "turing-rk1",
+    "mixtile-blade3",
 ]
 
 
@@ -141,15 +158,24 @@ def test_user_catalog_adds_a_board_and_overrides_by_id(tmp_path):
     ("old", "new", "field"),
     [
         ("idle_w: {value: 1.0, estimate: true}", "idle_w: {value: 1.0}", "boards[0].power.idle_w"),
-        ("idle_w: {value: 1.0, estimate: true}", "idle_w: {value: one, estimate: true}",
-         "boards[0].power.idle_w.value"),
-        ("max_mhz: {value: 1200, source: rpi_soc}", "max_mhz: {value: 1200, source: nowhere}",
-         "boards[0].max_mhz.source"),
+        (
+            "idle_w: {value: 1.0, estimate: true}",
+            "idle_w: {value: one, estimate: true}",
+            "boards[0].power.idle_w.value",
+        ),
+        (
+            "max_mhz: {value: 1200, source: rpi_soc}",
+            "max_mhz: {value: 1200, source: nowhere}",
+            "boards[0].max_mhz.source",
+        ),
         ("isa: arm64", "isa: sparc", "boards[0].isa"),
         ("thermal_profile: bcm_pi_family", "thermal_profile: lava", "boards[0].thermal_profile"),
         ("    soc: T1\n", "", "boards[0].soc"),
-        ("load_w: {value: 3.0, estimate: true}", "load_w: {value: 0.5, estimate: true}",
-         "boards[0].power.idle_w"),
+        (
+            "load_w: {value: 3.0, estimate: true}",
+            "load_w: {value: 0.5, estimate: true}",
+            "boards[0].power.idle_w",
+        ),
         ("poe: {support: none}", "poe: {support: hat}", "boards[0].poe.pd_class"),
     ],
 )

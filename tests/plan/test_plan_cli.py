@@ -13,8 +13,12 @@ from microrack.spec import load_spec, tolerance
 from support import microrack_cmd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "requirements"
-REALISTIC = ["quiet-k8s-ceph-lab.yaml", "poe-edge-20.yaml", "riscv-learning.yaml",
-             "rk3588-home-lab.yaml"]
+REALISTIC = [
+    "quiet-k8s-ceph-lab.yaml",
+    "poe-edge-20.yaml",
+    "riscv-learning.yaml",
+    "rk3588-home-lab.yaml",
+]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +40,8 @@ def test_example_requirements_give_ranked_builds_and_a_valid_cluster_yaml(name, 
         assert b["watts"]["idle"] <= b["watts"]["typical"] <= b["watts"]["peak"]
         assert b["tolerates"] >= doc["requirements"]["survive_node_losses"]
         assert b["energy_usd_per_year"] == pytest.approx(
-            b["kwh_per_year"] * doc["requirements"]["electricity_usd_per_kwh"], rel=1e-3)
+            b["kwh_per_year"] * doc["requirements"]["electricity_usd_per_kwh"], rel=1e-3
+        )
     # the starting cluster.yaml is accepted by the spec loader (validation rules included)
     cluster = load_spec(spec)
     assert len(cluster.nodes) == ranked[0]["nodes"]
@@ -57,17 +62,24 @@ def test_the_three_node_riscv_cluster_gets_three_control_plane_nodes(tmp_path):
     assert proc.returncode == 0, proc.stderr
     cluster = load_spec(spec)
     assert [str(r) for n in cluster.nodes for r in n.roles].count("control-plane") == 3
-    assert all(n.board in {"orangepi-rv2", "starfive-visionfive2", "milkv-jupiter"}
-               for n in cluster.nodes)
+    assert all(
+        n.board in {"orangepi-rv2", "starfive-visionfive2", "milkv-jupiter"} for n in cluster.nodes
+    )
 
 
 def test_table_output_shows_costs_power_and_rejections():
     proc = run("plan", str(EXAMPLES / "poe-edge-20.yaml"))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for heading in ("Builds that meet every requirement", "kWh/yr", "TCO 5 y", "PoE W",
-                    "RAM after losses", "Boards with no build that qualifies",
-                    "failure tolerance"):
+    for heading in (
+        "Builds that meet every requirement",
+        "kWh/yr",
+        "TCO 5 y",
+        "PoE W",
+        "RAM after losses",
+        "Boards with no build that qualifies",
+        "failure tolerance",
+    ):
         assert heading in out
     assert "Turing RK1: " in out and "no PoE" in out
 
@@ -149,7 +161,8 @@ def test_catalog_unknown_board_and_bad_catalog_file_are_one_line(tmp_path):
     proc = run("catalog", "--catalog", str(bad))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"microrack catalog: error: {bad}: boards[0].cores: required field is missing"]
+        f"microrack catalog: error: {bad}: boards[0].cores: required field is missing"
+    ]
 
 
 def test_user_catalog_board_takes_part_in_planning(tmp_path):
@@ -167,7 +180,8 @@ def test_user_catalog_board_takes_part_in_planning(tmp_path):
         "    emmc: none\n    poe: {support: none}\n"
         "    power: {measured_at: wall, idle_w: {value: 1, estimate: true}, load_w: "
         "{value: 2, estimate: true}}\n"
-        "    thermal_profile: spacemit_k1\n    video: {hw_transcode: false}\n")
+        "    thermal_profile: spacemit_k1\n    video: {hw_transcode: false}\n"
+    )
     proc = run("plan", str(EXAMPLES / "riscv-learning.yaml"), "--catalog", str(mine), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ranked"][0]["groups"][0]["board"] == "dream-board"
@@ -195,8 +209,14 @@ def test_examples_readme_shows_the_current_output():
     env = {**os.environ, "COLUMNS": "180"}
     for command, shown in blocks:
         args = command.split()
-        proc = subprocess.run(microrack_cmd(*args), capture_output=True, text=True, env=env,
-                              cwd=EXAMPLES.parents[1], timeout=300)
+        proc = subprocess.run(
+            microrack_cmd(*args),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=EXAMPLES.parents[1],
+            timeout=300,
+        )
         printed = "\n".join(line.rstrip() for line in proc.stdout.splitlines()) + "\n"
         assert printed == shown, command
 

@@ -380,8 +380,14 @@ def test_a_coolers_sourced_noise_limits_every_board_that_uses_it(tmp_path):
         "    throttle_hard_c: {value: 85, source: rpi_thermal}\n"
         "    noise_dba: {value: 41, source: my_meter}\n"
     )
-    text = (Path(__file__).resolve().parents[2] / "src" / "microrack" / "catalog" / "data"
-            / "boards.yaml").read_text()
+    text = (
+        Path(__file__).resolve().parents[2]
+        / "src"
+        / "microrack"
+        / "catalog"
+        / "data"
+        / "boards.yaml"
+    ).read_text()
     [pi5] = [b for b in yaml.safe_load(text)["boards"] if b["id"] == "rpi-5"]
     pi5["thermal_profile"] = "loud_cooler"
     mine.write_text(mine.read_text() + yaml.safe_dump({"boards": [pi5]}))

@@ -18,9 +18,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "requirements"
 @pytest.mark.parametrize("name", ["quiet-k8s-ceph-lab.yaml", "impossible.yaml"])
 def test_plan_html_draws_every_build_offline(tmp_path, artifacts_dir, name):
     html = tmp_path / "plan.html"
-    json_out = subprocess.run(microrack_cmd("plan", str(EXAMPLES / name), "--top", "4", "--json",
-                                            "--html", str(html)),
-                              capture_output=True, text=True, timeout=300)
+    json_out = subprocess.run(
+        microrack_cmd("plan", str(EXAMPLES / name), "--top", "4", "--json", "--html", str(html)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert json_out.returncode in (0, 3), json_out.stderr
     doc = json.loads(json_out.stdout)
     with browser() as b:

@@ -40,7 +40,9 @@ def test_average_watts_is_linear_in_utilisation():
 
 
 @given(
-    idle=st.floats(0, 100), extra=st.floats(0, 100), u=st.floats(0, 1),
+    idle=st.floats(0, 100),
+    extra=st.floats(0, 100),
+    u=st.floats(0, 1),
 )
 def test_average_lies_between_idle_and_load(idle, extra, u):
     load = idle + extra
@@ -53,9 +55,13 @@ def test_build_watts_and_bill_add_up_from_the_catalog():
     pi5 = cat.board("pi5")
     eight = next(v for v in pi5.variants if v.ram_gb == 8)
     req = Requirements(
-        electricity_usd_per_kwh=0.25, years=3, typical_load=0.5,
-        extras=[{"name": "switch", "cost_usd": 30, "watts": 4},
-                {"name": "psu", "cost_usd": 12, "per_node": True}],
+        electricity_usd_per_kwh=0.25,
+        years=3,
+        typical_load=0.5,
+        extras=[
+            {"name": "switch", "cost_usd": 30, "watts": 4},
+            {"name": "psu", "cost_usd": 12, "per_node": True},
+        ],
     )
     b = evaluate((Group(pi5, eight, 4),), req, planning_rules())
     assert b.idle_w == pytest.approx(4 * eight.idle_w + 4)
@@ -87,6 +93,7 @@ def test_figures_measured_at_the_usb_input_pay_the_adapter_loss():
     assert b.idle_w == pytest.approx(2 * pi4.idle_w / rules.usb_psu_efficiency)
     assert b.peak_w == pytest.approx(2 * pi4.load_w / rules.usb_psu_efficiency)
     # on PoE the HAT replaces the adapter: the budget counts the board's own draw
-    poe = evaluate((Group(pi4, pi4.variants[0], 2),),
-                   Requirements(poe={"allocation": "consumption"}), rules)
+    poe = evaluate(
+        (Group(pi4, pi4.variants[0], 2),), Requirements(poe={"allocation": "consumption"}), rules
+    )
     assert poe.poe_used_w == pytest.approx(2 * pi4.load_w / rules.pd_hat_efficiency)

@@ -10,12 +10,20 @@ from microrack.plan import Requirements, search
 
 requirements = st.builds(
     lambda ram, per_node, losses, link, budget, k8s, nodes_max: Requirements(
-        workload_ram_gb=ram, min_node_ram_gb=per_node, survive_node_losses=losses,
-        network={"node_link_gbps": link}, budget_usd=budget,
-        kubernetes={} if k8s else None, nodes={"min": 1, "max": nodes_max},
+        workload_ram_gb=ram,
+        min_node_ram_gb=per_node,
+        survive_node_losses=losses,
+        network={"node_link_gbps": link},
+        budget_usd=budget,
+        kubernetes={} if k8s else None,
+        nodes={"min": 1, "max": nodes_max},
     ),
-    st.sampled_from([0, 4, 16, 48]), st.sampled_from([0, 2, 8]), st.integers(0, 2),
-    st.sampled_from([0, 1, 2.5, 10]), st.sampled_from([None, 300, 2000]), st.booleans(),
+    st.sampled_from([0, 4, 16, 48]),
+    st.sampled_from([0, 2, 8]),
+    st.integers(0, 2),
+    st.sampled_from([0, 1, 2.5, 10]),
+    st.sampled_from([None, 300, 2000]),
+    st.booleans(),
     st.integers(3, 8),
 )
 
@@ -46,8 +54,13 @@ def test_ranked_builds_pass_everything_and_are_sorted_by_tco(req):
 def test_a_stricter_requirement_never_adds_builds(req, faster):
     catalog, rules = load_catalog(), planning_rules()
     loose = search(req, catalog, rules)
-    strict_req = req.model_copy(update={"network": req.network.model_copy(
-        update={"node_link_gbps": req.network.node_link_gbps + faster})})
+    strict_req = req.model_copy(
+        update={
+            "network": req.network.model_copy(
+                update={"node_link_gbps": req.network.node_link_gbps + faster}
+            )
+        }
+    )
     strict = search(strict_req, catalog, rules)
     # link speed does not depend on node count: what still qualifies is the same build
     assert {b.label for b in strict.ranked} <= {b.label for b in loose.ranked}

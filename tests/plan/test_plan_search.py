@@ -11,24 +11,52 @@ from microrack.catalog import load_catalog
 from microrack.plan import Requirements, plan
 
 
-def board(board_id: str, *, ram=(4,), price=(50,), idle=2.0, load=6.0, nic=1.0, cores=4,
-          transcode=False, poe=None, m2=None, isa="arm64") -> dict:
+def board(
+    board_id: str,
+    *,
+    ram=(4,),
+    price=(50,),
+    idle=2.0,
+    load=6.0,
+    nic=1.0,
+    cores=4,
+    transcode=False,
+    poe=None,
+    m2=None,
+    isa="arm64",
+) -> dict:
     def est(v):
         return {"value": v, "estimate": True}
 
     entry = {
-        "id": board_id, "name": board_id.replace("-", " ").title(), "soc": "T1", "isa": isa,
-        "cores": est(cores), "max_mhz": est(1800),
-        "variants": [{"ram_gb": est(r), "price_usd": est(p)}
-                     for r, p in zip(ram, price, strict=True)],
+        "id": board_id,
+        "name": board_id.replace("-", " ").title(),
+        "soc": "T1",
+        "isa": isa,
+        "cores": est(cores),
+        "max_mhz": est(1800),
+        "variants": [
+            {"ram_gb": est(r), "price_usd": est(p)} for r, p in zip(ram, price, strict=True)
+        ],
         "nics": [{"count": est(1), "speed_gbps": est(nic)}],
-        "emmc": "none", "poe": poe or {"support": "none"},
+        "emmc": "none",
+        "poe": poe or {"support": "none"},
         "power": {"measured_at": "wall", "idle_w": est(idle), "load_w": est(load)},
-        "thermal_profile": "rk3588", "video": {"hw_transcode": transcode},
+        "thermal_profile": "rk3588",
+        "video": {"hw_transcode": transcode},
     }
     if m2 is not None:
-        entry["m2"] = [{"key": "M", "lengths": est(m2), "via": "onboard", "pcie_gen": est(3),
-                        "pcie_lanes": est(1), "nvme": True, "sata": False}]
+        entry["m2"] = [
+            {
+                "key": "M",
+                "lengths": est(m2),
+                "via": "onboard",
+                "pcie_gen": est(3),
+                "pcie_lanes": est(1),
+                "nvme": True,
+                "sata": False,
+            }
+        ]
     return entry
 
 
@@ -38,6 +66,7 @@ def small_catalog(tmp_path: Path):
         path = tmp_path / "small.yaml"
         path.write_text(yaml.safe_dump({"boards": list(boards)}))
         return load_catalog(path)
+
     return make
 
 
@@ -87,13 +116,23 @@ def test_three_nodes_survive_one_loss_and_two_do_not(small_catalog):
     assert not two.ranked
     [closest] = two.closest
     assert "2 nodes cannot keep an etcd quorum through 1 loss (needs 3)" in [
-        c.message for c in closest.failures]
+        c.message for c in closest.failures
+    ]
 
 
 def test_surviving_two_losses_needs_five_voters_and_a_size_four_ceph_pool(small_catalog):
     a = board("node-a", ram=(16,), price=(50,), m2=[2280])
-    result = plan(req([a], kubernetes={}, ceph={}, storage={"kind": "nvme"},
-                      survive_node_losses=2, workload_ram_gb=8), small_catalog(a))
+    result = plan(
+        req(
+            [a],
+            kubernetes={},
+            ceph={},
+            storage={"kind": "nvme"},
+            survive_node_losses=2,
+            workload_ram_gb=8,
+        ),
+        small_catalog(a),
+    )
     best = result.ranked[0]
     assert best.nodes == 5
     assert dict(best.tolerance) == {"ram": 4, "etcd": 2, "ceph": 2}
@@ -101,8 +140,10 @@ def test_surviving_two_losses_needs_five_voters_and_a_size_four_ceph_pool(small_
 
 def test_ram_left_after_losses_subtracts_overheads_and_the_largest_nodes(small_catalog):
     a = board("node-a", ram=(8,), price=(50,))
-    result = plan(req([a], nodes={"min": 4, "max": 4}, survive_node_losses=1,
-                      system_reserved_gb=1.0), small_catalog(a))
+    result = plan(
+        req([a], nodes={"min": 4, "max": 4}, survive_node_losses=1, system_reserved_gb=1.0),
+        small_catalog(a),
+    )
     best = result.ranked[0]
     assert best.usable_ram_gb == pytest.approx(4 * 7)
     assert best.ram_left_after_losses_gb == pytest.approx(3 * 7)
@@ -111,19 +152,27 @@ def test_ram_left_after_losses_subtracts_overheads_and_the_largest_nodes(small_c
 def test_mixed_build_adds_the_cheapest_transcoding_node(small_catalog):
     plain = board("plain", price=(40,))
     coder = board("coder", price=(150,), transcode=True)
-    result = plan(req([plain, coder], nodes={"min": 3, "max": 3}, transcode_nodes=1),
-                  small_catalog(plain, coder))
+    result = plan(
+        req([plain, coder], nodes={"min": 3, "max": 3}, transcode_nodes=1),
+        small_catalog(plain, coder),
+    )
     assert result.ranked[0].label == "2 x Plain 4 GB + 1 x Coder 4 GB"
     assert result.ranked[0].hardware_usd == 2 * 40 + 150
-    no_mix = plan(req([plain, coder], nodes={"min": 3, "max": 3}, transcode_nodes=1,
-                      mixed=False), small_catalog(plain, coder))
+    no_mix = plan(
+        req([plain, coder], nodes={"min": 3, "max": 3}, transcode_nodes=1, mixed=False),
+        small_catalog(plain, coder),
+    )
     assert [x.label for x in no_mix.ranked] == ["3 x Coder 4 GB"]
     assert no_mix.rejected[0].reasons == ["Plain: 0 of 1 nodes with hardware video encode"]
 
 
 def test_poe_budget_in_class_and_consumption_modes(small_catalog):
-    poe = {"support": "hat", "standard": "802.3at", "pd_class": 4, "extra_usd": {"value": 20,
-           "estimate": True}}
+    poe = {
+        "support": "hat",
+        "standard": "802.3at",
+        "pd_class": 4,
+        "extra_usd": {"value": 20, "estimate": True},
+    }
     a = board("poe-a", poe=poe, load=8.7)
     catalog = small_catalog(a)
     fixed = {"min": 10, "max": 10}
@@ -131,9 +180,11 @@ def test_poe_budget_in_class_and_consumption_modes(small_catalog):
     assert not by_class.ranked  # 10 x 30 W class-4 reservations = 300 W > 250 W
     assert by_class.closest[0].poe_used_w == pytest.approx(300)
     assert "PoE 300 W (class allocation) > 250 W switch budget" in [
-        c.message for c in by_class.closest[0].failures]
-    by_use = plan(req([a], nodes=fixed, poe={"switch_budget_w": 250,
-                                             "allocation": "consumption"}), catalog)
+        c.message for c in by_class.closest[0].failures
+    ]
+    by_use = plan(
+        req([a], nodes=fixed, poe={"switch_budget_w": 250, "allocation": "consumption"}), catalog
+    )
     assert by_use.ranked[0].poe_used_w == pytest.approx(10 * 8.7 / 0.87)
     assert by_use.ranked[0].hardware_usd == 10 * (50 + 20)  # the HAT is paid for
 
@@ -143,8 +194,10 @@ def test_storage_length_and_power_loss_protection(small_catalog):
     long = board("long-slot", m2=[2280], price=(60,))
     nothing = board("usb-only", price=(30,))
     catalog = small_catalog(short, long, nothing)
-    result = plan(req([short, long, nothing], storage={"kind": "nvme",
-                                                       "power_loss_protection": True}), catalog)
+    result = plan(
+        req([short, long, nothing], storage={"kind": "nvme", "power_loss_protection": True}),
+        catalog,
+    )
     assert [g.board.id for x in result.ranked for g in x.groups] == ["long-slot"]
     reasons = sorted(r for x in result.rejected for r in x.reasons)
     assert reasons == [
@@ -166,8 +219,10 @@ def test_isa_and_budget_rejections_are_in_words(small_catalog):
     result = plan(req([rv, arm], isa=["riscv64"], budget_usd=100), small_catalog(rv, arm))
     assert result.ranked[0].groups[0].board.id == "rv-board"
     [rej] = result.rejected
-    assert rej.reasons == ["Arm Board: arm64 is not an allowed ISA (riscv64)",
-                           "Arm Board: hardware $500 > $100 budget"]
+    assert rej.reasons == [
+        "Arm Board: arm64 is not an allowed ISA (riscv64)",
+        "Arm Board: hardware $500 > $100 budget",
+    ]
 
 
 def test_impossible_requirements_list_the_closest_builds_and_their_misses():

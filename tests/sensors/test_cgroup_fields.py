@@ -8,8 +8,27 @@ from microrack.sensors.cgroup import _kv, _pick
 
 KEYS = ("anon", "file", "inactive_file", "usage_usec", "x")
 PIECES = [
-    "anon", "file", "inactive_file", "usage_usec", " ", "  ", "\n", "\r", "\t", "1", "23",
-    "x", "\u00e9", "\x0b", "\x1c", "\u2028", "\x85", "anonx", "file_x", "_file", "\n\n",
+    "anon",
+    "file",
+    "inactive_file",
+    "usage_usec",
+    " ",
+    "  ",
+    "\n",
+    "\r",
+    "\t",
+    "1",
+    "23",
+    "x",
+    "\u00e9",
+    "\x0b",
+    "\x1c",
+    "\u2028",
+    "\x85",
+    "anonx",
+    "file_x",
+    "_file",
+    "\n\n",
 ]
 
 
@@ -32,15 +51,36 @@ def test_pick_on_a_real_memory_stat() -> None:
         "workingset_refault_file 0\npgfault 1200\n"
     )
     assert _pick(text, ("inactive_file", "anon", "file")) == {
-        "inactive_file": "524288", "anon": "1048576", "file": "2097152"}
+        "inactive_file": "524288",
+        "anon": "1048576",
+        "file": "2097152",
+    }
     # the last of repeated lines wins; a key with no value is no line
     assert _pick("anon 1\nanon 2\nfile \n", ("anon", "file")) == {"anon": "2"}
     assert _pick(None, ("anon",)) == {} and _pick("", ("anon",)) == {}
 
 
 PSI_PIECES = [
-    "some", "full", " ", "total=", "total=1", "xtotal=2", "_total=3", "-total=4", "avg10=0.00",
-    "12", "\n", "\r", "\t", "\u00e9", "\u0663", "total=\u0663", "\x0b", "\u2028", "=", "0",
+    "some",
+    "full",
+    " ",
+    "total=",
+    "total=1",
+    "xtotal=2",
+    "_total=3",
+    "-total=4",
+    "avg10=0.00",
+    "12",
+    "\n",
+    "\r",
+    "\t",
+    "\u00e9",
+    "\u0663",
+    "total=\u0663",
+    "\x0b",
+    "\u2028",
+    "=",
+    "0",
 ]
 
 

@@ -18,14 +18,19 @@ from support import require_binary, require_root
 def test_kept_reads_equal_fresh_reads_of_this_hosts_proc_and_sys():
     kept, fresh = LocalFS("/", keep_open=True), LocalFS("/")
     assert kernel_mounts("/") == (True, True)
-    stable = ["/proc/sys/kernel/ostype", "/proc/sys/fs/file-max", "/sys/class/net/lo/mtu",
-              "/sys/devices/system/cpu/online"]
+    stable = [
+        "/proc/sys/kernel/ostype",
+        "/proc/sys/fs/file-max",
+        "/sys/class/net/lo/mtu",
+        "/sys/devices/system/cpu/online",
+    ]
     for _ in range(2):  # the first read opens, the second re-reads the kept file
         assert [kept.read_text(p) for p in stable] == [fresh.read_text(p) for p in stable]
     names = ["mtu", "type", "ifindex", "address", "operstate", "no_such_attribute"]
     for _ in range(2):
         assert read_many(kept, "/sys/class/net/lo", names) == read_many(
-            fresh, "/sys/class/net/lo", names)
+            fresh, "/sys/class/net/lo", names
+        )
     # the single file below net/ is read afresh; lo's five attributes are kept, the absent one not
     assert kept.kept_files == len(stable) - 1 + 5 and fresh.kept_files == 0
     # re-read in place, not remembered: the kernel writes the file anew on each read
@@ -45,7 +50,8 @@ def test_what_names_a_process_or_a_net_device_is_never_kept():
         assert fs.kept_files == 1
         fs = LocalFS("/", keep_open=True)
     assert read_many(fs, "/sys/class/net/lo", ["mtu"])["mtu"] == fs.read_text(
-        "/sys/class/net/lo/mtu")
+        "/sys/class/net/lo/mtu"
+    )
     assert fs.kept_files == 1  # the directory, checked by inode on every read
 
 
@@ -89,7 +95,8 @@ def test_no_more_descriptors_than_the_limit(tmp_path: Path):
         (tmp_path / f"f{i}").write_text(f"{i}\n")
     for _ in range(2):
         assert [kept.read(str(tmp_path / f"f{i}")) for i in range(5)] == [
-            f"{i}\n" for i in range(5)]
+            f"{i}\n" for i in range(5)
+        ]
     assert len(kept) == 2
 
 
@@ -129,14 +136,32 @@ def test_renamed_removed_and_recreated_devices_read_as_fresh_opens(tmp_path: Pat
     require_binary("ip")
     for d in ("sys", "proc"):
         (tmp_path / d).mkdir()
-    proc = subprocess.run([unshare, "--net", "--mount", "--pid", "--fork", sys.executable, "-c",
-                           _NETNS_SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc = subprocess.run(
+        [
+            unshare,
+            "--net",
+            "--mount",
+            "--pid",
+            "--fork",
+            sys.executable,
+            "-c",
+            _NETNS_SCRIPT,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     a, b = out["before"]
-    assert (a["mtu"], b["mtu"], a["sysctl_mtu"], b["sysctl_mtu"]) == ("1400", "1300", "1400",
-                                                                      "1300")
+    assert (a["mtu"], b["mtu"], a["sysctl_mtu"], b["sysctl_mtu"]) == (
+        "1400",
+        "1300",
+        "1400",
+        "1300",
+    )
     assert out["swapped"] == [b, a]  # each name reads the device that now has it
     assert out["recreated"]["mtu"] == out["fresh"]["mtu"] == "1280"
     assert out["recreated"]["sysctl_mtu"] == "1280"

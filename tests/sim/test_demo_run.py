@@ -62,9 +62,21 @@ def demo(tmp_path: Path):  # type: ignore[no-untyped-def]
     log = tmp_path / "demo.log"
     fh = open(log, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        microrack_cmd("demo", "--nodes", "3", "--boards", "pi4b,rk1,pi5",
-                      "--listen", f"127.0.0.1:{port}", "--duration", str(DURATION)),
-        stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        microrack_cmd(
+            "demo",
+            "--nodes",
+            "3",
+            "--boards",
+            "pi4b,rk1,pi5",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--duration",
+            str(DURATION),
+        ),
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         yield proc, port, log
     finally:
@@ -134,9 +146,19 @@ def test_demo_ctrl_c_after_the_reboot_leaves_nothing(tmp_path: Path) -> None:
     log = tmp_path / "demo.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            microrack_cmd("demo", "--nodes", "2", "--boards", "pi4b,rk1",
-                          "--listen", f"127.0.0.1:{free_port()}"),
-            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            microrack_cmd(
+                "demo",
+                "--nodes",
+                "2",
+                "--boards",
+                "pi4b,rk1",
+                "--listen",
+                f"127.0.0.1:{free_port()}",
+            ),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         try:
             _, workdir = _started(log)
             deadline = time.monotonic() + 300
@@ -162,21 +184,31 @@ def test_demo_ctrl_c_after_the_reboot_leaves_nothing(tmp_path: Path) -> None:
 
 def test_demo_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     before = {p.name for p in Path(tempfile.gettempdir()).glob("microrack-demo-*")}
-    p = subprocess.run(microrack_cmd("demo", "--boards", "pi4b,nosuchboard", "--duration", "5"),
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        microrack_cmd("demo", "--boards", "pi4b,nosuchboard", "--duration", "5"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1
     assert p.stderr.count("\n") == 1 and "nosuchboard" in p.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        p = subprocess.run(microrack_cmd("demo", "--nodes", "1", "--listen", f"127.0.0.1:{port}",
-                                         "--duration", "5"),
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            microrack_cmd(
+                "demo", "--nodes", "1", "--listen", f"127.0.0.1:{port}", "--duration", "5"
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     if hub_available():
         assert p.returncode == 1 and "--listen" in p.stderr and p.stderr.count("\n") == 1
-    p = subprocess.run(microrack_cmd("demo", "--listen", "nowhere"), capture_output=True,
-                       text=True, timeout=120)
+    p = subprocess.run(
+        microrack_cmd("demo", "--listen", "nowhere"), capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 2 and "--listen" in p.stderr
     after = {p.name for p in Path(tempfile.gettempdir()).glob("microrack-demo-*")}
     assert after <= before
@@ -184,9 +216,14 @@ def test_demo_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
 
 def test_demo_without_hub_shows_the_story_in_the_terminal(tmp_path: Path) -> None:
     """The terminal-only path (no hub installed, or --no-hub): same rules on the snapshots."""
-    p = subprocess.run(microrack_cmd("demo", "--nodes", "2", "--boards", "pi4b,rk1", "--no-hub",
-                                     "--duration", "50"),
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        microrack_cmd(
+            "demo", "--nodes", "2", "--boards", "pi4b,rk1", "--no-hub", "--duration", "50"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     out = p.stdout
     assert "terminal only" in out
@@ -215,8 +252,9 @@ def test_an_agent_port_taken_after_the_check_is_retried_elsewhere(monkeypatch) -
     real = run_mod._port_free
     monkeypatch.setattr(run_mod, "_AGENT_PORTS", [taken, *range(29101, 32700)])
     monkeypatch.setattr(run_mod, "_port_free", lambda h, p: p == taken or real(h, p))
-    demo = run_mod.Demo(nodes=1, boards=["pi4b"], listen=("127.0.0.1", free_port()),
-                        duration=5, use_hub=False)
+    demo = run_mod.Demo(
+        nodes=1, boards=["pi4b"], listen=("127.0.0.1", free_port()), duration=5, use_hub=False
+    )
     try:
         demo.start()
         node = demo.nodes[0]

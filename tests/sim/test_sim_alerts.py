@@ -9,10 +9,20 @@ from microrack.sim._alerts import AlertTracker, thresholds
 
 def _feed(tracker: AlertTracker, t: float, *, stalled: bool) -> None:
     one = np.ones(1)
-    tracker.evaluate(t, up=one, sensor_ok=np.ones(1, bool), temp=np.full(1, 50.0),
-                     soft_c=np.full(1, 80.0), flags=np.zeros(1), disk_ratio=np.zeros(1),
-                     nvme_temp=np.full(1, 40.0), has_nvme=one, duty=np.full(1, 0.8),
-                     rpm_zero=np.array([stalled]), has_fan=one)
+    tracker.evaluate(
+        t,
+        up=one,
+        sensor_ok=np.ones(1, bool),
+        temp=np.full(1, 50.0),
+        soft_c=np.full(1, 80.0),
+        flags=np.zeros(1),
+        disk_ratio=np.zeros(1),
+        nvme_temp=np.full(1, 40.0),
+        has_nvme=one,
+        duty=np.full(1, 0.8),
+        rpm_zero=np.array([stalled]),
+        has_fan=one,
+    )
 
 
 def test_the_hub_supplies_the_fan_stall_hold() -> None:
@@ -55,6 +65,8 @@ def test_hub_and_twin_take_rule_names_and_severities_from_one_module() -> None:
     assert hub == SEVERITY
     assert all(hub[name] == sev for name, sev in RULES)
     # the twin's rules load without the hub package
-    code = ("import sys; import microrack.sim._alerts; "
-            "sys.exit(any(m.startswith('microrack.hub') for m in sys.modules))")
+    code = (
+        "import sys; import microrack.sim._alerts; "
+        "sys.exit(any(m.startswith('microrack.hub') for m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

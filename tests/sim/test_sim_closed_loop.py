@@ -19,8 +19,9 @@ class FakeClock:
 
 
 @pytest.mark.parametrize("board", ["pi4b", "rk1", "pi5"])
-def test_working_fan_curve_keeps_the_twin_cooler_than_a_failed_fan(tmp_path: Path,
-                                                                  board: str) -> None:
+def test_working_fan_curve_keeps_the_twin_cooler_than_a_failed_fan(
+    tmp_path: Path, board: str
+) -> None:
     finals = {}
     for case, faults in (("working", "[]"), ("stalled", "[{at: 60, kind: fan_stall}]")):
         script = tmp_path / f"{case}.yaml"

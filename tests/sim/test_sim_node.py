@@ -50,8 +50,10 @@ def test_node_is_a_hostfs_with_the_boards_sensor_names() -> None:
     assert rk1.read_text(f"{nvme}/temp1_label").strip() == "Composite"
     assert 20_000 < int(rk1.read_text(f"{nvme}/temp1_input")) < 90_000
     assert not rk1.exists(GET_THROTTLED)
-    types = [rk1.read_text(f"/sys/class/thermal/{z}/type").strip()
-             for z in rk1.listdir("/sys/class/thermal")]
+    types = [
+        rk1.read_text(f"/sys/class/thermal/{z}/type").strip()
+        for z in rk1.listdir("/sys/class/thermal")
+    ]
     assert "package-thermal" in types and "bigcore0-thermal" in types
 
 
@@ -79,13 +81,16 @@ def test_pwm_closes_the_loop_and_a_stopped_fan_throttles(tmp_path: Path) -> None
 
 
 def test_fan_stall_crash_and_reboot_follow_the_script(tmp_path: Path) -> None:
-    script = _script(tmp_path, """
+    script = _script(
+        tmp_path,
+        """
 load: [{at: 0, util: 1.0}]
 faults:
   - {at: 60, kind: fan_stall}
   - {at: 1500, kind: crash, duration: 120}
   - {at: 100, kind: sensor_fail, sensor: nvme, duration: 60}
-""")
+""",
+    )
     node = open_node("rk1", script=script, seed=3, clock=FakeClock())
     fan = _hwmon(node, "pwmfan")
     node.write_text(f"{fan}/pwm1", "255")
@@ -128,7 +133,9 @@ def test_proc_stat_busy_share_follows_the_load(tmp_path: Path) -> None:
 
 
 def test_under_voltage_disk_fill_partition_and_ambient(tmp_path: Path) -> None:
-    script = _script(tmp_path, """
+    script = _script(
+        tmp_path,
+        """
 load: [{at: 0, util: 0.5}]
 disk_bytes: 1000000000
 disk_used: 0.5
@@ -137,7 +144,8 @@ faults:
   - {at: 10, kind: disk_fill, rate: 10000000, duration: 40}
   - {at: 60, kind: partition, duration: 10}
   - {at: 100, kind: ambient_rise, delta_c: 15}
-""")
+""",
+    )
     node = open_node("pi4b", script=script, clock=FakeClock())
     volt = _hwmon(node, "rpi_volt")
     t_before = node.temperature
@@ -161,13 +169,15 @@ faults:
 
 
 def test_pi5_fan_follows_the_firmware_curve_until_pwm_is_written(tmp_path: Path) -> None:
-    idle = open_node("pi5", script=_script(tmp_path, "load: [{at: 0, util: 0.0}]\n"),
-                     clock=FakeClock())
+    idle = open_node(
+        "pi5", script=_script(tmp_path, "load: [{at: 0, util: 0.0}]\n"), clock=FakeClock()
+    )
     fan = _hwmon(idle, "pwmfan")
     assert idle.read_text(f"{fan}/pwm1_enable").strip() == "2"
     assert idle.read_text(f"{fan}/fan1_input").strip() == "0"  # below 50 °C: off
-    busy = open_node("pi5", script=_script(tmp_path, "load: [{at: 0, util: 1.0}]\n"),
-                     clock=FakeClock())
+    busy = open_node(
+        "pi5", script=_script(tmp_path, "load: [{at: 0, util: 1.0}]\n"), clock=FakeClock()
+    )
     assert int(busy.read_text(f"{fan}/fan1_input")) > 0
     busy.write_text(f"{fan}/pwm1", "0")
     assert busy.read_text(f"{fan}/pwm1_enable").strip() == "1"
@@ -233,6 +243,7 @@ def test_every_catalog_board_has_a_readable_tree(board: str) -> None:
 
 def test_disk_traffic_and_nvme_power_follow_io_not_cpu(tmp_path: Path) -> None:
     """A CPU stressor leaves the drive idle; I/O work keeps it busy and drawing power."""
+
     def node(kind: str):  # type: ignore[no-untyped-def]
         script = _script(tmp_path, f"kind: {kind}\nnvme: true\nload: [{{at: 0, util: 1.0}}]\n")
         n = open_node("rk1", script=script, clock=FakeClock())
@@ -245,6 +256,8 @@ def test_disk_traffic_and_nvme_power_follow_io_not_cpu(tmp_path: Path) -> None:
     assert io_rd > 50 * cpu_rd and io_wr > 50 * cpu_wr
     # the drive's active power shows in the node's watts (the CPU share of io work is lower)
     nvme_act = io.board.physics.nvme_active_w.value
-    assert io.power_w - float(io.twin.board_power[0]) > \
-        cpu.power_w - float(cpu.twin.board_power[0]) + 0.9 * nvme_act
+    assert (
+        io.power_w - float(io.twin.board_power[0])
+        > cpu.power_w - float(cpu.twin.board_power[0]) + 0.9 * nvme_act
+    )
     assert io.nvme_temperature > cpu.nvme_temperature

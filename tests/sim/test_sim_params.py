@@ -23,6 +23,7 @@ def _copy(tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
 def test_a_bare_number_is_refused(tmp_path: Path) -> None:
     def edit(d):  # type: ignore[no-untyped-def]
         d["families"]["bcm2711"]["die"]["r_js"] = 2.0
+
     with pytest.raises(ConfigError, match=r"families\.bcm2711\.die\.r_js: a bare number"):
         TwinData.read(_copy(tmp_path, edit), fitted=None)
 
@@ -30,6 +31,7 @@ def test_a_bare_number_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_source_is_refused(tmp_path: Path) -> None:
     def edit(d):  # type: ignore[no-untyped-def]
         d["families"]["rk3588"]["off_w"] = {"value": 0.0, "source": "a_forum_post"}
+
     with pytest.raises(ConfigError, match=r"families\.rk3588\.off_w\.source: unknown source"):
         TwinData.read(_copy(tmp_path, edit), fitted=None)
 
@@ -37,6 +39,7 @@ def test_an_unknown_source_is_refused(tmp_path: Path) -> None:
 def test_an_estimate_needs_no_source_but_a_missing_cooler_is_an_error(tmp_path: Path) -> None:
     def edit(d):  # type: ignore[no-untyped-def]
         del d["families"]["jh7110"]["coolers"]["passive_case"]
+
     with pytest.raises(ConfigError, match=r"families\.jh7110\.coolers: missing passive_case"):
         TwinData.read(_copy(tmp_path, edit), fitted=None)
 

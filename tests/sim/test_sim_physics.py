@@ -13,8 +13,15 @@ BOARDS = ["pi4b", "pi5", "rk1", "vf2", "jupiter", "rock5b"]
 MODELS = {b: board_model(b) for b in BOARDS}
 
 
-def _reference(m, temp: float, sink: float, util: float, duty: float, amb: float,  # type: ignore[no-untyped-def]
-               dt: float) -> tuple[float, float, float]:
+def _reference(
+    m,
+    temp: float,
+    sink: float,
+    util: float,
+    duty: float,
+    amb: float,  # type: ignore[no-untyped-def]
+    dt: float,
+) -> tuple[float, float, float]:
     """One step of one node, written out from the module docstring: (die, sink, clock)."""
     p = m.physics
     r_js, c_die = p.r_js.value, p.c_die.value
@@ -50,8 +57,14 @@ def _reference(m, temp: float, sink: float, util: float, duty: float, amb: float
     return die, new_sink, c
 
 
-node = st.tuples(st.sampled_from(BOARDS), st.floats(20, 100), st.floats(-5, 20), st.floats(0, 1),
-                 st.floats(0, 1), st.floats(-10, 45))
+node = st.tuples(
+    st.sampled_from(BOARDS),
+    st.floats(20, 100),
+    st.floats(-5, 20),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(-10, 45),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -65,16 +78,27 @@ def test_vectorised_step_equals_the_per_node_equations(nodes, dt) -> None:  # ty
         tw.util[i], tw.duty[i], tw.ambient[i] = util, duty, amb
     tw.step(dt)
     for i, (b, temp, below, util, duty, amb) in enumerate(nodes):
-        die, sink, clock = _reference(MODELS[b], float(f32(temp)), float(f32(temp - below)),
-                                      float(f32(util)), float(f32(duty)), float(f32(amb)), dt)
+        die, sink, clock = _reference(
+            MODELS[b],
+            float(f32(temp)),
+            float(f32(temp - below)),
+            float(f32(util)),
+            float(f32(duty)),
+            float(f32(amb)),
+            dt,
+        )
         assert abs(float(tw.clock[i]) - clock) < 2e-3
         assert abs(float(tw.temp[i]) - die) < 2e-3 * max(1.0, abs(die))
         assert abs(float(tw.sink_temp[i]) - sink) < 2e-3 * max(1.0, abs(sink))
 
 
 @settings(max_examples=10, deadline=None)
-@given(board=st.sampled_from(BOARDS), util=st.floats(0.3, 1), amb=st.floats(0, 45),
-       dt=st.sampled_from([0.5, 1.0, 5.0, 30.0]))
+@given(
+    board=st.sampled_from(BOARDS),
+    util=st.floats(0.3, 1),
+    amb=st.floats(0, 45),
+    dt=st.sampled_from([0.5, 1.0, 5.0, 30.0]),
+)
 def test_the_throttle_loop_settles_to_the_same_state_at_any_step(board, util, amb, dt) -> None:  # type: ignore[no-untyped-def]
     """The clock is solved with the end-of-step temperature: no limit cycle even at 30 s steps."""
     fine = Twin([MODELS[board].with_cooler("bare")], ambient_c=amb, nvme=[False])
@@ -92,8 +116,13 @@ def test_the_throttle_loop_settles_to_the_same_state_at_any_step(board, util, am
 
 
 @settings(max_examples=40, deadline=None)
-@given(board=st.sampled_from(BOARDS), util=st.floats(0, 1), amb=st.floats(0, 40),
-       lo=st.floats(0, 1), hi=st.floats(0, 1))
+@given(
+    board=st.sampled_from(BOARDS),
+    util=st.floats(0, 1),
+    amb=st.floats(0, 40),
+    lo=st.floats(0, 1),
+    hi=st.floats(0, 1),
+)
 def test_more_fan_never_makes_a_board_hotter(board, util, amb, lo, hi) -> None:  # type: ignore[no-untyped-def]
     lo, hi = min(lo, hi), max(lo, hi)
     tw = Twin([MODELS[board]] * 2, ambient_c=amb, nvme=[False, False])
@@ -115,8 +144,9 @@ def test_energy_is_power_integrated_over_time() -> None:
     e0 = float(tw.energy_j[0])
     for _ in range(3600):
         tw.step(1.0)
-    assert float(tw.energy_j[0]) - e0 == __import__("pytest").approx(float(tw.power[0]) * 3600,
-                                                                      rel=1e-3)
+    assert float(tw.energy_j[0]) - e0 == __import__("pytest").approx(
+        float(tw.power[0]) * 3600, rel=1e-3
+    )
 
 
 def test_accumulators_add_up_across_changing_steps() -> None:

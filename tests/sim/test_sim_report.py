@@ -14,14 +14,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.integration
-def test_report_plots_every_node_in_three_panels_offline(tmp_path: Path,
-                                                         artifacts_dir: Path) -> None:
+def test_report_plots_every_node_in_three_panels_offline(
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
     html = tmp_path / "report.html"
-    p = subprocess.run(microrack_cmd("sim", str(ROOT / "examples" / "cluster-pi4-13.yaml"),
-                                     "--scenario", str(ROOT / "examples" / "scenarios" /
-                                                       "heatwave.yaml"),
-                                     "--json", "--report", str(html)),
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        microrack_cmd(
+            "sim",
+            str(ROOT / "examples" / "cluster-pi4-13.yaml"),
+            "--scenario",
+            str(ROOT / "examples" / "scenarios" / "heatwave.yaml"),
+            "--json",
+            "--report",
+            str(html),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     result = json.loads(p.stdout)
     with browser() as b:

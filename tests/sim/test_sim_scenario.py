@@ -17,8 +17,9 @@ def _sim(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(microrack_cmd("sim", *args), capture_output=True, text=True, timeout=300)
 
 
-def test_heatwave_scenario_reports_heat_energy_alerts_and_quorum(tmp_path: Path,
-                                                                  artifacts_dir: Path) -> None:
+def test_heatwave_scenario_reports_heat_energy_alerts_and_quorum(
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
     report = artifacts_dir / "sim-heatwave.html"
     report.unlink(missing_ok=True)  # the report of a previous run is kept for reading, not reused
     p = _sim(str(CLUSTER), "--scenario", str(HEATWAVE), "--json", "--report", str(report))
@@ -39,8 +40,9 @@ def test_heatwave_scenario_reports_heat_energy_alerts_and_quorum(tmp_path: Path,
     rules = {(a["rule"], a["node"]) for a in r["alerts"]}
     assert ("NodeDown", "pi-02") in rules
     assert ("FilesystemFull", "pi-04") in rules
-    assert fanned and all(("FanStalled", w["name"]) in rules and ("Throttling", w["name"]) in rules
-                          for w in fanned)
+    assert fanned and all(
+        ("FanStalled", w["name"]) in rules and ("Throttling", w["name"]) in rules for w in fanned
+    )
     assert r["kept_quorum"] is True
     html = report.read_text()
     assert "plotly" in html and "pi-04" in html
@@ -104,8 +106,10 @@ def test_ram_gb_of_each_node_picks_its_variant_watts(tmp_path: Path) -> None:
     cluster = tmp_path / "cluster.yaml"
     cluster.write_text(yaml.safe_dump(doc))
     sc = tmp_path / "idle.yaml"
-    sc.write_text("duration: 1h\nstep: 5\ncooler: bare\nworkloads:\n"
-                  "  - {kind: idle, load: [{at: 0, util: 0.0}]}\n")
+    sc.write_text(
+        "duration: 1h\nstep: 5\ncooler: bare\nworkloads:\n"
+        "  - {kind: idle, load: [{at: 0, util: 0.0}]}\n"
+    )
     r = run_files(cluster, sc)
     watts = {v.ram_gb: v.idle_w for v in board_profile("pi5").variants}
     for i, n in enumerate(r.nodes):

@@ -24,8 +24,14 @@ VENV_BIN = Path(sys.executable).parent
 
 def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     # stdin from /dev/null: Ansible refuses a non-blocking stdin (a backgrounded run).
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300,  # type: ignore[call-overload]
-                          stdin=subprocess.DEVNULL, **kw)
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=300,  # type: ignore[call-overload]
+        stdin=subprocess.DEVNULL,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.name)

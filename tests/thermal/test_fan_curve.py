@@ -129,9 +129,7 @@ def test_control_loop_duty_does_not_hunt_inside_the_band(
     start: float, fractions: list[float]
 ) -> None:
     tuning = FanTuning(kick_s=0)
-    state = control_step(
-        FanState(), 0.0, start, None, law=PI5, hysteresis_c=5, tuning=tuning
-    )
+    state = control_step(FanState(), 0.0, start, None, law=PI5, hysteresis_c=5, tuning=tuning)
     first = state.duty
     for i, f in enumerate(fractions, start=1):
         state = control_step(
@@ -150,9 +148,7 @@ def test_control_loop_duty_does_not_hunt_inside_the_band(
 def test_min_duty_stop_and_kick() -> None:
     tuning = FanTuning(min_duty=0.25, allow_stop=True, kick_duty=1.0, kick_s=2.0)
     curve = FanCurve.of([(40, 0.0), (60, 0.5)])
-    s = control_step(
-        FanState(duty=0.0), 0.0, 30.0, None, law=curve, hysteresis_c=0, tuning=tuning
-    )
+    s = control_step(FanState(duty=0.0), 0.0, 30.0, None, law=curve, hysteresis_c=0, tuning=tuning)
     assert s.duty == 0.0  # below the curve: stopped, not raised to the minimum
     s = control_step(s, 1.0, 42.0, None, law=curve, hysteresis_c=0, tuning=tuning)
     assert (s.target, s.duty, s.stage) == (0.25, 1.0, "kick")  # raised to min, kicked from stop
@@ -169,14 +165,10 @@ def test_min_duty_stop_and_kick() -> None:
 )
 def test_rate_limit_bounds_every_change(seq: list[float], rate: float) -> None:
     tuning = FanTuning(kick_s=0, max_rate=rate, allow_stop=False, min_duty=0.1)
-    s = control_step(
-        FanState(), 0.0, seq[0], None, law=PI5, hysteresis_c=0, tuning=tuning
-    )
+    s = control_step(FanState(), 0.0, seq[0], None, law=PI5, hysteresis_c=0, tuning=tuning)
     for i, t in enumerate(seq[1:], start=1):
         before = s.duty
-        s = control_step(
-            s, float(i), t, None, law=PI5, hysteresis_c=0, tuning=tuning
-        )
+        s = control_step(s, float(i), t, None, law=PI5, hysteresis_c=0, tuning=tuning)
         assert abs(s.duty - before) <= rate + 1e-9
         assert 0.0 <= s.duty <= 1.0
 
@@ -204,7 +196,5 @@ def test_any_input_fault_means_full_duty(
         fault=fault,
     )
     assert s.duty == 1.0 and s.failsafe == fault
-    nan = control_step(
-        prior, 1.0, math.nan, None, law=PI5, hysteresis_c=5, tuning=tuning
-    )
+    nan = control_step(prior, 1.0, math.nan, None, law=PI5, hysteresis_c=5, tuning=tuning)
     assert nan.duty == 1.0 and nan.failsafe == "input_missing"

@@ -169,8 +169,9 @@ def _gpio_sim():  # type: ignore[no-untyped-def]
             subprocess.run([modprobe, "gpio-sim"], capture_output=True)
         config = Path("/sys/kernel/config")
         if config.is_dir() and not os.path.ismount(config) and shutil.which("mount"):
-            subprocess.run(["mount", "-t", "configfs", "configfs", str(config)],
-                           capture_output=True)
+            subprocess.run(
+                ["mount", "-t", "configfs", "configfs", str(config)], capture_output=True
+            )
     if not base.is_dir():
         kernel_lacks(
             "gpio-sim in configfs (/sys/kernel/config/gpio-sim: CONFIG_GPIO_SIM, configfs mounted)"

@@ -72,9 +72,14 @@ def parse_listen(text: str) -> tuple[str, int]:
 class Agent:
     """Collects every ``interval`` seconds from ``fs`` and serves what it collected."""
 
-    def __init__(self, config: AgentConfig, fs: HostFS | None = None,
-                 extra: Sequence[PointSource] = (), notifier: Notifier | None = None,
-                 chaos: ChaosAPI | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        fs: HostFS | None = None,
+        extra: Sequence[PointSource] = (),
+        notifier: Notifier | None = None,
+        chaos: ChaosAPI | None = None,
+    ) -> None:
         self.config = config
         self.notifier = notifier if notifier is not None else Notifier()
         fs = fs if fs is not None else LocalFS("/")
@@ -101,9 +106,15 @@ class Agent:
 
     def _new_collector(self) -> Collector:
         return Collector(
-            self.fs, node=self.node, board=self.config.board, boot_id=self.boot_id,
-            version=__version__, power=power_model(self.config.board), extra=self._extra,
-            collectors=self.config.collectors, options=self.config.options,
+            self.fs,
+            node=self.node,
+            board=self.config.board,
+            boot_id=self.boot_id,
+            version=__version__,
+            power=power_model(self.config.board),
+            extra=self._extra,
+            collectors=self.config.collectors,
+            options=self.config.options,
         )
 
     def reachable(self) -> bool:
@@ -142,8 +153,9 @@ class Agent:
         host, port = self.address
         if host in ("0.0.0.0", "", "::"):
             host = primary_address(self.config.beacon_group)
-        return NodeIdentity(self.node, self.config.board, host, port, self.boot_id,
-                            self.config.interval)
+        return NodeIdentity(
+            self.node, self.config.board, host, port, self.boot_id, self.config.interval
+        )
 
     def metrics_text(self) -> bytes | bytearray:
         with self._lock:
@@ -171,10 +183,17 @@ class Agent:
         if latest is None:
             return None
         ident = self.identity()
-        return {"node": {"name": ident.name, "board": ident.board, "address": ident.address,
-                         "port": ident.port, "boot_id": ident.boot_id,
-                         "interval": ident.interval},
-                **latest.snapshot()}
+        return {
+            "node": {
+                "name": ident.name,
+                "board": ident.board,
+                "address": ident.address,
+                "port": ident.port,
+                "boot_id": ident.boot_id,
+                "interval": ident.interval,
+            },
+            **latest.snapshot(),
+        }
 
     def samples_since(self, since: int) -> Iterator[str]:
         """The JSON body of ``/api/v1/samples?since=`` (``encode_batch``'s format), in pieces."""
@@ -185,17 +204,28 @@ class Agent:
         latest = self._latest
         age = None if latest is None else time.time() - latest.sample.ts
         ok = latest is not None and age is not None and age < max(3 * self.config.interval, 30)
-        return ok, {"ok": ok, "seq": self.ring.last_seq, "last_collection_age_seconds": age,
-                    "boot_id": self.boot_id}
+        return ok, {
+            "ok": ok,
+            "seq": self.ring.last_seq,
+            "last_collection_age_seconds": age,
+            "boot_id": self.boot_id,
+        }
 
     def beacon_payload(self) -> dict[str, Any] | None:
         latest = self._latest
         if latest is None or not self.reachable():
             return None
         ident = self.identity()
-        return {"node": ident.name, "board": ident.board, "address": ident.address,
-                "port": ident.port, "boot_id": ident.boot_id, "seq": latest.sample.seq,
-                "interval": ident.interval, "headline": latest.headline}
+        return {
+            "node": ident.name,
+            "board": ident.board,
+            "address": ident.address,
+            "port": ident.port,
+            "boot_id": ident.boot_id,
+            "seq": latest.sample.seq,
+            "interval": ident.interval,
+            "headline": latest.headline,
+        }
 
     # --- running ----------------------------------------------------------------
 
@@ -246,8 +276,11 @@ class Agent:
         try:
             self._server = AgentServer((self.config.host, self.config.port), self)
         except OSError as exc:
-            reason = "address already in use" if exc.errno == errno.EADDRINUSE else (
-                exc.strerror or str(exc))
+            reason = (
+                "address already in use"
+                if exc.errno == errno.EADDRINUSE
+                else (exc.strerror or str(exc))
+            )
             raise ResourceError(f"--listen {where}: cannot listen: {reason}") from exc
 
     def start(self) -> None:
@@ -267,14 +300,22 @@ class Agent:
         self.notifier.watchdog()
         cfg = self.config
         if cfg.beacon_key is None:
-            log.warning("no --beacon-key given: no beacon is sent (hubs find this node only "
-                        "through their --agent list or cluster spec)")
+            log.warning(
+                "no --beacon-key given: no beacon is sent (hubs find this node only "
+                "through their --agent list or cluster spec)"
+            )
         else:
             host = self.address[0]
             iface = host if host not in ("0.0.0.0", "", "::") else "0.0.0.0"
             every = cfg.beacon_every or max(1.0, min(cfg.interval, 5.0))
-            self.beacon = BeaconSender(cfg.beacon_key, self.beacon_payload, group=cfg.beacon_group,
-                                       port=cfg.beacon_port, interface=iface, every=every)
+            self.beacon = BeaconSender(
+                cfg.beacon_key,
+                self.beacon_payload,
+                group=cfg.beacon_group,
+                port=cfg.beacon_port,
+                interface=iface,
+                every=every,
+            )
             self.beacon.start()
 
     def stop(self) -> None:
@@ -302,8 +343,13 @@ class Agent:
             signal.signal(sig, lambda *_: done.set())
         self.start()
         host, port = self.address
-        log.info("agent %s listening on %s:%d, collecting every %gs", self.node, host, port,
-                 self.config.interval)
+        log.info(
+            "agent %s listening on %s:%d, collecting every %gs",
+            self.node,
+            host,
+            port,
+            self.config.interval,
+        )
         while not done.wait(3600):
             pass
         self.stop()

@@ -29,8 +29,16 @@ def primary_address(group: str) -> str:
 class BeaconSender:
     """Sends ``payload()`` signed with ``key`` to ``group:port`` every ``every`` seconds."""
 
-    def __init__(self, key: bytes, payload: Callable[[], dict[str, Any] | None], *,
-                 group: str, port: int, interface: str, every: float) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        payload: Callable[[], dict[str, Any] | None],
+        *,
+        group: str,
+        port: int,
+        interface: str,
+        every: float,
+    ) -> None:
         self.key, self.payload = key, payload
         self.group, self.port, self.every = group, port, every
         self.sock = beacon.sender_socket(interface)

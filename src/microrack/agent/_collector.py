@@ -72,36 +72,46 @@ class Collection:
                 for d in self.disks
             },
             "errors": list(self.errors),
-            "metrics": [[p.key.name, dict(p.key.labels), p.key.type, p.value]
-                        for p in self.sample.points],
+            "metrics": [
+                [p.key.name, dict(p.key.labels), p.key.type, p.value] for p in self.sample.points
+            ],
         }
 
 
 class Collector:
     """Reads one host through the enabled collectors; keeps what rates need between cycles."""
 
-    def __init__(self, fs: HostFS, *, node: str, board: str | None, boot_id: str,
-                 version: str, power: PowerModel | None = None,
-                 extra: Sequence[PointSource] = (), allow_vcgencmd: bool = True,
-                 clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 collectors: Iterable[str] | None = None,
-                 options: CollectorOptions | None = None,
-                 factories: Sequence[type[NodeCollector]] = COLLECTORS) -> None:
+    def __init__(
+        self,
+        fs: HostFS,
+        *,
+        node: str,
+        board: str | None,
+        boot_id: str,
+        version: str,
+        power: PowerModel | None = None,
+        extra: Sequence[PointSource] = (),
+        allow_vcgencmd: bool = True,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        collectors: Iterable[str] | None = None,
+        options: CollectorOptions | None = None,
+        factories: Sequence[type[NodeCollector]] = COLLECTORS,
+    ) -> None:
         self.fs = fs
         self.node, self.board, self.boot_id, self.version = node, board, boot_id, version
         self.power = power
         self.extra = list(extra)
         opts = options or CollectorOptions()
         if not allow_vcgencmd:
-            opts = CollectorOptions(**{**_fields(opts), "extra": {**opts.extra,
-                                                                  "vcgencmd": "0"}})
+            opts = CollectorOptions(**{**_fields(opts), "extra": {**opts.extra, "vcgencmd": "0"}})
         enabled = DEFAULT_ENABLED if collectors is None else frozenset(collectors)
         self.registry: Registry = build_registry(factories, fs, opts, enabled)
         cpu_c = self.registry.get("cpu")
         if isinstance(cpu_c, CpuCollector):
             cpu_c.cpufreq_present = "cpufreq" in self.registry.names and fs.exists(
-                "/sys/devices/system/cpu/cpu0/cpufreq")
+                "/sys/devices/system/cpu/cpu0/cpufreq"
+            )
         time_c = self.registry.get("time")
         if isinstance(time_c, TimeCollector):
             time_c.clock = clock
@@ -123,8 +133,14 @@ class Collector:
         self._seq += 1
         dt = None if self._prev_t is None else t0 - self._prev_t
 
-        out.add("microrack_node_info", 1, node=self.node, board=self.board or "",
-                boot_id=self.boot_id, version=self.version)
+        out.add(
+            "microrack_node_info",
+            1,
+            node=self.node,
+            board=self.board or "",
+            boot_id=self.boot_id,
+            version=self.version,
+        )
         disk = self._get("diskstats", DiskstatsCollector)
         if disk is not None:
             disk.interval_s = dt
@@ -140,8 +156,10 @@ class Collector:
         busy = cpu.busy if cpu is not None and "cpu" in ok else None
         mem_used = mem.used_ratio if mem is not None and "meminfo" in ok else None
         rates = disk.rates if disk is not None and "diskstats" in ok else ()
-        temps = [*(zones.temps if zones and "thermal_zone" in ok else ()),
-                 *(hw.temps if hw and "hwmon" in ok else ())]
+        temps = [
+            *(zones.temps if zones and "thermal_zone" in ok else ()),
+            *(hw.temps if hw and "hwmon" in ok else ()),
+        ]
         fans = list(hw.fans) if hw and "hwmon" in ok else []
         throttled = thr.now if thr is not None and "throttled" in ok else None
 

@@ -51,8 +51,7 @@ HELP: dict[str, str] = {
     "node_filesystem_files_free": "Filesystem total free file nodes.",
     "node_filesystem_readonly": "Filesystem read-only status.",
     "node_filesystem_device_error": (
-        "Whether an error occurred while getting statistics for the given "
-        "device."
+        "Whether an error occurred while getting statistics for the given device."
     ),
     "node_network_mtu_bytes": "Network device property: mtu_bytes",
     "node_network_speed_bytes": "Network device property: speed_bytes",
@@ -125,9 +124,7 @@ HELP: dict[str, str] = {
         "Pulse per second stability, average of recent frequency changes."
     ),
     "node_timex_status": "Value of the status array bits.",
-    "node_timex_sync_status": (
-        "Is clock synchronized to a reliable server (1 = yes, 0 = no)."
-    ),
+    "node_timex_sync_status": ("Is clock synchronized to a reliable server (1 = yes, 0 = no)."),
     "node_timex_tai_offset_seconds": "International Atomic Time (TAI) offset.",
     "node_timex_tick_seconds": "Seconds between clock ticks.",
     "microrack_node_info": "Who this node is: name, board, agent boot id and version; always 1.",
@@ -140,8 +137,7 @@ HELP: dict[str, str] = {
         "board catalog and CPU load."
     ),
     "microrack_throttled": (
-        "Raspberry Pi firmware throttling flags (get_throttled), now and since "
-        "boot."
+        "Raspberry Pi firmware throttling flags (get_throttled), now and since boot."
     ),
     "microrack_throttle_limit_celsius": (
         "The board's soft and hard thermal throttling limits from the catalog."
@@ -165,8 +161,7 @@ HELP: dict[str, str] = {
         "Mean time per completed write over the last collection interval."
     ),
     "microrack_disk_busy_ratio": (
-        "Share of the last collection interval the device had I/O in flight "
-        "(0..1)."
+        "Share of the last collection interval the device had I/O in flight (0..1)."
     ),
     "microrack_disk_queue_depth": (
         "Mean number of I/Os in flight over the last collection interval."
@@ -204,8 +199,9 @@ class PointSink:
         """An empty sink sharing this one's series keys (one per collector)."""
         return PointSink(self._keys)
 
-    def add_help(self, metric: str, value: float | None, mtype: MetricType, help_text: str,
-                 /, **labels: str) -> None:
+    def add_help(
+        self, metric: str, value: float | None, mtype: MetricType, help_text: str, /, **labels: str
+    ) -> None:
         """A point of a family whose HELP is built from the data (vmstat, netstat ...)."""
         if value is None:
             return
@@ -217,8 +213,9 @@ class PointSink:
             key = self._keys[ident] = SeriesKey(metric, tuple(sorted(labels.items())), mtype)
         self.points.append(new_point(key, float(value)))
 
-    def add(self, metric: str, value: float | None, mtype: MetricType = "gauge", /,
-            **labels: str) -> None:
+    def add(
+        self, metric: str, value: float | None, mtype: MetricType = "gauge", /, **labels: str
+    ) -> None:
         """One point; ``None`` (not measured this cycle) adds nothing."""
         if value is None:
             return
@@ -263,14 +260,20 @@ class PointSink:
                     # current node_exporter: a GPU clock, labelled by its cleaned label
                     freq_label = chip.labels.get(v.sensor)
                     if freq_label is not None:
-                        self.add_help("node_hwmon_freq_freq_mhz", v.raw / 1e6, "gauge",
-                                      "Hardware monitor for GPU frequency in MHz", chip=chip.chip,
-                                      sensor=clean_name(freq_label))
+                        self.add_help(
+                            "node_hwmon_freq_freq_mhz",
+                            v.raw / 1e6,
+                            "gauge",
+                            "Hardware monitor for GPU frequency in MHz",
+                            chip=chip.chip,
+                            sensor=clean_name(freq_label),
+                        )
                     continue
                 named = _hwmon_metric(v.type, v.prop, v.sensor in bare, v.raw)
                 if named is not None:
-                    self.add_help(named[0], named[1], named[2], named[3], chip=chip.chip,
-                                  sensor=v.sensor)
+                    self.add_help(
+                        named[0], named[1], named[2], named[3], chip=chip.chip, sensor=v.sensor
+                    )
 
     # --- microrack families -------------------------------------------------------
 
@@ -293,16 +296,21 @@ class PointSink:
             self.add("microrack_disk_queue_depth", r.queue_depth, device=dev)
 
 
-def _hwmon_metric(stype: str, prop: str, has_bare: bool,
-                  raw: float) -> tuple[str, float, MetricType, str] | None:
+def _hwmon_metric(
+    stype: str, prop: str, has_bare: bool, raw: float
+) -> tuple[str, float, MetricType, str] | None:
     """node_exporter's hwmon naming, scaling and HELP rules for one sensor file."""
     if stype == "beep_enable":
         return "node_hwmon_beep_enabled", 1.0 if raw == 1 else 0.0, "gauge", "Hardware beep enabled"
     if stype == "vrm":
         return "node_hwmon_voltage_regulator_version", raw, "gauge", "Hardware voltage regulator"
     if stype == "update_interval":
-        return ("node_hwmon_update_interval_seconds", raw * 0.001, "gauge",
-                "Hardware monitor update interval")
+        return (
+            "node_hwmon_update_interval_seconds",
+            raw * 0.001,
+            "gauge",
+            "Hardware monitor update interval",
+        )
     name = f"node_hwmon_{stype}"
     if prop == "input":
         if has_bare:
@@ -317,25 +325,45 @@ def _hwmon_metric(stype: str, prop: str, has_bare: bool,
     if stype in ("in", "cpu"):
         return name + "_volts", raw * 0.001, "gauge", f"Hardware monitor for voltage ({el})"
     if stype == "temp" and prop != "type":
-        return (name + "_celsius", raw * 0.001, "gauge",
-                f"Hardware monitor for temperature ({el})")
+        return (name + "_celsius", raw * 0.001, "gauge", f"Hardware monitor for temperature ({el})")
     if stype == "curr":
         return name + "_amps", raw * 0.001, "gauge", f"Hardware monitor for current ({el})"
     if stype == "energy":
-        return (name + "_joule_total", raw / 1e6, "counter",
-                f"Hardware monitor for joules used so far ({el})")
+        return (
+            name + "_joule_total",
+            raw / 1e6,
+            "counter",
+            f"Hardware monitor for joules used so far ({el})",
+        )
     if stype == "power":
         if prop == "accuracy":
             return name, raw / 1e6, "gauge", "Hardware monitor power meter accuracy, as a ratio"
         if prop in ("average_interval", "average_interval_min", "average_interval_max"):
-            return (name + "_seconds", raw * 0.001, "gauge",
-                    f"Hardware monitor power usage update interval ({el})")
-        return (name + "_watt", raw / 1e6, "gauge",
-                f"Hardware monitor for power usage in watts ({el})")
+            return (
+                name + "_seconds",
+                raw * 0.001,
+                "gauge",
+                f"Hardware monitor power usage update interval ({el})",
+            )
+        return (
+            name + "_watt",
+            raw / 1e6,
+            "gauge",
+            f"Hardware monitor for power usage in watts ({el})",
+        )
     if stype == "humidity":
-        return (name, raw / 1e6, "gauge", "Hardware monitor for humidity, as a ratio (multiply "
-                f"with 100.0 to get the humidity as a percentage) ({el})")
+        return (
+            name,
+            raw / 1e6,
+            "gauge",
+            "Hardware monitor for humidity, as a ratio (multiply "
+            f"with 100.0 to get the humidity as a percentage) ({el})",
+        )
     if stype == "fan" and prop in ("input", "min", "max", "target"):
-        return (name + "_rpm", raw, "gauge",
-                f"Hardware monitor for fan revolutions per minute ({el})")
+        return (
+            name + "_rpm",
+            raw,
+            "gauge",
+            f"Hardware monitor for fan revolutions per minute ({el})",
+        )
     return name, raw, "gauge", f"Hardware monitor {stype} element {el}"

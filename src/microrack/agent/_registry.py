@@ -93,9 +93,16 @@ class CollectorOptions:
     def check(self) -> None:
         """Compile every pattern once: :class:`UsageError` naming the flag of a bad one."""
         for name in self.__dataclass_fields__:
-            if name not in ("textfile_directory", "extra", "netclass_ignore_invalid_speed",
-                            "cpu_info", "stat_softirq", "cgroup_depth",
-                            "cgroup_containers_only", "cgroup_sandboxes"):
+            if name not in (
+                "textfile_directory",
+                "extra",
+                "netclass_ignore_invalid_speed",
+                "cpu_info",
+                "stat_softirq",
+                "cgroup_depth",
+                "cgroup_containers_only",
+                "cgroup_sandboxes",
+            ):
                 self.regex(name)
 
     def regex(self, name: str) -> re.Pattern[str] | None:
@@ -238,15 +245,21 @@ class Registry:
                 self._warned.discard(name + ":dup")
             results.append(CollectorResult(name, seconds, ok, failed))
         keys = self._self_keys
-        if len(keys) != len(results) or any(k[0].labels[0][1] != r.name
-                                            for k, r in zip(keys, results, strict=True)):
-            keys[:] = [(out.key("node_scrape_collector_duration_seconds", collector=r.name),
-                        out.key("node_scrape_collector_success", collector=r.name))
-                       for r in results]
+        if len(keys) != len(results) or any(
+            k[0].labels[0][1] != r.name for k, r in zip(keys, results, strict=True)
+        ):
+            keys[:] = [
+                (
+                    out.key("node_scrape_collector_duration_seconds", collector=r.name),
+                    out.key("node_scrape_collector_success", collector=r.name),
+                )
+                for r in results
+            ]
         points = out.points
         points.extend(new_point(k[0], r.seconds) for k, r in zip(keys, results, strict=True))
-        points.extend(new_point(k[1], 1.0 if r.success else 0.0)
-                      for k, r in zip(keys, results, strict=True))
+        points.extend(
+            new_point(k[1], 1.0 if r.success else 0.0) for k, r in zip(keys, results, strict=True)
+        )
         return results
 
     def _warn_once(self, key: str, message: str) -> None:

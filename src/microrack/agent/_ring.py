@@ -157,7 +157,8 @@ class RingBuffer:
             skip = max(0, seq - first + 1)  # exact when sequence numbers are contiguous
             rows = list(islice(self._rows, skip, None)) if skip < len(self._rows) else []
             if (rows and rows[0][0] != max(seq + 1, first)) or (
-                    not rows and last > seq):  # a gap: fall back to a scan
+                not rows and last > seq
+            ):  # a gap: fall back to a scan
                 rows = [r for r in self._rows if r[0] > seq]
         return first, last, _Rows(rows)
 

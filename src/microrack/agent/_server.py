@@ -102,8 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.close_connection = True
         signed = {h: v for h in SIGNED_HEADERS if (v := self.headers.get(h)) is not None}
-        status, obj = chaos.handle(self.command, self.path, signed, body, length,
-                                   self.address_string())
+        status, obj = chaos.handle(
+            self.command, self.path, signed, body, length, self.address_string()
+        )
         self._json(status, obj)
 
     def do_GET(self) -> None:
@@ -134,8 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send_chunked(agent.samples_since(since), "application/json")
         elif url.path == "/":
-            self._send(200, b"microrack agent: /metrics /api/v1/snapshot /api/v1/samples?since=SEQ "
-                            b"/healthz\n", "text/plain; charset=utf-8")
+            self._send(
+                200,
+                b"microrack agent: /metrics /api/v1/snapshot /api/v1/samples?since=SEQ /healthz\n",
+                "text/plain; charset=utf-8",
+            )
         else:
             self._json(404, {"error": f"no such endpoint: {url.path}"})
 

@@ -28,8 +28,9 @@ def encode_rows(node: NodeIdentity, first_seq: int, last_seq: int, rows: Sequenc
     return "".join(iter_rows(node, first_seq, last_seq, rows)).encode()
 
 
-def iter_rows(node: NodeIdentity, first_seq: int, last_seq: int,
-              rows: Sequence[Row]) -> Iterator[str]:
+def iter_rows(
+    node: NodeIdentity, first_seq: int, last_seq: int, rows: Sequence[Row]
+) -> Iterator[str]:
     """The body in pieces (head, then one sample at a time) for a chunked response."""
     index: dict[SeriesKey, int] = {}
     positions: dict[int, list[int]] = {}
@@ -40,8 +41,14 @@ def iter_rows(node: NodeIdentity, first_seq: int, last_seq: int,
     # the usual case: one layout covering every series in order (no reindexing needed)
     full = {lid for lid, pos in positions.items() if pos == list(range(width))}
     head: dict[str, Any] = {
-        "node": {"name": node.name, "board": node.board, "address": node.address,
-                 "port": node.port, "boot_id": node.boot_id, "interval": node.interval},
+        "node": {
+            "name": node.name,
+            "board": node.board,
+            "address": node.address,
+            "port": node.port,
+            "boot_id": node.boot_id,
+            "interval": node.interval,
+        },
         "first_seq": first_seq,
         "last_seq": last_seq,
         "series": [[k.name, dict(k.labels), k.type] for k in index],

@@ -38,8 +38,10 @@ class CpuParams:
 def memory_needed(params: CpuParams, threads: int) -> dict[str, int]:
     """Bytes a worker holds at once, per argument: the matmul's three n×n float64
     matrices, and two uint64 arrays per integer lane set on each of its threads."""
-    return {"--matrix": 3 * params.matrix**2 * 8,
-            "--cpu-elements": 2 * params.int_elements * 8 * max(1, threads)}
+    return {
+        "--matrix": 3 * params.matrix**2 * 8,
+        "--cpu-elements": 2 * params.int_elements * 8 * max(1, threads),
+    }
 
 
 def available_memory() -> int | None:
@@ -56,8 +58,9 @@ def preflight_cpu(bench: BenchCluster, params: CpuParams) -> None:
     preflight_memory(bench, lambda w: memory_needed(params, w.nthreads))
 
 
-def preflight_memory(bench: BenchCluster,
-                     needs: dict[str, int] | Callable[[Any], dict[str, int]]) -> None:
+def preflight_memory(
+    bench: BenchCluster, needs: dict[str, int] | Callable[[Any], dict[str, int]]
+) -> None:
     """Every worker has the bytes each argument's size needs, or one line naming it."""
     free = bench.call_everywhere(available_memory)
     for w in bench.workers:
@@ -66,9 +69,12 @@ def preflight_memory(bench: BenchCluster,
             continue
         for argument, need in (needs(w) if callable(needs) else needs).items():
             if need > have:
-                raise UsageError(argument, f"needs {format_bytes(need)} of memory, "
-                                           f"{w.node} ({w.address}) has "
-                                           f"{format_bytes(have)} available")
+                raise UsageError(
+                    argument,
+                    f"needs {format_bytes(need)} of memory, "
+                    f"{w.node} ({w.address}) has "
+                    f"{format_bytes(have)} available",
+                )
 
 
 def int_kernel(elements: int, rounds: int, seed: int) -> dict[str, Any]:
@@ -126,8 +132,9 @@ def node_clock(root: str = "/") -> dict[str, float | None]:
         for cpu in fs.listdir("/sys/devices/system/cpu"):
             if cpu.startswith("cpu") and cpu[3:].isdigit():
                 with contextlib.suppress(OSError, ValueError):
-                    khz = float(fs.read_text(f"/sys/devices/system/cpu/{cpu}/cpufreq/"
-                                             "scaling_cur_freq"))
+                    khz = float(
+                        fs.read_text(f"/sys/devices/system/cpu/{cpu}/cpufreq/scaling_cur_freq")
+                    )
                     freq = max(freq or 0.0, khz * 1000)
     temp: float | None = None
     with contextlib.suppress(OSError):
@@ -139,8 +146,11 @@ def node_clock(root: str = "/") -> dict[str, float | None]:
     return {"frequency_hz": freq, "temperature_celsius": temp}
 
 
-def run_cpu(bench: BenchCluster, params: CpuParams = CpuParams(),
-            step: Callable[[str], None] = lambda _: None) -> WorkloadResult:
+def run_cpu(
+    bench: BenchCluster,
+    params: CpuParams = CpuParams(),
+    step: Callable[[str], None] = lambda _: None,
+) -> WorkloadResult:
     """Per node: clock/temp, single-core int and float, all-core int; then the whole cluster."""
     result = WorkloadResult("cpu")
     checks: dict[str, Any] = {}
@@ -149,8 +159,9 @@ def run_cpu(bench: BenchCluster, params: CpuParams = CpuParams(),
         before = bench.call(w, node_clock)
         one = bench.call(w, int_kernel, p.int_elements, p.int_rounds, 0)
         flt = bench.call(w, float_kernel, p.matrix, p.matmuls, 0)
-        many = bench.call_all_at_once([(w, int_kernel, (p.int_elements, p.int_rounds, i))
-                                       for i in range(w.nthreads)])
+        many = bench.call_all_at_once(
+            [(w, int_kernel, (p.int_elements, p.int_rounds, i)) for i in range(w.nthreads)]
+        )
         after = bench.call(w, node_clock)
         span = max(r["end"] for r in many) - min(r["start"] for r in many)
         result.add("int_single_core", one["ops"] / one["seconds"], "ops/s", node=w.node)
@@ -161,21 +172,33 @@ def run_cpu(bench: BenchCluster, params: CpuParams = CpuParams(),
             if clock["frequency_hz"] is not None:
                 result.add("cpu_frequency", clock["frequency_hz"], "hz", node=w.node, when=when)
             if clock["temperature_celsius"] is not None:
-                result.add("temperature", clock["temperature_celsius"], "celsius",
-                           node=w.node, when=when)
-        checks[w.node] = {"int": one["checksum"], "float": flt["checksum"],
-                          "int_all": [r["checksum"] for r in many]}
+                result.add(
+                    "temperature", clock["temperature_celsius"], "celsius", node=w.node, when=when
+                )
+        checks[w.node] = {
+            "int": one["checksum"],
+            "float": flt["checksum"],
+            "int_all": [r["checksum"] for r in many],
+        }
         step(w.node)
     # Every thread of every worker at once: what the cluster does together.
     together = bench.call_all_at_once(
-        [(w, int_kernel, (p.int_elements, p.int_rounds, i))
-         for w in bench.workers for i in range(w.nthreads)])
+        [
+            (w, int_kernel, (p.int_elements, p.int_rounds, i))
+            for w in bench.workers
+            for i in range(w.nthreads)
+        ]
+    )
     total_ops = sum(r["ops"] for r in together)
     span = max(r["end"] for r in together) - min(r["start"] for r in together)
     result.add("int_cluster", total_ops / span, "ops/s")
     result.add("int_cluster_tasks", len(together), "count")
     result.details["checksums"] = checks
-    result.details["params"] = {"int_elements": p.int_elements, "int_rounds": p.int_rounds,
-                                "matrix": p.matrix, "matmuls": p.matmuls}
+    result.details["params"] = {
+        "int_elements": p.int_elements,
+        "int_rounds": p.int_rounds,
+        "matrix": p.matrix,
+        "matmuls": p.matmuls,
+    }
     step("cluster")
     return result

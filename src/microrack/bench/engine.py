@@ -119,8 +119,12 @@ class BenchCluster:
 
         As many run in parallel on a worker as it has threads.
         """
-        futures = [self.client.submit(fn, *args, workers=[w.address], allow_other_workers=False,
-                                      pure=False) for w, fn, args in calls]
+        futures = [
+            self.client.submit(
+                fn, *args, workers=[w.address], allow_other_workers=False, pure=False
+            )
+            for w, fn, args in calls
+        ]
         return list(self.client.gather(futures))
 
     def call_everywhere(self, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
@@ -150,17 +154,24 @@ class BenchCluster:
 
 
 def _worker_infos(client: Any) -> list[WorkerInfo]:
-    info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else \
-        client.scheduler_info()
+    info = (
+        client.scheduler_info(n_workers=-1)
+        if _accepts_n_workers(client)
+        else client.scheduler_info()
+    )
     out = []
     for i, (addr, w) in enumerate(sorted(info["workers"].items())):
-        out.append(WorkerInfo(
-            node=f"node{i}",
-            address=addr,
-            host=w.get("host") or split_address(addr)[0],
-            nthreads=int(w.get("nthreads", 1)),
-            resources=tuple(sorted((k, float(v)) for k, v in (w.get("resources") or {}).items())),
-        ))
+        out.append(
+            WorkerInfo(
+                node=f"node{i}",
+                address=addr,
+                host=w.get("host") or split_address(addr)[0],
+                nthreads=int(w.get("nthreads", 1)),
+                resources=tuple(
+                    sorted((k, float(v)) for k, v in (w.get("resources") or {}).items())
+                ),
+            )
+        )
     return out
 
 
@@ -171,8 +182,9 @@ def _accepts_n_workers(client: Any) -> bool:
 
 
 @contextlib.contextmanager
-def open_cluster(scheduler: str | None = None, local: int = 2, threads: int = 1,
-                 timeout: float = 10.0) -> Iterator[BenchCluster]:
+def open_cluster(
+    scheduler: str | None = None, local: int = 2, threads: int = 1, timeout: float = 10.0
+) -> Iterator[BenchCluster]:
     """Connect to ``scheduler`` or start a LocalCluster of ``local`` worker processes."""
     if scheduler is not None:
         address = _check_reachable(scheduler, timeout=min(timeout, 5.0))
@@ -187,8 +199,12 @@ def open_cluster(scheduler: str | None = None, local: int = 2, threads: int = 1,
     if scheduler is None:
         resources = {"cpu": float(threads), "io": 1.0, "net": 1.0}
         cluster = LocalCluster(
-            n_workers=local, threads_per_worker=threads, processes=True,
-            host="127.0.0.1", dashboard_address=":0", resources=resources,
+            n_workers=local,
+            threads_per_worker=threads,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            resources=resources,
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
@@ -196,8 +212,9 @@ def open_cluster(scheduler: str | None = None, local: int = 2, threads: int = 1,
         try:
             client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as exc:
-            raise UsageError("--scheduler", f"{address} did not answer as a Dask scheduler "
-                                            f"({exc})") from None
+            raise UsageError(
+                "--scheduler", f"{address} did not answer as a Dask scheduler ({exc})"
+            ) from None
     try:
         if scheduler is not None:
             try:
@@ -250,8 +267,7 @@ def board_id_for(model: str) -> str | None:
     try:
         from microrack.catalog import board_ids, board_profile
 
-        names = {i: re.sub(r"\s*\(.*\)$", "", board_profile(i).name).lower()
-                 for i in board_ids()}
+        names = {i: re.sub(r"\s*\(.*\)$", "", board_profile(i).name).lower() for i in board_ids()}
     except Exception:  # the catalog is optional here: no id is better than no result
         return None
     text = model.strip().lower()
@@ -270,8 +286,13 @@ def probe_environment(bench: Any) -> dict[str, Any]:
         "engine": bench.engine,
         "embedded": bench.embedded,
         "workers": [
-            {"node": w.node, "address": w.address, "nthreads": w.nthreads,
-             "resources": dict(w.resources), **per_worker.get(w.address, {})}
+            {
+                "node": w.node,
+                "address": w.address,
+                "nthreads": w.nthreads,
+                "resources": dict(w.resources),
+                **per_worker.get(w.address, {}),
+            }
             for w in bench.workers
         ],
     }

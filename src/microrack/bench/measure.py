@@ -83,8 +83,11 @@ class WorkloadResult:
     def get(self, name: str, **labels: object) -> Measurement:
         """The one measurement called ``name`` whose labels include ``labels``."""
         want = {k: str(v) for k, v in labels.items()}
-        found = [m for m in self.measurements
-                 if m.name == name and want.items() <= dict(m.labels).items()]
+        found = [
+            m
+            for m in self.measurements
+            if m.name == name and want.items() <= dict(m.labels).items()
+        ]
         if len(found) != 1:
             raise KeyError(f"{self.workload}: {len(found)} measurements {name} {want}")
         return found[0]
@@ -126,8 +129,9 @@ def percentiles(values_ns: Sequence[int] | Iterable[int]) -> dict[str, float]:
     """p50, p99 and p99.9 of nanosecond latencies, in seconds."""
     import numpy as np
 
-    arr = np.asarray(list(values_ns) if not hasattr(values_ns, "__len__") else values_ns,
-                     dtype=np.float64)
+    arr = np.asarray(
+        list(values_ns) if not hasattr(values_ns, "__len__") else values_ns, dtype=np.float64
+    )
     if arr.size == 0:
         return {"p50": math.nan, "p99": math.nan, "p99.9": math.nan}
     p = np.percentile(arr, [50.0, 99.0, 99.9]) / 1e9

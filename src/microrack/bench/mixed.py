@@ -89,7 +89,7 @@ def mixed_shuffle(j: int, reducers: int, *arrays: Any) -> int:
     crc = 0
     for arr in arrays:
         n = len(arr)
-        part = arr[j * n // reducers:(j + 1) * n // reducers]
+        part = arr[j * n // reducers : (j + 1) * n // reducers]
         crc = zlib.crc32(part.tobytes(), crc)
     return crc
 
@@ -117,8 +117,14 @@ async def _set_stealing(on: bool, dask_scheduler: Any = None) -> bool | None:
     return was
 
 
-def _graph(bench: BenchCluster, params: MixedParams, directory: str, tag: str,
-           reducers: int, annotate: bool) -> tuple[Any, dict[str, list[str]]]:
+def _graph(
+    bench: BenchCluster,
+    params: MixedParams,
+    directory: str,
+    tag: str,
+    reducers: int,
+    annotate: bool,
+) -> tuple[Any, dict[str, list[str]]]:
     c = bench.client
 
     def res(kind: str) -> dict[str, Any]:
@@ -127,8 +133,9 @@ def _graph(bench: BenchCluster, params: MixedParams, directory: str, tag: str,
     deps: dict[str, list[str]] = {}
     ios = []
     for i in range(params.width):
-        cpu = c.submit(mixed_cpu, i, params.int_elements, params.rounds,
-                       key=f"cpu-{i}-{tag}", **res("cpu"))
+        cpu = c.submit(
+            mixed_cpu, i, params.int_elements, params.rounds, key=f"cpu-{i}-{tag}", **res("cpu")
+        )
         io = c.submit(mixed_io, directory, f"{tag}-{i}", cpu, key=f"io-{i}-{tag}", **res("io"))
         deps[cpu.key], deps[io.key] = [], [cpu.key]
         ios.append(io)
@@ -142,9 +149,14 @@ def _graph(bench: BenchCluster, params: MixedParams, directory: str, tag: str,
     return final, deps
 
 
-def _analyse(records: list[dict[str, Any]], deps: dict[str, list[str]], t_submit: float,
-             node_of: dict[str, str], threads: dict[str, int],
-             params: MixedParams) -> dict[str, Any]:
+def _analyse(
+    records: list[dict[str, Any]],
+    deps: dict[str, list[str]],
+    t_submit: float,
+    node_of: dict[str, str],
+    threads: dict[str, int],
+    params: MixedParams,
+) -> dict[str, Any]:
     tasks: dict[str, dict[str, Any]] = {}
     for r in records:
         key = str(r["key"])
@@ -155,10 +167,15 @@ def _analyse(records: list[dict[str, Any]], deps: dict[str, list[str]], t_submit
             continue
         starts = [s["start"] for s in r["startstops"]]
         tasks[key] = {
-            "key": key, "kind": key.split("-", 1)[0], "node": node_of.get(r["worker"], "?"),
-            "first_start": min(starts), "start": compute[0]["start"], "stop": compute[-1]["stop"],
-            "transfer": sum(s["stop"] - s["start"] for s in r["startstops"]
-                            if s["action"] == "transfer"),
+            "key": key,
+            "kind": key.split("-", 1)[0],
+            "node": node_of.get(r["worker"], "?"),
+            "first_start": min(starts),
+            "start": compute[0]["start"],
+            "stop": compute[-1]["stop"],
+            "transfer": sum(
+                s["stop"] - s["start"] for s in r["startstops"] if s["action"] == "transfer"
+            ),
         }
     for key, t in tasks.items():
         ready = max((tasks[d]["stop"] for d in deps[key] if d in tasks), default=t_submit)
@@ -171,24 +188,40 @@ def _analyse(records: list[dict[str, Any]], deps: dict[str, list[str]], t_submit
         ds = [t["duration"] for t in tasks.values() if t["kind"] == kind]
         if len(ds) >= 3:
             med = statistics.median(ds)
-            stragglers += [t["key"] for t in tasks.values()
-                           if t["kind"] == kind and t["duration"] > params.straggler_factor * med]
+            stragglers += [
+                t["key"]
+                for t in tasks.values()
+                if t["kind"] == kind and t["duration"] > params.straggler_factor * med
+            ]
     width = (end - t0) / params.bins
     util: dict[str, list[float]] = {}
     for node, n in threads.items():
         row = []
         for b in range(params.bins):
             lo, hi = t0 + b * width, t0 + (b + 1) * width
-            busy = sum(max(0.0, min(hi, t["stop"]) - max(lo, t["start"]))
-                       for t in tasks.values() if t["node"] == node)
+            busy = sum(
+                max(0.0, min(hi, t["stop"]) - max(lo, t["start"]))
+                for t in tasks.values()
+                if t["node"] == node
+            )
             row.append(busy / (width * n) if width > 0 else 0.0)
         util[node] = row
-    return {"tasks": tasks, "t0": t0, "end": end, "stragglers": stragglers,
-            "utilisation": util, "bin_seconds": width}
+    return {
+        "tasks": tasks,
+        "t0": t0,
+        "end": end,
+        "stragglers": stragglers,
+        "utilisation": util,
+        "bin_seconds": width,
+    }
 
 
-def run_mixed(bench: BenchCluster, params: MixedParams, directory: str,
-              step: Callable[[str], None] = lambda _: None) -> WorkloadResult:
+def run_mixed(
+    bench: BenchCluster,
+    params: MixedParams,
+    directory: str,
+    step: Callable[[str], None] = lambda _: None,
+) -> WorkloadResult:
     if bench.engine == "ray":
         from microrack.bench.ray_engine import run_mixed_ray
 
@@ -220,16 +253,19 @@ def run_mixed(bench: BenchCluster, params: MixedParams, directory: str,
     finally:
         if before is not None:
             bench.client.run_on_scheduler(_set_stealing, bool(before))
-    result.add("stealing_off_over_on_makespan",
-               result.get("makespan", stealing="off").value
-               / result.get("makespan", stealing="on").value, "ratio")
+    result.add(
+        "stealing_off_over_on_makespan",
+        result.get("makespan", stealing="off").value / result.get("makespan", stealing="on").value,
+        "ratio",
+    )
     result.add("resource_annotations", annotate, "bool")
     report_details(result, params, reducers, annotate, runs)
     return result
 
 
-def report_run(result: WorkloadResult, mode: str, makespan: float, checksum: int,
-               analysis: dict[str, Any]) -> None:
+def report_run(
+    result: WorkloadResult, mode: str, makespan: float, checksum: int, analysis: dict[str, Any]
+) -> None:
     """One run of the graph as measurements labelled ``stealing=mode`` (either engine)."""
     tasks = analysis["tasks"]
     result.add("makespan", makespan, "s", stealing=mode)
@@ -242,24 +278,49 @@ def report_run(result: WorkloadResult, mode: str, makespan: float, checksum: int
     for node, row in analysis["utilisation"].items():
         result.add("utilisation_mean", statistics.fmean(row), "ratio", stealing=mode, node=node)
         for kind in _KINDS:
-            result.add("tasks_placed",
-                       sum(1 for t in tasks.values() if t["node"] == node and t["kind"] == kind),
-                       "count", stealing=mode, node=node, kind=kind)
+            result.add(
+                "tasks_placed",
+                sum(1 for t in tasks.values() if t["node"] == node and t["kind"] == kind),
+                "count",
+                stealing=mode,
+                node=node,
+                kind=kind,
+            )
 
 
-def report_details(result: WorkloadResult, params: MixedParams, reducers: int, annotate: bool,
-                   runs: dict[str, dict[str, Any]]) -> None:
+def report_details(
+    result: WorkloadResult,
+    params: MixedParams,
+    reducers: int,
+    annotate: bool,
+    runs: dict[str, dict[str, Any]],
+) -> None:
     """Every task's placement and timing, per run, for the JSON and the timeline plot."""
-    result.details.update({
-        "reducers": reducers, "width": params.width, "chunk_bytes": params.chunk_bytes,
-        "resource_annotations": annotate,
-        "runs": {mode: {
-            "timeline": [{"key": t["key"], "kind": t["kind"], "node": t["node"],
-                          "start": t["start"] - a["t0"], "stop": t["stop"] - a["t0"],
-                          "queue": t["queue"], "transfer": t["transfer"]}
-                         for t in sorted(a["tasks"].values(), key=lambda t: t["start"])],
-            "stragglers": a["stragglers"],
-            "utilisation": a["utilisation"],
-            "bin_seconds": a["bin_seconds"],
-        } for mode, a in runs.items()},
-    })
+    result.details.update(
+        {
+            "reducers": reducers,
+            "width": params.width,
+            "chunk_bytes": params.chunk_bytes,
+            "resource_annotations": annotate,
+            "runs": {
+                mode: {
+                    "timeline": [
+                        {
+                            "key": t["key"],
+                            "kind": t["kind"],
+                            "node": t["node"],
+                            "start": t["start"] - a["t0"],
+                            "stop": t["stop"] - a["t0"],
+                            "queue": t["queue"],
+                            "transfer": t["transfer"],
+                        }
+                        for t in sorted(a["tasks"].values(), key=lambda t: t["start"])
+                    ],
+                    "stragglers": a["stragglers"],
+                    "utilisation": a["utilisation"],
+                    "bin_seconds": a["bin_seconds"],
+                }
+                for mode, a in runs.items()
+            },
+        }
+    )

@@ -73,6 +73,7 @@ class NetParams:
 
 # --- plain TCP, both ends in worker threads -------------------------------------------------
 
+
 def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
     buf = bytearray(n)
     view = memoryview(buf)
@@ -175,6 +176,7 @@ def tcp_throughput(host: str, port: int, nbytes: int, chunk: int) -> dict[str, A
 
 # --- distributed.comm, both ends on the workers' event loops --------------------------------
 
+
 async def start_dask_listener(host: str) -> str:
     """Runs on a worker: a distributed.comm listener that echoes pings and counts data."""
     from distributed.comm import listen
@@ -258,6 +260,7 @@ async def dask_throughput(address: str, nbytes: int, chunk: int) -> dict[str, An
 
 # --- all-to-all through tasks ---------------------------------------------------------------
 
+
 def make_block(src: int, dst: int, nbytes: int) -> Any:
     """The block worker ``src`` sends to ``dst``: deterministic, so its CRC can be recomputed."""
     import numpy as np
@@ -266,14 +269,19 @@ def make_block(src: int, dst: int, nbytes: int) -> Any:
 
 
 def receive_blocks(*blocks: Any) -> dict[str, int]:
-    return {"bytes": sum(int(b.nbytes) for b in blocks),
-            "crc": sum(zlib.crc32(b) for b in blocks) & 0xFFFFFFFF}
+    return {
+        "bytes": sum(int(b.nbytes) for b in blocks),
+        "crc": sum(zlib.crc32(b) for b in blocks) & 0xFFFFFFFF,
+    }
 
 
 def expected_all_to_all(n: int, nbytes: int) -> dict[int, int]:
     """The CRC sum each destination must report (for tests and self-checks)."""
-    return {dst: sum(zlib.crc32(make_block(src, dst, nbytes)) for src in range(n) if src != dst)
-            & 0xFFFFFFFF for dst in range(n)}
+    return {
+        dst: sum(zlib.crc32(make_block(src, dst, nbytes)) for src in range(n) if src != dst)
+        & 0xFFFFFFFF
+        for dst in range(n)
+    }
 
 
 def _all_to_all(bench: BenchCluster, nbytes: int) -> dict[str, Any]:
@@ -281,23 +289,42 @@ def _all_to_all(bench: BenchCluster, nbytes: int) -> dict[str, Any]:
 
     c = bench.client
     ws = bench.workers
-    blocks = {(i, j): c.submit(make_block, i, j, nbytes, workers=[a.address],
-                               allow_other_workers=False, pure=False)
-              for i, a in enumerate(ws) for j in range(len(ws)) if i != j}
+    blocks = {
+        (i, j): c.submit(
+            make_block, i, j, nbytes, workers=[a.address], allow_other_workers=False, pure=False
+        )
+        for i, a in enumerate(ws)
+        for j in range(len(ws))
+        if i != j
+    }
     wait(list(blocks.values()))
     t0 = time.perf_counter()
-    sinks = [c.submit(receive_blocks, *[blocks[i, j] for i in range(len(ws)) if i != j],
-                      workers=[b.address], allow_other_workers=False, pure=False)
-             for j, b in enumerate(ws)]
+    sinks = [
+        c.submit(
+            receive_blocks,
+            *[blocks[i, j] for i in range(len(ws)) if i != j],
+            workers=[b.address],
+            allow_other_workers=False,
+            pure=False,
+        )
+        for j, b in enumerate(ws)
+    ]
     got = c.gather(sinks)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "bytes": sum(g["bytes"] for g in got),
-            "crc": [g["crc"] for g in got], "tasks": len(blocks) + len(sinks)}
+    return {
+        "seconds": seconds,
+        "bytes": sum(g["bytes"] for g in got),
+        "crc": [g["crc"] for g in got],
+        "tasks": len(blocks) + len(sinks),
+    }
 
 
-def report_pair(result: WorkloadResult, pair: str, small: int,
-                by_transport: dict[str, tuple[dict[str, Any], dict[str, Any]]]
-                ) -> dict[str, list[float]]:
+def report_pair(
+    result: WorkloadResult,
+    pair: str,
+    small: int,
+    by_transport: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+) -> dict[str, list[float]]:
     """One pair's ping-pong and stream per transport (``tcp`` first, then the engine's).
 
     Adds ``<engine>_over_tcp_throughput`` and ``..._latency_p50``; returns the
@@ -306,13 +333,20 @@ def report_pair(result: WorkloadResult, pair: str, small: int,
     samples: dict[str, list[float]] = {}
     for transport, (pp, tp) in by_transport.items():
         for q, v in percentiles(pp["latency_ns"]).items():
-            result.add("pingpong_latency", v, "s", pair=pair, transport=transport,
-                       quantile=q, message_bytes=small)
-        result.add("round_trips", len(pp["latency_ns"]), "count", pair=pair,
-                   transport=transport)
+            result.add(
+                "pingpong_latency",
+                v,
+                "s",
+                pair=pair,
+                transport=transport,
+                quantile=q,
+                message_bytes=small,
+            )
+        result.add("round_trips", len(pp["latency_ns"]), "count", pair=pair, transport=transport)
         result.add("echo_ok", pp["echo_ok"], "bool", pair=pair, transport=transport)
-        result.add("throughput", tp["received"] / tp["seconds"], "bytes/s", pair=pair,
-                   transport=transport)
+        result.add(
+            "throughput", tp["received"] / tp["seconds"], "bytes/s", pair=pair, transport=transport
+        )
         result.add("bytes_sent", tp["sent"], "bytes", pair=pair, transport=transport)
         result.add("bytes_received", tp["received"], "bytes", pair=pair, transport=transport)
         step_ = max(1, len(pp["latency_ns"]) // _SAMPLE)
@@ -320,19 +354,24 @@ def report_pair(result: WorkloadResult, pair: str, small: int,
     for engine in by_transport:
         if engine == "tcp":
             continue
-        result.add(f"{engine}_over_tcp_throughput",
-                   result.get("throughput", pair=pair, transport=engine).value
-                   / result.get("throughput", pair=pair, transport="tcp").value, "ratio",
-                   pair=pair)
-        p50 = {t: result.get("pingpong_latency", pair=pair, transport=t, quantile="p50").value
-               for t in ("tcp", engine)}
-        result.add(f"{engine}_over_tcp_latency_p50", p50[engine] / p50["tcp"], "ratio",
-                   pair=pair)
+        result.add(
+            f"{engine}_over_tcp_throughput",
+            result.get("throughput", pair=pair, transport=engine).value
+            / result.get("throughput", pair=pair, transport="tcp").value,
+            "ratio",
+            pair=pair,
+        )
+        p50 = {
+            t: result.get("pingpong_latency", pair=pair, transport=t, quantile="p50").value
+            for t in ("tcp", engine)
+        }
+        result.add(f"{engine}_over_tcp_latency_p50", p50[engine] / p50["tcp"], "ratio", pair=pair)
     return samples
 
 
-def run_net(bench: BenchCluster, params: NetParams,
-            step: Callable[[str], None] = lambda _: None) -> WorkloadResult:
+def run_net(
+    bench: BenchCluster, params: NetParams, step: Callable[[str], None] = lambda _: None
+) -> WorkloadResult:
     """Pairwise latency and throughput over TCP and over Dask, then all-to-all."""
     if bench.engine == "ray":
         from microrack.bench.ray_engine import run_net_ray
@@ -346,30 +385,40 @@ def run_net(bench: BenchCluster, params: NetParams,
         port = c.run(start_tcp_server, b.host, workers=[b.address])[b.address]
         listener = c.run(start_dask_listener, b.host, workers=[b.address])[b.address]
         try:
+
             def on_a(fn: Callable[..., Any], *args: Any, a: WorkerInfo = a) -> Any:
-                return c.submit(fn, *args, workers=[a.address], allow_other_workers=False,
-                                pure=False).result()
+                return c.submit(
+                    fn, *args, workers=[a.address], allow_other_workers=False, pure=False
+                ).result()
 
             tcp_pp = on_a(tcp_pingpong, b.host, port, params.small, params.round_trips)
             tcp_tp = on_a(tcp_throughput, b.host, port, params.stream_bytes, params.chunk)
-            dask_pp = c.run(dask_pingpong, listener, params.small, params.round_trips,
-                            workers=[a.address])[a.address]
-            dask_tp = c.run(dask_throughput, listener, params.stream_bytes, params.chunk,
-                            workers=[a.address])[a.address]
+            dask_pp = c.run(
+                dask_pingpong, listener, params.small, params.round_trips, workers=[a.address]
+            )[a.address]
+            dask_tp = c.run(
+                dask_throughput, listener, params.stream_bytes, params.chunk, workers=[a.address]
+            )[a.address]
         except OSError as exc:  # a firewall or a route between the two workers
             raise ResourceError(f"net {pair}: {a.address} -> {b.host}: {exc}") from None
         finally:
             c.run(stop_tcp_server, port, workers=[b.address])
             c.run(stop_dask_listener, listener, workers=[b.address])
-        samples[pair] = report_pair(result, pair, params.small,
-                                    {"tcp": (tcp_pp, tcp_tp), "dask": (dask_pp, dask_tp)})
+        samples[pair] = report_pair(
+            result, pair, params.small, {"tcp": (tcp_pp, tcp_tp), "dask": (dask_pp, dask_tp)}
+        )
         step(pair)
     ata = _all_to_all(bench, params.all_to_all_bytes)
     result.add("all_to_all_throughput", ata["bytes"] / ata["seconds"], "bytes/s")
     result.add("all_to_all_bytes", ata["bytes"], "bytes")
     result.add("all_to_all_tasks", ata["tasks"], "count")
-    result.details.update({"latency_samples_s": samples, "all_to_all_crc": ata["crc"],
-                           "all_to_all_block_bytes": params.all_to_all_bytes,
-                           "workers": len(bench.workers)})
+    result.details.update(
+        {
+            "latency_samples_s": samples,
+            "all_to_all_crc": ata["crc"],
+            "all_to_all_block_bytes": params.all_to_all_bytes,
+            "workers": len(bench.workers),
+        }
+    )
     step("all-to-all")
     return result

@@ -22,25 +22,43 @@ __all__ = ["DEFAULTS", "load_profile", "resolve_settings", "suite_options"]
 
 #: Built-in defaults, by command-line destination name.
 DEFAULTS: dict[str, Any] = {
-    "scheduler": None, "local": 2, "threads": 1,
-    "dir": ".", "size": "256M", "block_size": "1M", "queue_depth": 16, "direct": None,
+    "scheduler": None,
+    "local": 2,
+    "threads": 1,
+    "dir": ".",
+    "size": "256M",
+    "block_size": "1M",
+    "queue_depth": 16,
+    "direct": None,
     "runtime": 5.0,
-    "pair": None, "message_size": "64", "round_trips": 2000, "stream_size": "256M",
+    "pair": None,
+    "message_size": "64",
+    "round_trips": 2000,
+    "stream_size": "256M",
     "exchange_size": "8M",
-    "cpu_elements": 1 << 20, "matrix": 512, "width": 12,
+    "cpu_elements": 1 << 20,
+    "matrix": 512,
+    "width": 12,
 }
 
 # profile section.field -> settings key
 _FIELDS = {
-    ("engine", "scheduler"): "scheduler", ("engine", "local"): "local",
+    ("engine", "scheduler"): "scheduler",
+    ("engine", "local"): "local",
     ("engine", "threads"): "threads",
-    ("storage", "dir"): "dir", ("storage", "size"): "size",
-    ("storage", "block_size"): "block_size", ("storage", "queue_depth"): "queue_depth",
-    ("storage", "direct"): "direct", ("storage", "runtime"): "runtime",
-    ("net", "pair"): "pair", ("net", "message_size"): "message_size",
-    ("net", "round_trips"): "round_trips", ("net", "stream_size"): "stream_size",
+    ("storage", "dir"): "dir",
+    ("storage", "size"): "size",
+    ("storage", "block_size"): "block_size",
+    ("storage", "queue_depth"): "queue_depth",
+    ("storage", "direct"): "direct",
+    ("storage", "runtime"): "runtime",
+    ("net", "pair"): "pair",
+    ("net", "message_size"): "message_size",
+    ("net", "round_trips"): "round_trips",
+    ("net", "stream_size"): "stream_size",
     ("net", "exchange_size"): "exchange_size",
-    ("cpu", "elements"): "cpu_elements", ("cpu", "matrix"): "matrix",
+    ("cpu", "elements"): "cpu_elements",
+    ("cpu", "matrix"): "matrix",
     ("mixed", "width"): "width",
 }
 
@@ -168,21 +186,29 @@ def suite_options(workloads: tuple[str, ...], s: dict[str, Any], progress: bool)
     )
     message_size = parse_size(s["message_size"], "--message-size")
     if message_size > MAX_MESSAGE:
-        raise UsageError("--message-size", f"{s['message_size']} is more than the "
-                                           f"{MAX_MESSAGE >> 20}M a ping-pong message may be "
-                                           "(--stream-size measures large transfers)")
+        raise UsageError(
+            "--message-size",
+            f"{s['message_size']} is more than the "
+            f"{MAX_MESSAGE >> 20}M a ping-pong message may be "
+            "(--stream-size measures large transfers)",
+        )
     return SuiteOptions(
         workloads=workloads,
         scheduler=s["scheduler"],
         local=_positive(s["local"], "--local"),
         threads=_positive(s["threads"], "--threads"),
-        cpu=CpuParams(int_elements=_positive(s["cpu_elements"], "--cpu-elements"),
-                      matrix=_positive(s["matrix"], "--matrix")),
+        cpu=CpuParams(
+            int_elements=_positive(s["cpu_elements"], "--cpu-elements"),
+            matrix=_positive(s["matrix"], "--matrix"),
+        ),
         storage=storage,
-        net=NetParams(pair=pair, small=message_size,
-                      round_trips=_positive(s["round_trips"], "--round-trips"),
-                      stream_bytes=parse_size(s["stream_size"], "--stream-size"),
-                      all_to_all_bytes=parse_size(s["exchange_size"], "--exchange-size")),
+        net=NetParams(
+            pair=pair,
+            small=message_size,
+            round_trips=_positive(s["round_trips"], "--round-trips"),
+            stream_bytes=parse_size(s["stream_size"], "--stream-size"),
+            all_to_all_bytes=parse_size(s["exchange_size"], "--exchange-size"),
+        ),
         mixed=MixedParams(width=_positive(s["width"], "--width")),
         progress=progress,
     )

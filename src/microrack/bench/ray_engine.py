@@ -63,8 +63,13 @@ class RayCluster(BenchCluster):
     engine = "ray"
     supports = RAY_WORKLOADS
 
-    def __init__(self, workers: list[WorkerInfo], actors: dict[str, Any], embedded: bool,
-                 node_ids: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workers: list[WorkerInfo],
+        actors: dict[str, Any],
+        embedded: bool,
+        node_ids: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(None, None, workers)
         self._actors = actors
         self._embedded = embedded
@@ -77,10 +82,17 @@ class RayCluster(BenchCluster):
         """A second agent on ``w``'s node (its own process), for a pair on one node."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        return _agent_class().options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(self.node_ids[w.address],
-                                                               soft=False),
-            max_concurrency=4, num_cpus=0).remote()
+        return (
+            _agent_class()
+            .options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                    self.node_ids[w.address], soft=False
+                ),
+                max_concurrency=4,
+                num_cpus=0,
+            )
+            .remote()
+        )
 
     def on_node(self, w: WorkerInfo) -> Any:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -118,8 +130,9 @@ def _check_reachable(address: str) -> None:
         with socket.create_connection((host, int(port)), timeout=5):
             pass
     except OSError as exc:
-        raise UsageError("--scheduler", f"cannot reach {host}:{port} "
-                                        f"({exc.strerror or type(exc).__name__})") from None
+        raise UsageError(
+            "--scheduler", f"cannot reach {host}:{port} ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -134,13 +147,18 @@ def open_ray(address: str | None = None, local: int = 2) -> Iterator[RayCluster]
     try:
         if address is None:
             # the mixed graph's annotations, as the embedded Dask workers declare them
-            ray.init(num_cpus=local, include_dashboard=False,
-                     resources={"cpu": float(local), "io": 1.0, "net": 1.0}, **quiet)
+            ray.init(
+                num_cpus=local,
+                include_dashboard=False,
+                resources={"cpu": float(local), "io": 1.0, "net": 1.0},
+                **quiet,
+            )
         else:
             ray.init(address=address, **quiet)
     except Exception as exc:  # ray raises many types for a bad cluster address
-        raise UsageError("--scheduler", f"Ray did not connect: {str(exc).splitlines()[0]}") \
-            from None
+        raise UsageError(
+            "--scheduler", f"Ray did not connect: {str(exc).splitlines()[0]}"
+        ) from None
     try:
         agent = _agent_class()
         workers, actors, node_ids = [], {}, {}
@@ -149,21 +167,34 @@ def open_ray(address: str | None = None, local: int = 2) -> Iterator[RayCluster]
             cpus = max(1, int(n.get("Resources", {}).get("CPU", 1)))
             addr = f"ray://{n['NodeManagerAddress']}/{n['NodeID'][:12]}"
             res = n.get("Resources", {})
-            workers.append(WorkerInfo(node=f"node{i}", address=addr,
-                                      host=n["NodeManagerAddress"], nthreads=cpus,
-                                      resources=tuple(sorted(
-                                          (k, float(v)) for k, v in res.items()
-                                          if k in {"CPU", "cpu", "io", "net"}))))
+            workers.append(
+                WorkerInfo(
+                    node=f"node{i}",
+                    address=addr,
+                    host=n["NodeManagerAddress"],
+                    nthreads=cpus,
+                    resources=tuple(
+                        sorted(
+                            (k, float(v))
+                            for k, v in res.items()
+                            if k in {"CPU", "cpu", "io", "net"}
+                        )
+                    ),
+                )
+            )
             node_ids[addr] = n["NodeID"]
             actors[addr] = agent.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
-                max_concurrency=cpus + 2, num_cpus=0).remote()
+                max_concurrency=cpus + 2,
+                num_cpus=0,
+            ).remote()
         yield RayCluster(workers, actors, embedded=address is None, node_ids=node_ids)
     finally:
         ray.shutdown()
 
 
 # --- net -------------------------------------------------------------------------------------
+
 
 def ray_pingpong(peer: Any, size: int, count: int) -> dict[str, Any]:
     """Runs in the client actor: ``count`` echo calls on the peer actor, latencies in ns."""
@@ -225,22 +256,34 @@ def _all_to_all_ray(bench: RayCluster, nbytes: int) -> dict[str, Any]:
     ws = bench.workers if len(bench.workers) > 1 else bench.workers * 2
     make = ray.remote(make_block)
     recv = ray.remote(receive_blocks)
-    blocks = {(i, j): make.options(scheduling_strategy=bench.on_node(a)).remote(i, j, nbytes)
-              for i, a in enumerate(ws) for j in range(len(ws)) if i != j}
+    blocks = {
+        (i, j): make.options(scheduling_strategy=bench.on_node(a)).remote(i, j, nbytes)
+        for i, a in enumerate(ws)
+        for j in range(len(ws))
+        if i != j
+    }
     ray.wait(list(blocks.values()), num_returns=len(blocks), fetch_local=False)
     t0 = time.perf_counter()
-    sinks = [recv.options(scheduling_strategy=bench.on_node(b)).remote(
-                 *[blocks[i, j] for i in range(len(ws)) if i != j])
-             for j, b in enumerate(ws)]
+    sinks = [
+        recv.options(scheduling_strategy=bench.on_node(b)).remote(
+            *[blocks[i, j] for i in range(len(ws)) if i != j]
+        )
+        for j, b in enumerate(ws)
+    ]
     got = ray.get(sinks)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "bytes": sum(g["bytes"] for g in got),
-            "crc": [g["crc"] for g in got], "tasks": len(blocks) + len(sinks),
-            "endpoints": len(ws)}
+    return {
+        "seconds": seconds,
+        "bytes": sum(g["bytes"] for g in got),
+        "crc": [g["crc"] for g in got],
+        "tasks": len(blocks) + len(sinks),
+        "endpoints": len(ws),
+    }
 
 
-def run_net_ray(bench: BenchCluster, params: Any,
-                step: Callable[[str], None] = lambda _: None) -> Any:
+def run_net_ray(
+    bench: BenchCluster, params: Any, step: Callable[[str], None] = lambda _: None
+) -> Any:
     """The net workload on Ray: TCP between actors, then Ray's own transfer, then all-to-all."""
     import ray
 
@@ -265,14 +308,18 @@ def run_net_ray(bench: BenchCluster, params: Any,
         same_node[pair] = a.address == b.address
         port = ray.get(server.call.remote(start_tcp_server, b.host))
         try:
-            tcp_pp = ray.get(client.call.remote(tcp_pingpong, b.host, port, params.small,
-                                                params.round_trips))
-            tcp_tp = ray.get(client.call.remote(tcp_throughput, b.host, port,
-                                                params.stream_bytes, params.chunk))
-            ray_pp = ray.get(client.call.remote(ray_pingpong, server, params.small,
-                                                params.round_trips))
-            ray_tp = ray.get(client.call.remote(ray_throughput, server, params.stream_bytes,
-                                                params.chunk))
+            tcp_pp = ray.get(
+                client.call.remote(tcp_pingpong, b.host, port, params.small, params.round_trips)
+            )
+            tcp_tp = ray.get(
+                client.call.remote(tcp_throughput, b.host, port, params.stream_bytes, params.chunk)
+            )
+            ray_pp = ray.get(
+                client.call.remote(ray_pingpong, server, params.small, params.round_trips)
+            )
+            ray_tp = ray.get(
+                client.call.remote(ray_throughput, server, params.stream_bytes, params.chunk)
+            )
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(getattr(exc, "cause", None), OSError) else None
             if cause is None:
@@ -282,22 +329,30 @@ def run_net_ray(bench: BenchCluster, params: Any,
             ray.get(server.call.remote(stop_tcp_server, port))
             if a.address == b.address:
                 ray.kill(client)
-        samples[pair] = report_pair(result, pair, params.small,
-                                    {"tcp": (tcp_pp, tcp_tp), "ray": (ray_pp, ray_tp)})
+        samples[pair] = report_pair(
+            result, pair, params.small, {"tcp": (tcp_pp, tcp_tp), "ray": (ray_pp, ray_tp)}
+        )
         step(pair)
     ata = _all_to_all_ray(bench, params.all_to_all_bytes)
     result.add("all_to_all_throughput", ata["bytes"] / ata["seconds"], "bytes/s")
     result.add("all_to_all_bytes", ata["bytes"], "bytes")
     result.add("all_to_all_tasks", ata["tasks"], "count")
-    result.details.update({"latency_samples_s": samples, "all_to_all_crc": ata["crc"],
-                           "all_to_all_block_bytes": params.all_to_all_bytes,
-                           "all_to_all_endpoints": ata["endpoints"],
-                           "workers": len(bench.workers), "same_node_pairs": same_node})
+    result.details.update(
+        {
+            "latency_samples_s": samples,
+            "all_to_all_crc": ata["crc"],
+            "all_to_all_block_bytes": params.all_to_all_bytes,
+            "all_to_all_endpoints": ata["endpoints"],
+            "workers": len(bench.workers),
+            "same_node_pairs": same_node,
+        }
+    )
     step("all-to-all")
     return result
 
 
 # --- mixed -----------------------------------------------------------------------------------
+
 
 def _traced(key: str, fn: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, Any]]:
     """Runs as a Ray task: ``fn(*args)`` and a task-stream-like record of where and when."""
@@ -308,12 +363,16 @@ def _traced(key: str, fn: Callable[..., Any], *args: Any) -> tuple[Any, dict[str
     start = time.time()
     value = fn(*args)
     stop = time.time()
-    return value, {"key": key, "worker": ray.get_runtime_context().get_node_id(),
-                   "startstops": [{"action": "compute", "start": start, "stop": stop}]}
+    return value, {
+        "key": key,
+        "worker": ray.get_runtime_context().get_node_id(),
+        "startstops": [{"action": "compute", "start": start, "stop": stop}],
+    }
 
 
-def run_mixed_ray(bench: BenchCluster, params: Any, directory: str,
-                  step: Callable[[str], None] = lambda _: None) -> Any:
+def run_mixed_ray(
+    bench: BenchCluster, params: Any, directory: str, step: Callable[[str], None] = lambda _: None
+) -> Any:
     """The mixed graph as Ray tasks, once: Ray has no work-stealing switch."""
     import time
     import uuid
@@ -341,8 +400,9 @@ def run_mixed_ray(bench: BenchCluster, params: Any, directory: str,
     tag = f"{NOT_APPLICABLE.replace('/', '')}-{uuid.uuid4().hex[:8]}"
 
     def submit(kind: str, key: str, fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
-        opts: dict[str, Any] = {"resources": {kind: 1}} if annotate and kind in \
-            ("cpu", "io", "net") else {}
+        opts: dict[str, Any] = (
+            {"resources": {kind: 1}} if annotate and kind in ("cpu", "io", "net") else {}
+        )
         return task.options(**opts).remote(key, fn, *args)  # type: ignore[no-any-return]
 
     deps: dict[str, list[str]] = {}
@@ -377,6 +437,7 @@ def run_mixed_ray(bench: BenchCluster, params: Any, directory: str,
     result.add("resource_annotations", annotate, "bool")
     result.add("work_stealing_switch", False, "bool")
     report_details(result, params, reducers, annotate, {NOT_APPLICABLE: analysis})
-    result.details["work_stealing"] = ("not applicable: Ray has no work-stealing switch; "
-                                       "the graph ran once, labelled stealing=n/a")
+    result.details["work_stealing"] = (
+        "not applicable: Ray has no work-stealing switch; the graph ran once, labelled stealing=n/a"
+    )
     return result

@@ -13,8 +13,15 @@ from microrack.bench.measure import Measurement, format_value
 from microrack.bench.suite import BenchRun
 from microrack.errors import ResourceError, UsageError
 
-__all__ = ["check_writable", "compare_runs", "load_run", "print_compare", "print_summary",
-           "write_html", "write_json"]
+__all__ = [
+    "check_writable",
+    "compare_runs",
+    "load_run",
+    "print_compare",
+    "print_summary",
+    "write_html",
+    "write_json",
+]
 
 
 def _console() -> Any:
@@ -87,8 +94,9 @@ def check_writable(path: str, argument: str) -> None:
 
 def write_json(run: BenchRun, path: str) -> None:
     try:
-        Path(path).write_text(json.dumps(_finite(run.to_json()), indent=1, allow_nan=False)
-                              + "\n", encoding="utf-8")
+        Path(path).write_text(
+            json.dumps(_finite(run.to_json()), indent=1, allow_nan=False) + "\n", encoding="utf-8"
+        )
     except OSError as exc:
         raise ResourceError(f"--json: cannot write {path} ({exc.strerror or exc})") from None
 
@@ -120,9 +128,17 @@ def compare_runs(a: BenchRun, b: BenchRun) -> list[dict[str, Any]]:
             if n is None or m.unit == "bool" or "checksum" in m.name or m.unit != n.unit:
                 continue
             ratio = n.value / m.value if m.value and math.isfinite(m.value) else math.nan
-            rows.append({"workload": name, "name": m.name, "labels": dict(m.labels),
-                         "unit": m.unit, "a": m.value, "b": n.value,
-                         "ratio": ratio if math.isfinite(ratio) else None})
+            rows.append(
+                {
+                    "workload": name,
+                    "name": m.name,
+                    "labels": dict(m.labels),
+                    "unit": m.unit,
+                    "a": m.value,
+                    "b": n.value,
+                    "ratio": ratio if math.isfinite(ratio) else None,
+                }
+            )
     return rows
 
 
@@ -144,6 +160,7 @@ def print_compare(rows: list[dict[str, Any]], a_name: str, b_name: str) -> None:
 
 # --- HTML -----------------------------------------------------------------------------------
 
+
 def _figures(run: BenchRun) -> list[tuple[str, Any]]:
     import plotly.graph_objects as go
 
@@ -154,8 +171,9 @@ def _figures(run: BenchRun) -> list[tuple[str, Any]]:
         for name in ("int_single_core", "int_all_cores"):
             ms = cpu.all(name)
             fig.add_bar(name=name, x=[m.label("node") for m in ms], y=[m.value for m in ms])
-        fig.update_layout(title="CPU integer throughput per node", yaxis_title="ops/s",
-                          barmode="group")
+        fig.update_layout(
+            title="CPU integer throughput per node", yaxis_title="ops/s", barmode="group"
+        )
         figs.append(("cpu", fig))
         ms = cpu.all("float_single_core")
         fig = go.Figure(go.Bar(x=[m.label("node") for m in ms], y=[m.value / 1e9 for m in ms]))
@@ -166,37 +184,44 @@ def _figures(run: BenchRun) -> list[tuple[str, Any]]:
         fig = go.Figure()
         for name in ("seq_write_throughput", "seq_read_throughput"):
             ms = st.all(name)
-            fig.add_bar(name=name, x=[m.label("node") for m in ms],
-                        y=[m.value / 2**20 for m in ms])
+            fig.add_bar(name=name, x=[m.label("node") for m in ms], y=[m.value / 2**20 for m in ms])
         fig.update_layout(title="Sequential throughput", yaxis_title="MiB/s", barmode="group")
         figs.append(("storage-seq", fig))
         fig = go.Figure()
         for node, phases in st.details.get("latency_samples_s", {}).items():
             for phase, values in phases.items():
-                fig.add_trace(go.Box(y=[v * 1e6 for v in values], name=f"{node} {phase}",
-                                     boxpoints=False))
-        fig.update_layout(title="Storage latency distribution per phase", yaxis_title="µs",
-                          yaxis_type="log")
+                fig.add_trace(
+                    go.Box(y=[v * 1e6 for v in values], name=f"{node} {phase}", boxpoints=False)
+                )
+        fig.update_layout(
+            title="Storage latency distribution per phase", yaxis_title="µs", yaxis_type="log"
+        )
         figs.append(("storage-latency", fig))
     net = run.results.get("net")
     if net:
         fig = go.Figure()
         for pair, by in net.details.get("latency_samples_s", {}).items():
             for transport, values in by.items():
-                fig.add_trace(go.Histogram(x=[v * 1e6 for v in values], name=f"{pair} {transport}",
-                                           opacity=0.6))
-        fig.update_layout(title="Ping-pong round-trip latency", xaxis_title="µs",
-                          barmode="overlay")
+                fig.add_trace(
+                    go.Histogram(
+                        x=[v * 1e6 for v in values], name=f"{pair} {transport}", opacity=0.6
+                    )
+                )
+        fig.update_layout(title="Ping-pong round-trip latency", xaxis_title="µs", barmode="overlay")
         figs.append(("net-latency", fig))
         fig = go.Figure()
         for transport in ("tcp", "dask", "ray"):
             ms = [m for m in net.all("throughput") if m.label("transport") == transport]
             if not ms:
                 continue
-            fig.add_bar(name=transport, x=[m.label("pair") for m in ms],
-                        y=[m.value * 8 / 1e9 for m in ms])
-        fig.update_layout(title="Stream throughput: plain TCP vs the engine's own transfer",
-                          yaxis_title="Gbit/s", barmode="group")
+            fig.add_bar(
+                name=transport, x=[m.label("pair") for m in ms], y=[m.value * 8 / 1e9 for m in ms]
+            )
+        fig.update_layout(
+            title="Stream throughput: plain TCP vs the engine's own transfer",
+            yaxis_title="Gbit/s",
+            barmode="group",
+        )
         figs.append(("net-throughput", fig))
     mixed = run.results.get("mixed")
     if mixed:
@@ -206,23 +231,39 @@ def _figures(run: BenchRun) -> list[tuple[str, Any]]:
             for kind, colour in colours.items():
                 tl = [t for t in data["timeline"] if t["kind"] == kind]
                 if tl:
-                    fig.add_bar(name=kind, orientation="h", y=[t["node"] for t in tl],
-                                x=[t["stop"] - t["start"] for t in tl],
-                                base=[t["start"] for t in tl], marker_color=colour,
-                                hovertext=[t["key"] for t in tl])
-            fig.update_layout(title=f"Mixed graph per-worker timeline, work stealing {mode}",
-                              xaxis_title="seconds since submit", barmode="overlay")
+                    fig.add_bar(
+                        name=kind,
+                        orientation="h",
+                        y=[t["node"] for t in tl],
+                        x=[t["stop"] - t["start"] for t in tl],
+                        base=[t["start"] for t in tl],
+                        marker_color=colour,
+                        hovertext=[t["key"] for t in tl],
+                    )
+            fig.update_layout(
+                title=f"Mixed graph per-worker timeline, work stealing {mode}",
+                xaxis_title="seconds since submit",
+                barmode="overlay",
+            )
             figs.append((f"mixed-{mode}", fig))
         fig = go.Figure()
         for mode, data in mixed.details.get("runs", {}).items():
             width = data.get("bin_seconds", 0.0)
             for node, row in data.get("utilisation", {}).items():
-                fig.add_scatter(x=[(i + 0.5) * width for i in range(len(row))], y=row,
-                                mode="lines", line_shape="hv", name=f"{node} stealing {mode}",
-                                line_dash="solid" if mode == "on" else "dot")
-        fig.update_layout(title="Mixed graph: per-worker utilisation over time",
-                          xaxis_title="seconds since submit", yaxis_title="busy threads / threads",
-                          yaxis_range=[0, 1.05])
+                fig.add_scatter(
+                    x=[(i + 0.5) * width for i in range(len(row))],
+                    y=row,
+                    mode="lines",
+                    line_shape="hv",
+                    name=f"{node} stealing {mode}",
+                    line_dash="solid" if mode == "on" else "dot",
+                )
+        fig.update_layout(
+            title="Mixed graph: per-worker utilisation over time",
+            xaxis_title="seconds since submit",
+            yaxis_title="busy threads / threads",
+            yaxis_range=[0, 1.05],
+        )
         figs.append(("mixed-utilisation", fig))
     return figs
 
@@ -231,15 +272,22 @@ def write_html(run: BenchRun, path: str) -> None:
     """One self-contained page (plotly.js inlined once: the network may be closed)."""
     parts = []
     for i, (name, fig) in enumerate(_figures(run)):
-        parts.append(f'<section id="{name}">'
-                     + fig.to_html(full_html=False, include_plotlyjs=(i == 0)) + "</section>")
+        parts.append(
+            f'<section id="{name}">'
+            + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
+            + "</section>"
+        )
     env = run.environment
-    workers = "".join(f"<li>{w.get('node')} {w.get('address')} {w.get('hostname', '')} "
-                      f"{w.get('board', '')}</li>" for w in env.get("workers", []))
-    html = ("<!doctype html><html><head><meta charset='utf-8'><title>microrack bench</title>"
-            "</head><body><h1>microrack bench</h1>"
-            f"<p>started {run.started}; workloads: {', '.join(run.results)}</p>"
-            f"<ul>{workers}</ul>{''.join(parts)}</body></html>")
+    workers = "".join(
+        f"<li>{w.get('node')} {w.get('address')} {w.get('hostname', '')} {w.get('board', '')}</li>"
+        for w in env.get("workers", [])
+    )
+    html = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>microrack bench</title>"
+        "</head><body><h1>microrack bench</h1>"
+        f"<p>started {run.started}; workloads: {', '.join(run.results)}</p>"
+        f"<ul>{workers}</ul>{''.join(parts)}</body></html>"
+    )
     try:
         Path(path).write_text(html, encoding="utf-8")
     except OSError as exc:

@@ -109,16 +109,20 @@ def _direct_supported(directory: str) -> bool:
             os.unlink(probe)
 
 
-def check_directory(directory: str, size: int, direct: bool | None,
-                    block_size: int = 4096) -> dict[str, Any]:
+def check_directory(
+    directory: str, size: int, direct: bool | None, block_size: int = 4096
+) -> dict[str, Any]:
     """Runs where the file will live: is the directory usable for ``size`` bytes?
 
     Returns ``{"argument", "message"}`` for the first problem, else
     ``{"direct": bool, "free": int}``; never raises, so a worker can answer.
     """
     if size < block_size:
-        return {"argument": "--size", "message": f"{format_bytes(size)} is smaller than "
-                                                 f"--block-size {format_bytes(block_size)}"}
+        return {
+            "argument": "--size",
+            "message": f"{format_bytes(size)} is smaller than "
+            f"--block-size {format_bytes(block_size)}",
+        }
     if not os.path.isdir(directory):
         return {"argument": "--dir", "message": f"{directory} is not a directory"}
     probe = os.path.join(directory, f"{FILE_PREFIX}probe-{uuid.uuid4().hex[:8]}")
@@ -127,39 +131,58 @@ def check_directory(directory: str, size: int, direct: bool | None,
             pass
         os.unlink(probe)
     except OSError as exc:
-        return {"argument": "--dir", "message": f"{directory} is not writable "
-                                                f"({exc.strerror or exc})"}
+        return {
+            "argument": "--dir",
+            "message": f"{directory} is not writable ({exc.strerror or exc})",
+        }
     free = shutil.disk_usage(directory).free
     if size > free:
-        return {"argument": "--size", "message": f"{format_bytes(size)} is larger than the "
-                                                 f"free space in {directory} "
-                                                 f"({format_bytes(free)})"}
+        return {
+            "argument": "--size",
+            "message": f"{format_bytes(size)} is larger than the "
+            f"free space in {directory} "
+            f"({format_bytes(free)})",
+        }
     aligned = block_size % 4096 == 0
     if direct is True and not aligned:
-        return {"argument": "--block-size", "message": f"{block_size} bytes is not a multiple "
-                                                       "of 4k, which direct I/O needs; use "
-                                                       "--buffered"}
+        return {
+            "argument": "--block-size",
+            "message": f"{block_size} bytes is not a multiple "
+            "of 4k, which direct I/O needs; use "
+            "--buffered",
+        }
     can_direct = aligned and _direct_supported(directory)
     if direct is True and not can_direct:
-        return {"argument": "--direct", "message": f"the filesystem of {directory} does not "
-                                                   "allow O_DIRECT; use --buffered"}
+        return {
+            "argument": "--direct",
+            "message": f"the filesystem of {directory} does not allow O_DIRECT; use --buffered",
+        }
     return {"direct": can_direct if direct is None else direct, "free": free}
 
 
 def preflight_local(params: StorageParams, size: int | None = None) -> None:
     """The embedded cluster's workers share this machine: check here, before starting Dask."""
-    answer = check_directory(params.directory, params.file_size() if size is None else size,
-                             params.direct, params.block_size if size is None else 1)
+    answer = check_directory(
+        params.directory,
+        params.file_size() if size is None else size,
+        params.direct,
+        params.block_size if size is None else 1,
+    )
     if "argument" in answer:
         raise UsageError(answer["argument"], answer["message"])
 
 
-def preflight_workers(bench: BenchCluster, params: StorageParams,
-                      size: int | None = None) -> dict[str, bool]:
+def preflight_workers(
+    bench: BenchCluster, params: StorageParams, size: int | None = None
+) -> dict[str, bool]:
     """Ask every worker the same questions; the first problem names the worker."""
-    answers = bench.call_everywhere(check_directory, params.directory,
-                                    params.file_size() if size is None else size,
-                                    params.direct, params.block_size if size is None else 1)
+    answers = bench.call_everywhere(
+        check_directory,
+        params.directory,
+        params.file_size() if size is None else size,
+        params.direct,
+        params.block_size if size is None else 1,
+    )
     direct: dict[str, bool] = {}
     for w in bench.workers:
         answer = answers.get(w.address, {})
@@ -180,8 +203,17 @@ def cleanup(run_id: str, directory: str) -> list[str]:
     return removed
 
 
-def _random_phase(fd: int, *, write: bool, depth: int, runtime: float, file_size: int,
-                  block: int, seed: int, stop: threading.Event) -> dict[str, Any]:
+def _random_phase(
+    fd: int,
+    *,
+    write: bool,
+    depth: int,
+    runtime: float,
+    file_size: int,
+    block: int,
+    seed: int,
+    stop: threading.Event,
+) -> dict[str, Any]:
     blocks = file_size // block
     per_thread: list[list[int]] = [[] for _ in range(depth)]
     deadline = time.perf_counter() + runtime
@@ -219,9 +251,19 @@ def _sample(values: list[int]) -> list[float]:
     return [v / 1e9 for v in values[::step]]
 
 
-def storage_job(directory: str, run_id: str, node: str, file_size: int, block: int,
-                depth: int, direct: bool, runtime: float, random_block: int = 4096,
-                seed: int = 0, random_phases: tuple[str, ...] | None = None) -> dict[str, Any]:
+def storage_job(
+    directory: str,
+    run_id: str,
+    node: str,
+    file_size: int,
+    block: int,
+    depth: int,
+    direct: bool,
+    runtime: float,
+    random_block: int = 4096,
+    seed: int = 0,
+    random_phases: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """Runs on a worker: every phase on one file, which is always removed.
 
     The sequential phases always run (they lay out and verify the file);
@@ -248,8 +290,11 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
             written += os.pwritev(fd, [buf], off)
             lat.append(clock() - s)
         os.fsync(fd)
-        phases["seq_write"] = {"bytes": written, "seconds": time.perf_counter() - t0,
-                               "latency_ns": lat}
+        phases["seq_write"] = {
+            "bytes": written,
+            "seconds": time.perf_counter() - t0,
+            "latency_ns": lat,
+        }
         done.append("seq_write")
 
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -264,8 +309,12 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
             lat.append(clock() - s)
             read += n
             verified += n == block and int.from_bytes(buf[0:8], "little") == off
-        phases["seq_read"] = {"bytes": read, "seconds": time.perf_counter() - t0,
-                              "latency_ns": lat, "verified_blocks": verified}
+        phases["seq_read"] = {
+            "bytes": read,
+            "seconds": time.perf_counter() - t0,
+            "latency_ns": lat,
+            "verified_blocks": verified,
+        }
         done.append("seq_read")
 
         for name, write in (("randread", False), ("randwrite", True)):
@@ -274,8 +323,15 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
                     continue
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                 phases[f"{name}_qd{qd}"] = _random_phase(
-                    fd, write=write, depth=qd, runtime=runtime, file_size=file_size,
-                    block=random_block, seed=seed + qd, stop=stop)
+                    fd,
+                    write=write,
+                    depth=qd,
+                    runtime=runtime,
+                    file_size=file_size,
+                    block=random_block,
+                    seed=seed + qd,
+                    stop=stop,
+                )
                 if write:
                     os.fsync(fd)
                 done.append(f"{name}_qd{qd}")
@@ -284,28 +340,53 @@ def storage_job(directory: str, run_id: str, node: str, file_size: int, block: i
         _DONE.pop(f"{run_id}-{node}", None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-    return {"path": path, "direct": direct, "phases": phases, "interrupted": stop.is_set(),
-            "removed": not os.path.exists(path)}
+    return {
+        "path": path,
+        "direct": direct,
+        "phases": phases,
+        "interrupted": stop.is_set(),
+        "removed": not os.path.exists(path),
+    }
 
 
-def run_storage(bench: BenchCluster, params: StorageParams,
-                step: Callable[[str], None] = lambda _: None) -> WorkloadResult:
+def run_storage(
+    bench: BenchCluster, params: StorageParams, step: Callable[[str], None] = lambda _: None
+) -> WorkloadResult:
     """One node at a time (nodes sharing a disk must not share the measurement)."""
     direct = preflight_workers(bench, params)
     result = WorkloadResult("storage")
     size = params.file_size()
-    result.details.update({"directory": params.directory, "file_size": size,
-                           "block_size": params.block_size, "queue_depth": params.queue_depth,
-                           "random_block": params.random_block, "runtime": params.runtime,
-                           "latency_samples_s": {}})
+    result.details.update(
+        {
+            "directory": params.directory,
+            "file_size": size,
+            "block_size": params.block_size,
+            "queue_depth": params.queue_depth,
+            "random_block": params.random_block,
+            "runtime": params.runtime,
+            "latency_samples_s": {},
+        }
+    )
     where = "?"
     try:
         for w in bench.workers:
             where = f"{w.node} ({w.address})"
             with _phase_steps(bench, params, w.node, step):
-                job = bench.call(w, storage_job, params.directory, params.run_id, w.node, size,
-                                 params.block_size, params.queue_depth, direct[w.address],
-                                 params.runtime, params.random_block, 0, params.random_phases)
+                job = bench.call(
+                    w,
+                    storage_job,
+                    params.directory,
+                    params.run_id,
+                    w.node,
+                    size,
+                    params.block_size,
+                    params.queue_depth,
+                    direct[w.address],
+                    params.runtime,
+                    params.random_block,
+                    0,
+                    params.random_phases,
+                )
             _record(result, w.node, job, params)
     except OSError as exc:  # the disk filled up, went read-only, ... on that worker
         with contextlib.suppress(Exception):
@@ -322,8 +403,9 @@ def run_storage(bench: BenchCluster, params: StorageParams,
 
 
 @contextlib.contextmanager
-def _phase_steps(bench: BenchCluster, params: StorageParams, node: str,
-                 step: Callable[[str], None]) -> Iterator[None]:
+def _phase_steps(
+    bench: BenchCluster, params: StorageParams, node: str, step: Callable[[str], None]
+) -> Iterator[None]:
     """One ``step`` per finished phase of ``node``'s job while it runs.
 
     A thread asks the workers every half second which phases are done (a quick
@@ -359,8 +441,7 @@ def _phase_steps(bench: BenchCluster, params: StorageParams, node: str,
     advance(len(names), final=True)
 
 
-def _record(result: WorkloadResult, node: str, job: dict[str, Any],
-            params: StorageParams) -> None:
+def _record(result: WorkloadResult, node: str, job: dict[str, Any], params: StorageParams) -> None:
     ph = job["phases"]
     result.add("direct_io", job["direct"], "bool", node=node)
     result.add("test_file_removed", job["removed"], "bool", node=node)

@@ -60,8 +60,10 @@ class BenchRun:
         return cls(
             str(data.get("started", "")),
             dict(data.get("environment") or {}),
-            {name: WorkloadResult.from_json(name, w)
-             for name, w in (data.get("workloads") or {}).items()},
+            {
+                name: WorkloadResult.from_json(name, w)
+                for name, w in (data.get("workloads") or {}).items()
+            },
         )
 
 
@@ -69,8 +71,10 @@ def resolve_workloads(name: str) -> tuple[str, ...]:
     if name == "all":
         return WORKLOADS
     if name not in WORKLOADS:
-        raise UsageError("workload", f"unknown workload {name!r} "
-                                     f"(choose from {', '.join((*WORKLOADS, 'all', 'compare'))})")
+        raise UsageError(
+            "workload",
+            f"unknown workload {name!r} (choose from {', '.join((*WORKLOADS, 'all', 'compare'))})",
+        )
     return (name,)
 
 
@@ -96,9 +100,16 @@ def _progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[now]}"), TimeElapsedColumn(),
-                  console=console, transient=False, disable=not console.is_terminal) as p:
+    with Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[now]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    ) as p:
         yield p
 
 
@@ -110,8 +121,10 @@ def engine_workloads(engine: str, workloads: tuple[str, ...], explicit: bool) ->
 
     missing = [w for w in workloads if w not in RAY_WORKLOADS]
     if missing and explicit:
-        raise UsageError("--engine", f"ray runs {' and '.join(RAY_WORKLOADS)}; "
-                                     f"{', '.join(missing)} needs --engine dask")
+        raise UsageError(
+            "--engine",
+            f"ray runs {' and '.join(RAY_WORKLOADS)}; {', '.join(missing)} needs --engine dask",
+        )
     return tuple(w for w in workloads if w in RAY_WORKLOADS)
 
 

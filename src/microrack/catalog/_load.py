@@ -342,8 +342,12 @@ def build_board(raw: RawCatalog, board_id: str) -> BoardProfile:
         slots.append(
             M2Slot(
                 key=s.req("key").choice(("M", "E", "B", "B+M")),
-                lengths=tuple(int(x) for x in (lengths.value if isinstance(lengths.value, tuple)
-                                               else (lengths.value,))),
+                lengths=tuple(
+                    int(x)
+                    for x in (
+                        lengths.value if isinstance(lengths.value, tuple) else (lengths.value,)
+                    )
+                ),
                 via=s.req("via").choice(M2_VIA),
                 pcie_gen=int(q(s.req("pcie_gen"), f"m2[{i}].pcie_gen").value),
                 pcie_lanes=int(q(s.req("pcie_lanes"), f"m2[{i}].pcie_lanes").value),
@@ -468,12 +472,16 @@ def _nics(
             raise n.err("bonding needs its `bond_source: ID`", "bond_source")
         if bond_source is not None and bond_source.text() not in sources:
             raise bond_source.err(f"unknown source {bond_source.value!r} (not in `sources:`)")
-        out.append(Nic(
-            int(count.value), float(speed.value), str(note) if note else None,
-            uplink=uplink.boolean() if uplink else True,
-            bond=bond.choice(BONDS) if bond else None,
-            bond_source=bond_source.text() if bond_source else None,
-        ))
+        out.append(
+            Nic(
+                int(count.value),
+                float(speed.value),
+                str(note) if note else None,
+                uplink=uplink.boolean() if uplink else True,
+                bond=bond.choice(BONDS) if bond else None,
+                bond_source=bond_source.text() if bond_source else None,
+            )
+        )
     return tuple(out)
 
 

@@ -277,8 +277,11 @@ class BoardProfile:
     def uplink_gbps(self) -> float:
         """Fastest single link one node has to the outside (its own port or its carrier's)."""
         own = max((n.speed_gbps for n in self.nics if n.uplink), default=0.0)
-        via = max((n.speed_gbps for n in self.carrier.uplinks if n.uplink), default=0.0) \
-            if self.carrier is not None else 0.0
+        via = (
+            max((n.speed_gbps for n in self.carrier.uplinks if n.uplink), default=0.0)
+            if self.carrier is not None
+            else 0.0
+        )
         return max(own, via)
 
     @property

@@ -10,10 +10,16 @@ import sys
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("board", nargs="?", help="show one board (id or alias) with its sources")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--variants", action="store_true",
-                        help="one row per board and RAM variant, with price sources")
-    parser.add_argument("--catalog", metavar="FILE",
-                        help="extra catalog file: adds boards, replaces boards with the same id")
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="one row per board and RAM variant, with price sources",
+    )
+    parser.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help="extra catalog file: adds boards, replaces boards with the same id",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,16 +18,34 @@ MAX_NODES = 100
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=4, help="simulated nodes (default 4)")
-    parser.add_argument("--boards", default="pi4b,rk1,pi5,vf2",
-                        help="board ids or aliases, used in turn (default %(default)s)")
-    parser.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
-                        help="where the hub's dashboard listens (default %(default)s)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this long (default: until Ctrl-C)")
-    parser.add_argument("--no-hub", action="store_true",
-                        help="no hub: the live summary in this terminal only")
-    parser.add_argument("--speed", type=float, default=10.0, metavar="X",
-                        help="twin seconds per real second (default %(default)s)")
+    parser.add_argument(
+        "--boards",
+        default="pi4b,rk1,pi5,vf2",
+        help="board ids or aliases, used in turn (default %(default)s)",
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="where the hub's dashboard listens (default %(default)s)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--no-hub", action="store_true", help="no hub: the live summary in this terminal only"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=10.0,
+        metavar="X",
+        help="twin seconds per real second (default %(default)s)",
+    )
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -42,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from microrack.demo._live import render, status_line
 
     if not 1 <= args.nodes <= MAX_NODES:
-        raise UsageError("--nodes", f"expected 1 to {MAX_NODES} (one agent process each), "
-                         f"got {args.nodes}")
+        raise UsageError(
+            "--nodes", f"expected 1 to {MAX_NODES} (one agent process each), got {args.nodes}"
+        )
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration", f"must be positive, got {args.duration:g}")
     if not 0 < args.speed <= 1000:
@@ -52,21 +71,30 @@ def run(args: argparse.Namespace) -> int:
     if not boards:
         raise UsageError("--boards", "name at least one board")
     host, port = _listen(args.listen)
-    demo = Demo(nodes=args.nodes, boards=boards, listen=(host, port), duration=args.duration,
-                story=Story(speed=args.speed), use_hub=False if args.no_hub else None)
+    demo = Demo(
+        nodes=args.nodes,
+        boards=boards,
+        listen=(host, port),
+        duration=args.duration,
+        story=Story(speed=args.speed),
+        use_hub=False if args.no_hub else None,
+    )
     out = sys.stdout
     try:
         with running(demo):
-            out.write(f"microrack demo: {len(demo.nodes)} simulated nodes, "
-                      f"twin speed x{args.speed:g}\n")
+            out.write(
+                f"microrack demo: {len(demo.nodes)} simulated nodes, twin speed x{args.speed:g}\n"
+            )
             if demo.hub is not None:
                 out.write(f"  dashboard: http://{host}:{port}/  (hub pid {demo.hub.pid})\n")
             else:
                 out.write("  no hub: live summary in this terminal only\n")
             for n in demo.nodes:
                 pid = n.proc.pid if n.proc else 0
-                out.write(f"  agent {n.name} pid {pid} http://127.0.0.1:{n.port}/metrics"
-                          f"{'  (' + n.role + ')' if n.role else ''}\n")
+                out.write(
+                    f"  agent {n.name} pid {pid} http://127.0.0.1:{n.port}/metrics"
+                    f"{'  (' + n.role + ')' if n.role else ''}\n"
+                )
             out.write(f"  workdir {demo.workdir} (removed at exit)\n")
             out.write(_script_text(demo) + "Ctrl-C stops everything.\n")
             out.flush()
@@ -75,12 +103,19 @@ def run(args: argparse.Namespace) -> int:
         out.write("stopping\n")
     out.write("microrack demo: stopped every process it started\n")
     for n in demo.nodes:
-        out.write(f"  {n.name}: peak {n.peak_c:.1f} °C, boots {n.boots}"
-                  f"{'  (' + n.role + ')' if n.role else ''}\n")
+        out.write(
+            f"  {n.name}: peak {n.peak_c:.1f} °C, boots {n.boots}"
+            f"{'  (' + n.role + ')' if n.role else ''}\n"
+        )
     if demo.raised:
-        out.write("  alerts raised: " + ", ".join(
-            f"{rule} {node} at {t:.0f} s"
-            for (rule, node), t in sorted(demo.raised.items(), key=lambda kv: kv[1])) + "\n")
+        out.write(
+            "  alerts raised: "
+            + ", ".join(
+                f"{rule} {node} at {t:.0f} s"
+                for (rule, node), t in sorted(demo.raised.items(), key=lambda kv: kv[1])
+            )
+            + "\n"
+        )
     out.flush()
     return 0
 
@@ -88,13 +123,19 @@ def run(args: argparse.Namespace) -> int:
 def _script_text(demo: Demo) -> str:
     """What the default script will do, in real seconds, so the newcomer knows what to watch."""
     s, nodes = demo.story, demo.nodes
-    lines = [f"script: load ramps {s.idle_util:.0%} -> {s.busy_util:.0%} on every node "
-             f"over {s.ramp_s:g} s"]
-    lines.append(f"  at {s.stall_at_s:g} s {nodes[0].name}'s fan stalls for {s.stall_for_s:g} s: "
-                 "it heats, throttles, and FanStalled / Throttling fire")
+    lines = [
+        f"script: load ramps {s.idle_util:.0%} -> {s.busy_util:.0%} on every node "
+        f"over {s.ramp_s:g} s"
+    ]
+    lines.append(
+        f"  at {s.stall_at_s:g} s {nodes[0].name}'s fan stalls for {s.stall_for_s:g} s: "
+        "it heats, throttles, and FanStalled / Throttling fire"
+    )
     if len(nodes) > 1:
-        lines.append(f"  at {s.crash_at_s:g} s {nodes[1].name} crashes (NodeDown); at "
-                     f"{s.crash_at_s + s.crash_for_s:g} s it boots again with a new boot id")
+        lines.append(
+            f"  at {s.crash_at_s:g} s {nodes[1].name} crashes (NodeDown); at "
+            f"{s.crash_at_s + s.crash_for_s:g} s it boots again with a new boot id"
+        )
     return "\n".join(lines) + "\n"
 
 

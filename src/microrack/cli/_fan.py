@@ -45,7 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--steps", type=positive_int, default=20, help="calibrate: duty steps (default 20)"
     )
     parser.add_argument(
-        "--settle", type=positive_float, default=3.0, metavar="SECONDS",
+        "--settle",
+        type=positive_float,
+        default=3.0,
+        metavar="SECONDS",
         help="calibrate: wait after each duty change (default 3)",
     )
     src = parser.add_mutually_exclusive_group()

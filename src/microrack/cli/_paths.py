@@ -50,8 +50,9 @@ def check_output(
     """
     for given in inputs:
         if given and os.path.exists(path) and _same_file(path, given):
-            raise UsageError(flag, f"{path} is also an input of this command; "
-                                   "write the result somewhere else")
+            raise UsageError(
+                flag, f"{path} is also an input of this command; write the result somewhere else"
+            )
     if writable:
         check_writable(flag, path)
     if os.path.lexists(path) and not force:

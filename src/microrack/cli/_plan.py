@@ -13,18 +13,28 @@ from microrack.errors import MicrorackError, UsageError
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("requirements", nargs="?", help="requirements file (YAML)")
-    parser.add_argument("--compare", nargs="+", metavar="BOARD",
-                        help="show these boards side by side with sources (no requirements)")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="BOARD",
+        help="show these boards side by side with sources (no requirements)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--top", type=int, default=5, metavar="K", help="builds to show (5)")
-    parser.add_argument("--emit-spec", metavar="FILE",
-                        help="write a starting cluster.yaml for the best build")
-    parser.add_argument("--html", metavar="FILE",
-                        help="write an interactive chart of the builds (plotly HTML)")
-    parser.add_argument("--catalog", metavar="FILE",
-                        help="extra catalog file: adds boards, replaces boards with the same id")
-    parser.add_argument("--force", action="store_true",
-                        help="replace output files that already exist")
+    parser.add_argument(
+        "--emit-spec", metavar="FILE", help="write a starting cluster.yaml for the best build"
+    )
+    parser.add_argument(
+        "--html", metavar="FILE", help="write an interactive chart of the builds (plotly HTML)"
+    )
+    parser.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help="extra catalog file: adds boards, replaces boards with the same id",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace output files that already exist"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,5 +101,6 @@ def _compare(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         Console(width=max(Console().width, 60 + 45 * len(boards))).print(
-            render_compare(boards, catalog))
+            render_compare(boards, catalog)
+        )
     return 0

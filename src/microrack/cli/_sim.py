@@ -11,13 +11,21 @@ from microrack.cli._paths import check_output
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cluster", metavar="CLUSTER.yaml", help="the cluster (microrack spec)")
-    parser.add_argument("--scenario", required=True, metavar="SCENARIO.yaml",
-                        help="workloads, ambient temperature and faults over time")
+    parser.add_argument(
+        "--scenario",
+        required=True,
+        metavar="SCENARIO.yaml",
+        help="workloads, ambient temperature and faults over time",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
-    parser.add_argument("--report", metavar="OUT.html",
-                        help="write an HTML report with temperature, power and clock plots")
-    parser.add_argument("--force", action="store_true",
-                        help="replace output files that already exist")
+    parser.add_argument(
+        "--report",
+        metavar="OUT.html",
+        help="write an HTML report with temperature, power and clock plots",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace output files that already exist"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from microrack.spec import load_spec
 
     if args.report:
-        check_output("--report", args.report, force=args.force,
-                     inputs=[args.cluster, args.scenario])
+        check_output(
+            "--report", args.report, force=args.force, inputs=[args.cluster, args.scenario]
+        )
     spec = load_spec(args.cluster)
     scenario = load_scenario(args.scenario)
     console = Console(stderr=True)

@@ -48,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
                 with open(args.out, "w", encoding="utf-8") as fh:
                     fh.write(text)
             except OSError as exc:
-                raise UsageError("--out", f"cannot write {args.out} "
-                                          f"({exc.strerror or exc})") from None
+                raise UsageError(
+                    "--out", f"cannot write {args.out} ({exc.strerror or exc})"
+                ) from None
         else:
             sys.stdout.write(text)
         return 0

@@ -24,7 +24,9 @@ def _row(node: Any) -> list[str]:
     temp = head.get("temp_max_celsius")
     thr = head.get("throttled")
     return [
-        node.name, node.board, state,
+        node.name,
+        node.board,
+        state,
         "" if temp is None else f"{temp:.1f}",
         "" if head.get("cpu_busy_ratio") is None else f"{head['cpu_busy_ratio']:.0%}",
         "" if head.get("fan_rpm") is None else f"{head['fan_rpm']:.0f}",
@@ -41,12 +43,17 @@ def render(demo: Demo) -> Group:
     for node in demo.nodes:
         table.add_row(*_row(node))
     colour = {"firing": "red", "pending": "yellow", "resolved": "green"}
-    lines = [Text.from_markup(
-        f"  [bold]{a.get('name')}[/bold] {a.get('node')} "
-        f"[{colour.get(str(a.get('state')), 'white')}]{a.get('state')}[/]"
-        + (f" — {a['summary']}" if a.get("summary") else ""))
-        for a in sorted(demo.alerts, key=lambda a: (a.get("state") == "resolved",
-                                                   str(a.get("node")), str(a.get("name"))))]
+    lines = [
+        Text.from_markup(
+            f"  [bold]{a.get('name')}[/bold] {a.get('node')} "
+            f"[{colour.get(str(a.get('state')), 'white')}]{a.get('state')}[/]"
+            + (f" — {a['summary']}" if a.get("summary") else "")
+        )
+        for a in sorted(
+            demo.alerts,
+            key=lambda a: (a.get("state") == "resolved", str(a.get("node")), str(a.get("name"))),
+        )
+    ]
     source = "hub" if demo.hub is not None else "terminal-only (no hub installed)"
     return Group(table, Text(f"alerts [{source}]:" + ("" if lines else " none")), *lines)
 
@@ -57,9 +64,13 @@ def status_line(demo: Demo) -> str:
     for node in demo.nodes:
         head = node.last.get("headline", {})
         t = head.get("temp_max_celsius")
-        parts.append(f"{node.name}={'down' if node.crashed or not node.last else f'{t:.0f}C'}"
-                     + ("!" if head.get("throttled") else ""))
-    alerts = sorted({f"{a.get('name')}:{a.get('node')}" for a in demo.alerts
-                     if a.get("state") == "firing"})
-    return f"[{demo.elapsed:5.0f}s] " + " ".join(parts) + " | alerts: " + (
-        ", ".join(alerts) or "none")
+        parts.append(
+            f"{node.name}={'down' if node.crashed or not node.last else f'{t:.0f}C'}"
+            + ("!" if head.get("throttled") else "")
+        )
+    alerts = sorted(
+        {f"{a.get('name')}:{a.get('node')}" for a in demo.alerts if a.get("state") == "firing"}
+    )
+    return (
+        f"[{demo.elapsed:5.0f}s] " + " ".join(parts) + " | alerts: " + (", ".join(alerts) or "none")
+    )

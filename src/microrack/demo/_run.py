@@ -38,8 +38,9 @@ DEFAULT_BOARDS = ("pi4b", "rk1", "pi5", "vf2")
 
 def hub_available() -> bool:
     """The hub and its web stack are installed (else the demo runs terminal-only)."""
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("microrack.hub", "starlette", "uvicorn"))
+    return all(
+        importlib.util.find_spec(m) is not None for m in ("microrack.hub", "starlette", "uvicorn")
+    )
 
 
 _AGENT_PORTS = range(29101, 32700)  # below Linux's ephemeral range (32768-60999)
@@ -100,9 +101,16 @@ class DemoNode:
 class Demo:
     """Start, watch and stop the demo's processes."""
 
-    def __init__(self, *, nodes: int, boards: list[str], listen: tuple[str, int],
-                 duration: float | None, story: Story | None = None,
-                 use_hub: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        nodes: int,
+        boards: list[str],
+        listen: tuple[str, int],
+        duration: float | None,
+        story: Story | None = None,
+        use_hub: bool | None = None,
+    ) -> None:
         if nodes < 1:
             raise UsageError("--nodes", "must be at least 1")
         from microrack.catalog import board_profile
@@ -129,25 +137,52 @@ class Demo:
     # -- processes
     def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
         with open(self.workdir / log, "ab") as fh:
-            p = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            p = subprocess.Popen(
+                argv,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.procs.append(p)
         return p
 
     def _start_agent(self, node: DemoNode) -> None:
-        script = write_script(self.workdir / f"{node.name}.boot{node.boots}.yaml", self.story,
-                              index=node.index, after_reboot=node.boots > 1)
-        argv = [sys.executable, "-m", "microrack", "agent", "--simulate", node.board,
-                "--seed", str(node.index + 100 * (node.boots - 1)), "--node", node.name,
-                "--listen", f"127.0.0.1:{node.port}", "--interval", "1", "--fan", "auto",
-                "--sim-script", str(script)]
+        script = write_script(
+            self.workdir / f"{node.name}.boot{node.boots}.yaml",
+            self.story,
+            index=node.index,
+            after_reboot=node.boots > 1,
+        )
+        argv = [
+            sys.executable,
+            "-m",
+            "microrack",
+            "agent",
+            "--simulate",
+            node.board,
+            "--seed",
+            str(node.index + 100 * (node.boots - 1)),
+            "--node",
+            node.name,
+            "--listen",
+            f"127.0.0.1:{node.port}",
+            "--interval",
+            "1",
+            "--fan",
+            "auto",
+            "--sim-script",
+            str(script),
+        ]
         node.proc = self._spawn(argv, f"{node.name}.log")
 
     def start(self) -> None:
         """Start every agent, then the hub; raise ``ResourceError`` if one fails."""
         if self.use_hub and not _port_free(self.host, self.hub_port):
-            raise ResourceError(f"--listen {self.host}:{self.hub_port}: address already in use; "
-                                "choose a free port with --listen HOST:PORT")
+            raise ResourceError(
+                f"--listen {self.host}:{self.hub_port}: address already in use; "
+                "choose a free port with --listen HOST:PORT"
+            )
         taken: set[int] = {self.hub_port}
         for node in self.nodes:
             node.port = _free_port("127.0.0.1", taken)
@@ -158,17 +193,29 @@ class Demo:
                 if _wait_port("127.0.0.1", node.port, node.proc, 60.0) and self._answers(node):
                     break
                 if node.proc.poll() is None or "already in use" not in self._tail(node.name):
-                    raise ResourceError(f"agent {node.name} did not start: "
-                                        f"{self._tail(node.name)}")
+                    raise ResourceError(f"agent {node.name} did not start: {self._tail(node.name)}")
                 # another program took the port between our check and the agent's bind
                 node.port = _free_port("127.0.0.1", taken)
                 self._start_agent(node)
             else:
                 raise ResourceError(f"agent {node.name} did not start: {self._tail(node.name)}")
         if self.use_hub:
-            argv = [sys.executable, "-m", "microrack", "hub", "--listen",
-                    f"{self.host}:{self.hub_port}", "--db", str(self.workdir / "hub.db"),
-                    "--poll", "1s", "--price-kwh", "0.30", "--currency", "EUR"]
+            argv = [
+                sys.executable,
+                "-m",
+                "microrack",
+                "hub",
+                "--listen",
+                f"{self.host}:{self.hub_port}",
+                "--db",
+                str(self.workdir / "hub.db"),
+                "--poll",
+                "1s",
+                "--price-kwh",
+                "0.30",
+                "--currency",
+                "EUR",
+            ]
             for node in self.nodes:
                 argv += ["--agent", f"127.0.0.1:{node.port}"]
             self.hub = self._spawn(argv, "hub.log")
@@ -232,8 +279,9 @@ class Demo:
         for node in self.nodes:
             if not node.crashed and node.proc is not None and node.proc.poll() is not None:
                 raise ResourceError(f"agent {node.name} exited: {self._tail(node.name)}")
-            snap = None if node.crashed else _get_json(
-                f"http://127.0.0.1:{node.port}/api/v1/snapshot")
+            snap = (
+                None if node.crashed else _get_json(f"http://127.0.0.1:{node.port}/api/v1/snapshot")
+            )
             node.last = snap or {}
             temp = (snap or {}).get("headline", {}).get("temp_max_celsius")
             if temp is not None:
@@ -254,8 +302,11 @@ class Demo:
             head = node.last.get("headline", {})
             metrics = node.last.get("metrics", [])
             stalled = any(m[0] == "microrack_fan_stall" and m[3] for m in metrics)
-            checks = {"NodeDown": not node.last, "FanStalled": stalled,
-                      "Throttling": bool(head.get("throttled"))}
+            checks = {
+                "NodeDown": not node.last,
+                "FanStalled": stalled,
+                "Throttling": bool(head.get("throttled")),
+            }
             for rule, on in checks.items():
                 if on:
                     self.local_alerts.setdefault((rule, node.name), now)
@@ -275,8 +326,9 @@ def _one_per_node(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for a in alerts:
         key = (str(a.get("name")), str(a.get("node")))
-        if key not in best or (_RANK.get(str(a.get("state")), 3)
-                               < _RANK.get(str(best[key].get("state")), 3)):
+        if key not in best or (
+            _RANK.get(str(a.get("state")), 3) < _RANK.get(str(best[key].get("state")), 3)
+        ):
             best[key] = a
     return list(best.values())
 

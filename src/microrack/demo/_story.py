@@ -39,12 +39,17 @@ def write_script(path: Path, story: Story, *, index: int, after_reboot: bool = F
     the start of the demo and again after node 1's reboot (its work comes back).
     """
     k = story.speed
-    load = [{"at": 0, "util": story.idle_util},
-            {"at": story.ramp_s * k, "util": story.busy_util}]
-    script: dict[str, object] = {"speed": k, "ambient_c": story.ambient_c, "kind": story.kind,
-                                 "load": load, "faults": []}
+    load = [{"at": 0, "util": story.idle_util}, {"at": story.ramp_s * k, "util": story.busy_util}]
+    script: dict[str, object] = {
+        "speed": k,
+        "ambient_c": story.ambient_c,
+        "kind": story.kind,
+        "load": load,
+        "faults": [],
+    }
     if index == 0 and not after_reboot:
-        script["faults"] = [{"at": story.stall_at_s * k, "kind": "fan_stall",
-                             "duration": story.stall_for_s * k}]
+        script["faults"] = [
+            {"at": story.stall_at_s * k, "kind": "fan_stall", "duration": story.stall_for_s * k}
+        ]
     path.write_text(yaml.safe_dump(script, sort_keys=False), encoding="utf-8")
     return path

@@ -48,6 +48,7 @@ def plan(
     rules: PlanningRules | None = None,
 ) -> PlanResult:
     """Rank every build of the catalog's boards against ``requirements``."""
-    req = (requirements if isinstance(requirements, Requirements)
-           else load_requirements(requirements))
+    req = (
+        requirements if isinstance(requirements, Requirements) else load_requirements(requirements)
+    )
     return search(req, catalog or load_catalog(), rules or planning_rules())

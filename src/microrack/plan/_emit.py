@@ -31,7 +31,7 @@ _SWITCH_SIZES = (5, 8, 16, 24, 48)
 
 def _slug(text: str, limit: int = 20) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return (slug[:limit].rstrip("-") or "node")
+    return slug[:limit].rstrip("-") or "node"
 
 
 def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict[str, Any]:
@@ -58,14 +58,22 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
     for g in sorted(build.groups, key=lambda g: -g.variant.ram_gb):
         short = _slug(g.board.aliases[0] if g.board.aliases else g.board.id, 12)
         # nodes whose only NIC goes through their carrier's switch are wired to that switch
-        behind = g.board.carrier if g.board.carrier is not None and g.board.nics and \
-            not any(nic.uplink for nic in g.board.nics) else None
+        behind = (
+            g.board.carrier
+            if g.board.carrier is not None
+            and g.board.nics
+            and not any(nic.uplink for nic in g.board.nics)
+            else None
+        )
         for slot in range(g.count):
             index += 1
             if behind is not None and slot % behind.nodes == 0:
-                carrier_switches.append({
-                    "name": f"{_slug(behind.name, 40)}-{slot // behind.nodes + 1}",
-                    "ports": behind.nodes + sum(u.count for u in behind.uplinks)})
+                carrier_switches.append(
+                    {
+                        "name": f"{_slug(behind.name, 40)}-{slot // behind.nodes + 1}",
+                        "ports": behind.nodes + sum(u.count for u in behind.uplinks),
+                    }
+                )
                 lan_port += 1  # the carrier's uplink port on sw-lan
             if behind is not None:
                 switch_name, port = carrier_switches[-1]["name"], slot % behind.nodes + 1
@@ -86,15 +94,17 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
                 "name": f"{short}-{index}",
                 "board": g.board.id,
                 "ram_gb": g.variant.ram_gb,
-                "nics": [{
-                    "name": "eth0",
-                    "mac": f"02:6d:72:00:{index // 256:02x}:{index % 256:02x}",
-                    "network": "lan",
-                    "address": str(next(hosts)),
-                    "switch": switch_name,
-                    "port": port,
-                    "poe": poe,
-                }],
+                "nics": [
+                    {
+                        "name": "eth0",
+                        "mac": f"02:6d:72:00:{index // 256:02x}:{index % 256:02x}",
+                        "network": "lan",
+                        "address": str(next(hosts)),
+                        "switch": switch_name,
+                        "port": port,
+                        "poe": poe,
+                    }
+                ],
                 "roles": roles,
                 "labels": {"isa": g.board.isa},
             }
@@ -109,8 +119,9 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
     services: dict[str, Any] = {}
     if req.ceph is not None:
         size = rules.ceph_pool_size(f)
-        services["ceph"] = {"pools": [{"name": "rbd", "size": size,
-                                       "min_size": rules.ceph_min_size}]}
+        services["ceph"] = {
+            "pools": [{"name": "rbd", "size": size, "min_size": rules.ceph_min_size}]
+        }
     if f and req.kubernetes is not None:
         services["redundant"] = ["control-plane"]
     if req.workload_ram_gb:
@@ -118,8 +129,12 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
     doc: dict[str, Any] = {
         "cluster": {"name": _slug(req.name, 40), "domain": "lab.internal"},
         "networks": [
-            {"name": "lan", "kind": "infrastructure", "cidr": str(_LAN),
-             "gateway": str(next(_LAN.hosts()))},
+            {
+                "name": "lan",
+                "kind": "infrastructure",
+                "cidr": str(_LAN),
+                "gateway": str(next(_LAN.hosts())),
+            },
             {"name": "pods", "kind": "pod", "cidr": "10.42.0.0/16"},
             {"name": "services", "kind": "service", "cidr": "10.43.0.0/16"},
         ],
@@ -131,9 +146,14 @@ def spec_document(build: Build, req: Requirements, rules: PlanningRules) -> dict
     return doc
 
 
-_MEDIUM_KIND = (("M.2 NVMe", "nvme", "nvme0n1"), ("M.2 SATA", "ssd", "sda"),
-                ("SATA", "ssd", "sda"), ("eMMC", "emmc", "mmcblk0"), ("microSD", "sd", "mmcblk1"),
-                ("USB", "usb", "sdb"))
+_MEDIUM_KIND = (
+    ("M.2 NVMe", "nvme", "nvme0n1"),
+    ("M.2 SATA", "ssd", "sda"),
+    ("SATA", "ssd", "sda"),
+    ("eMMC", "emmc", "mmcblk0"),
+    ("microSD", "sd", "mmcblk1"),
+    ("USB", "usb", "sdb"),
+)
 
 
 def _drive(medium: str) -> tuple[str, str]:
@@ -150,8 +170,9 @@ def _drives(build: Build, board_id: str, req: Requirements) -> list[dict[str, An
         return []
     size_tb = min(o.size_tb for o in req.storage_options)
     kind, name = _drive(lay.data)
-    out = [{"name": name, "kind": kind, "size_gb": round(size_tb * 1000),
-            "osd": req.ceph is not None}]
+    out = [
+        {"name": name, "kind": kind, "size_gb": round(size_tb * 1000), "osd": req.ceph is not None}
+    ]
     if lay.os is not None:
         os_kind, os_name = _drive(lay.os)
         if os_name == name:  # a second drive of the same kind
@@ -164,23 +185,33 @@ def _uplink_labels(board: BoardProfile, req: Requirements, via_carrier: bool) ->
     """``uplink-ports``/``uplink-bond``/``uplink-gbps``: the ports the plan counted."""
     bonding = req.network.uplink_bonding
     if via_carrier and board.carrier is not None:
-        return {"uplink-via": _slug(board.carrier.name, 40),
-                "uplink-gbps": f"{board.carrier_uplink_gbps(bonding):g}"}
+        return {
+            "uplink-via": _slug(board.carrier.name, 40),
+            "uplink-gbps": f"{board.carrier_uplink_gbps(bonding):g}",
+        }
     nic = max((n for n in board.nics if n.uplink), key=lambda n: n.uplink_gbps(bonding))
     bonded = bool(bonding and nic.bond and nic.count > 1)
     ports = [f"eth{i}" for i in range(nic.count if bonded else 1)]
-    return {"uplink-ports": "-".join(ports), "uplink-bond": nic.bond if bonded and nic.bond
-            else "none", "uplink-gbps": f"{board.node_uplink_gbps(bonding):g}"}
+    return {
+        "uplink-ports": "-".join(ports),
+        "uplink-bond": nic.bond if bonded and nic.bond else "none",
+        "uplink-gbps": f"{board.node_uplink_gbps(bonding):g}",
+    }
 
 
-def emit_spec(build: Build, req: Requirements, rules: PlanningRules,
-              path: str | os.PathLike[str]) -> None:
-    header = (f"# Starting cluster.yaml for: {build.label}\n"
-              f"# Written by `microrack plan` for requirements {req.name!r}.\n"
-              "# MAC addresses are placeholders: replace them with your boards' own.\n")
+def emit_spec(
+    build: Build, req: Requirements, rules: PlanningRules, path: str | os.PathLike[str]
+) -> None:
+    header = (
+        f"# Starting cluster.yaml for: {build.label}\n"
+        f"# Written by `microrack plan` for requirements {req.name!r}.\n"
+        "# MAC addresses are placeholders: replace them with your boards' own.\n"
+    )
     for board_id, ports in build.uplink_ports:
-        header += f"# Uplink assumed for {board_id}: {ports}; {build.uplink_gbps:g} Gbps " \
-                  "to the outside in total (node labels uplink-*).\n"
+        header += (
+            f"# Uplink assumed for {board_id}: {ports}; {build.uplink_gbps:g} Gbps "
+            "to the outside in total (node labels uplink-*).\n"
+        )
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(header)
         yaml.safe_dump(spec_document(build, req, rules), fh, sort_keys=False)

@@ -73,9 +73,11 @@ class Storage(_Strict):
     def describe(self) -> str:
         """``NVMe (>= 2280, PLP)`` — how a miss names the option."""
         kind = {"nvme": "NVMe", "sata": "SATA", "any": "NVMe or SATA"}[self.kind]
-        extra = [f"{self.m2_length}" if self.m2_length else "",
-                 f">= {self.m2_min_length}" if self.m2_min_length else "",
-                 "PLP" if self.power_loss_protection else ""]
+        extra = [
+            f"{self.m2_length}" if self.m2_length else "",
+            f">= {self.m2_min_length}" if self.m2_min_length else "",
+            "PLP" if self.power_loss_protection else "",
+        ]
         extra = [e for e in extra if e]
         return f"{kind} ({', '.join(extra)})" if extra else kind
 
@@ -88,7 +90,8 @@ class OsDrive(_Strict):
     """The OS on its own drive, apart from the data (Ceph) drive."""
 
     allow: list[OsMedium] = Field(
-        default_factory=lambda: list(_OS_DEFAULT), min_length=1,
+        default_factory=lambda: list(_OS_DEFAULT),
+        min_length=1,
         description="emmc (onboard, module or socket), second_slot (another M.2 or SATA), sd, usb",
     )
 
@@ -195,9 +198,7 @@ def check_board_names(req: Requirements, catalog: Catalog, path: str) -> None:
                 raise ConfigError(path, f"{field}[{i}]", str(exc)) from None
 
 
-def load_requirements(
-    path: str | os.PathLike[str], catalog: Catalog | None = None
-) -> Requirements:
+def load_requirements(path: str | os.PathLike[str], catalog: Catalog | None = None) -> Requirements:
     """Read and check a requirements file; one :class:`ConfigError` names file and field.
 
     With ``catalog``, board names the file lists are checked against it too.

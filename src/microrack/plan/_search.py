@@ -84,15 +84,17 @@ def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanRes
                 continue
             key = (board.id, f"{variant.ram_gb:g}")
             for n in _node_counts(req):
-                build = evaluate((Group(board, variant, n),), req, rules, with_estimates=False,
-                                 layouts=layouts)
+                build = evaluate(
+                    (Group(board, variant, n),), req, rules, with_estimates=False, layouts=layouts
+                )
                 consider(build, key, board.id)
 
     if req.mixed and req.transcode_nodes:
         encoders: list[tuple[BoardProfile, RamVariant]] = []
         for b in boards:
-            options = [v for v in b.variants if v.price_usd is not None
-                       and v.ram_gb >= req.min_node_ram_gb]
+            options = [
+                v for v in b.variants if v.price_usd is not None and v.ram_gb >= req.min_node_ram_gb
+            ]
             if b.hw_transcode and options:
                 encoders.append((b, min(options, key=lambda v: v.price_usd or 0.0)))
         k = req.transcode_nodes
@@ -103,22 +105,22 @@ def search(req: Requirements, catalog: Catalog, rules: PlanningRules) -> PlanRes
                 if variant.price_usd is None:
                     continue
                 for enc, enc_variant in encoders:
-                    mixed_key = (board.id, f"{variant.ram_gb:g}", enc.id,
-                                 f"{enc_variant.ram_gb:g}")
+                    mixed_key = (board.id, f"{variant.ram_gb:g}", enc.id, f"{enc_variant.ram_gb:g}")
                     for n in _node_counts(req, fixed=k):
                         groups = (Group(board, variant, n), Group(enc, enc_variant, k))
-                        build = evaluate(groups, req, rules, with_estimates=False,
-                                         layouts=layouts)
+                        build = evaluate(groups, req, rules, with_estimates=False, layouts=layouts)
                         consider(build, mixed_key, None)
 
     def finish(build: Build) -> Build:
         return replace(build, estimates=estimates(build, req))
 
-    ranked = tuple(finish(b) for b in sorted(best_pass.values(),
-                                             key=lambda b: rank_key(b, req.rank_by)))
+    ranked = tuple(
+        finish(b) for b in sorted(best_pass.values(), key=lambda b: rank_key(b, req.rank_by))
+    )
     passing_boards = {g.board.id for build in ranked for g in build.groups}
     rejected = tuple(
-        Rejection(b, finish(best_try[b.id])) for b in boards
+        Rejection(b, finish(best_try[b.id]))
+        for b in boards
         if b.id not in passing_boards and b.id in best_try
     )
     closest: tuple[Build, ...] = ()

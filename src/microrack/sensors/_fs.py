@@ -117,8 +117,7 @@ class LocalFS:
     def __init__(self, root: str = "/", *, keep_open: bool = False) -> None:
         self.root = os.path.abspath(root)
         self._prefix = "" if self.root == "/" else self.root
-        self._keep_proc, self._keep_sys = kernel_mounts(self.root) if keep_open else (False,
-                                                                                      False)
+        self._keep_proc, self._keep_sys = kernel_mounts(self.root) if keep_open else (False, False)
         self._kept = KeptFiles() if self._keep_proc or self._keep_sys else None
 
     def __repr__(self) -> str:
@@ -139,8 +138,11 @@ class LocalFS:
         if path.startswith("/sys/"):
             # cgroupfs is not kept; a renamed network device would take a kept file with it,
             # so only whole directories (checked by inode on each read) are kept below net/
-            return self._keep_sys and not path.startswith("/sys/fs/") and (
-                directory or "/net/" not in path)
+            return (
+                self._keep_sys
+                and not path.startswith("/sys/fs/")
+                and (directory or "/net/" not in path)
+            )
         return False
 
     def host_path(self, path: str) -> str:

@@ -55,8 +55,11 @@ class DiskRates(NamedTuple):
     queue_depth: float
 
 
-def read_diskstats(fs: HostFS, exclude: re.Pattern[str] | None = EXCLUDED_DEVICES,
-                   include: re.Pattern[str] | None = None) -> list[DiskStats]:
+def read_diskstats(
+    fs: HostFS,
+    exclude: re.Pattern[str] | None = EXCLUDED_DEVICES,
+    include: re.Pattern[str] | None = None,
+) -> list[DiskStats]:
     """Devices of ``/proc/diskstats`` not matched by ``exclude`` (and matched by ``include``)."""
     text = read_opt(fs, "/proc/diskstats")
     if text is None:
@@ -83,11 +86,25 @@ def read_diskstats(fs: HostFS, exclude: re.Pattern[str] | None = EXCLUDED_DEVICE
         out.append(
             DiskStats(
                 parts[2],
-                v[0], v[1], v[2] * SECTOR_BYTES, v[3] * 0.001,
-                v[4], v[5], v[6] * SECTOR_BYTES, v[7] * 0.001,
-                v[8], v[9] * 0.001, v[10] * 0.001,
-                extra[0], extra[1], extra[2], extra[3], extra[4], extra[5],
-                major, minor,
+                v[0],
+                v[1],
+                v[2] * SECTOR_BYTES,
+                v[3] * 0.001,
+                v[4],
+                v[5],
+                v[6] * SECTOR_BYTES,
+                v[7] * 0.001,
+                v[8],
+                v[9] * 0.001,
+                v[10] * 0.001,
+                extra[0],
+                extra[1],
+                extra[2],
+                extra[3],
+                extra[4],
+                extra[5],
+                major,
+                minor,
             )
         )
     return out

@@ -45,8 +45,11 @@ def _unescape(field: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
-def read_mounts(fs: HostFS, mount_points_exclude: re.Pattern[str] = EXCLUDED_MOUNTPOINTS,
-                fs_types_exclude: re.Pattern[str] = EXCLUDED_FSTYPES) -> list[Mount]:
+def read_mounts(
+    fs: HostFS,
+    mount_points_exclude: re.Pattern[str] = EXCLUDED_MOUNTPOINTS,
+    fs_types_exclude: re.Pattern[str] = EXCLUDED_FSTYPES,
+) -> list[Mount]:
     """Mounts of the host's init (``/proc/1/mounts``, else ``/proc/mounts``), pseudo fs skipped."""
     text = read_opt(fs, "/proc/1/mounts")
     if text is None:
@@ -70,8 +73,11 @@ def read_mounts(fs: HostFS, mount_points_exclude: re.Pattern[str] = EXCLUDED_MOU
     return out
 
 
-def read_filesystems(fs: HostFS, mount_points_exclude: re.Pattern[str] = EXCLUDED_MOUNTPOINTS,
-                     fs_types_exclude: re.Pattern[str] = EXCLUDED_FSTYPES) -> list[Filesystem]:
+def read_filesystems(
+    fs: HostFS,
+    mount_points_exclude: re.Pattern[str] = EXCLUDED_MOUNTPOINTS,
+    fs_types_exclude: re.Pattern[str] = EXCLUDED_FSTYPES,
+) -> list[Filesystem]:
     out: list[Filesystem] = []
     for m in read_mounts(fs, mount_points_exclude, fs_types_exclude):
         try:

@@ -19,8 +19,22 @@ __all__ = ["HwmonChip", "HwmonValue", "hwmon_power_watts", "read_hwmon"]
 
 BASE = "/sys/class/hwmon"
 SENSOR_TYPES = frozenset(
-    ("vrm", "beep_enable", "update_interval", "in", "cpu", "fan", "pwm", "temp", "curr",
-     "power", "energy", "humidity", "intrusion", "freq")
+    (
+        "vrm",
+        "beep_enable",
+        "update_interval",
+        "in",
+        "cpu",
+        "fan",
+        "pwm",
+        "temp",
+        "curr",
+        "power",
+        "energy",
+        "humidity",
+        "intrusion",
+        "freq",
+    )
 )
 _FILENAME = re.compile(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<prop>.+))?$")
 
@@ -66,8 +80,9 @@ def _chip_id(fs: HostFS, d: str) -> str:
     return clean_name(fs.realpath(d).rpartition("/")[2])
 
 
-def _collect(fs: HostFS, d: str, values: dict[tuple[str, str], HwmonValue],
-             labels: dict[str, str]) -> None:
+def _collect(
+    fs: HostFS, d: str, values: dict[tuple[str, str], HwmonValue], labels: dict[str, str]
+) -> None:
     for fname in list_opt(fs, d):
         m = _FILENAME.match(fname)
         if m is None or m["type"] not in SENSOR_TYPES:
@@ -127,8 +142,9 @@ def read_hwmon(fs: HostFS) -> list[HwmonChip]:
 
 def hwmon_power_watts(chips: list[HwmonChip]) -> float | None:
     """Board power from hwmon: ``power*_input`` (µW), else ``in_n`` (mV) × ``curr_n`` (mA)."""
-    direct = [v.raw / 1e6 for c in chips for v in c.values
-              if v.type == "power" and v.prop == "input"]
+    direct = [
+        v.raw / 1e6 for c in chips for v in c.values if v.type == "power" and v.prop == "input"
+    ]
     if direct:
         return sum(direct)
     product = 0.0

@@ -8,7 +8,12 @@ from microrack.sensors._fs import HostFS
 from microrack.sensors._util import list_opt, read_int, read_opt
 
 __all__ = [
-    "RECEIVE_FIELDS", "TRANSMIT_FIELDS", "NetDev", "NetLink", "parse_net_dev", "read_net_dev",
+    "RECEIVE_FIELDS",
+    "TRANSMIT_FIELDS",
+    "NetDev",
+    "NetLink",
+    "parse_net_dev",
+    "read_net_dev",
     "read_net_links",
 ]
 

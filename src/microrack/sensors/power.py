@@ -48,8 +48,11 @@ def power_model(board: str | None) -> PowerModel | None:
         soft = getattr(p, "throttle_soft_c", None)
         hard = getattr(p, "throttle_hard_c", None)
         return PowerModel(
-            p.id, float(p.idle_w), float(p.load_w),
-            None if soft is None else float(soft), None if hard is None else float(hard),
+            p.id,
+            float(p.idle_w),
+            float(p.load_w),
+            None if soft is None else float(soft),
+            None if hard is None else float(hard),
         )
     except (AttributeError, TypeError, ValueError) as exc:
         log.warning("no power estimate for %s: %s", board, exc)

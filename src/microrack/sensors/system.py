@@ -35,9 +35,14 @@ def read_uname(fs: HostFS) -> Uname | None:
     sysname, release = read_opt(fs, f"{base}/ostype"), read_opt(fs, f"{base}/osrelease")
     if sysname is None or release is None:
         return None
-    return Uname(sysname, read_opt(fs, f"{base}/hostname") or "", release,
-                 read_opt(fs, f"{base}/version") or "", read_opt(fs, f"{base}/arch") or "",
-                 read_opt(fs, f"{base}/domainname") or "(none)")
+    return Uname(
+        sysname,
+        read_opt(fs, f"{base}/hostname") or "",
+        release,
+        read_opt(fs, f"{base}/version") or "",
+        read_opt(fs, f"{base}/arch") or "",
+        read_opt(fs, f"{base}/domainname") or "(none)",
+    )
 
 
 def read_filefd(fs: HostFS) -> FileFd | None:

@@ -14,8 +14,15 @@ from typing import NamedTuple
 from microrack.sensors._fs import HostFS, LocalFS
 from microrack.sensors._util import list_opt, read_opt
 
-__all__ = ["FLAGS", "SYSFS_PATH", "Throttled", "decode_throttled", "find_throttled_path",
-           "find_vcgencmd", "read_throttled"]
+__all__ = [
+    "FLAGS",
+    "SYSFS_PATH",
+    "Throttled",
+    "decode_throttled",
+    "find_throttled_path",
+    "find_vcgencmd",
+    "read_throttled",
+]
 
 SYSFS_PATH = "/sys/devices/platform/soc/soc:firmware/get_throttled"
 PLATFORM = "/sys/devices/platform"
@@ -70,15 +77,17 @@ def find_vcgencmd(fs: HostFS) -> str | None:
     return None
 
 
-def read_throttled(fs: HostFS, vcgencmd: str | None = None,
-                   path: str = SYSFS_PATH) -> Throttled | None:
+def read_throttled(
+    fs: HostFS, vcgencmd: str | None = None, path: str = SYSFS_PATH
+) -> Throttled | None:
     """The throttling state from sysfs, else from ``vcgencmd``; ``None`` without Pi firmware."""
     text = read_opt(fs, path)
     mask = _parse(text) if text is not None else None
     if mask is None and vcgencmd:
         try:
-            out = subprocess.run([vcgencmd, "get_throttled"], capture_output=True, text=True,
-                                 timeout=2, check=False).stdout
+            out = subprocess.run(
+                [vcgencmd, "get_throttled"], capture_output=True, text=True, timeout=2, check=False
+            ).stdout
         except (OSError, subprocess.TimeoutExpired):
             out = ""
         mask = _parse(out) if out else None

@@ -33,8 +33,13 @@ class Thresholds:
 def thresholds() -> Thresholds:
     """The default thresholds (``microrack.rules.DefaultsSpec``, shared with the hub)."""
     d = DefaultsSpec()
-    return Thresholds(d.near_throttle_margin_celsius, d.filesystem_used_ratio, d.nvme_celsius,
-                      d.fan_start_duty_ratio, d.fan_stalled_for_seconds)
+    return Thresholds(
+        d.near_throttle_margin_celsius,
+        d.filesystem_used_ratio,
+        d.nvme_celsius,
+        d.fan_start_duty_ratio,
+        d.fan_stalled_for_seconds,
+    )
 
 
 @dataclass(slots=True)
@@ -48,14 +53,24 @@ class AlertEpisode:
     end: float | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"rule": self.rule, "node": self.node, "severity": self.severity,
-                "start_s": round(self.start, 1),
-                "end_s": None if self.end is None else round(self.end, 1)}
+        return {
+            "rule": self.rule,
+            "node": self.node,
+            "severity": self.severity,
+            "start_s": round(self.start, 1),
+            "end_s": None if self.end is None else round(self.end, 1),
+        }
 
 
 # the node-level rules the twin evaluates (containers are not modelled), in the hub's order
-_TWIN_RULES = ("NodeDown", "NearThrottleLimit", "Throttling", "FilesystemFull", "NvmeHot",
-               "FanStalled")
+_TWIN_RULES = (
+    "NodeDown",
+    "NearThrottleLimit",
+    "Throttling",
+    "FilesystemFull",
+    "NvmeHot",
+    "FanStalled",
+)
 RULES = tuple((name, SEVERITY[name]) for name in _TWIN_RULES)
 
 
@@ -67,26 +82,41 @@ class AlertTracker:
         self.th = th or thresholds()
         self._active = np.zeros((len(RULES), len(names)), bool)
         # how long each condition must hold before the alert fires (the hub's ``for``)
-        self._hold = np.array([self.th.fan_stalled_for_s if r == "FanStalled" else 0.0
-                               for r, _ in RULES])[:, None]
+        self._hold = np.array(
+            [self.th.fan_stalled_for_s if r == "FanStalled" else 0.0 for r, _ in RULES]
+        )[:, None]
         self._since = np.full((len(RULES), len(names)), np.inf)  # condition true since
         self._open: dict[tuple[int, int], AlertEpisode] = {}
         self.episodes: list[AlertEpisode] = []
 
-    def evaluate(self, t: float, *, up: np.ndarray, sensor_ok: np.ndarray, temp: np.ndarray,
-                 soft_c: np.ndarray, flags: np.ndarray, disk_ratio: np.ndarray,
-                 nvme_temp: np.ndarray, has_nvme: np.ndarray, duty: np.ndarray,
-                 rpm_zero: np.ndarray, has_fan: np.ndarray) -> None:
+    def evaluate(
+        self,
+        t: float,
+        *,
+        up: np.ndarray,
+        sensor_ok: np.ndarray,
+        temp: np.ndarray,
+        soft_c: np.ndarray,
+        flags: np.ndarray,
+        disk_ratio: np.ndarray,
+        nvme_temp: np.ndarray,
+        has_nvme: np.ndarray,
+        duty: np.ndarray,
+        rpm_zero: np.ndarray,
+        has_fan: np.ndarray,
+    ) -> None:
         th = self.th
         alive = up > 0
-        cond = np.stack([
-            ~alive,
-            alive & sensor_ok & (temp >= soft_c - th.near_throttle_margin_c),
-            alive & (flags != 0),
-            alive & (disk_ratio > th.filesystem_used_ratio),
-            alive & (has_nvme > 0) & (nvme_temp > th.nvme_c),
-            alive & (has_fan > 0) & rpm_zero & (duty > th.fan_start_duty),
-        ])
+        cond = np.stack(
+            [
+                ~alive,
+                alive & sensor_ok & (temp >= soft_c - th.near_throttle_margin_c),
+                alive & (flags != 0),
+                alive & (disk_ratio > th.filesystem_used_ratio),
+                alive & (has_nvme > 0) & (nvme_temp > th.nvme_c),
+                alive & (has_fan > 0) & rpm_zero & (duty > th.fan_start_duty),
+            ]
+        )
         self._since = np.where(cond, np.minimum(self._since, t), np.inf)
         cond = cond & (t - self._since >= self._hold)
         started = cond & ~self._active

@@ -85,8 +85,9 @@ class BoardModel:
         return self.throttle_soft_c, self.throttle_hard_c
 
 
-def board_model(board: str, *, cooler: str = "fan", ram_gb: float | None = None,
-                data: TwinData | None = None) -> BoardModel:
+def board_model(
+    board: str, *, cooler: str = "fan", ram_gb: float | None = None, data: TwinData | None = None
+) -> BoardModel:
     """The model of ``board`` (a catalog id or alias); raises ``UnknownBoard``.
 
     ``ram_gb`` picks that RAM variant's idle/load watts where the catalog has

@@ -60,9 +60,15 @@ class NodeDown(ConnectionError):
 class TwinNode:
     """A virtual ``/proc`` and ``/sys`` of one simulated board (implements ``HostFS``)."""
 
-    def __init__(self, board: BoardModel, *, seed: int = 0, name: str | None = None,
-                 script: NodeScript | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        board: BoardModel,
+        *,
+        seed: int = 0,
+        name: str | None = None,
+        script: NodeScript | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.script = script or NodeScript()
         board = board.with_cooler(self.script.cooler)
         self.board = board
@@ -72,8 +78,9 @@ class TwinNode:
         self._ids = random.Random(seed)
         nvme = board.has_nvme_slot if self.script.nvme is None else self.script.nvme
         self.has_nvme = bool(nvme)
-        self.twin = Twin([board], ambient_c=self.script.ambient_c, nvme=[self.has_nvme],
-                         kind=self.script.kind)
+        self.twin = Twin(
+            [board], ambient_c=self.script.ambient_c, nvme=[self.has_nvme], kind=self.script.kind
+        )
         self._io_share = self.twin.io_share(0, self.script.kind)
         self.twin.auto_fan[0] = bool(board.physics.fan_curve)
         self.pwm = 255
@@ -244,11 +251,18 @@ class TwinNode:
         with self._lock:
             self.sync()
             return {
-                "name": self.name, "board": self.board.id, "up": self.up,
-                "time": round(self.time, 1), "util": float(self.twin.util[0]),
-                "temp_c": round(self.temperature, 2), "power_w": round(self.power_w, 3),
-                "clock_ratio": round(self.clock_ratio, 3), "fan_duty": float(self.twin.fan_duty[0]),
-                "fan_rpm": self.fan_rpm, "throttled": self.throttled, "boot_id": self.boot_id,
+                "name": self.name,
+                "board": self.board.id,
+                "up": self.up,
+                "time": round(self.time, 1),
+                "util": float(self.twin.util[0]),
+                "temp_c": round(self.temperature, 2),
+                "power_w": round(self.power_w, 3),
+                "clock_ratio": round(self.clock_ratio, 3),
+                "fan_duty": float(self.twin.fan_duty[0]),
+                "fan_rpm": self.fan_rpm,
+                "throttled": self.throttled,
+                "boot_id": self.boot_id,
                 "ambient_c": float(self.twin.ambient[0]),
             }
 
@@ -260,8 +274,10 @@ class TwinNode:
     def add_load(self, fault_id: str, cpu_cores: float, memory_bytes: int) -> None:
         """Extra work of ``cpu_cores`` busy cores and ``memory_bytes`` resident (a burner)."""
         if not 0 <= cpu_cores <= self.board.cores or memory_bytes < 0:
-            raise ValueError(f"load of {cpu_cores:g} cores and {memory_bytes} bytes does not "
-                             f"fit {self.board.cores} cores")
+            raise ValueError(
+                f"load of {cpu_cores:g} cores and {memory_bytes} bytes does not "
+                f"fit {self.board.cores} cores"
+            )
         with self._lock:
             self._check()
             if fault_id in self._loads:
@@ -314,7 +330,7 @@ class TwinNode:
         p = self._resolve(path)
         for target, canonical in self._canon_longest:
             if p == target or p.startswith(target + "/"):
-                return canonical + p[len(target):]
+                return canonical + p[len(target) :]
         return p
 
     def _resolve(self, path: str) -> str:
@@ -323,7 +339,7 @@ class TwinNode:
         for _ in range(8):
             for link, target in self._links_longest:
                 if p == link or p.startswith(link + "/"):
-                    p = target + p[len(link):]
+                    p = target + p[len(link) :]
                     break
             else:
                 return p
@@ -382,12 +398,14 @@ class TwinNode:
                 raise FileNotFoundError(errno.ENOENT, "not mounted", mountpoint)
             size = self.script.disk_bytes
             free = int(size - self._used())
-            return FsUsage(size, free, max(0, free - size // 20), size // 16384,
-                           max(0, free // 16384), False)
+            return FsUsage(
+                size, free, max(0, free - size // 20), size // 16384, max(0, free // 16384), False
+            )
 
     # -- the virtual tree
-    def _add(self, path: str, render: Callable[[], str],
-             write: Callable[[str], None] | None = None) -> None:
+    def _add(
+        self, path: str, render: Callable[[], str], write: Callable[[str], None] | None = None
+    ) -> None:
         self._files[path] = render
         if write is not None:
             self._writable[path] = write
@@ -426,11 +444,13 @@ class TwinNode:
             if which in self._sensor_failed:
                 raise OSError(errno.EIO, "Input/output error")
             return f"{value()}\n"
+
         return render
 
     def _milli(self, temp: Callable[[], float]) -> Callable[[], int]:
         def value() -> int:
             return round((temp() + float(self._rng.normal(0, 0.15))) * 1000)
+
         return value
 
     def _build(self) -> None:
@@ -574,15 +594,21 @@ class TwinNode:
         idle = max(0.0, total - busy) * USER_HZ
 
         def line(label: str, k: float) -> str:
-            return (f"{label} {int(user * k)} 0 {int(system * k)} {int(idle * k)} 0 0 "
-                    f"{int(system * k * 0.05)} 0 0 0")
+            return (
+                f"{label} {int(user * k)} 0 {int(system * k)} {int(idle * k)} 0 0 "
+                f"{int(system * k * 0.05)} 0 0 0"
+            )
 
         lines = [line("cpu ", 1.0)] + [line(f"cpu{i}", 1.0 / cores) for i in range(cores)]
         btime = int(time.time() - self.uptime / self.script.speed)
-        lines += ["intr 0", f"ctxt {int(busy * 5000)}", f"btime {btime}",
-                  f"processes {int(self.uptime * 2) + 400}",
-                  f"procs_running {1 + round(float(self.twin.util[0]) * cores)}",
-                  "procs_blocked 0"]
+        lines += [
+            "intr 0",
+            f"ctxt {int(busy * 5000)}",
+            f"btime {btime}",
+            f"processes {int(self.uptime * 2) + 400}",
+            f"procs_running {1 + round(float(self.twin.util[0]) * cores)}",
+            "procs_blocked 0",
+        ]
         return "\n".join(lines) + "\n"
 
     def _meminfo(self) -> str:
@@ -590,9 +616,11 @@ class TwinNode:
         held = sum(m for _, m in self._loads.values()) // 1024  # a burner's resident memory
         used = min(total, int(total * (0.18 + 0.4 * float(self.twin.util[0]))) + held)
         avail = total - used
-        return (f"MemTotal:       {total} kB\nMemFree:        {avail // 2} kB\n"
-                f"MemAvailable:   {avail} kB\nBuffers:        {total // 100} kB\n"
-                f"Cached:         {avail // 2} kB\nSwapTotal:      0 kB\nSwapFree:       0 kB\n")
+        return (
+            f"MemTotal:       {total} kB\nMemFree:        {avail // 2} kB\n"
+            f"MemAvailable:   {avail} kB\nBuffers:        {total // 100} kB\n"
+            f"Cached:         {avail // 2} kB\nSwapTotal:      0 kB\nSwapFree:       0 kB\n"
+        )
 
     def _loadavg(self) -> str:
         load = float(self.twin.util[0]) * self.board.cores
@@ -607,17 +635,21 @@ class TwinNode:
         wr = int((busy * _DISK_WRITE_BPS + up * 4000) / 512)
         rops, wops = rd // 64 + 1, wr // 32 + 1
         io_ms = int(busy * 1000)
-        return (f" {major}       0 {dev} {rops} 0 {rd} {rops // 4} {wops} 0 {wr} {wops // 2} "
-                f"0 {io_ms} {io_ms * 2} 0 0 0 0 0 0\n")
+        return (
+            f" {major}       0 {dev} {rops} 0 {rd} {rops // 4} {wops} 0 {wr} {wops // 2} "
+            f"0 {io_ms} {io_ms * 2} 0 0 0 0 0 0\n"
+        )
 
     def _netdev(self) -> str:
         rx, tx = self._net()
-        return ("Inter-|   Receive                                                |  Transmit\n"
-                " face |bytes    packets errs drop fifo frame compressed multicast|bytes    "
-                "packets errs drop fifo colls carrier compressed\n"
-                "    lo:       0       0    0    0    0     0          0         0        0 "
-                "      0    0    0    0     0       0          0\n"
-                f"  eth0: {rx} {rx // 1200} 0 0 0 0 0 0 {tx} {tx // 1200} 0 0 0 0 0 0\n")
+        return (
+            "Inter-|   Receive                                                |  Transmit\n"
+            " face |bytes    packets errs drop fifo frame compressed multicast|bytes    "
+            "packets errs drop fifo colls carrier compressed\n"
+            "    lo:       0       0    0    0    0     0          0         0        0 "
+            "      0    0    0    0     0       0          0\n"
+            f"  eth0: {rx} {rx // 1200} 0 0 0 0 0 0 {tx} {tx // 1200} 0 0 0 0 0 0\n"
+        )
 
     def _cpuinfo(self) -> str:
         cpus = "".join(f"processor\t: {i}\nBogoMIPS\t: 108.00\n\n" for i in range(self.board.cores))
@@ -676,9 +708,14 @@ class TwinNode:
         return read
 
 
-def open_node(board: str, *, seed: int = 0, name: str | None = None,
-              script: str | Path | None = None,
-              clock: Callable[[], float] = time.monotonic) -> TwinNode:
+def open_node(
+    board: str,
+    *,
+    seed: int = 0,
+    name: str | None = None,
+    script: str | Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> TwinNode:
     """A simulated ``board`` (catalog id or alias) with its ``/proc`` and ``/sys``.
 
     ``script`` is a YAML node script (load, ambient and faults over time); a
@@ -687,8 +724,9 @@ def open_node(board: str, *, seed: int = 0, name: str | None = None,
     """
     parsed = load_node_script(script) if script is not None else None
     ram_gb = parsed.ram_gb if parsed is not None else None
-    node = TwinNode(board_model(board, ram_gb=ram_gb), seed=seed, name=name, script=parsed,
-                    clock=clock)
+    node = TwinNode(
+        board_model(board, ram_gb=ram_gb), seed=seed, name=name, script=parsed, clock=clock
+    )
     node.twin.settle()
     node.twin.time = 0.0
     node._last = clock()

@@ -100,21 +100,39 @@ class SimResult:
             "cost": round(self.cost, 6),
             "kept_quorum": self.kept_quorum,
             "nodes": [
-                {"name": n.name, "board": n.board, "roles": list(n.roles),
-                 "peak_temp_c": round(n.peak_temp_c, 2), "throttled_s": round(n.throttled_s, 1),
-                 "energy_kwh": round(n.energy_kwh, 6), "cost": round(n.cost, 6),
-                 "work_lost_ratio": round(n.work_lost_ratio, 4), "down_s": round(n.down_s, 1),
-                 "alerts": n.alerts}
+                {
+                    "name": n.name,
+                    "board": n.board,
+                    "roles": list(n.roles),
+                    "peak_temp_c": round(n.peak_temp_c, 2),
+                    "throttled_s": round(n.throttled_s, 1),
+                    "energy_kwh": round(n.energy_kwh, 6),
+                    "cost": round(n.cost, 6),
+                    "work_lost_ratio": round(n.work_lost_ratio, 4),
+                    "down_s": round(n.down_s, 1),
+                    "alerts": n.alerts,
+                }
                 for n in self.nodes
             ],
             "alerts": [a.as_dict() for a in self.alerts],
             "faults": [
-                {"at_s": f.at, "kind": f.kind, "duration_s": f.duration,
-                 "target": describe_target(f),
-                 "groups": [{"group": c.group, "tolerates": c.tolerates,
-                             "worst_lost": c.worst_lost, "ok": c.ok,
-                             "members": list(c.members), "cut_off": list(c.cut_off)}
-                            for c in checks]}
+                {
+                    "at_s": f.at,
+                    "kind": f.kind,
+                    "duration_s": f.duration,
+                    "target": describe_target(f),
+                    "groups": [
+                        {
+                            "group": c.group,
+                            "tolerates": c.tolerates,
+                            "worst_lost": c.worst_lost,
+                            "ok": c.ok,
+                            "members": list(c.members),
+                            "cut_off": list(c.cut_off),
+                        }
+                        for c in checks
+                    ],
+                }
                 for f, checks in self.faults
             ],
         }
@@ -133,10 +151,12 @@ class _Cluster:
         self.spec = spec
         self.names = [n.name for n in spec.nodes]
         self.index = {name: i for i, name in enumerate(self.names)}
-        self.roles = [tuple(str(r.value if hasattr(r, "value") else r) for r in n.roles)
-                      for n in spec.nodes]
+        self.roles = [
+            tuple(str(r.value if hasattr(r, "value") else r) for r in n.roles) for n in spec.nodes
+        ]
         self.facts = NodeFacts(
-            self.names, [[str(nic.address) for nic in n.nics] for n in spec.nodes], self.roles)
+            self.names, [[str(nic.address) for nic in n.nics] for n in spec.nodes], self.roles
+        )
         self.tolerance = tolerance(spec)
         self.groups: dict[str, list[int]] = {}
         for key in self.tolerance:
@@ -229,11 +249,19 @@ def _assign_workloads(cl: _Cluster, scenario: Scenario, path: str) -> dict[int, 
                 chosen = k
                 break
         if chosen is None:
-            chosen = next((k for k, w in enumerate(scenario.workloads)
-                           if w.role is not None and w.role in cl.roles[i]), None)
+            chosen = next(
+                (
+                    k
+                    for k, w in enumerate(scenario.workloads)
+                    if w.role is not None and w.role in cl.roles[i]
+                ),
+                None,
+            )
         if chosen is None:
-            chosen = next((k for k, w in enumerate(scenario.workloads)
-                           if w.role is None and w.node is None), -1)
+            chosen = next(
+                (k for k, w in enumerate(scenario.workloads) if w.role is None and w.node is None),
+                -1,
+            )
         plan.setdefault(chosen, []).append(i)
     for k, w in enumerate(scenario.workloads):
         where = f"workloads[{k}]"
@@ -244,9 +272,14 @@ def _assign_workloads(cl: _Cluster, scenario: Scenario, path: str) -> dict[int, 
     return plan
 
 
-def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
-                 cluster_name: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> SimResult:
+def run_scenario(
+    spec: Any,
+    scenario: Scenario,
+    *,
+    path: str = "scenario",
+    cluster_name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimResult:
     """Run ``scenario`` on the cluster ``spec``; ``path`` names the file in errors.
 
     ``progress(done, total)`` is called every few thousand steps (a progress bar).
@@ -270,9 +303,9 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         points, _hyst = default_curve(board)
         tw.use_curve(idx, points)
         tw.auto_fan[idx] = True
-    disk_size = np.array([
-        (node.drives[0].size_gb if node.drives else _DEFAULT_DISK_GB) * 1e9 for node in spec.nodes
-    ])
+    disk_size = np.array(
+        [(node.drives[0].size_gb if node.drives else _DEFAULT_DISK_GB) * 1e9 for node in spec.nodes]
+    )
     disk_used = disk_size * _START_DISK_RATIO
 
     plan = _assign_workloads(cl, scenario, path)
@@ -296,9 +329,15 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     fault_cut: list[dict[str, set[int]]] = [{} for _ in scenario.faults]
     last_active: tuple[int, ...] | None = None
     last_lost_key: tuple[Any, ...] | None = None
-    st = TwinState(tw=tw, facts=cl.facts, cores=np.array([m.cores for m in models], float),
-                   sensor_ok=np.ones(n, bool), fill_rate=np.zeros(n), extra_util=np.zeros(n),
-                   ambient_add=np.zeros(n))
+    st = TwinState(
+        tw=tw,
+        facts=cl.facts,
+        cores=np.array([m.cores for m in models], float),
+        sensor_ok=np.ones(n, bool),
+        fill_rate=np.zeros(n),
+        extra_util=np.zeros(n),
+        ambient_add=np.zeros(n),
+    )
     sensor_ok, fill_rate = st.sensor_ok, st.fill_rate
     rpm_zero = np.zeros(n, bool)
     down_s = np.zeros(n)
@@ -344,8 +383,11 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         if lost_key != last_lost_key or faults_changed:
             last_lost_key = lost_key
             lost = {g: _lost_in_group(m, tw.up, side) for g, m in cl.groups.items()}
-            cut = {g: _out_of_quorum(m, tw.up, side) for g, m in cl.groups.items()
-                   if not g.startswith("ceph-pool:") and g != "nfs"}  # consensus groups
+            cut = {
+                g: _out_of_quorum(m, tw.up, side)
+                for g, m in cl.groups.items()
+                if not g.startswith("ceph-pool:") and g != "nfs"
+            }  # consensus groups
             for k in active:
                 checks = fault_checks[k]
                 for g, v in lost.items():
@@ -354,9 +396,19 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
         if s % hub_every == 0:
             np.equal(tw.fan_duty, 0.0, out=rpm_zero)
             tracker.evaluate(
-                t + dt, up=tw.up, sensor_ok=sensor_ok, temp=tw.temp, soft_c=tw.soft_c,
-                flags=tw.flags(), disk_ratio=disk_used / disk_size, nvme_temp=tw.nvme_temp,
-                has_nvme=tw.has_nvme, duty=tw.duty, rpm_zero=rpm_zero, has_fan=tw.has_fan)
+                t + dt,
+                up=tw.up,
+                sensor_ok=sensor_ok,
+                temp=tw.temp,
+                soft_c=tw.soft_c,
+                flags=tw.flags(),
+                disk_ratio=disk_used / disk_size,
+                nvme_temp=tw.nvme_temp,
+                has_nvme=tw.has_nvme,
+                duty=tw.duty,
+                rpm_zero=rpm_zero,
+                has_fan=tw.has_fan,
+            )
         if s % every == 0 or s == steps - 1:
             series["t"].append(t + dt)
             series["temp"].append(tw.temp.astype(float).round(2).tolist())
@@ -374,30 +426,56 @@ def run_scenario(spec: Any, scenario: Scenario, *, path: str = "scenario",
     for i, name in enumerate(cl.names):
         kwh = float(tw.energy_j[i]) / 3.6e6
         busy = float(tw.busy_s[i])
-        nodes.append(NodeResult(
-            name=name, board=models[i].id, roles=cl.roles[i],
-            peak_temp_c=float(tw.peak_temp[i]), throttled_s=float(tw.throttled_s[i]),
-            energy_kwh=kwh, cost=kwh * price,
-            work_lost_ratio=(1.0 - float(tw.work_s[i]) / busy) if busy > 0 else 0.0,
-            down_s=float(down_s[i]), alerts=alerts_per[name]))
+        nodes.append(
+            NodeResult(
+                name=name,
+                board=models[i].id,
+                roles=cl.roles[i],
+                peak_temp_c=float(tw.peak_temp[i]),
+                throttled_s=float(tw.throttled_s[i]),
+                energy_kwh=kwh,
+                cost=kwh * price,
+                work_lost_ratio=(1.0 - float(tw.work_s[i]) / busy) if busy > 0 else 0.0,
+                down_s=float(down_s[i]),
+                alerts=alerts_per[name],
+            )
+        )
     faults: list[tuple[Fault, list[GroupCheck]]] = []
     for k, f in enumerate(scenario.faults):
         worst = fault_checks[k]
-        faults.append((f, [
-            GroupCheck(g, tol, worst.get(g, 0), worst.get(g, 0) <= tol,
-                       tuple(cl.names[i] for i in sorted(fault_cut[k].get(g, ()))),
-                       tuple(cl.names[i] for i in cl.groups.get(g, [])))
-            for g, tol in cl.tolerance.items()]))
+        faults.append(
+            (
+                f,
+                [
+                    GroupCheck(
+                        g,
+                        tol,
+                        worst.get(g, 0),
+                        worst.get(g, 0) <= tol,
+                        tuple(cl.names[i] for i in sorted(fault_cut[k].get(g, ()))),
+                        tuple(cl.names[i] for i in cl.groups.get(g, [])),
+                    )
+                    for g, tol in cl.tolerance.items()
+                ],
+            )
+        )
     series["names"] = cl.names
     return SimResult(
         scenario=scenario.name,
         cluster=cluster_name or str(getattr(getattr(spec, "cluster", None), "name", "cluster")),
-        duration_s=steps * dt, price_kwh=price, currency=scenario.currency, nodes=nodes,
-        alerts=tracker.episodes, faults=faults, series=series)
+        duration_s=steps * dt,
+        price_kwh=price,
+        currency=scenario.currency,
+        nodes=nodes,
+        alerts=tracker.episodes,
+        faults=faults,
+        series=series,
+    )
 
 
-def run_files(cluster: str | Path, scenario: str | Path,
-              progress: Callable[[int, int], None] | None = None) -> SimResult:
+def run_files(
+    cluster: str | Path, scenario: str | Path, progress: Callable[[int, int], None] | None = None
+) -> SimResult:
     """``run_scenario`` on files: errors name the file and the field."""
     from microrack.sim._script import load_scenario
     from microrack.spec import load_spec

@@ -55,6 +55,7 @@ def parse_seconds(value: Any) -> float:
 
 Seconds = Annotated[float, BeforeValidator(parse_seconds), Field(ge=0)]
 
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -181,8 +182,9 @@ def _load(path: str | Path, model: type[_Model]) -> Any:
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc += ("kind",)
             got = (err.get("ctx") or {}).get("tag")
-            msg = (f"unknown fault kind {got!r}; one of: " if got else "missing; one of: ") + \
-                ", ".join(FAULT_KINDS)
+            msg = (
+                f"unknown fault kind {got!r}; one of: " if got else "missing; one of: "
+            ) + ", ".join(FAULT_KINDS)
         raise ConfigError(str(p), field_path(loc, tags=FAULT_KINDS) or "(top level)", msg) from exc
 
 

@@ -77,8 +77,9 @@ def _mac(value: str) -> str:
             f"{value!r} is not a MAC address (expected six hex pairs, e.g. 02:00:c6:12:00:01)"
         )
     if int(v[:2], 16) & 1:
-        raise ValueError(f"{value!r} is a multicast MAC address (odd first byte); "
-                         "a NIC's own address is unicast")
+        raise ValueError(
+            f"{value!r} is a multicast MAC address (odd first byte); a NIC's own address is unicast"
+        )
     if v == "00:00:00:00:00:00":
         raise ValueError(f"{value!r} is the all-zero MAC address, not a NIC's")
     return v
@@ -136,9 +137,7 @@ def _iqn(value: str) -> str:
 def _ssh_key(value: str) -> str:
     v = value.strip()
     if not _SSH_KEY.match(v):
-        raise ValueError(
-            f"{v[:40]!r} is not an OpenSSH public key ('ssh-ed25519 AAAA... comment')"
-        )
+        raise ValueError(f"{v[:40]!r} is not an OpenSSH public key ('ssh-ed25519 AAAA... comment')")
     return v
 
 
@@ -344,7 +343,8 @@ class NodeChaos(_Strict):
         None, pattern=r"^/[^\x00\n]*$", description="directory disk_fill may write to"
     )
     token: str = Field(
-        "/etc/microrack/chaos.token", pattern=r"^/[^\x00\n]*$",
+        "/etc/microrack/chaos.token",
+        pattern=r"^/[^\x00\n]*$",
         description="the shared secret's file on the node (--chaos-token)",
     )
     max_lease_s: float | None = Field(None, gt=0, description="longest fault accepted")
@@ -443,16 +443,48 @@ class CephService(_Strict):
 #: exports(5) options that nfs-utils' exportfs accepts, bare and with ``=value``.
 NFS_EXPORT_FLAGS = frozenset(
     {
-        "ro", "rw", "secure", "insecure", "sync", "async", "wdelay", "no_wdelay", "hide", "nohide",
-        "crossmnt", "nocrossmnt", "subtree_check", "no_subtree_check", "auth_nlm", "no_auth_nlm",
-        "secure_locks", "insecure_locks", "acl", "no_acl", "root_squash", "no_root_squash",
-        "all_squash", "no_all_squash", "nordirplus", "security_label", "pnfs", "no_pnfs", "mp",
+        "ro",
+        "rw",
+        "secure",
+        "insecure",
+        "sync",
+        "async",
+        "wdelay",
+        "no_wdelay",
+        "hide",
+        "nohide",
+        "crossmnt",
+        "nocrossmnt",
+        "subtree_check",
+        "no_subtree_check",
+        "auth_nlm",
+        "no_auth_nlm",
+        "secure_locks",
+        "insecure_locks",
+        "acl",
+        "no_acl",
+        "root_squash",
+        "no_root_squash",
+        "all_squash",
+        "no_all_squash",
+        "nordirplus",
+        "security_label",
+        "pnfs",
+        "no_pnfs",
+        "mp",
         "mountpoint",
     }
 )
 NFS_EXPORT_VALUED = frozenset(
     {
-        "anonuid", "anongid", "mountpoint", "mp", "fsid", "refer", "replicas", "sec",
+        "anonuid",
+        "anongid",
+        "mountpoint",
+        "mp",
+        "fsid",
+        "refer",
+        "replicas",
+        "sec",
     }
 )
 
@@ -500,9 +532,7 @@ class HealthCheck(_Strict):
     ``{address}`` and ``{node}`` (a Ceph mgr's one URL for every monitor).
     """
 
-    check: (
-        Literal["etcd-put", "http", "leader", "vault-health", "ceph-mgr", "none"] | None
-    ) = Field(
+    check: Literal["etcd-put", "http", "leader", "vault-health", "ceph-mgr", "none"] | None = Field(
         None,
         description="etcd-put: a write through the v3 JSON gateway; http: any 2xx; "
         "leader: a non-empty leader (Consul, Nomad); vault-health: 200/429/473; "
@@ -547,9 +577,7 @@ HEALTH_ROLES = (
 def _health_roles(value: dict[str, HealthCheck]) -> dict[str, HealthCheck]:
     for role in value:
         if role not in HEALTH_ROLES:
-            raise ValueError(
-                f"{role!r} is not a quorum role (known: {', '.join(HEALTH_ROLES)})"
-            )
+            raise ValueError(f"{role!r} is not a quorum role (known: {', '.join(HEALTH_ROLES)})")
     return value
 
 

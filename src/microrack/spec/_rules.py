@@ -620,8 +620,7 @@ def _nfs(spec: ClusterSpec) -> Iterator[Problem]:
         if net is not None and net.kind not in WIRED_KINDS:
             yield _e(
                 f"{f}.network",
-                f"{exp.path}: clients must be on a wired network; "
-                f"{net.name} is a {net.kind} range",
+                f"{exp.path}: clients must be on a wired network; {net.name} is a {net.kind} range",
             )
         elif (
             net is not None

@@ -64,8 +64,9 @@ class SensorModel(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> SensorModel:
-        given = [k for k in ("thermal_zone", "hwmon", "path", "agent")
-                 if getattr(self, k) is not None]
+        given = [
+            k for k in ("thermal_zone", "hwmon", "path", "agent") if getattr(self, k) is not None
+        ]
         if len(given) != 1:
             raise ValueError("give exactly one of thermal_zone, hwmon, path, agent")
         if self.agent is not None:
@@ -230,13 +231,17 @@ class FanConfig(_Strict):
         for what, given in (("sensors", names), ("fans", [f.name for f in self.fans])):
             for i, name in enumerate(given):
                 if name in given[:i]:
-                    raise ValueError(f"{what}[{i}].name: {name!r} is already the name of "
-                                     f"{what}[{given.index(name)}]; names must be unique")
+                    raise ValueError(
+                        f"{what}[{i}].name: {name!r} is already the name of "
+                        f"{what}[{given.index(name)}]; names must be unique"
+                    )
         for i, fan in enumerate(self.fans):
             for j, inp in enumerate(fan.inputs or []):
                 if inp.sensor not in names:
-                    raise ValueError(f"fans[{i}].inputs[{j}].sensor: unknown sensor "
-                                     f"{inp.sensor!r} (declared: {', '.join(names)})")
+                    raise ValueError(
+                        f"fans[{i}].inputs[{j}].sensor: unknown sensor "
+                        f"{inp.sensor!r} (declared: {', '.join(names)})"
+                    )
             for j, s in enumerate(fan.sensors or []):
                 if s not in names:
                     declared = ", ".join(names)

@@ -113,9 +113,7 @@ class MixedCurves:
     def __call__(self, temps: Sequence[float]) -> float:
         duties = [c(t) for c, t in zip(self.curves, temps, strict=True)]
         if self.how == "weighted":
-            return sum(w * d for w, d in zip(self.weights, duties, strict=True)) / sum(
-                self.weights
-            )
+            return sum(w * d for w, d in zip(self.weights, duties, strict=True)) / sum(self.weights)
         return max(duties)
 
 
@@ -133,8 +131,9 @@ class Pid:
     ki: float = 0.0
     kd: float = 0.0
 
-    def step(self, integral: float, previous_error: float | None, temp_c: float, dt: float
-             ) -> tuple[float, float, float]:
+    def step(
+        self, integral: float, previous_error: float | None, temp_c: float, dt: float
+    ) -> tuple[float, float, float]:
         """``(duty, integral, error)`` after ``dt`` seconds at ``temp_c``."""
         error = temp_c - self.target_c
         if self.ki > 0 and dt > 0:

@@ -61,8 +61,9 @@ def default_config(board_id: str, fs: HostFS) -> FanConfig:
         if name == "nvme" and find_hwmon_temp(fs, directory, "Composite"):
             # The drive reports whole kelvins: idle, it can hold one value for many
             # minutes, so "unchanged" says nothing here (a failing read still does).
-            sensors.append({"name": "nvme", "hwmon": directory, "input": "Composite",
-                            "stale_after_s": None})
+            sensors.append(
+                {"name": "nvme", "hwmon": directory, "input": "Composite", "stale_after_s": None}
+            )
             break
     if not sensors:
         raise ResourceError(f"{board_id}: no thermal zone or NVMe sensor found under {fs!r}")

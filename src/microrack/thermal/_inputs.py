@@ -181,11 +181,26 @@ class AgentInput(Input):
     one that answers with anything else is ``missing``.
     """
 
-    def __init__(self, name: str, url: str, *, headline: str, stale_after_s: float | None,
-                 min_c: float, max_c: float, timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        headline: str,
+        stale_after_s: float | None,
+        min_c: float,
+        max_c: float,
+        timeout_s: float = 1.0,
+    ) -> None:
         no_fs: HostFS = _NoFS()  # type: ignore[assignment]
-        super().__init__(name, no_fs, url.rstrip("/") + "/api/v1/snapshot",
-                         stale_after_s=stale_after_s, min_c=min_c, max_c=max_c)
+        super().__init__(
+            name,
+            no_fs,
+            url.rstrip("/") + "/api/v1/snapshot",
+            stale_after_s=stale_after_s,
+            min_c=min_c,
+            max_c=max_c,
+        )
         self.headline = headline
         self.timeout_s = timeout_s
 

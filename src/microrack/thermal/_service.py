@@ -99,8 +99,9 @@ def _fan_law(model: FanModel) -> tuple[Law, FanTuning]:
         law = Pid(p.target_c, p.kp / 100.0, p.ki / 100.0, p.kd / 100.0)
     elif model.inputs is not None:
         law = MixedCurves(
-            tuple(FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in i.curve])
-                  for i in model.inputs),
+            tuple(
+                FanCurve.of([(p.temp_c, p.duty_pct / 100.0) for p in i.curve]) for i in model.inputs
+            ),
             tuple(i.weight for i in model.inputs),
             model.mix,
         )
@@ -145,9 +146,15 @@ def _resolve_input(
     fs: HostFS, model: SensorModel, where: str, source: str, timeout_s: float = 1.0
 ) -> Input:
     if model.agent is not None:
-        return AgentInput(model.name, model.agent, headline=model.headline,
-                          stale_after_s=model.stale_after_s, min_c=model.min_c,
-                          max_c=model.max_c, timeout_s=timeout_s)
+        return AgentInput(
+            model.name,
+            model.agent,
+            headline=model.headline,
+            stale_after_s=model.stale_after_s,
+            min_c=model.min_c,
+            max_c=model.max_c,
+            timeout_s=timeout_s,
+        )
     if model.thermal_zone is not None:
         path = find_thermal_zone(fs, str(model.thermal_zone))
         field, what = f"{where}.thermal_zone", f"no thermal zone {model.thermal_zone!r}"
@@ -385,8 +392,12 @@ class FanService:
             self.override_active = None
             return False
         if self.override_active != fid:
-            log.warning("fan: fan_stall override %s: duty 0 until %s or %g °C", fid,
-                        time.strftime("%H:%M:%S", time.localtime(deadline)), limit)
+            log.warning(
+                "fan: fan_stall override %s: duty 0 until %s or %g °C",
+                fid,
+                time.strftime("%H:%M:%S", time.localtime(deadline)),
+                limit,
+            )
         self.override_active = fid
         return True
 
@@ -428,8 +439,9 @@ class FanService:
                     log.warning("fan %s: failsafe (%s): full duty", fan.name, fan.state.failsafe)
                 else:
                     log.warning("fan %s: failsafe cleared", fan.name)
-        writes = [(fan, fan.io.submit(partial(fan.driver.set_duty, fan.state.duty)))
-                  for fan in self.fans]
+        writes = [
+            (fan, fan.io.submit(partial(fan.driver.set_duty, fan.state.duty))) for fan in self.fans
+        ]
         deadline = time.monotonic() + self.io_timeout_s
         for fan, write in writes:
             try:
@@ -453,8 +465,12 @@ class FanService:
             except Exception as exc:  # keep going: the other fans still matter
                 log.error("fan %s: cannot set full duty: %s", fan.name, exc)
             else:  # the exported state says what was written, not the last curve value
-                fan.state = replace(fan.state, duty=1.0, stage=Stage.FAILSAFE,
-                                    failsafe=fan.state.failsafe or "error")
+                fan.state = replace(
+                    fan.state,
+                    duty=1.0,
+                    stage=Stage.FAILSAFE,
+                    failsafe=fan.state.failsafe or "error",
+                )
 
     def close(self) -> None:
         """Every fan to full duty and back to the mode it was in before."""
@@ -496,8 +512,9 @@ class FanService:
                 except Exception as exc:  # the other fans still matter
                     problems.append(f"fan {fan.name} ({fan.driver.description}): {exc}")
                 else:
-                    fan.state = replace(fan.state, duty=1.0, stage=Stage.FAILSAFE,
-                                        failsafe="failsafe")
+                    fan.state = replace(
+                        fan.state, duty=1.0, stage=Stage.FAILSAFE, failsafe="failsafe"
+                    )
             self._opened = False
         return problems
 

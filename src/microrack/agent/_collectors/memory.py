@@ -96,8 +96,10 @@ class VmstatCollector:
                 if len(wanted) >= 4096:
                     wanted.clear()
                 wanted[field] = (
-                    (out.key(f"node_vmstat_{field}", "untyped"),
-                     f"/proc/vmstat information field {field}.")
+                    (
+                        out.key(f"node_vmstat_{field}", "untyped"),
+                        f"/proc/vmstat information field {field}.",
+                    )
                     if self.pattern.match(field)
                     else None
                 )

@@ -80,8 +80,9 @@ class NetdevCollector:
                 continue
             keys = self._keys(out, d.device)
             # what node_exporter's default netlink read adds to /proc/net/dev's columns
-            nohandler = read_many(self.fs, f"/sys/class/net/{d.device}/statistics",
-                                  _NOHANDLER)["rx_nohandler"]
+            nohandler = read_many(self.fs, f"/sys/class/net/{d.device}/statistics", _NOHANDLER)[
+                "rx_nohandler"
+            ]
             if nohandler is not None:
                 nohandler = nohandler.strip()
             if nohandler is not None and nohandler.isdigit():
@@ -115,8 +116,14 @@ _NETCLASS: tuple[tuple[str, str, MetricType], ...] = (
 
 
 _NETCLASS_HELP = tuple(f"Network device property: {suffix}" for _, suffix, _ in _NETCLASS)
-_NETCLASS_FILES = ("operstate", "address", "broadcast", "duplex", "ifalias",
-                   *(f for f, _, _ in _NETCLASS))
+_NETCLASS_FILES = (
+    "operstate",
+    "address",
+    "broadcast",
+    "duplex",
+    "ifalias",
+    *(f for f, _, _ in _NETCLASS),
+)
 
 
 class NetclassCollector:
@@ -146,18 +153,19 @@ class NetclassCollector:
                 continue  # not an interface directory (bonding_masters) or gone
             operstate = operstate.strip()
             out.add("node_network_up", 1 if operstate == "up" else 0, device=dev)
-            info = {k: (attrs[k] or "").strip() for k in ("address", "broadcast", "duplex",
-                                                           "ifalias")}
+            info = {
+                k: (attrs[k] or "").strip() for k in ("address", "broadcast", "duplex", "ifalias")
+            }
             out.add("node_network_info", 1, device=dev, operstate=operstate, **info)
             keys = self._series.get(dev)
             if keys is None:
                 if len(self._series) >= _MAX_DEVICES:
                     self._series.clear()
-                keys = self._series[dev] = tuple(out.key(f"node_network_{suffix}", mtype,
-                                                         device=dev)
-                                                 for _, suffix, mtype in _NETCLASS)
-            for (fname, _, _), key, help_text in zip(_NETCLASS, keys, _NETCLASS_HELP,
-                                                     strict=True):
+                keys = self._series[dev] = tuple(
+                    out.key(f"node_network_{suffix}", mtype, device=dev)
+                    for _, suffix, mtype in _NETCLASS
+                )
+            for (fname, _, _), key, help_text in zip(_NETCLASS, keys, _NETCLASS_HELP, strict=True):
                 text = attrs[fname]
                 if not text or not (text := text.strip()):
                     continue  # absent, or refused by the driver (EINVAL on a virtual link)
@@ -228,8 +236,11 @@ class NetstatCollector:
         self.pattern = pattern
         self._plans: dict[tuple, _NetstatPlan] = {}
 
-    def _plan(self, headers: tuple[tuple[str, ...], ...], names6: tuple[str, ...] | None,
-              ) -> _NetstatPlan:
+    def _plan(
+        self,
+        headers: tuple[tuple[str, ...], ...],
+        names6: tuple[str, ...] | None,
+    ) -> _NetstatPlan:
         # the merge of parse_netstat/parse_snmp6 (a later file's protocol replaces an earlier
         # one's), over positions in the flat list of values instead of the values
         stats: dict[str, dict[str, int]] = {}

@@ -74,8 +74,18 @@ class CpuCollector:
             self.info.collect(out, with_frequency=not self.cpufreq_present)
 
 
-SOFTIRQ_VECTORS = ("hi", "timer", "net_tx", "net_rx", "block", "block_iopoll", "tasklet",
-                   "sched", "hrtimer", "rcu")
+SOFTIRQ_VECTORS = (
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "block_iopoll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+)
 
 
 def parse_softirq_line(stat_text: str) -> list[int] | None:
@@ -107,8 +117,9 @@ class StatCollector:
         if self.softirq:  # node_exporter's --collector.stat.softirq
             counts = parse_softirq_line(read_or_nodata(self.fs, "/proc/stat")) or []
             for vector, n in zip(SOFTIRQ_VECTORS, counts, strict=False):
-                out.add_help("node_softirqs_total", n, "counter", "Number of softirq calls.",
-                             vector=vector)
+                out.add_help(
+                    "node_softirqs_total", n, "counter", "Number of softirq calls.", vector=vector
+                )
 
 
 class LoadavgCollector:

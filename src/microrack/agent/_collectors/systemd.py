@@ -65,8 +65,9 @@ class SystemdCollector:
 
     def _run(self, *args: str) -> str:
         assert self.systemctl is not None
-        p = subprocess.run([self.systemctl, *args], capture_output=True, text=True,
-                           timeout=_TIMEOUT, check=False)
+        p = subprocess.run(
+            [self.systemctl, *args], capture_output=True, text=True, timeout=_TIMEOUT, check=False
+        )
         if p.returncode != 0:
             msg = (p.stderr or p.stdout).strip().splitlines()
             reason = msg[0] if msg else f"exit status {p.returncode}"
@@ -80,8 +81,9 @@ class SystemdCollector:
             raise NoData("systemd is asked on the live host only (not a tree or the twin)")
         if self.systemctl is None:
             raise NoData("no systemctl on this host")
-        units = parse_list_units(self._run("list-units", "--all", "--plain", "--no-legend",
-                                           "--no-pager"))
+        units = parse_list_units(
+            self._run("list-units", "--all", "--plain", "--no-legend", "--no-pager")
+        )
         counts = dict.fromkeys(STATES, 0)
         for _, _, active in units:
             if active in counts:
@@ -90,30 +92,52 @@ class SystemdCollector:
         services = [u[0] for u in wanted if u[0].endswith(".service")]
         props: dict[str, dict[str, str]] = {}
         if services:
-            for block in parse_show(self._run("show", "--property=Id,Type,NRestarts",
-                                              "--no-pager", *services)):
+            for block in parse_show(
+                self._run("show", "--property=Id,Type,NRestarts", "--no-pager", *services)
+            ):
                 if "Id" in block:
                     props[block["Id"]] = block
         for name, _, active in wanted:
             stype = props.get(name, {}).get("Type", "")
             for state in STATES:
-                out.add_help("node_systemd_unit_state", 1 if state == active else 0, "gauge",
-                             "Systemd unit", name=name, state=state, type=stype)
+                out.add_help(
+                    "node_systemd_unit_state",
+                    1 if state == active else 0,
+                    "gauge",
+                    "Systemd unit",
+                    name=name,
+                    state=state,
+                    type=stype,
+                )
         for name in services:
             restarts = props.get(name, {}).get("NRestarts", "")
             if restarts.isdigit():
-                out.add_help("node_systemd_service_restart_total", int(restarts), "counter",
-                             "Service unit count of Restart triggers", name=name)
+                out.add_help(
+                    "node_systemd_service_restart_total",
+                    int(restarts),
+                    "counter",
+                    "Service unit count of Restart triggers",
+                    name=name,
+                )
         for state, n in counts.items():
-            out.add_help("node_systemd_units", n, "gauge", "Summary of systemd unit states",
-                         state=state)
+            out.add_help(
+                "node_systemd_units", n, "gauge", "Summary of systemd unit states", state=state
+            )
         manager = parse_show(self._run("show", "--property=SystemState,Version", "--no-pager"))
         info = manager[0] if manager else {}
-        out.add_help("node_systemd_system_running",
-                     1 if info.get("SystemState") == "running" else 0, "gauge",
-                     "Whether the system is operational (see 'systemctl is-system-running')")
+        out.add_help(
+            "node_systemd_system_running",
+            1 if info.get("SystemState") == "running" else 0,
+            "gauge",
+            "Whether the system is operational (see 'systemctl is-system-running')",
+        )
         version = info.get("Version", "")
         m = re.match(r"(\d+)(?:\.(\d+))?", version)
         if m:
-            out.add_help("node_systemd_version", float(m[0]), "gauge",
-                         "Detected systemd version", version=version)
+            out.add_help(
+                "node_systemd_version",
+                float(m[0]),
+                "gauge",
+                "Detected systemd version",
+                version=version,
+            )

@@ -121,9 +121,9 @@ def _on_labelled_nodes() -> dict[str, Any]:
     """Every node that carries microrack's board label (set by the k3s config/Talos patch)."""
     term = {"matchExpressions": [{"key": BOARD_LABEL, "operator": "Exists"}]}
     return {
-        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [term]
-        }}
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+        }
     }
 
 
@@ -161,7 +161,7 @@ def fan_devices(node: Node) -> tuple[str, ...]:
             _SPEC,
             where,
             f"{value!r}: expected i2c-N or gpiochipN, several joined by '.'"
-            f" (bad: {', '.join(repr(b) for b in bad) or repr(value)})"
+            f" (bad: {', '.join(repr(b) for b in bad) or repr(value)})",
         )
     if len(value) > 63:  # a Kubernetes label value
         raise ConfigError(_SPEC, where, f"{value!r} is longer than a label's 63 characters")
@@ -185,8 +185,11 @@ def _fan_daemonset(spec: ClusterSpec, board: str, devices: tuple[str, ...]) -> d
     if len(name) > 63:  # an object name; the hash keeps two long device sets apart
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
         name = f"{name[:54].rstrip('-')}-{digest}"
-    labels = {"app.kubernetes.io/name": "microrack-fan", "app.kubernetes.io/instance": name,
-              "app.kubernetes.io/part-of": "microrack"}
+    labels = {
+        "app.kubernetes.io/name": "microrack-fan",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/part-of": "microrack",
+    }
     resources: dict[str, Any] = {
         "requests": dict(FAN_RESOURCES["requests"]),
         "limits": dict(FAN_RESOURCES["limits"]) | {f"{DEVICE_DOMAIN}/{d}": 1 for d in devices},
@@ -199,8 +202,13 @@ def _fan_daemonset(spec: ClusterSpec, board: str, devices: tuple[str, ...]) -> d
         if devices
         else {"key": FAN_DEVICE_LABEL, "operator": "DoesNotExist"}
     )
-    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [device_term]}]}}}
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [device_term]}]
+            }
+        }
+    }
     container = {
         "name": "fan",
         **_image(spec),
@@ -240,8 +248,10 @@ def _fan_daemonset(spec: ClusterSpec, board: str, devices: tuple[str, ...]) -> d
                     "containers": [container],
                     "volumes": [
                         {"name": "sys", "hostPath": {"path": "/sys", "type": "Directory"}},
-                        {"name": "sys-platform", "hostPath": {
-                            "path": "/sys/devices/platform", "type": "Directory"}},
+                        {
+                            "name": "sys-platform",
+                            "hostPath": {"path": "/sys/devices/platform", "type": "Directory"},
+                        },
                     ],
                 },
             },
@@ -291,13 +301,22 @@ def _device_plugin(spec: ClusterSpec, devices: list[str]) -> list[dict[str, Any]
                     "tolerations": [{"operator": "Exists"}],
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    "affinity": {"nodeAffinity": {
-                        "requiredDuringSchedulingIgnoredDuringExecution": {
-                            "nodeSelectorTerms": [term]}}},
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [term]
+                            }
+                        }
+                    },
                     "containers": [container],
                     "volumes": [
-                        {"name": "device-plugins", "hostPath": {
-                            "path": "/var/lib/kubelet/device-plugins", "type": "Directory"}},
+                        {
+                            "name": "device-plugins",
+                            "hostPath": {
+                                "path": "/var/lib/kubelet/device-plugins",
+                                "type": "Directory",
+                            },
+                        },
                         {"name": "dev", "hostPath": {"path": "/dev", "type": "Directory"}},
                     ],
                 },

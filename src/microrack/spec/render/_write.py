@@ -114,8 +114,10 @@ def render_to(spec: ClusterSpec, out: str | Path, *, force: bool = False) -> lis
         try:
             _atomic_write(target, data)
         except OSError as exc:
-            raise ResourceError(f"{target}: cannot write ({exc.strerror or exc}); "
-                                f"{len(written)} file(s) were written before it") from None
+            raise ResourceError(
+                f"{target}: cannot write ({exc.strerror or exc}); "
+                f"{len(written)} file(s) were written before it"
+            ) from None
         written.append(rel)
     for rel in stale:
         if force or rel not in edited:
