@@ -16,6 +16,7 @@ __all__ = [
     "escape_help",
     "escape_label",
     "format_value",
+    "iter_bytes",
     "render",
     "render_bytes",
 ]
@@ -129,8 +130,16 @@ def render_bytes(
     reference to change it.
     """
     out = bytearray()
-    for chunk in _chunks(points, help_text):
-        out += chunk.encode()
-    for text in raw:
-        out += text.encode()
+    for chunk in iter_bytes(points, help_text, raw):
+        out += chunk
     return out
+
+
+def iter_bytes(
+    points: Iterable[Point], help_text: Mapping[str, str], raw: Iterable[str] = ()
+) -> Iterator[bytes]:
+    """:func:`render_bytes`'s answer one family at a time, UTF-8: streamed, it is never whole."""
+    for chunk in _chunks(points, help_text):
+        yield chunk.encode()
+    for text in raw:
+        yield text.encode()

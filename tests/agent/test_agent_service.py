@@ -199,3 +199,61 @@ def test_stop_wakes_the_sleeping_http_thread(tmp_path):
     a.stop()
     assert not http[0].is_alive()
     a.stop()  # a second stop is harmless
+
+
+def _raw_get(a: Agent, version: str) -> tuple[dict[str, str], bytes]:
+    """``GET /metrics`` over a bare socket: the answer's headers and its body as sent."""
+    import socket
+
+    host, port = a.address
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(f"GET /metrics {version}\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(1 << 16):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0].split()[1] == "200", lines[0]
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return {k.lower(): v for k, v in headers.items()}, body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            assert body == b"\r\n"
+            return out
+        assert body[size : size + 2] == b"\r\n"
+        out, body = out + body[:size], body[size + 2 :]
+
+
+def test_a_large_collection_is_streamed_family_by_family_and_a_small_one_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from microrack.agent import _agent
+
+    cfg = AgentConfig(host="127.0.0.1", port=0, interval=3600, node="n", board=None, buffer=5)
+    a = Agent(cfg, LocalFS(str(TREES / "rpi5-nvme")))
+    a.start()
+    try:
+        whole = bytes(a.metrics_text())
+        series = len(a._latest.sample.points)  # type: ignore[union-attr]
+        headers, body = _raw_get(a, "HTTP/1.1")
+        assert headers["content-length"] == str(len(whole)) and body == whole
+
+        monkeypatch.setattr(_agent, "STREAM_OVER", series - 1)
+        a.collect_once()
+        fresh = bytes(a.metrics_text())
+        headers, body = _raw_get(a, "HTTP/1.1")
+        assert headers.get("transfer-encoding") == "chunked" and "content-length" not in headers
+        chunks = body.count(b"\r\n# HELP ")  # one chunk per family, each opening with its HELP
+        assert chunks > 10
+        assert _dechunk(body) == fresh
+        assert a._text[1] == b""  # nothing kept rendered between scrapes
+        headers, body = _raw_get(a, "HTTP/1.0")  # no chunked encoding for HTTP/1.0
+        assert headers["content-length"] == str(len(fresh)) and body == fresh
+    finally:
+        a.stop()

@@ -28,7 +28,7 @@ from microrack.agent._server import AgentServer
 from microrack.agent._wire import iter_rows
 from microrack.beacon import DEFAULT_GROUP, DEFAULT_PORT
 from microrack.errors import ResourceError, UsageError
-from microrack.exposition import render_bytes
+from microrack.exposition import iter_bytes, render_bytes
 from microrack.sample import NodeIdentity
 from microrack.sdnotify import Notifier
 from microrack.sensors import HostFS, LocalFS, power_model
@@ -38,6 +38,8 @@ __all__ = ["Agent", "AgentConfig", "parse_listen"]
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER = 720  # one hour at the default 5 s interval
+#: Collections of more series than this are streamed to each scrape, not kept rendered.
+STREAM_OVER = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,19 @@ class Agent:
         )
 
     def metrics_text(self) -> bytes | bytearray:
+        """The whole /metrics answer in one piece."""
+        body = self.metrics_body()
+        return body if isinstance(body, bytes | bytearray) else b"".join(body)
+
+    def metrics_body(self) -> bytes | bytearray | Iterator[bytes]:
+        """The /metrics answer: one buffer, or for a large collection its families one by one.
+
+        A collection of up to :data:`STREAM_OVER` series is rendered once and
+        kept for every scrape until the next collection.  A larger one (a node
+        with hundreds of containers: megabytes of text) is rendered family by
+        family as it is sent and never kept whole, so serving it costs the
+        agent a family's text, not the answer's.
+        """
         with self._lock:
             latest = self._latest
             seq, text = self._text
@@ -165,10 +180,19 @@ class Agent:
             return b""
         if seq != latest.sample.seq:
             del text  # the old text is let go before the new one is built: one copy at a time
+            if len(latest.sample.points) > STREAM_OVER:
+                with self._lock:
+                    self._text = (0, b"")
+                return self._stream(latest)
             text = self._render(latest)
         if self.chaos is not None:
             return text + self.chaos.metrics_text().encode()
         return text
+
+    def _stream(self, latest: Collection) -> Iterator[bytes]:
+        yield from iter_bytes(latest.sample.points, ChainMap(dict(latest.help), HELP), latest.raw)
+        if self.chaos is not None:
+            yield self.chaos.metrics_text().encode()
 
     def _render(self, latest: Collection) -> bytearray:
         with self._lock:

@@ -64,6 +64,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk("".join(buf).encode())
         self.wfile.write(b"0\r\n\r\n")
 
+    def _send_chunked_bytes(self, pieces: Iterable[bytes], ctype: str) -> None:
+        """Stream ``pieces`` as they come, one HTTP/1.1 chunk each (empty ones left out)."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for piece in pieces:
+            if piece:
+                self._chunk(piece)
+        self.wfile.write(b"0\r\n\r\n")
+
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
@@ -116,7 +129,13 @@ class _Handler(BaseHTTPRequestHandler):
         if agent.chaos is not None and agent.chaos.owns(url.path):
             self._chaos()
         elif url.path == "/metrics":
-            self._send(200, agent.metrics_text(), CONTENT_TYPE)
+            body = agent.metrics_body()
+            if isinstance(body, bytes | bytearray):
+                self._send(200, body, CONTENT_TYPE)
+            elif self.request_version == "HTTP/1.0":  # no chunked encoding before HTTP/1.1
+                self._send(200, b"".join(body), CONTENT_TYPE)
+            else:
+                self._send_chunked_bytes(body, CONTENT_TYPE)
         elif url.path == "/healthz":
             ok, detail = agent.health()
             self._json(200 if ok else 503, detail)
