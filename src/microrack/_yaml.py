@@ -38,6 +38,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
+    "file_kind",
     "parse_yaml",
     "read_json",
     "read_text",
@@ -54,7 +55,8 @@ _MERGE = "<<"
 _EVENTS = getattr(yaml, "CSafeLoader", None)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, in words (``a FIFO (named pipe)``, ...)."""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -81,7 +83,7 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> b
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(name, None, f"cannot read: {_kind(st.st_mode)}, not a file")
+            raise ConfigError(name, None, f"cannot read: {file_kind(st.st_mode)}, not a file")
         if st.st_size > max_bytes:
             raise ConfigError(
                 name, None, f"cannot read: {st.st_size} bytes, over the {_limit(max_bytes)} limit"

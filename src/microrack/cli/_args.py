@@ -52,7 +52,9 @@ def input_file(text: str) -> str:
     except OSError as exc:
         raise argparse.ArgumentTypeError(f"{text}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise argparse.ArgumentTypeError(f"{text}: not a regular file")
+        from microrack._yaml import file_kind
+
+        raise argparse.ArgumentTypeError(f"{text}: {file_kind(st.st_mode)}, not a regular file")
     return text
 
 
