@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +26,20 @@ if TYPE_CHECKING:
 __all__ = ["AgentServer"]
 
 log = logging.getLogger(__name__)
+
+
+def _grouped(pieces: Iterable[str], size: int) -> Iterator[bytes]:
+    """``pieces`` joined into runs of at least ``size`` characters (the last shorter), UTF-8."""
+    buf: list[str] = []
+    held = 0
+    for piece in pieces:
+        buf.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield "".join(buf).encode()
+            buf, held = [], 0
+    if buf:
+        yield "".join(buf).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -45,24 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_chunked(self, pieces: Iterable[str], ctype: str, size: int = 1 << 16) -> None:
-        """Stream a large body in HTTP/1.1 chunks, so it is never whole in memory."""
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        buf: list[str] = []
-        held = 0
-        for piece in pieces:
-            buf.append(piece)
-            held += len(piece)
-            if held >= size:
-                self._chunk("".join(buf).encode())
-                buf, held = [], 0
-        if buf:
-            self._chunk("".join(buf).encode())
-        self.wfile.write(b"0\r\n\r\n")
+        """Stream a large body in HTTP/1.1 chunks of about ``size``: never whole in memory."""
+        self._send_chunked_bytes(_grouped(pieces, size), ctype)
 
     def _send_chunked_bytes(self, pieces: Iterable[bytes], ctype: str) -> None:
         """Stream ``pieces`` as they come, one HTTP/1.1 chunk each (empty ones left out)."""

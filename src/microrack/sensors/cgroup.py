@@ -244,13 +244,7 @@ def _num(d: dict[str, str], key: str, scale: float = 1.0) -> float | None:
 
 
 def _int_file(fs: HostFS, path: str) -> float | None:
-    text = read_opt(fs, path)
-    if text is None:
-        return None
-    try:
-        return float(int(text))
-    except ValueError:
-        return None
+    return _int_text(read_opt(fs, path))
 
 
 def _limit(value: float | None) -> float | None:
